@@ -1,0 +1,29 @@
+"""Serving avatars: the stored type only, never sniffable, never active content."""
+
+from litestar import Response, get
+from litestar.params import FromPath
+
+from coagent.adapters.http.deps import Services
+from coagent.adapters.http.problems import problems
+from coagent.application.accounts.avatar import GetAvatarCommand
+
+
+@get(
+    "/static/avatars/{file_name:str}",
+    operation_id="avatars_read",
+    tags=["users"],
+    responses=problems(404),
+    media_type="image/*",
+)
+async def read_avatar(file_name: FromPath[str], services: Services) -> Response[bytes]:
+    image = await services.accounts.get_avatar.execute(GetAvatarCommand(file_name=file_name))
+    return Response(
+        image.data,
+        media_type=image.content_type,
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "Content-Disposition": f'inline; filename="{image.file_name}"',
+        },
+    )

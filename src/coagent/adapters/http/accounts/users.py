@@ -1,0 +1,204 @@
+"""/api/v1/users: profiles and account administration."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, JSONBody, QueryParameter
+
+from coagent.adapters.http.accounts.schemas import UserCreate, UserRead, UserUpdate
+from coagent.adapters.http.auth import SECURITY
+from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.problems import problems
+from coagent.application.accounts.avatar import SetAvatarCommand
+from coagent.application.accounts.create_user import CreateUserCommand, NewAccount
+from coagent.application.accounts.delete_user import DeleteUserCommand
+from coagent.application.accounts.get_current_user import GetCurrentUserCommand
+from coagent.application.accounts.list_users import ListUsersCommand, SearchUsersCommand
+from coagent.application.accounts.update_user import UpdateUserCommand
+from coagent.domain.accounts.avatar import AVATAR_MAX_BYTES
+from coagent.domain.errors import InvalidInput
+
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000, description="Rows to skip")]
+
+
+def _update_command(actor_id: UUID, user_id: UUID, data: UserUpdate) -> UpdateUserCommand:
+    sent = {name: getattr(data, name) for name in data.__struct_fields__}
+    values = {name: value for name, value in sent.items() if value is not msgspec.UNSET}
+    if "username" in values and values["username"] is None:
+        values["username"] = ""  # null clears the username
+    if "full_name" in values and values["full_name"] is None:
+        values["full_name"] = ""
+    return UpdateUserCommand(actor_id=actor_id, user_id=user_id, **values)
+
+
+def _paging_headers(
+    request: Request[Any, Any, Any], offset: int, limit: int, total: int
+) -> dict[str, str]:
+    headers = {"X-Total-Count": str(total)}
+    links = []
+    base = request.url.path
+    query = {k: v for k, v in request.query_params.items() if k not in {"skip", "offset", "limit"}}
+    extra = "".join(f"&{k}={v}" for k, v in query.items())
+    if offset + limit < total:
+        links.append(f'<{base}?offset={offset + limit}&limit={limit}{extra}>; rel="next"')
+    if offset > 0:
+        links.append(f'<{base}?offset={max(0, offset - limit)}&limit={limit}{extra}>; rel="prev"')
+    if links:
+        headers["Link"] = ", ".join(links)
+    return headers
+
+
+class UsersController(Controller):
+    path = "/api/v1/users"
+    tags = ["users"]
+    security = SECURITY
+
+    @get("/me", operation_id="users_read_me", responses=problems(401))
+    async def read_me(self, services: Services, current: Current) -> UserRead:
+        user = await services.accounts.current_user.execute(
+            GetCurrentUserCommand(actor_id=current.user_id)
+        )
+        return UserRead.of(user)
+
+    @put(
+        "/me",
+        operation_id="users_update_me",
+        description=(
+            "Change your name, username or password (a new password needs `current_password` "
+            "and ends your other sessions). Your role and active flag are not yours to change."
+        ),
+        responses=problems(401, 403, 409),
+    )
+    async def update_me(
+        self, data: JSONBody[UserUpdate], services: Services, current: Current
+    ) -> UserRead:
+        user = await services.accounts.update_user.execute(
+            _update_command(current.user_id, current.user_id, data)
+        )
+        return UserRead.of(user)
+
+    @post(
+        "/me/avatar",
+        operation_id="users_upload_avatar",
+        description="A JPEG, PNG or WebP image of at most 2 MB, recognised by its bytes.",
+        responses=problems(401, 413),
+        status_code=200,
+        request_max_body_size=AVATAR_MAX_BYTES + 64 * 1024,
+    )
+    async def upload_avatar(
+        self,
+        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        services: Services,
+        current: Current,
+    ) -> UserRead:
+        if not isinstance(data, UploadFile):
+            raise InvalidInput("Send the image as the multipart field `file`")
+        content = await data.read(AVATAR_MAX_BYTES + 1)
+        user = await services.accounts.set_avatar.execute(
+            SetAvatarCommand(actor_id=current.user_id, data=content)
+        )
+        return UserRead.of(user)
+
+    @get(
+        "/",
+        operation_id="users_list",
+        description="Admins. Oldest first; `X-Total-Count` and `Link` headers give the paging.",
+        responses=problems(401, 403),
+    )
+    async def list_users(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        current: Current,
+        skip: Offset = 0,
+        offset: Annotated[int | None, QueryParameter(ge=0, le=1_000_000)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        search: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> Response[list[UserRead]]:
+        start = offset if offset is not None else skip
+        page = await services.accounts.list_users.execute(
+            ListUsersCommand(actor_id=current.user_id, offset=start, limit=limit, search=search)
+        )
+        return Response(
+            [UserRead.of(user) for user in page.items],
+            headers=_paging_headers(request, start, limit, page.total),
+        )
+
+    @post(
+        "/",
+        operation_id="users_create",
+        description="Admins; only a super_admin creates admins or super_admins.",
+        responses=problems(401, 403, 409),
+    )
+    async def create_user(
+        self, data: JSONBody[UserCreate], services: Services, current: Current
+    ) -> UserRead:
+        user = await services.accounts.create_user.execute(
+            CreateUserCommand(
+                actor_id=current.user_id,
+                account=NewAccount(
+                    email=data.email,
+                    password=data.password,
+                    username=data.username,
+                    full_name=data.full_name,
+                    role=data.role,
+                    is_active=data.is_active,
+                ),
+            )
+        )
+        return UserRead.of(user)
+
+    @get(
+        "/search",
+        operation_id="users_search",
+        description="Course staff (TA and above), to find people to enroll. At least 2 characters.",
+        responses=problems(401, 403),
+    )
+    async def search_users(
+        self,
+        services: Services,
+        current: Current,
+        q: Annotated[str, QueryParameter(min_length=1, max_length=200)],
+        limit: Annotated[int, QueryParameter(ge=1, le=50)] = 10,
+    ) -> list[UserRead]:
+        users = await services.accounts.search_users.execute(
+            SearchUsersCommand(actor_id=current.user_id, query=q, limit=limit)
+        )
+        return [UserRead.of(user) for user in users]
+
+    @put(
+        "/{user_id:uuid}",
+        operation_id="users_update",
+        description="Admins (under the account policy), or the account holder on themselves.",
+        responses=problems(401, 403, 404, 409),
+    )
+    async def update_user(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[UserUpdate],
+        services: Services,
+        current: Current,
+    ) -> UserRead:
+        user = await services.accounts.update_user.execute(
+            _update_command(current.user_id, user_id, data)
+        )
+        return UserRead.of(user)
+
+    @delete(
+        "/{user_id:uuid}",
+        operation_id="users_delete",
+        description="Admins; never yourself; only a super_admin deletes admins.",
+        responses=problems(401, 403, 404),
+        status_code=200,
+    )
+    async def delete_user(
+        self, user_id: FromPath[UUID], services: Services, current: Current
+    ) -> UserRead:
+        user = await services.accounts.delete_user.execute(
+            DeleteUserCommand(actor_id=current.user_id, user_id=user_id)
+        )
+        return UserRead.of(user)

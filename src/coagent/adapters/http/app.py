@@ -1,0 +1,129 @@
+"""Assembles the Litestar application from use cases the composition root built."""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import ResponseHeader
+from litestar.di import Provide
+from litestar.enums import ScopeType
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from coagent.adapters.http.accounts.avatars import read_avatar
+from coagent.adapters.http.accounts.login import LoginController
+from coagent.adapters.http.accounts.users import UsersController
+from coagent.adapters.http.auth import provide_optional_principal, provide_principal
+from coagent.adapters.http.csrf import CsrfMiddleware
+from coagent.adapters.http.health import health, ready
+from coagent.adapters.http.problems import EXCEPTION_HANDLERS
+from coagent.adapters.http.services import HttpConfig, HttpServices
+
+access_logger = logging.getLogger("coagent.access")
+
+SECURITY_HEADERS = [
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="no-referrer"),
+    ResponseHeader(name="X-Frame-Options", value="DENY"),
+]
+
+
+def _access_log(app: ASGIApp) -> ASGIApp:
+    """One line per request: method, path (never the query string), status, milliseconds."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, capture)
+        finally:
+            access_logger.info(
+                "request",
+                extra={
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    return middleware
+
+
+def build_app(
+    *,
+    services: HttpServices,
+    config: HttpConfig,
+    lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
+    debug: bool = False,
+) -> Litestar:
+    middleware: list[Any] = [
+        DefineMiddleware(CsrfMiddleware, allowed_origins=config.allowed_origins)
+    ]
+    if config.access_log:
+        middleware.insert(0, _access_log)
+    return Litestar(
+        route_handlers=[LoginController, UsersController, read_avatar, health, ready],
+        dependencies={
+            "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
+            "config": Provide(lambda: config, use_cache=True, sync_to_thread=False),
+            "current": Provide(provide_principal),
+            "principal": Provide(provide_optional_principal),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=middleware,
+        cors_config=CORSConfig(
+            allow_origins=list(config.allowed_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["X-Total-Count", "Link", "Retry-After"],
+        )
+        if config.allowed_origins
+        else None,
+        response_headers=SECURITY_HEADERS,
+        openapi_config=OpenAPIConfig(
+            title=config.title,
+            version=config.version,
+            path="/api/v1",
+            render_plugins=[ScalarRenderPlugin(path="/docs")],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="JWT",
+                        description="The `access_token` from /api/v1/login/access-token",
+                    ),
+                    "AccessCookie": SecurityScheme(
+                        type="apiKey",
+                        name="access_token",
+                        security_scheme_in="cookie",
+                        description="The HttpOnly cookie set at login (browsers)",
+                    ),
+                }
+            ),
+            use_handler_docstrings=False,
+        ),
+        lifespan=list(lifespan),
+        request_max_body_size=1024 * 1024,
+        debug=debug,
+        logging_config=None,  # the composition root configures logging
+    )

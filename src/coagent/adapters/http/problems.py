@@ -1,0 +1,154 @@
+"""Every error leaves as an RFC 9457 problem document with a `detail`."""
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from coagent.domain.errors import (
+    CoagentError,
+    Conflict,
+    Forbidden,
+    InvalidCredentials,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyAttempts,
+)
+
+logger = logging.getLogger("coagent.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_ERROR: dict[type[CoagentError], int] = {
+    InvalidCredentials: 400,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    TooManyAttempts: 429,
+}
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details."""
+
+    title: str
+    status: int
+    detail: str
+    type: str = "about:blank"
+    errors: list[dict[str, Any]] | None = None
+    # RFC 6749 error code, on the token endpoints.
+    error: str | None = None
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    error: str | None = None,
+) -> Response[Problem]:
+    return Response(
+        Problem(
+            title=HTTPStatus(status).phrase,
+            status=status,
+            detail=detail,
+            errors=errors,
+            error=error,
+        ),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def status_of(error: CoagentError) -> int:
+    for kind in type(error).__mro__:
+        if kind in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[kind]
+    return 400
+
+
+def handle_domain_error(_: Request[Any, Any, Any], error: CoagentError) -> Response[Problem]:
+    headers = None
+    if isinstance(error, InvalidCredentials):
+        return problem_response(400, error.detail, error="invalid_grant")
+    if isinstance(error, TooManyAttempts):
+        headers = {"Retry-After": str(error.retry_after)}
+    elif isinstance(error, NotAuthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="coagent"'}
+    return problem_response(status_of(error), error.detail, headers=headers)
+
+
+def handle_validation_error(
+    _: Request[Any, Any, Any], error: ValidationException
+) -> Response[Problem]:
+    extra = error.extra if isinstance(error.extra, list) else None
+    errors = [
+        {k: v for k, v in item.items() if k in {"message", "key", "source"}}
+        for item in (extra or [])
+        if isinstance(item, dict)
+    ]
+    return problem_response(422, "Request is not valid", errors=errors or None)
+
+
+def handle_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
+    status = error.status_code
+    detail = error.detail if status < 500 else HTTPStatus(status).phrase
+    return problem_response(status, detail or HTTPStatus(status).phrase, headers=error.headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    # The class name only: exception messages may carry data we must not log.
+    logger.error(
+        "unhandled error",
+        extra={"path": request.url.path, "error": type(error).__name__},
+        exc_info=False,
+    )
+    return problem_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    CoagentError: handle_domain_error,
+    ValidationException: handle_validation_error,
+    HTTPException: handle_http_error,
+    Exception: handle_unexpected,
+}
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Not authenticated: missing, expired, revoked or invalid token",
+    403: "Not allowed",
+    404: "Not found, or not visible to you",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    422: "Request is not valid",
+    429: "Too many attempts; see Retry-After",
+    503: "A dependency is unavailable",
+}
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem responses an operation may give."""
+    every: Sequence[int] = sorted({*statuses, 422})
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status in every
+    }
+
+
+__all__ = ["EXCEPTION_HANDLERS", "MediaType", "Problem", "problem_response", "problems"]

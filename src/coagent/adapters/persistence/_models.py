@@ -1,0 +1,86 @@
+"""Table definitions. Private: import them from `coagent.adapters.persistence.models`."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
+from advanced_alchemy.types import DateTimeUTC, JsonB
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+ROLE_VALUES = ("guest", "student", "ta", "teacher", "admin", "super_admin")
+
+
+class UserModel(UUIDv7AuditBase):
+    __tablename__ = "user_account"
+    __table_args__ = (
+        CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in ROLE_VALUES) + ")", name="role"),
+    )
+
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    username: Mapped[str | None] = mapped_column(String(63), unique=True)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="guest", index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    avatar_url: Mapped[str | None] = mapped_column(String(255))
+
+
+class AuthSessionModel(UUIDv7AuditBase):
+    __tablename__ = "auth_session"
+
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    refresh_jti: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    impersonator_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE")
+    )
+    original_session_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("auth_session.id", ondelete="SET NULL")
+    )
+
+
+class AvatarModel(UUIDv7AuditBase):
+    __tablename__ = "avatar"
+
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), unique=True
+    )
+    file_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEventModel(UUIDv7AuditBase):
+    __tablename__ = "audit_event"
+
+    actor_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
+
+
+class SystemStateModel(UUIDv7AuditBase):
+    """One-time markers (first-start steps)."""
+
+    __tablename__ = "system_state"
+
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    value: Mapped[str | None] = mapped_column(Text)
+
+
+metadata = orm_registry.metadata

@@ -1,0 +1,19 @@
+"""Persistence models, re-exported for the composition root and migrations."""
+
+from coagent.adapters.persistence._models import (
+    AuditEventModel,
+    AuthSessionModel,
+    AvatarModel,
+    SystemStateModel,
+    UserModel,
+    metadata,
+)
+
+__all__ = [
+    "AuditEventModel",
+    "AuthSessionModel",
+    "AvatarModel",
+    "SystemStateModel",
+    "UserModel",
+    "metadata",
+]

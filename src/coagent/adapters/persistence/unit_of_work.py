@@ -1,0 +1,55 @@
+"""The unit of work: one AsyncSession, one transaction, explicit commit."""
+
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from coagent.adapters.persistence.repositories import (
+    SqlAlchemyAuditLog,
+    SqlAlchemyAvatarRepository,
+    SqlAlchemySessionRepository,
+    SqlAlchemySystemState,
+    SqlAlchemyUserRepository,
+)
+from coagent.application.ports.repositories import (
+    AuditLog,
+    AvatarRepository,
+    SessionRepository,
+    SystemState,
+    UserRepository,
+)
+
+
+class SqlAlchemyUnitOfWork:
+    users: UserRepository
+    sessions: SessionRepository
+    audit: AuditLog
+    avatars: AvatarRepository
+    system: SystemState
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = session_factory
+
+    async def __aenter__(self) -> Self:
+        self._session = self._factory()
+        self.users = SqlAlchemyUserRepository(self._session)
+        self.sessions = SqlAlchemySessionRepository(self._session)
+        self.audit = SqlAlchemyAuditLog(self._session)
+        self.avatars = SqlAlchemyAvatarRepository(self._session)
+        self.system = SqlAlchemySystemState(self._session)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        # Anything not committed is rolled back when the session closes.
+        await self._session.close()
+
+    async def commit(self) -> None:
+        await self._session.commit()
+
+
+class SqlAlchemyUnitOfWorkFactory:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = session_factory
+
+    def __call__(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self._factory)

@@ -1,0 +1,60 @@
+"""In-process revocation list and attempt limiter for the embedded single-process mode."""
+
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from datetime import datetime
+from uuid import UUID
+
+
+class InMemoryRevocationList:
+    def __init__(self) -> None:
+        self._until: dict[UUID, float] = {}
+
+    async def revoke(self, session_ids: Iterable[UUID], until: datetime) -> None:
+        deadline = until.timestamp()
+        now = time.time()
+        # Forget entries whose tokens have all expired, so the map stays small.
+        self._until = {sid: t for sid, t in self._until.items() if t > now}
+        for session_id in session_ids:
+            self._until[session_id] = deadline
+
+    async def is_revoked(self, session_id: UUID) -> bool:
+        deadline = self._until.get(session_id)
+        return deadline is not None and deadline > time.time()
+
+
+class InMemoryAttemptLimiter:
+    """Sliding-window failure counter; `limits` maps a key prefix to (max failures, window)."""
+
+    def __init__(self, limits: dict[str, tuple[int, int]]) -> None:
+        self._limits = limits
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _limit(self, key: str) -> tuple[int, int]:
+        return self._limits[key.split(":", 1)[0]]
+
+    def _prune(self, key: str, now: float) -> deque[float]:
+        _, window = self._limit(key)
+        failures = self._failures[key]
+        while failures and failures[0] <= now - window:
+            failures.popleft()
+        return failures
+
+    async def retry_after(self, keys: Iterable[str]) -> int:
+        now = time.monotonic()
+        wait = 0.0
+        for key in keys:
+            limit, window = self._limit(key)
+            failures = self._prune(key, now)
+            if len(failures) >= limit:
+                wait = max(wait, failures[-limit] + window - now)
+        return int(wait) + 1 if wait > 0 else 0
+
+    async def record_failure(self, keys: Iterable[str]) -> None:
+        now = time.monotonic()
+        for key in keys:
+            self._prune(key, now).append(now)
+
+    async def clear(self, key: str) -> None:
+        self._failures.pop(key, None)

@@ -1,0 +1,101 @@
+"""CreateAdmin (CLI) and BootstrapSuperAdmin (first start)."""
+
+from dataclasses import dataclass
+
+from coagent.application.accounts.create_user import AccountFactory, NewAccount
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.domain.accounts.roles import Role
+from coagent.domain.accounts.user import User
+from coagent.domain.errors import InvalidInput
+
+BOOTSTRAP_KEY = "bootstrap.super_admin"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateAdminCommand:
+    email: str
+    password: str
+    username: str | None = None
+    full_name: str | None = None
+    role: Role = Role.SUPER_ADMIN
+
+
+class CreateAdmin:
+    """Whoever runs the CLI on the server. Creates an admin or super_admin; never changes an
+    existing account (a taken email is a conflict).
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, accounts: AccountFactory) -> None:
+        self._uow = uow
+        self._accounts = accounts
+
+    async def execute(self, command: CreateAdminCommand) -> User:
+        if not command.role.is_admin:
+            raise InvalidInput("Role must be admin or super_admin")
+        async with self._uow() as uow:
+            user = await self._accounts.add(
+                uow,
+                NewAccount(
+                    email=command.email,
+                    password=command.password,
+                    username=command.username,
+                    full_name=command.full_name,
+                    role=command.role,
+                ),
+            )
+            await uow.audit.record(
+                actor_id=None,
+                action="user.created",
+                target_type="user",
+                target_id=str(user.id),
+                details={"role": str(user.role), "via": "cli"},
+            )
+            await uow.commit()
+        return user
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootstrapSuperAdminCommand:
+    login: str
+    password: str
+
+
+class BootstrapSuperAdmin:
+    """The server at start-up, with SUPER_ADMIN / SUPER_ADMIN_PASSWORD. Runs its effect at
+    most once in the life of the database, whatever the number of processes starting at the
+    same moment: the claim of a one-time marker and the account are one transaction. It never
+    resets a password or touches an existing account. Returns the account it created.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, accounts: AccountFactory) -> None:
+        self._uow = uow
+        self._accounts = accounts
+
+    async def execute(self, command: BootstrapSuperAdminCommand) -> User | None:
+        login = command.login.strip()
+        email, username = (login, None) if "@" in login else (f"{login}@localhost", login)
+        async with self._uow() as uow:
+            if not await uow.system.claim(BOOTSTRAP_KEY):
+                return None
+            if await uow.users.exists_with_role(Role.SUPER_ADMIN):
+                await uow.commit()
+                return None
+            user = await self._accounts.add(
+                uow,
+                NewAccount(
+                    email=email,
+                    username=username,
+                    password=command.password,
+                    role=Role.SUPER_ADMIN,
+                    full_name="Super Admin",
+                ),
+            )
+            await uow.audit.record(
+                actor_id=None,
+                action="user.created",
+                target_type="user",
+                target_id=str(user.id),
+                details={"role": str(user.role), "via": "bootstrap"},
+            )
+            await uow.commit()
+        return user

@@ -1,0 +1,24 @@
+"""GetCurrentUser: the caller's own account."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from coagent.application.accounts.actor import load_actor
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.domain.accounts.user import User
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetCurrentUserCommand:
+    actor_id: UUID
+
+
+class GetCurrentUser:
+    """Any active account; a deactivated or deleted one counts as not authenticated."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: GetCurrentUserCommand) -> User:
+        async with self._uow() as uow:
+            return await load_actor(uow, command.actor_id)

@@ -1,0 +1,126 @@
+"""Persistence ports. Implementations translate storage errors into domain errors."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, Self, TypeVar
+from uuid import UUID
+
+from coagent.domain.accounts.roles import Role
+from coagent.domain.accounts.session import AuthSession
+from coagent.domain.accounts.user import User
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    total: int
+
+
+class UserRepository(Protocol):
+    async def get(self, user_id: UUID) -> User | None: ...
+
+    async def get_by_login(self, login: str) -> User | None:
+        """Find by normalised email or username."""
+        ...
+
+    async def email_or_username_taken(
+        self, *, email: str | None, username: str | None, except_id: UUID | None = None
+    ) -> bool: ...
+
+    async def add(self, user: User) -> None:
+        """Insert; raises `Conflict` when the email or username is taken."""
+        ...
+
+    async def update(self, user: User) -> None:
+        """Write every field; raises `Conflict` when the email or username is taken."""
+        ...
+
+    async def delete(self, user_id: UUID) -> None: ...
+
+    async def list(self, *, offset: int, limit: int, search: str | None) -> Page[User]:
+        """Ordered by creation, oldest first."""
+        ...
+
+    async def search(self, query: str, *, limit: int) -> Sequence[User]:
+        """Active accounts whose email, username or name contains `query` (any case)."""
+        ...
+
+    async def exists_with_role(self, role: Role) -> bool: ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: AuthSession) -> None: ...
+
+    async def get_for_update(self, session_id: UUID) -> AuthSession | None:
+        """Read and lock the row until the unit of work ends (refresh rotation)."""
+        ...
+
+    async def get(self, session_id: UUID) -> AuthSession | None: ...
+
+    async def rotate(self, session_id: UUID, *, new_jti: str) -> None: ...
+
+    async def revoke(self, session_id: UUID, at: datetime) -> None: ...
+
+    async def revoke_all_for_user(self, user_id: UUID, at: datetime) -> Sequence[UUID]:
+        """Revoke every live session of the user; return their ids."""
+        ...
+
+    async def purge(self, *, expired_before: datetime) -> int:
+        """Delete sessions that expired (or were revoked) before the given time."""
+        ...
+
+
+class AuditLog(Protocol):
+    async def record(
+        self,
+        *,
+        actor_id: UUID | None,
+        action: str,
+        target_type: str,
+        target_id: str,
+        details: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredImage:
+    file_name: str
+    content_type: str
+    data: bytes
+
+
+class AvatarRepository(Protocol):
+    async def put(self, user_id: UUID, image: StoredImage) -> None:
+        """Store the user's avatar, replacing the previous one."""
+        ...
+
+    async def get_by_file_name(self, file_name: str) -> StoredImage | None: ...
+
+
+class SystemState(Protocol):
+    async def claim(self, key: str) -> bool:
+        """Atomically mark a one-time step as done; True for exactly one caller ever."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Nothing is written unless `commit()` is called inside the block."""
+
+    users: UserRepository
+    sessions: SessionRepository
+    audit: AuditLog
+    avatars: AvatarRepository
+    system: SystemState
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...

@@ -1,0 +1,57 @@
+"""create_app: the web application, its container and (embedded) broker in one lifespan."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from taskiq import AsyncBroker
+
+from coagent.adapters.http.app import build_app
+from coagent.application.accounts.bootstrap import BootstrapSuperAdminCommand
+from coagent.main.broker import create_broker
+from coagent.main.container import Container, build_container, http_config
+from coagent.main.settings import Settings, load_settings
+
+logger = logging.getLogger("coagent")
+
+
+async def bootstrap(container: Container) -> None:
+    """First-start steps; safe to run in every process at once."""
+    settings = container.settings
+    if settings.super_admin and settings.super_admin_password:
+        created = await container.bootstrap_super_admin.execute(
+            BootstrapSuperAdminCommand(
+                login=settings.super_admin, password=settings.super_admin_password
+            )
+        )
+        if created is not None:
+            logger.warning("created the first super admin", extra={"user_id": str(created.id)})
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    container = build_container(settings)
+    broker = create_broker(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await bootstrap(container)
+        await start_broker(broker, container)
+        try:
+            yield
+        finally:
+            await broker.shutdown()
+            await container.aclose()
+
+    app = build_app(services=container.http, config=http_config(settings), lifespan=[lifespan])
+    app.state.container = container
+    app.state.broker = broker
+    return app
+
+
+async def start_broker(broker: AsyncBroker, container: Container) -> None:
+    # The embedded in-process broker runs tasks here, so it needs the services too.
+    broker.state.container = container
+    broker.state.services = container.worker
+    await broker.startup()

@@ -1,0 +1,149 @@
+"""Configuration, read from the environment once, in the composition root only."""
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+logger = logging.getLogger("coagent.settings")
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a runnable configuration."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str = field(repr=False)
+    encryption_keys: tuple[str, ...] = field(repr=False)
+    allowed_origins: tuple[str, ...] = ()
+    secure_cookies: bool = False
+    super_admin: str | None = None
+    super_admin_password: str | None = field(default=None, repr=False)
+    access_token_ttl: int = 600
+    refresh_token_ttl: int = 14 * 24 * 3600
+    impersonation_ttl: int = 3600
+    jwt_issuer: str = "coagent"
+    jwt_audience: str = "coagent-api"
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 30
+    login_failure_window: int = 900
+    password_hash_concurrency: int = 2
+    # argon2id cost (KiB, passes); OWASP minimum by default, lowered only in tests.
+    password_hash_memory_kib: int = 19 * 1024
+    password_hash_time_cost: int = 2
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+    access_log: bool = True
+    log_json: bool = True
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"Expected a boolean, got {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise SettingsError(f"{name} must be an integer") from error
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _list(raw: str | None) -> tuple[str, ...]:
+    return tuple(item.strip().rstrip("/") for item in (raw or "").split(",") if item.strip())
+
+
+def _kept_secret(path: Path, generate: str) -> str:
+    """Read a generated secret from the data directory, creating it once (mode 600)."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = generate
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    logger.warning(
+        "Generated %s and kept it in %s; set it in the environment for production",
+        path.name,
+        path.parent,
+    )
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("DATA_DIR") or "./data").resolve()
+    database_url = env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'coagent.db'}"
+    if database_url.startswith(("postgres://", "postgresql://")):
+        database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    embedded = database_url.startswith("sqlite")
+
+    secret_key = env.get("SECRET_KEY") or ""
+    keys = _list(env.get("ENCRYPTION_KEYS"))
+    if not embedded and (not secret_key or not keys):
+        raise SettingsError("SECRET_KEY and ENCRYPTION_KEYS are required with DATABASE_URL set")
+    if embedded and not secret_key:
+        secret_key = _kept_secret(data_dir / "secret_key", secrets.token_urlsafe(48))
+    if embedded and not keys:
+        keys = (_kept_secret(data_dir / "encryption_key", Fernet.generate_key().decode()),)
+    if len(secret_key) < 32:
+        raise SettingsError("SECRET_KEY must have at least 32 characters")
+    for key in keys:
+        try:
+            Fernet(key.encode())
+        except ValueError as error:
+            raise SettingsError(
+                "ENCRYPTION_KEYS must be Fernet keys (url-safe base64, 32 bytes)"
+            ) from error
+
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL") or None,
+        secret_key=secret_key,
+        encryption_keys=keys,
+        allowed_origins=_list(env.get("ALLOWED_ORIGINS")),
+        secure_cookies=_flag(env.get("SECURE_COOKIES"), default=False),
+        super_admin=env.get("SUPER_ADMIN") or None,
+        super_admin_password=env.get("SUPER_ADMIN_PASSWORD") or None,
+        access_token_ttl=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 600, minimum=30),
+        refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600, minimum=60),
+        impersonation_ttl=_int(env, "IMPERSONATION_TTL_SECONDS", 3600, minimum=60),
+        login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5),
+        login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 30),
+        login_failure_window=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 900),
+        password_hash_concurrency=_int(env, "PASSWORD_HASH_CONCURRENCY", 2),
+        password_hash_memory_kib=_int(env, "PASSWORD_HASH_MEMORY_KIB", 19 * 1024, minimum=8),
+        password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 2),
+        db_pool_size=_int(env, "DB_POOL_SIZE", 10),
+        log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        access_log=_flag(env.get("ACCESS_LOG"), default=True),
+        log_json=_flag(env.get("LOG_JSON"), default=True),
+    )

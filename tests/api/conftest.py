@@ -1,0 +1,103 @@
+"""API tests drive create_app(settings) over HTTP with Litestar's test client."""
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from coagent.application.accounts.create_user import NewAccount
+from coagent.domain.accounts.roles import Role
+from coagent.domain.accounts.user import User
+from coagent.main.app import create_app
+from coagent.main.container import Container
+from coagent.main.settings import Settings
+from tests.conftest import make_settings
+
+PASSWORD = "correct horse battery staple"
+_counter = itertools.count()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pg: str, redis_url: str) -> Settings:
+    """The production shape: PostgreSQL and Redis."""
+    return make_settings(tmp_path, DATABASE_URL=pg, REDIS_URL=redis_url)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient[Any]]:
+    with TestClient(app=create_app(settings), base_url="http://testserver.local") as test_client:
+        yield test_client
+
+
+def container_of(client: TestClient[Any]) -> Container:
+    container: Container = client.app.state.container
+    return container
+
+
+def run(client: TestClient[Any], fn: Any, *args: Any) -> Any:
+    """Run a coroutine function on the app's own event loop."""
+    assert client.blocking_portal is not None
+    return client.blocking_portal.call(fn, *args)
+
+
+def seed_user(
+    client: TestClient[Any],
+    role: Role = Role.STUDENT,
+    *,
+    password: str = PASSWORD,
+    email: str | None = None,
+    username: str | None = None,
+    active: bool = True,
+) -> User:
+    container = container_of(client)
+    number = next(_counter)
+
+    async def add() -> User:
+        async with container.uow() as uow:
+            user = await container.accounts.add(
+                uow,
+                NewAccount(
+                    email=email or f"{role.value}{number}@example.test",
+                    username=username,
+                    password=password,
+                    role=role,
+                    full_name=f"{role.value.title()} {number}",
+                    is_active=active,
+                ),
+            )
+            await uow.commit()
+            return user
+
+    user: User = run(client, add)
+    return user
+
+
+@dataclass
+class Session:
+    user: User
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def login(client: TestClient[Any], user: User, password: str = PASSWORD) -> Session:
+    response = client.post(
+        "/api/v1/login/access-token", data={"username": user.email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    client.cookies.clear()  # tests choose explicitly between bearer and cookie
+    return Session(
+        user=user, access_token=body["access_token"], refresh_token=body["refresh_token"]
+    )
+
+
+def signed_in(client: TestClient[Any], role: Role = Role.STUDENT, **kwargs: Any) -> Session:
+    return login(client, seed_user(client, role, **kwargs))
