@@ -24,7 +24,9 @@ _counter = itertools.count()
 @pytest.fixture
 def settings(tmp_path: Path, pg: str, redis_url: str) -> Settings:
     """The production shape: PostgreSQL and Redis."""
-    return make_settings(tmp_path, DATABASE_URL=pg, REDIS_URL=redis_url)
+    return make_settings(
+        tmp_path, DATABASE_URL=pg, REDIS_URL=redis_url, ALLOWED_ORIGINS="https://app.example"
+    )
 
 
 @pytest.fixture

@@ -54,4 +54,10 @@ async def start_broker(broker: AsyncBroker, container: Container) -> None:
     # The embedded in-process broker runs tasks here, so it needs the services too.
     broker.state.container = container
     broker.state.services = container.worker
-    await broker.startup()
+    try:
+        await broker.startup()
+    except Exception as error:  # noqa: BLE001 - Redis may be down; /ready reports it
+        logger.warning(
+            "task broker not reachable at start; kicking tasks will retry",
+            extra={"error": type(error).__name__},
+        )

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
@@ -15,6 +15,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Redirect
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from coagent.adapters.http.accounts.avatars import read_avatar
@@ -67,6 +68,29 @@ def _access_log(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+@get("/api/v1/openapi.json", include_in_schema=False, sync_to_thread=False)
+def openapi_json(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """The OpenAPI document at the original system's address."""
+    return Response(request.app.openapi_schema.to_schema(), media_type=MediaType.JSON)
+
+
+@get("/docs", include_in_schema=False, sync_to_thread=False)
+def docs_redirect() -> Redirect:
+    return Redirect("/api/v1/docs")
+
+
+def _without_validation_400(app: Litestar) -> None:
+    """Litestar documents a 400 for parameter validation; we answer those with 422."""
+    for item in (app.openapi_schema.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(item, method, None)
+            responses = operation.responses if operation is not None else None
+            if responses and "400" in responses:
+                description = getattr(responses["400"], "description", "")
+                if "unsupported method" in description or "Validation" in description:
+                    del responses["400"]
+
+
 def build_app(
     *,
     services: HttpServices,
@@ -79,8 +103,16 @@ def build_app(
     ]
     if config.access_log:
         middleware.insert(0, _access_log)
-    return Litestar(
-        route_handlers=[LoginController, UsersController, read_avatar, health, ready],
+    app = Litestar(
+        route_handlers=[
+            LoginController,
+            UsersController,
+            read_avatar,
+            health,
+            ready,
+            openapi_json,
+            docs_redirect,
+        ],
         dependencies={
             "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "config": Provide(lambda: config, use_cache=True, sync_to_thread=False),
@@ -102,8 +134,8 @@ def build_app(
         openapi_config=OpenAPIConfig(
             title=config.title,
             version=config.version,
-            path="/api/v1",
-            render_plugins=[ScalarRenderPlugin(path="/docs")],
+            path="/api/v1/docs",
+            render_plugins=[ScalarRenderPlugin(path="/")],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(
@@ -127,3 +159,5 @@ def build_app(
         debug=debug,
         logging_config=None,  # the composition root configures logging
     )
+    _without_validation_400(app)
+    return app

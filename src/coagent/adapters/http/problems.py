@@ -43,7 +43,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
     title: str
     status: int
     detail: str
-    type: str = "about:blank"
+    type: str
     errors: list[dict[str, Any]] | None = None
     # RFC 6749 error code, on the token endpoints.
     error: str | None = None
@@ -62,6 +62,7 @@ def problem_response(
             title=HTTPStatus(status).phrase,
             status=status,
             detail=detail,
+            type="about:blank",
             errors=errors,
             error=error,
         ),

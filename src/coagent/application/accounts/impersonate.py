@@ -9,7 +9,7 @@ from coagent.application.ports.clock import Clock
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.accounts import policy
 from coagent.domain.accounts.roles import Role
-from coagent.domain.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from coagent.domain.errors import Conflict, Forbidden, NotAuthenticated, NotFound
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,7 +76,7 @@ class StopImpersonating:
         async with self._uow() as uow:
             session = await uow.sessions.get(command.session_id)
             if session is None or session.impersonator_id is None:
-                raise InvalidInput("Not impersonating")
+                raise Conflict("Not impersonating")
             await self._sessions.revoke(uow, session.id)
             await uow.audit.record(
                 actor_id=session.impersonator_id,

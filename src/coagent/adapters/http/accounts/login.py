@@ -303,7 +303,7 @@ class LoginController(Controller):
             "Ends the impersonation session and restores the original one, only if it is still "
             "valid; otherwise answers 401 and clears the cookies."
         ),
-        responses=problems(400, 401, 403),
+        responses=problems(401, 403, 409),
         status_code=200,
         security=SECURITY,
     )

@@ -1,0 +1,131 @@
+"""Health, readiness, OpenAPI, problem details, security headers and log hygiene."""
+
+import logging
+
+import pytest
+from litestar.testing import TestClient
+
+from coagent.main.app import create_app
+from coagent.main.logging import JsonFormatter
+from tests.api.conftest import PASSWORD, seed_user, signed_in
+from tests.conftest import make_settings
+
+
+def test_health_and_ready(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+def test_ready_reports_an_unreachable_redis(tmp_path, pg):
+    settings = make_settings(tmp_path, DATABASE_URL=pg, REDIS_URL="redis://127.0.0.1:1/0")
+    with TestClient(app=create_app(settings)) as client:
+        response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "redis": "unavailable"}
+
+
+def test_openapi_document(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    operations = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    ids = [operation["operationId"] for _, _, operation in operations]
+    assert len(ids) == len(set(ids)) >= 17
+    for path, method, operation in operations:
+        if operation.get("security"):
+            assert "401" in operation["responses"] or path == "/api/v1/login/test-token", (
+                path,
+                method,
+            )
+        for status, spec in operation["responses"].items():
+            if int(status) >= 400:
+                assert "application/problem+json" in spec.get("content", {}) or status == "503", (
+                    path,
+                    status,
+                )
+    test_token = document["paths"]["/api/v1/login/test-token"]["post"]
+    assert "403" in test_token["responses"] and "403, not 401" in test_token["description"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_errors_are_problem_details(client):
+    session = signed_in(client)
+    not_found = client.get("/api/v1/nowhere", headers=session.headers)
+    assert not_found.status_code == 404
+    assert not_found.headers["content-type"].startswith("application/problem+json")
+    assert not_found.json()["detail"]
+    bad_body = client.put(
+        "/api/v1/users/me",
+        content=b"{",
+        headers={**session.headers, "Content-Type": "application/json"},
+    )
+    assert bad_body.status_code == 422 or bad_body.status_code == 400
+    assert bad_body.json()["detail"]
+    wrong_type = client.put("/api/v1/users/me", json={"full_name": 42}, headers=session.headers)
+    assert wrong_type.status_code == 422
+    assert wrong_type.json()["detail"] == "Request is not valid"
+    bad_id = client.put("/api/v1/users/not-a-uuid", json={}, headers=session.headers)
+    assert bad_id.status_code in {404, 422}
+
+
+def test_security_headers(client):
+    response = client.get("/health")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_cors_allows_only_configured_origins(client):
+    allowed = client.options(
+        "/api/v1/users/me",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "PUT"},
+    )
+    assert allowed.headers.get("access-control-allow-origin") == "https://app.example"
+    assert allowed.headers.get("access-control-allow-credentials") == "true"
+    denied = client.options(
+        "/api/v1/users/me",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"},
+    )
+    assert denied.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+def test_logs_never_contain_tokens_passwords_or_hashes(tmp_path, pg, redis_url, caplog):
+    caplog.set_level(logging.DEBUG)
+    settings = make_settings(tmp_path, DATABASE_URL=pg, REDIS_URL=redis_url, ACCESS_LOG="true")
+    with TestClient(app=create_app(settings)) as client:
+        user = seed_user(client)
+        response = client.post(
+            "/api/v1/login/access-token?password=in-the-url",
+            data={"username": user.email, "password": PASSWORD},
+        )
+        tokens = response.json()
+        client.post("/api/v1/login/refresh", json={"refresh_token": tokens["refresh_token"]})
+        client.post(
+            "/api/v1/login/access-token",
+            data={"username": user.email, "password": "wrong password"},
+        )
+        client.get(
+            "/api/v1/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
+    formatter = JsonFormatter()
+    lines = [formatter.format(record) for record in caplog.records]
+    assert any('"path": "/api/v1/login/access-token"' in line for line in lines)  # logging works
+    text = "\n".join(lines)
+    for secret in (
+        PASSWORD,
+        "wrong password",
+        "in-the-url",
+        tokens["access_token"],
+        tokens["refresh_token"],
+        settings.secret_key,
+        "$argon2",
+    ):
+        assert secret not in text

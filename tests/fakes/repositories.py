@@ -1,0 +1,396 @@
+"""In-memory persistence: repositories and a unit of work with real transaction semantics.
+
+`InMemoryStore` holds the committed state. Each `InMemoryUnitOfWork` reads the latest
+committed state (like READ COMMITTED) through its own overlay of pending changes; `commit()`
+applies the overlay to the store, and leaving the block without committing discards it. So a
+change is visible to other units of work only once committed.
+
+What the database would also do, and the fakes do too:
+
+- unique email and username (`Conflict`), as the real repository translates them;
+- `get_for_update` holds a per-session row lock until commit or the end of the block;
+- `SystemState.claim` succeeds for one unit of work at a time and once ever after commit;
+- deleting a user cascades to its sessions (as owner or impersonator) and its avatar, and
+  purging a session sets `original_session_id` of the sessions pointing at it to None.
+
+Every repository call is an await point (`anyio.lowlevel.checkpoint`), so concurrent use
+cases really interleave. Audit events are never rewritten (no SET NULL of a deleted actor).
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Generic, Self, TypeVar
+from uuid import UUID
+
+import anyio
+import anyio.lowlevel
+
+from coagent.application.ports.repositories import Page, StoredImage
+from coagent.domain.accounts.roles import Role
+from coagent.domain.accounts.session import AuthSession
+from coagent.domain.accounts.user import User
+from coagent.domain.errors import Conflict
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    actor_id: UUID | None
+    action: str
+    target_type: str
+    target_id: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class InMemoryStore:
+    """The committed state shared by every unit of work of one factory."""
+
+    def __init__(self) -> None:
+        self.users: dict[UUID, User] = {}
+        self.sessions: dict[UUID, AuthSession] = {}
+        self.avatars: dict[UUID, StoredImage] = {}
+        self.audit: list[AuditEvent] = []
+        self.system: set[str] = set()
+        self.commits = 0
+        self.pending_claims: set[str] = set()
+        self._row_locks: dict[UUID, anyio.Lock] = {}
+
+    def row_lock(self, key: UUID) -> anyio.Lock:
+        return self._row_locks.setdefault(key, anyio.Lock())
+
+    def actions(self) -> list[str]:
+        """The committed audit actions, in order."""
+        return [event.action for event in self.audit]
+
+
+class _Overlay(Generic[K, V]):
+    """Pending writes over a committed table; `None` marks a deletion."""
+
+    def __init__(self, committed: dict[K, V]) -> None:
+        self._committed = committed
+        self._changes: dict[K, V | None] = {}
+
+    def get(self, key: K) -> V | None:
+        if key in self._changes:
+            return self._changes[key]
+        return self._committed.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        self._changes[key] = value
+
+    def delete(self, key: K) -> None:
+        self._changes[key] = None
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        merged = {**self._committed, **self._changes}
+        return ((key, value) for key, value in merged.items() if value is not None)
+
+    def values(self) -> list[V]:
+        return [value for _, value in self.items()]
+
+    def apply(self) -> None:
+        for key, value in self._changes.items():
+            if value is None:
+                self._committed.pop(key, None)
+            else:
+                self._committed[key] = value
+        self._changes.clear()
+
+    def discard(self) -> None:
+        self._changes.clear()
+
+
+def _contains(needle: str, *haystacks: str | None) -> bool:
+    needle = needle.lower()
+    return any(needle in value.lower() for value in haystacks if value)
+
+
+class InMemoryUserRepository:
+    def __init__(self, users: _Overlay[UUID, User], cascade: Callable[[UUID], None]) -> None:
+        self._users = users
+        self._cascade = cascade
+
+    async def get(self, user_id: UUID) -> User | None:
+        await anyio.lowlevel.checkpoint()
+        return self._users.get(user_id)
+
+    async def get_by_login(self, login: str) -> User | None:
+        await anyio.lowlevel.checkpoint()
+        field_name = "email" if "@" in login else "username"
+        return next((u for u in self._users.values() if getattr(u, field_name) == login), None)
+
+    async def email_or_username_taken(
+        self, *, email: str | None, username: str | None, except_id: UUID | None = None
+    ) -> bool:
+        await anyio.lowlevel.checkpoint()
+        return self._taken(email=email, username=username, except_id=except_id)
+
+    async def add(self, user: User) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._users.get(user.id) is not None:
+            raise Conflict("A user with this id already exists")
+        self._check_unique(user)
+        self._users.put(user.id, user)
+
+    async def update(self, user: User) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._users.get(user.id) is None:
+            return  # like UPDATE ... WHERE id = :id on a missing row
+        self._check_unique(user)
+        self._users.put(user.id, user)
+
+    async def delete(self, user_id: UUID) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._users.get(user_id) is not None:
+            self._users.delete(user_id)
+            self._cascade(user_id)
+
+    async def list(self, *, offset: int, limit: int, search: str | None) -> Page[User]:
+        await anyio.lowlevel.checkpoint()
+        users = sorted(self._users.values(), key=lambda u: (u.created_at, u.id))
+        if search:
+            users = [u for u in users if _contains(search, u.email, u.username, u.full_name)]
+        return Page(items=users[offset : offset + limit], total=len(users))
+
+    async def search(self, query: str, *, limit: int) -> Sequence[User]:
+        await anyio.lowlevel.checkpoint()
+        found = [
+            u
+            for u in self._users.values()
+            if u.is_active and _contains(query, u.email, u.username, u.full_name)
+        ]
+        return sorted(found, key=lambda u: u.email)[:limit]
+
+    async def exists_with_role(self, role: Role) -> bool:
+        await anyio.lowlevel.checkpoint()
+        return any(u.role is role for u in self._users.values())
+
+    def _taken(self, *, email: str | None, username: str | None, except_id: UUID | None) -> bool:
+        return any(
+            u.id != except_id
+            and ((email and u.email == email) or (username and u.username == username))
+            for u in self._users.values()
+        )
+
+    def _check_unique(self, user: User) -> None:
+        if self._taken(email=user.email, username=user.username, except_id=user.id):
+            raise Conflict("A user with this email or username already exists")
+
+
+class InMemorySessionRepository:
+    def __init__(self, sessions: _Overlay[UUID, AuthSession], uow: "InMemoryUnitOfWork") -> None:
+        self._sessions = sessions
+        self._uow = uow
+
+    async def add(self, session: AuthSession) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._sessions.get(session.id) is not None:
+            raise ValueError(f"Session {session.id} already exists")
+        self._sessions.put(session.id, session)
+
+    async def get_for_update(self, session_id: UUID) -> AuthSession | None:
+        await self._uow.lock_row(session_id)
+        return self._sessions.get(session_id)
+
+    async def get(self, session_id: UUID) -> AuthSession | None:
+        await anyio.lowlevel.checkpoint()
+        return self._sessions.get(session_id)
+
+    async def rotate(self, session_id: UUID, *, new_jti: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        session = self._sessions.get(session_id)
+        if session is not None:
+            self._sessions.put(session_id, replace(session, refresh_jti=new_jti))
+
+    async def revoke(self, session_id: UUID, at: datetime) -> None:
+        await anyio.lowlevel.checkpoint()
+        session = self._sessions.get(session_id)
+        if session is not None and session.revoked_at is None:
+            self._sessions.put(session_id, replace(session, revoked_at=at))
+
+    async def revoke_all_for_user(self, user_id: UUID, at: datetime) -> Sequence[UUID]:
+        await anyio.lowlevel.checkpoint()
+        live = [
+            s
+            for s in self._sessions.values()
+            if s.user_id == user_id and s.revoked_at is None and s.expires_at > at
+        ]
+        for session in live:
+            self._sessions.put(session.id, replace(session, revoked_at=at))
+        return [session.id for session in live]
+
+    async def purge(self, *, expired_before: datetime) -> int:
+        await anyio.lowlevel.checkpoint()
+        doomed = {
+            s.id
+            for s in self._sessions.values()
+            if s.expires_at < expired_before
+            or (s.revoked_at is not None and s.revoked_at < expired_before)
+        }
+        self.delete_where(lambda s: s.id in doomed)
+        return len(doomed)
+
+    def delete_where(self, predicate: Callable[[AuthSession], bool]) -> None:
+        """Delete matching sessions; SET NULL the `original_session_id` pointing at them."""
+        doomed = {s.id for s in self._sessions.values() if predicate(s)}
+        for session_id in doomed:
+            self._sessions.delete(session_id)
+        for session in self._sessions.values():
+            if session.original_session_id in doomed:
+                self._sessions.put(session.id, replace(session, original_session_id=None))
+
+
+class InMemoryAuditLog:
+    def __init__(self) -> None:
+        self.pending: list[AuditEvent] = []
+
+    async def record(
+        self,
+        *,
+        actor_id: UUID | None,
+        action: str,
+        target_type: str,
+        target_id: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.pending.append(
+            AuditEvent(
+                actor_id=actor_id,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                details=dict(details or {}),
+            )
+        )
+
+
+class InMemoryAvatarRepository:
+    def __init__(self, avatars: _Overlay[UUID, StoredImage]) -> None:
+        self._avatars = avatars
+
+    async def put(self, user_id: UUID, image: StoredImage) -> None:
+        await anyio.lowlevel.checkpoint()
+        if any(
+            owner != user_id and stored.file_name == image.file_name
+            for owner, stored in self._avatars.items()
+        ):
+            raise Conflict("Avatar file name already in use")
+        self._avatars.put(user_id, image)
+
+    async def get_by_file_name(self, file_name: str) -> StoredImage | None:
+        await anyio.lowlevel.checkpoint()
+        return next((i for i in self._avatars.values() if i.file_name == file_name), None)
+
+
+class InMemorySystemState:
+    """One-time markers. A key claimed by an open unit of work is refused to the others."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self.claimed: set[str] = set()
+
+    async def claim(self, key: str) -> bool:
+        await anyio.lowlevel.checkpoint()
+        if key in self._store.system or key in self._store.pending_claims:
+            return False
+        self._store.pending_claims.add(key)
+        self.claimed.add(key)
+        return True
+
+    def apply(self) -> None:
+        self._store.system |= self.claimed
+        self.discard()
+
+    def discard(self) -> None:
+        self._store.pending_claims -= self.claimed
+        self.claimed.clear()
+
+
+class InMemoryUnitOfWork:
+    """One transaction over an `InMemoryStore`. Single use, like a database session."""
+
+    users: InMemoryUserRepository
+    sessions: InMemorySessionRepository
+    audit: InMemoryAuditLog
+    avatars: InMemoryAvatarRepository
+    system: InMemorySystemState
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._active = False
+        self._used = False
+        self._locks: dict[UUID, anyio.Lock] = {}
+
+    async def __aenter__(self) -> Self:
+        if self._used:
+            raise RuntimeError("A unit of work is used for one block only")
+        self._used = self._active = True
+        self._user_rows = _Overlay(self._store.users)
+        self._session_rows = _Overlay(self._store.sessions)
+        self._avatar_rows = _Overlay(self._store.avatars)
+        self.users = InMemoryUserRepository(self._user_rows, self._cascade_user_delete)
+        self.sessions = InMemorySessionRepository(self._session_rows, self)
+        self.audit = InMemoryAuditLog()
+        self.avatars = InMemoryAvatarRepository(self._avatar_rows)
+        self.system = InMemorySystemState(self._store)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        # Anything not committed is rolled back.
+        self._rollback()
+        self._active = False
+
+    async def commit(self) -> None:
+        if not self._active:
+            raise RuntimeError("commit() outside the unit of work's block")
+        await anyio.lowlevel.checkpoint()
+        self._user_rows.apply()
+        self._session_rows.apply()
+        self._avatar_rows.apply()
+        self._store.audit.extend(self.audit.pending)
+        self.audit.pending.clear()
+        self.system.apply()
+        self._store.commits += 1
+        self._release_locks()
+
+    async def lock_row(self, key: UUID) -> None:
+        if key in self._locks:
+            await anyio.lowlevel.checkpoint()
+            return
+        lock = self._store.row_lock(key)
+        await lock.acquire()
+        self._locks[key] = lock
+
+    def _rollback(self) -> None:
+        self._user_rows.discard()
+        self._session_rows.discard()
+        self._avatar_rows.discard()
+        self.audit.pending.clear()
+        self.system.discard()
+        self._release_locks()
+
+    def _release_locks(self) -> None:
+        for lock in self._locks.values():
+            lock.release()
+        self._locks.clear()
+
+    def _cascade_user_delete(self, user_id: UUID) -> None:
+        self.sessions.delete_where(
+            lambda s: s.user_id == user_id or s.impersonator_id == user_id
+        )
+        if self._avatar_rows.get(user_id) is not None:
+            self._avatar_rows.delete(user_id)
+
+
+class InMemoryUnitOfWorkFactory:
+    """Opens units of work over one shared store (created if not given)."""
+
+    def __init__(self, store: InMemoryStore | None = None) -> None:
+        self.store = store or InMemoryStore()
+
+    def __call__(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.store)
