@@ -10,8 +10,10 @@ elif python3 -m uv --version >/dev/null 2>&1; then
   UV=(python3 -m uv)
 else
   echo "bootstrap: installing uv from PyPI" >&2
-  python3 -m pip install --quiet --disable-pip-version-check uv \
-    || python3 -m pip install --quiet --disable-pip-version-check --user uv
+  pip_install=(python3 -m pip install --quiet --disable-pip-version-check)
+  "${pip_install[@]}" uv 2>/dev/null \
+    || "${pip_install[@]}" --user uv 2>/dev/null \
+    || "${pip_install[@]}" --user --break-system-packages uv
   UV=(python3 -m uv)
 fi
 export UV_PYTHON_DOWNLOADS=never  # use the machine's Python 3.11+; no downloads offline

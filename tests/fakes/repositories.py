@@ -26,7 +26,15 @@ from uuid import UUID
 import anyio
 import anyio.lowlevel
 
-from coagent.application.ports.repositories import Page, StoredImage
+from coagent.application.ports.repositories import (
+    AuditLog,
+    AvatarRepository,
+    Page,
+    SessionRepository,
+    StoredImage,
+    SystemState,
+    UserRepository,
+)
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
@@ -216,7 +224,9 @@ class InMemorySessionRepository:
         live = [
             s
             for s in self._sessions.values()
-            if s.user_id == user_id and s.revoked_at is None and s.expires_at > at
+            if user_id in (s.user_id, s.impersonator_id)
+            and s.revoked_at is None
+            and s.expires_at > at
         ]
         for session in live:
             self._sessions.put(session.id, replace(session, revoked_at=at))
@@ -313,11 +323,12 @@ class InMemorySystemState:
 class InMemoryUnitOfWork:
     """One transaction over an `InMemoryStore`. Single use, like a database session."""
 
-    users: InMemoryUserRepository
-    sessions: InMemorySessionRepository
-    audit: InMemoryAuditLog
-    avatars: InMemoryAvatarRepository
-    system: InMemorySystemState
+    # Declared as the ports, like the real unit of work, so it matches the Protocol.
+    users: UserRepository
+    sessions: SessionRepository
+    audit: AuditLog
+    avatars: AvatarRepository
+    system: SystemState
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -332,11 +343,14 @@ class InMemoryUnitOfWork:
         self._user_rows = _Overlay(self._store.users)
         self._session_rows = _Overlay(self._store.sessions)
         self._avatar_rows = _Overlay(self._store.avatars)
+        self._session_repo = InMemorySessionRepository(self._session_rows, self)
+        self._audit_log = InMemoryAuditLog()
+        self._system_state = InMemorySystemState(self._store)
         self.users = InMemoryUserRepository(self._user_rows, self._cascade_user_delete)
-        self.sessions = InMemorySessionRepository(self._session_rows, self)
-        self.audit = InMemoryAuditLog()
+        self.sessions = self._session_repo
+        self.audit = self._audit_log
         self.avatars = InMemoryAvatarRepository(self._avatar_rows)
-        self.system = InMemorySystemState(self._store)
+        self.system = self._system_state
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -351,9 +365,9 @@ class InMemoryUnitOfWork:
         self._user_rows.apply()
         self._session_rows.apply()
         self._avatar_rows.apply()
-        self._store.audit.extend(self.audit.pending)
-        self.audit.pending.clear()
-        self.system.apply()
+        self._store.audit.extend(self._audit_log.pending)
+        self._audit_log.pending.clear()
+        self._system_state.apply()
         self._store.commits += 1
         self._release_locks()
 
@@ -369,8 +383,8 @@ class InMemoryUnitOfWork:
         self._user_rows.discard()
         self._session_rows.discard()
         self._avatar_rows.discard()
-        self.audit.pending.clear()
-        self.system.discard()
+        self._audit_log.pending.clear()
+        self._system_state.discard()
         self._release_locks()
 
     def _release_locks(self) -> None:
@@ -379,9 +393,7 @@ class InMemoryUnitOfWork:
         self._locks.clear()
 
     def _cascade_user_delete(self, user_id: UUID) -> None:
-        self.sessions.delete_where(
-            lambda s: s.user_id == user_id or s.impersonator_id == user_id
-        )
+        self._session_repo.delete_where(lambda s: user_id in (s.user_id, s.impersonator_id))
         if self._avatar_rows.get(user_id) is not None:
             self._avatar_rows.delete(user_id)
 

@@ -1,13 +1,15 @@
 """create_app: the web application, its container and (embedded) broker in one lifespan."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from litestar import Litestar
 from taskiq import AsyncBroker
 
 from coagent.adapters.http.app import build_app
+from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS
 from coagent.application.accounts.bootstrap import BootstrapSuperAdminCommand
 from coagent.main.broker import create_broker
 from coagent.main.container import Container, build_container, http_config
@@ -38,9 +40,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await bootstrap(container)
         await start_broker(broker, container)
+        # Embedded mode has no scheduler process: this one process does its housekeeping.
+        housekeeping = (
+            None if settings.redis_url else asyncio.create_task(_embedded_housekeeping(broker))
+        )
         try:
             yield
         finally:
+            if housekeeping is not None:
+                housekeeping.cancel()
+                with suppress(asyncio.CancelledError):
+                    await housekeeping
             await broker.shutdown()
             await container.aclose()
 
@@ -48,6 +58,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.container = container
     app.state.broker = broker
     return app
+
+
+async def _embedded_housekeeping(broker: AsyncBroker, every: float = 900.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        task = broker.find_task(PURGE_EXPIRED_SESSIONS)
+        if task is not None:
+            await task.kiq()
 
 
 async def start_broker(broker: AsyncBroker, container: Container) -> None:

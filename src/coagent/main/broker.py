@@ -2,7 +2,8 @@
 
 import logging
 
-from taskiq import AsyncBroker, InMemoryBroker, TaskiqEvents, TaskiqState
+from taskiq import AsyncBroker, InMemoryBroker, TaskiqEvents, TaskiqScheduler, TaskiqState
+from taskiq.schedule_sources import LabelScheduleSource
 from taskiq_redis import RedisStreamBroker
 
 from coagent.adapters.worker.tasks import register_tasks
@@ -56,3 +57,9 @@ def create_worker_broker() -> AsyncBroker:
         await state.container.aclose()
 
     return broker
+
+
+def create_scheduler(settings: Settings | None = None) -> TaskiqScheduler:
+    """The one process that kicks periodic tasks (their `schedule` labels) onto the broker."""
+    broker = create_broker(settings)
+    return TaskiqScheduler(broker, sources=[LabelScheduleSource(broker)])

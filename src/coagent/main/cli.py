@@ -91,6 +91,26 @@ def worker(workers: int) -> None:
     sys.exit(status or 0)
 
 
+@cli.command()
+def scheduler() -> None:
+    """Run the scheduler that kicks periodic tasks (run exactly one; needs REDIS_URL)."""
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "REDIS_URL is required; the embedded mode schedules in the web process"
+        )
+    from taskiq.cli.scheduler.args import SchedulerArgs  # noqa: PLC0415
+    from taskiq.cli.scheduler.run import run_scheduler  # noqa: PLC0415
+
+    from coagent.main.broker import create_scheduler  # noqa: PLC0415
+
+    asyncio.run(
+        run_scheduler(
+            SchedulerArgs(scheduler=create_scheduler(settings), modules=[], configure_logging=False)
+        )
+    )
+
+
 @cli.group()
 def db() -> None:
     """Database schema (Alembic migrations)."""

@@ -7,26 +7,26 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-# JWTs, Fernet tokens, provider keys, and "password=..."-style pairs.
-_SECRET_PATTERNS = [
-    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"),
-    re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_-]{12,}"),
-    re.compile(r"AIza[0-9A-Za-z_-]{30,}"),
-    re.compile(r"\$argon2id?\$[^\s\"']+"),
-    re.compile(
-        r"(?i)((?:password|secret|token|api_key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
-    ),
+# JWTs, Fernet tokens, provider keys, password hashes, and "password=..."-style pairs.
+_KEY = r"(?i)((?:password|passwd|secret|token|api_key|apikey|authorization)[\"']?\s*[:=]\s*"
+_SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "[REDACTED]"),
+    (re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"), "[REDACTED]"),
+    (re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_-]{12,}"), "[REDACTED]"),
+    (re.compile(r"AIza[0-9A-Za-z_-]{30,}"), "[REDACTED]"),
+    (re.compile(r"\$argon2id?\$[^\s\"']+"), "[REDACTED]"),
+    # A quoted value whole (spaces included), keeping the quotes so JSON stays valid ...
+    (re.compile(_KEY + r"([\"']))(?:\\.|(?!\2).)*\2"), r"\1[REDACTED]\2"),
+    # ... an auth scheme with its credentials, or a bare word.
+    (re.compile(_KEY + r")(?:bearer|basic|token)\s+[^\s\"',}]+"), r"\1[REDACTED]"),
+    (re.compile(_KEY + r")[^\s\"',}]+"), r"\1[REDACTED]"),
 ]
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def redact(text: str) -> str:
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups:
-            text = pattern.sub(lambda m: m.group(1) + "[REDACTED]", text)
-        else:
-            text = pattern.sub("[REDACTED]", text)
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
     return text
 
 

@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from coagent.adapters.http.accounts.avatars import read_avatar
@@ -91,6 +92,22 @@ def _without_validation_400(app: Litestar) -> None:
                     del responses["400"]
 
 
+def _fix_options_allow(app: Litestar) -> None:
+    """Litestar 2 builds the automatic OPTIONS handler of a path with its first handler only,
+    so `Allow` omits the methods registered later (litestar#4169, fixed in v3 only). Point
+    each automatic handler at the complete method set of its route.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.http_methods != {"OPTIONS"} or handler.handler_name != "options_handler":
+                continue
+            for cell in getattr(handler.fn, "__closure__", None) or ():
+                if isinstance(cell.cell_contents, HTTPRoute):
+                    cell.cell_contents.methods = route.methods
+
+
 def build_app(
     *,
     services: HttpServices,
@@ -160,4 +177,5 @@ def build_app(
         logging_config=None,  # the composition root configures logging
     )
     _without_validation_400(app)
+    _fix_options_allow(app)
     return app

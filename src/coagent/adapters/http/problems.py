@@ -126,7 +126,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 }
 
 _DESCRIPTIONS = {
-    400: "Bad request",
+    400: "Bad request: malformed syntax or body (at login: invalid_grant)",
     401: "Not authenticated: missing, expired, revoked or invalid token",
     403: "Not allowed",
     404: "Not found, or not visible to you",
@@ -139,8 +139,12 @@ _DESCRIPTIONS = {
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problem responses an operation may give."""
-    every: Sequence[int] = sorted({*statuses, 422})
+    """OpenAPI entries for the problem responses an operation may give.
+
+    400 and 422 are always listed: a body that cannot be parsed is a 400 problem document,
+    and Litestar would otherwise document its own 400 schema, which this app never sends.
+    """
+    every: Sequence[int] = sorted({*statuses, 400, 422})
     return {
         status: ResponseSpec(
             data_container=Problem,

@@ -171,7 +171,10 @@ class SqlAlchemySessionRepository:
         ids = list(
             await self._session.scalars(
                 select(AuthSessionModel.id).where(
-                    AuthSessionModel.user_id == user_id,
+                    or_(
+                        AuthSessionModel.user_id == user_id,
+                        AuthSessionModel.impersonator_id == user_id,
+                    ),
                     AuthSessionModel.revoked_at.is_(None),
                     AuthSessionModel.expires_at > at,
                 )

@@ -35,10 +35,15 @@ class InMemoryAttemptLimiter:
         return self._limits[key.split(":", 1)[0]]
 
     def _prune(self, key: str, now: float) -> deque[float]:
+        """The key's failures still in the window; keys with none are forgotten."""
         _, window = self._limit(key)
-        failures = self._failures[key]
+        failures = self._failures.get(key)
+        if failures is None:
+            return deque()
         while failures and failures[0] <= now - window:
             failures.popleft()
+        if not failures:
+            del self._failures[key]
         return failures
 
     async def retry_after(self, keys: Iterable[str]) -> int:
@@ -54,7 +59,8 @@ class InMemoryAttemptLimiter:
     async def record_failure(self, keys: Iterable[str]) -> None:
         now = time.monotonic()
         for key in keys:
-            self._prune(key, now).append(now)
+            self._prune(key, now)
+            self._failures[key].append(now)
 
     async def clear(self, key: str) -> None:
         self._failures.pop(key, None)

@@ -93,7 +93,8 @@ class StopImpersonating:
             admin = await uow.users.get(session.impersonator_id)
             issued = None
             if (
-                original is not None
+                session.is_live(self._clock.now())
+                and original is not None
                 and original.is_live(self._clock.now())
                 and admin is not None
                 and admin.is_active

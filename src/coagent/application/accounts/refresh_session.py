@@ -7,6 +7,7 @@ from coagent.application.accounts.sessions import IssuedTokens, SessionIssuer
 from coagent.application.ports.clock import Clock
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.security import TokenCodec
+from coagent.domain.accounts.policy import may_impersonate
 from coagent.domain.errors import NotAuthenticated
 
 
@@ -45,6 +46,10 @@ class RefreshSession:
                 user = await uow.users.get(session.user_id)
                 if user is None or not user.is_active:
                     raise NotAuthenticated("Account is not active")
+                if session.impersonator_id is not None:
+                    impersonator = await uow.users.get(session.impersonator_id)
+                    if impersonator is None or not may_impersonate(impersonator, user):
+                        raise NotAuthenticated("Impersonation is no longer allowed")
                 issued = await self._sessions.rotate(uow, user, session)
                 await uow.commit()
                 return issued

@@ -1,7 +1,9 @@
 """Serving avatars: the stored type only, never sniffable, never active content."""
 
+from typing import Annotated
+
 from litestar import Response, get
-from litestar.params import FromPath
+from litestar.params import PathParameter
 
 from coagent.adapters.http.deps import Services
 from coagent.adapters.http.problems import problems
@@ -15,7 +17,11 @@ from coagent.application.accounts.avatar import GetAvatarCommand
     responses=problems(404),
     media_type="image/*",
 )
-async def read_avatar(file_name: FromPath[str], services: Services) -> Response[bytes]:
+async def read_avatar(
+    # The server names the files `<hex>.<ext>`; other characters (NUL, slashes) never match.
+    file_name: Annotated[str, PathParameter(pattern=r"^[A-Za-z0-9._-]{1,255}$")],
+    services: Services,
+) -> Response[bytes]:
     image = await services.accounts.get_avatar.execute(GetAvatarCommand(file_name=file_name))
     return Response(
         image.data,

@@ -12,6 +12,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath
 
 from coagent.adapters.http.accounts.schemas import (
+    NO_NUL,
     LoginJson,
     Message,
     RefreshJson,
@@ -45,7 +46,9 @@ def _schema(properties: dict[str, Schema | Reference], required: list[str]) -> S
 
 
 _STRING = Schema(type=OpenAPIType.STRING, max_length=1024)
-_LOGIN_SCHEMA = _schema({"username": _STRING, "password": _STRING}, ["username", "password"])
+# As LoginJson validates it: an email or a username.
+_LOGIN_NAME = Schema(type=OpenAPIType.STRING, max_length=320, pattern=NO_NUL)
+_LOGIN_SCHEMA = _schema({"username": _LOGIN_NAME, "password": _STRING}, ["username", "password"])
 _REFRESH_SCHEMA = _schema({"refresh_token": _STRING}, [])
 
 

@@ -5,15 +5,45 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
+from litestar.datastructures import UploadFile
 
-from coagent.domain.accounts.credentials import PASSWORD_MAX_LENGTH
+from coagent.domain.accounts.credentials import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 
+# The schemas say exactly what the domain accepts, so a client (or a generated SDK) can tell a
+# valid request before sending it. The domain strips surrounding whitespace, so the patterns
+# allow it; no text may hold NUL, which PostgreSQL cannot store or compare.
+NO_NUL = r"^[^\x00]*$"
+# Python's whitespace (what str.strip() removes), spelled out: `\s` means something else in
+# each regex dialect (ECMA in clients, ASCII-only in some validators).
+WS = r"\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A password someone logs in with: only ever compared with a hash.
 Password = Annotated[str, msgspec.Meta(max_length=PASSWORD_MAX_LENGTH)]
-Name = Annotated[str, msgspec.Meta(max_length=200)]
-Username = Annotated[str, msgspec.Meta(max_length=63)]
-Email = Annotated[str, msgspec.Meta(max_length=320)]
+# A password being set: 8 to 1024 characters, not all whitespace.
+NewPassword = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH, pattern=f"[^{WS}]"
+    ),
+]
+Name = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)]
+# 2-63 of a-z 0-9 . _ - (stored lower-case), starting with a letter or digit; "" for none.
+Username = Annotated[
+    str,
+    msgspec.Meta(max_length=63, pattern=f"^([{WS}]*[A-Za-z0-9][A-Za-z0-9._-]{{1,62}}[{WS}]*)?$"),
+]
+# Stored lower-case; U+0130 is the one character whose lower case is longer.
+_EMAIL_PART = f"[^@{WS}\\x00\\u0130]"
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=320, pattern=f"^[{WS}]*{_EMAIL_PART}{{1,64}}@{_EMAIL_PART}{{1,255}}[{WS}]*$"
+    ),
+]
+LoginName = Annotated[str, msgspec.Meta(max_length=320, pattern=NO_NUL)]
+# A search term: at least 2 characters once surrounding whitespace is stripped.
+SEARCH_TERM = f"^[{WS}]*[^{WS}\\x00][^\\x00]*[^{WS}\\x00][{WS}]*$"
 
 
 class UserRead(msgspec.Struct):
@@ -44,7 +74,7 @@ class UserRead(msgspec.Struct):
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=False):
     email: Email
-    password: Password
+    password: NewPassword
     username: Username | None = None
     full_name: Name | None = None
     role: Role = Role.GUEST
@@ -57,14 +87,14 @@ class UserUpdate(msgspec.Struct):
     full_name: Name | msgspec.UnsetType | None = msgspec.UNSET
     username: Username | msgspec.UnsetType | None = msgspec.UNSET
     email: Email | msgspec.UnsetType = msgspec.UNSET
-    password: Password | msgspec.UnsetType = msgspec.UNSET
+    password: NewPassword | msgspec.UnsetType = msgspec.UNSET
     current_password: Password | msgspec.UnsetType = msgspec.UNSET
     role: Role | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class LoginJson(msgspec.Struct):
-    username: Annotated[str, msgspec.Meta(max_length=320)]
+    username: LoginName
     password: Password
 
 
@@ -88,6 +118,12 @@ class SessionInfo(msgspec.Struct):
     role: Role
     expires_at: datetime
     impersonator_id: UUID | None = None
+
+
+class AvatarUpload(msgspec.Struct):
+    """The multipart form of an avatar upload (the original's field name)."""
+
+    file: UploadFile
 
 
 class Message(msgspec.Struct):

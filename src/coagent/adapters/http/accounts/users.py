@@ -1,15 +1,22 @@
 """/api/v1/users: profiles and account administration."""
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, JSONBody, QueryParameter
 
-from coagent.adapters.http.accounts.schemas import UserCreate, UserRead, UserUpdate
+from coagent.adapters.http.accounts.schemas import (
+    NO_NUL,
+    SEARCH_TERM,
+    AvatarUpload,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+)
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.problems import problems
@@ -20,7 +27,6 @@ from coagent.application.accounts.get_current_user import GetCurrentUserCommand
 from coagent.application.accounts.list_users import ListUsersCommand, SearchUsersCommand
 from coagent.application.accounts.update_user import UpdateUserCommand
 from coagent.domain.accounts.avatar import AVATAR_MAX_BYTES
-from coagent.domain.errors import InvalidInput
 
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000, description="Rows to skip")]
 
@@ -41,12 +47,20 @@ def _paging_headers(
     headers = {"X-Total-Count": str(total)}
     links = []
     base = request.url.path
-    query = {k: v for k, v in request.query_params.items() if k not in {"skip", "offset", "limit"}}
-    extra = "".join(f"&{k}={v}" for k, v in query.items())
+    kept = [
+        (key, value)
+        for key, value in request.query_params.multi_items()
+        if key not in {"skip", "offset", "limit"}
+    ]
+
+    def page(start: int) -> str:
+        # Percent-encoded: the client's own values must not break (or inject into) the header.
+        return f"{base}?{urlencode([('offset', start), ('limit', limit), *kept])}"
+
     if offset + limit < total:
-        links.append(f'<{base}?offset={offset + limit}&limit={limit}{extra}>; rel="next"')
+        links.append(f'<{page(offset + limit)}>; rel="next"')
     if offset > 0:
-        links.append(f'<{base}?offset={max(0, offset - limit)}&limit={limit}{extra}>; rel="prev"')
+        links.append(f'<{page(max(0, offset - limit))}>; rel="prev"')
     if links:
         headers["Link"] = ", ".join(links)
     return headers
@@ -91,13 +105,11 @@ class UsersController(Controller):
     )
     async def upload_avatar(
         self,
-        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[AvatarUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
         services: Services,
         current: Current,
     ) -> UserRead:
-        if not isinstance(data, UploadFile):
-            raise InvalidInput("Send the image as the multipart field `file`")
-        content = await data.read(AVATAR_MAX_BYTES + 1)
+        content = await data.file.read(AVATAR_MAX_BYTES + 1)
         user = await services.accounts.set_avatar.execute(
             SetAvatarCommand(actor_id=current.user_id, data=content)
         )
@@ -115,9 +127,12 @@ class UsersController(Controller):
         services: Services,
         current: Current,
         skip: Offset = 0,
-        offset: Annotated[int | None, QueryParameter(ge=0, le=1_000_000)] = None,
+        # schema_extra: Litestar leaves a zero `ge` of an optional parameter out of the schema.
+        offset: Annotated[
+            int | None, QueryParameter(ge=0, le=1_000_000, schema_extra={"minimum": 0})
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        search: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        search: Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)] = None,
     ) -> Response[list[UserRead]]:
         start = offset if offset is not None else skip
         page = await services.accounts.list_users.execute(
@@ -162,7 +177,7 @@ class UsersController(Controller):
         self,
         services: Services,
         current: Current,
-        q: Annotated[str, QueryParameter(min_length=1, max_length=200)],
+        q: Annotated[str, QueryParameter(min_length=2, max_length=200, pattern=SEARCH_TERM)],
         limit: Annotated[int, QueryParameter(ge=1, le=50)] = 10,
     ) -> list[UserRead]:
         users = await services.accounts.search_users.execute(

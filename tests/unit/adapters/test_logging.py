@@ -1,0 +1,117 @@
+import json
+import logging
+import sys
+from typing import Any
+
+import pytest
+
+from coagent.main.logging import JsonFormatter, TextFormatter, redact
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+    ".eyJzdWIiOiIxMjM0NTY3ODkwIiwidHlwIjoiYWNjZXNzIn0"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+FERNET = "gAAAAABmZxYzAbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcdefgh=="
+OPENAI_KEY = "sk-proj-AbCdEfGhIjKlMnOpQrSt1234"
+GOOGLE_KEY = "AIzaSyA1234567890abcdefghijklmnopqrs"
+ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"
+SECRETS = [JWT, FERNET, OPENAI_KEY, GOOGLE_KEY, ARGON]
+
+
+def record(
+    msg: str, *args: Any, extra: dict[str, Any] | None = None, **kw: Any
+) -> logging.LogRecord:
+    logger = logging.getLogger("coagent.test")
+    return logger.makeRecord(
+        logger.name, logging.INFO, __file__, 1, msg, args, kw.get("exc_info"), extra=extra
+    )
+
+
+@pytest.mark.parametrize("secret", SECRETS, ids=["jwt", "fernet", "sk-key", "google", "argon2"])
+def test_token_shaped_secrets_are_redacted(secret: str) -> None:
+    text = redact(f"calling with {secret} now")
+
+    assert secret not in text
+    # The sk-/rk-/pk- pattern keeps its prefix ("sk[REDACTED]"); the secret part goes.
+    assert text.startswith("calling with ")
+    assert text.endswith("[REDACTED] now")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("password=hunter22", "password=[REDACTED]"),
+        ("PASSWORD: 'hunter22' ok", "PASSWORD: '[REDACTED]' ok"),
+        ('{"password": "hunter22"}', '{"password": "[REDACTED]"}'),
+        ("refresh_token=abc.def next", "refresh_token=[REDACTED] next"),
+        ("api_key=xyz123, other=1", "api_key=[REDACTED], other=1"),
+        ("client_secret = s3cr3t", "client_secret = [REDACTED]"),
+    ],
+)
+def test_key_value_secrets_keep_their_key(raw: str, expected: str) -> None:
+    assert redact(raw) == expected
+
+
+@pytest.mark.parametrize("text", ["user 42 logged in", "passwords must be long", "token bucket"])
+def test_ordinary_text_is_untouched(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_json_formatter_writes_one_json_object_with_extra_fields() -> None:
+    line = JsonFormatter().format(
+        record("user %s logged in", "alice", extra={"user_id": "u-1", "attempt": 2, "ok": True})
+    )
+
+    entry = json.loads(line)
+    assert entry["msg"] == "user alice logged in"
+    assert (entry["level"], entry["logger"]) == ("info", "coagent.test")
+    assert (entry["user_id"], entry["attempt"], entry["ok"]) == ("u-1", 2, True)
+    assert entry["ts"].endswith("+00:00")
+    assert not {"args", "msecs", "levelno", "pathname"} & entry.keys()
+
+
+def test_json_formatter_redacts_messages_and_extra_fields_and_stays_valid_json() -> None:
+    line = JsonFormatter().format(
+        record(
+            "login with %s",
+            JWT,
+            extra={"password": "hunter22", "key": OPENAI_KEY, "box": FERNET},
+        )
+    )
+
+    for secret in [JWT, "hunter22", OPENAI_KEY, FERNET]:
+        assert secret not in line
+    entry = json.loads(line)
+    assert entry["msg"] == "login with [REDACTED]"
+    assert entry["password"] == entry["box"] == "[REDACTED]"
+    assert entry["key"].endswith("[REDACTED]")
+
+
+def test_json_formatter_names_the_exception_type_only() -> None:
+    try:
+        raise ValueError(f"bad token {JWT}")
+    except ValueError:
+        line = JsonFormatter().format(record("failed", exc_info=sys.exc_info()))
+
+    entry = json.loads(line)
+    assert entry["error"] == "ValueError"
+    assert JWT not in line
+
+
+def test_text_formatter_redacts_too() -> None:
+    line = TextFormatter("%(levelname)s %(message)s").format(record("password=hunter22"))
+
+    assert line == "INFO password=[REDACTED]"
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ('{"password": "correct horse battery staple"}', "battery staple"),
+        ("Authorization: Basic YWxpY2U6aHVudGVyMjI=", "YWxpY2U6aHVudGVyMjI="),
+    ],
+    ids=["passphrase", "basic-auth"],
+)
+def test_secrets_with_spaces_are_redacted_whole(text: str, leak: str) -> None:
+    assert leak not in redact(text)
