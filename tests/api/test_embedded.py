@@ -32,13 +32,14 @@ def test_embedded_default_generates_secrets_once(tmp_path):
     second = load_settings(env)
     assert first.database_url == f"sqlite+aiosqlite:///{tmp_path / 'data' / 'coagent.db'}"
     assert first.redis_url is None
-    assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
+    assert first.secret_key == second.secret_key
+    assert len(first.secret_key) >= 32
     assert first.encryption_keys == second.encryption_keys
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0
     assert first.secret_key not in repr(first)
 
 
-def test_production_configuration_requires_secrets():
+def test_production_configuration_requires_secrets(tmp_path):
     with pytest.raises(SettingsError, match="SECRET_KEY"):
         load_settings({"DATABASE_URL": "postgresql://x@h/db"})
     with pytest.raises(SettingsError, match="Fernet"):
@@ -50,13 +51,13 @@ def test_production_configuration_requires_secrets():
             }
         )
     with pytest.raises(SettingsError, match="32"):
-        load_settings({"DATA_DIR": "/tmp/x-coagent", "SECRET_KEY": "short"})
+        load_settings({"DATA_DIR": str(tmp_path), "SECRET_KEY": "short"})
     with pytest.raises(SettingsError, match="boolean"):
-        load_settings({"DATA_DIR": "/tmp/x-coagent", "SECURE_COOKIES": "maybe"})
+        load_settings({"DATA_DIR": str(tmp_path), "SECURE_COOKIES": "maybe"})
 
 
 def test_embedded_first_start_creates_the_super_admin_and_serves_sessions(embedded):
-    env, settings = embedded
+    _env, settings = embedded
     with TestClient(app=create_app(settings)) as client:
         assert client.get("/ready").json()["checks"] == {"database": "ok"}
         login = client.post(
@@ -117,3 +118,37 @@ def test_no_default_admin_without_configuration(tmp_path):
                 "/api/v1/login/access-token", data={"username": "admin", "password": password}
             )
             assert response.status_code == 400
+
+
+def test_super_admin_variable_never_takes_over_an_existing_account(tmp_path, caplog):
+    env = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "PASSWORD_HASH_MEMORY_KIB": "64",
+        "PASSWORD_HASH_TIME_COST": "1",
+    }
+    settings = load_settings(env)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.database_url)
+    with TestClient(app=create_app(settings)) as client:
+        from tests.api.conftest import PASSWORD, seed_user  # noqa: PLC0415
+
+        seed_user(client, Role.STUDENT, email="owner@example.test")
+    takeover = load_settings(
+        {**env, "SUPER_ADMIN": "owner@example.test", "SUPER_ADMIN_PASSWORD": "attacker's choice"}
+    )
+    with TestClient(app=create_app(takeover)) as client:
+        assert client.get("/health").status_code == 200  # the server still starts
+        assert (
+            client.post(
+                "/api/v1/login/access-token",
+                data={"username": "owner@example.test", "password": "attacker's choice"},
+            ).status_code
+            == 400
+        )
+        token = client.post(
+            "/api/v1/login/access-token",
+            data={"username": "owner@example.test", "password": PASSWORD},
+        ).json()["access_token"]
+        me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["role"] == "student"
+    assert any(record.getMessage() == "first super admin not created" for record in caplog.records)

@@ -37,7 +37,8 @@ def test_super_admin_impersonates_and_returns(client, pg):
     cookie = next(
         h for h in response.headers.get_list("set-cookie") if h.startswith("is_impersonating=")
     )
-    assert cookie.startswith("is_impersonating=true") and "HttpOnly" not in cookie
+    assert cookie.startswith("is_impersonating=true")
+    assert "HttpOnly" not in cookie
     acting = {"Authorization": f"Bearer {response.json()['access_token']}"}
     assert client.get(ME, headers=acting).json()["id"] == str(student.id)
     session = client.get("/api/v1/login/session", headers=acting).json()

@@ -25,10 +25,12 @@ def test_login_with_form_sets_cookies_and_returns_oauth2_token(client):
     body = response.json()
     assert body["token_type"] == "bearer"
     assert 0 < body["expires_in"] <= 900
-    assert body["access_token"] and body["refresh_token"]
+    assert body["access_token"]
+    assert body["refresh_token"]
     assert response.headers["cache-control"] == "no-store"
     cookies = _set_cookies(response)
-    assert "HttpOnly" in cookies["access_token"] and "Path=/" in cookies["access_token"]
+    assert "HttpOnly" in cookies["access_token"]
+    assert "Path=/" in cookies["access_token"]
     assert "SameSite=lax" in cookies["access_token"]
     assert "Path=/api/v1/login" in cookies["refresh_token"]
     assert "HttpOnly" in cookies["refresh_token"]

@@ -2,7 +2,6 @@
 
 import logging
 
-import pytest
 from litestar.testing import TestClient
 
 from coagent.main.app import create_app
@@ -52,7 +51,8 @@ def test_openapi_document(client):
                     status,
                 )
     test_token = document["paths"]["/api/v1/login/test-token"]["post"]
-    assert "403" in test_token["responses"] and "403, not 401" in test_token["description"]
+    assert "403" in test_token["responses"]
+    assert "403, not 401" in test_token["description"]
     assert client.get("/docs").status_code == 200
 
 
@@ -67,7 +67,7 @@ def test_errors_are_problem_details(client):
         content=b"{",
         headers={**session.headers, "Content-Type": "application/json"},
     )
-    assert bad_body.status_code == 422 or bad_body.status_code == 400
+    assert bad_body.status_code in {422, 400}
     assert bad_body.json()["detail"]
     wrong_type = client.put("/api/v1/users/me", json={"full_name": 42}, headers=session.headers)
     assert wrong_type.status_code == 422

@@ -116,7 +116,8 @@ def test_list_users_is_admin_only_paged_and_searchable(client):
     assert page.status_code == 200
     assert len(page.json()) == 2
     assert page.headers["x-total-count"] == "7"
-    assert 'rel="next"' in page.headers["link"] and 'rel="prev"' in page.headers["link"]
+    assert 'rel="next"' in page.headers["link"]
+    assert 'rel="prev"' in page.headers["link"]
     everyone = client.get(USERS, headers=admin.headers).json()
     assert [u["created_at"] for u in everyone] == sorted(u["created_at"] for u in everyone)
     assert client.get(USERS, params={"skip": 6}, headers=admin.headers).json() == everyone[6:]
@@ -133,7 +134,8 @@ def test_admin_creates_accounts_within_their_rights(client):
     created = client.post(USERS, json=new, headers=admin.headers)
     assert created.status_code == 201
     assert created.json()["email"] == "new@school.test"
-    assert "password" not in created.text and "argon2" not in created.text
+    assert "password" not in created.text
+    assert "argon2" not in created.text
     assert client.post(USERS, json=new, headers=admin.headers).status_code == 409
     as_admin = {**new, "email": "boss@school.test", "role": "admin"}
     assert client.post(USERS, json=as_admin, headers=admin.headers).status_code == 403
@@ -257,7 +259,8 @@ def test_avatar_upload_and_serving(client):
     )
     assert response.status_code == 200
     url = response.json()["avatar_url"]
-    assert url.startswith("/static/avatars/") and url.endswith(".png")
+    assert url.startswith("/static/avatars/")
+    assert url.endswith(".png")
     served = client.get(url)
     assert served.status_code == 200
     assert served.content == image

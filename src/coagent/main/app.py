@@ -11,6 +11,7 @@ from taskiq import AsyncBroker
 from coagent.adapters.http.app import build_app
 from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS
 from coagent.application.accounts.bootstrap import BootstrapSuperAdminCommand
+from coagent.domain.errors import CoagentError
 from coagent.main.broker import create_broker
 from coagent.main.container import Container, build_container, http_config
 from coagent.main.settings import Settings, load_settings
@@ -22,11 +23,17 @@ async def bootstrap(container: Container) -> None:
     """First-start steps; safe to run in every process at once."""
     settings = container.settings
     if settings.super_admin and settings.super_admin_password:
-        created = await container.bootstrap_super_admin.execute(
-            BootstrapSuperAdminCommand(
-                login=settings.super_admin, password=settings.super_admin_password
+        try:
+            created = await container.bootstrap_super_admin.execute(
+                BootstrapSuperAdminCommand(
+                    login=settings.super_admin, password=settings.super_admin_password
+                )
             )
-        )
+        except CoagentError as error:
+            # E.g. the address belongs to an ordinary account: never take it over, never
+            # refuse to start; say so and let an operator use `coagent users create-admin`.
+            logger.error("first super admin not created", extra={"reason": error.detail})
+            return
         if created is not None:
             logger.warning("created the first super admin", extra={"user_id": str(created.id)})
 

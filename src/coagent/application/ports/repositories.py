@@ -66,7 +66,8 @@ class SessionRepository(Protocol):
 
     async def revoke_all_for_user(self, user_id: UUID, at: datetime) -> Sequence[UUID]:
         """Revoke every live session of the user, and every impersonation session the user
-        opened as impersonator; return their ids."""
+        opened as impersonator; return their ids.
+        """
         ...
 
     async def purge(self, *, expired_before: datetime) -> int:
