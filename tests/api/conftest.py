@@ -70,6 +70,8 @@ def seed_user(
                     full_name=f"{role.value.title()} {number}",
                     is_active=active,
                 ),
+                actor_id=None,
+                via="test",
             )
             await uow.commit()
             return user

@@ -54,7 +54,7 @@ async def test_an_admin_creates_an_account(accounts: Accounts, create: CreateUse
         "user.created",
         str(user.id),
     )
-    assert event.details == {"role": "guest"}
+    assert event.details == {"role": "guest", "via": "api"}
 
 
 async def test_an_account_may_be_created_inactive(accounts: Accounts, create: CreateUser) -> None:

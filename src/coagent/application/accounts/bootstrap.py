@@ -42,13 +42,8 @@ class CreateAdmin:
                     full_name=command.full_name,
                     role=command.role,
                 ),
-            )
-            await uow.audit.record(
                 actor_id=None,
-                action="user.created",
-                target_type="user",
-                target_id=str(user.id),
-                details={"role": str(user.role), "via": "cli"},
+                via="cli",
             )
             await uow.commit()
         return user
@@ -89,13 +84,8 @@ class BootstrapSuperAdmin:
                     role=Role.SUPER_ADMIN,
                     full_name="Super Admin",
                 ),
-            )
-            await uow.audit.record(
                 actor_id=None,
-                action="user.created",
-                target_type="user",
-                target_id=str(user.id),
-                details={"role": str(user.role), "via": "bootstrap"},
+                via="bootstrap",
             )
             await uow.commit()
         return user

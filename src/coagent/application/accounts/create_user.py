@@ -35,14 +35,17 @@ class CreateUserCommand:
 
 
 class AccountFactory:
-    """Validates and inserts a new account; shared by admins, the CLI and the first start."""
+    """Validates and inserts a new account and audits it; shared by admins, the CLI and the
+    first start."""
 
     def __init__(self, *, hasher: PasswordHasher, clock: Clock, ids: IdGenerator) -> None:
         self._hasher = hasher
         self._clock = clock
         self._ids = ids
 
-    async def add(self, uow: UnitOfWork, account: NewAccount) -> User:
+    async def add(
+        self, uow: UnitOfWork, account: NewAccount, *, actor_id: UUID | None, via: str
+    ) -> User:
         email = normalize_email(account.email)
         username = normalize_username(account.username) if account.username else None
         check_password(account.password)
@@ -62,6 +65,13 @@ class AccountFactory:
             updated_at=now,
         )
         await uow.users.add(user)
+        await uow.audit.record(
+            actor_id=actor_id,
+            action="user.created",
+            target_type="user",
+            target_id=str(user.id),
+            details={"role": str(user.role), "via": via},
+        )
         return user
 
 
@@ -79,13 +89,6 @@ class CreateUser:
                 raise Forbidden("Only administrators may create accounts")
             if not policy.may_grant_role(actor, None, command.account.role):
                 raise Forbidden("You may not give this role")
-            user = await self._accounts.add(uow, command.account)
-            await uow.audit.record(
-                actor_id=actor.id,
-                action="user.created",
-                target_type="user",
-                target_id=str(user.id),
-                details={"role": str(user.role)},
-            )
+            user = await self._accounts.add(uow, command.account, actor_id=actor.id, via="api")
             await uow.commit()
         return user
