@@ -3,6 +3,7 @@
 import asyncio
 import itertools
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -111,15 +112,23 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per run; tests get copies."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    migrations.upgrade(sqlite_url(path))
+    return path
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """A migrated, empty database: the shared PostgreSQL test database or a SQLite file."""
     if request.param == "postgresql":
         url: str = request.getfixturevalue("pg")
         return url
-    url = sqlite_url(tmp_path / "coagent.db")
-    migrations.upgrade(url)
-    return url
+    path = tmp_path / "coagent.db"
+    shutil.copyfile(sqlite_template, path)
+    return sqlite_url(path)
 
 
 @pytest.fixture

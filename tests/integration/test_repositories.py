@@ -135,11 +135,6 @@ async def test_update_writes_every_field(database: Database) -> None:
         assert await uow.users.get(user.id) == changed
 
 
-@pytest.mark.xfail(
-    reason="src bug: SqlAlchemyUserRepository.update raises IntegrityError, not Conflict "
-    "(the UPDATE runs in session.execute, outside _flush_unique)",
-    strict=True,
-)
 async def test_update_to_a_taken_email_is_a_conflict(database: Database) -> None:
     first = UserFactory.build()
     second = UserFactory.build()
@@ -257,9 +252,7 @@ async def test_session_round_trip(database: Database) -> None:
     user, impersonator = UserFactory.build(), UserFactory.build()
     await add_users(database, user, impersonator)
     original = new_session(impersonator.id)
-    acting = new_session(
-        user.id, impersonator_id=impersonator.id, original_session_id=original.id
-    )
+    acting = new_session(user.id, impersonator_id=impersonator.id, original_session_id=original.id)
 
     async with database.uow() as uow:
         await uow.sessions.add(original)
@@ -335,11 +328,16 @@ async def test_revoke_keeps_the_first_revocation_time(database: Database) -> Non
 
 
 async def test_revoke_all_for_user_touches_only_live_sessions(database: Database) -> None:
+    """The user's own live sessions and the live ones they opened as impersonator."""
     user, other = UserFactory.build(), UserFactory.build()
     await add_users(database, user, other)
     now = utcnow()
     earlier = now - timedelta(hours=1)
-    live = [new_session(user.id), new_session(user.id)]
+    live = [
+        new_session(user.id),
+        new_session(user.id),
+        new_session(other.id, impersonator_id=user.id),
+    ]
     expired = new_session(user.id, expires_at=now - timedelta(seconds=1))
     revoked = new_session(user.id, revoked_at=earlier)
     others = new_session(other.id)
@@ -479,8 +477,12 @@ async def test_avatar_put_can_reuse_the_same_file_name(database: Database) -> No
     user = UserFactory.build()
     await add_users(database, user)
     async with database.uow() as uow:
-        await uow.avatars.put(user.id, StoredImage(file_name="a.png", content_type="image/png", data=b"1"))
-        await uow.avatars.put(user.id, StoredImage(file_name="a.png", content_type="image/png", data=b"2"))
+        await uow.avatars.put(
+            user.id, StoredImage(file_name="a.png", content_type="image/png", data=b"1")
+        )
+        await uow.avatars.put(
+            user.id, StoredImage(file_name="a.png", content_type="image/png", data=b"2")
+        )
         await uow.commit()
     async with database.uow() as uow:
         assert (await uow.avatars.get_by_file_name("a.png")).data == b"2"

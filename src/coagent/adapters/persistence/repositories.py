@@ -63,10 +63,12 @@ class SqlAlchemyUserRepository:
         await self._flush_unique()
 
     async def update(self, user: User) -> None:
-        await self._session.execute(
-            update(UserModel).where(UserModel.id == user.id).values(**user_values(user))
-        )
-        await self._flush_unique()
+        try:
+            await self._session.execute(
+                update(UserModel).where(UserModel.id == user.id).values(**user_values(user))
+            )
+        except IntegrityError as error:
+            raise Conflict("A user with this email or username already exists") from error
 
     async def delete(self, user_id: UUID) -> None:
         await self._session.execute(delete(UserModel).where(UserModel.id == user_id))

@@ -1,0 +1,171 @@
+"""The `coagent` command line, run as the installed entry point."""
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from argon2 import PasswordHasher
+from click.testing import CliRunner
+
+from coagent.main import migrations
+from coagent.main.cli import cli
+from tests.integration.conftest import process_env, sqlite_url
+
+pytestmark = pytest.mark.integration
+
+COAGENT = str(Path(sys.executable).with_name("coagent"))
+PASSWORD = "correct horse battery staple"
+
+# Every command and the options its help must mention.
+HELP = {
+    (): ["run", "worker", "scheduler", "db", "users"],
+    ("run",): ["--host", "--port", "--workers", "--migrate"],
+    ("worker",): ["--workers", "REDIS_URL"],
+    ("scheduler",): ["REDIS_URL"],
+    ("db",): ["upgrade", "downgrade", "check"],
+    ("db", "upgrade"): ["--revision"],
+    ("db", "downgrade"): ["--revision"],
+    ("db", "check"): ["models and the migrated schema"],
+    ("users",): ["create-admin"],
+    ("users", "create-admin"): [
+        "--email",
+        "--username",
+        "--full-name",
+        "--role",
+        "--password",
+        "COAGENT_ADMIN_PASSWORD",
+    ],
+}
+
+
+def coagent(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - our own entry point
+        [COAGENT, *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    paths = {prefix}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            paths |= command_paths(command, (*prefix, name))
+        else:
+            paths.add((*prefix, name))
+    return paths
+
+
+def test_every_command_has_its_help_checked() -> None:
+    assert command_paths(cli) == set(HELP)
+
+
+@pytest.mark.parametrize("path", sorted(HELP), ids=lambda p: " ".join(p) or "coagent")
+def test_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    for expected in HELP[path]:
+        assert expected in result.output
+
+
+@pytest.mark.slow
+def test_the_installed_entry_point_answers_help() -> None:
+    result = coagent("--help", env=process_env())
+
+    assert result.returncode == 0, result.stderr
+    assert "CoAgent Studio backend" in result.stdout
+    assert "worker" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def unmigrated_check(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[str, subprocess.CompletedProcess]:
+    """`coagent db check` on a fresh SQLite file, run once for the tests that read it."""
+    url = sqlite_url(tmp_path_factory.mktemp("cli") / "fresh.db")
+    return url, coagent("db", "check", env=process_env(DATABASE_URL=url))
+
+
+@pytest.mark.slow
+def test_db_check_fails_before_upgrade_and_passes_after(
+    unmigrated_check: tuple[str, subprocess.CompletedProcess],
+) -> None:
+    url, before = unmigrated_check
+    env = process_env(DATABASE_URL=url)
+
+    upgraded = coagent("db", "upgrade", env=env)
+    after = coagent("db", "check", env=env)
+
+    assert before.returncode != 0
+    assert "not up to date" in before.stderr
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "upgraded to head" in upgraded.stdout
+    assert after.returncode == 0, after.stderr
+    assert "models and migrations agree" in after.stdout
+
+
+@pytest.mark.slow
+def test_db_check_on_an_unmigrated_database_explains_without_a_traceback(
+    unmigrated_check: tuple[str, subprocess.CompletedProcess],
+) -> None:
+    _, result = unmigrated_check
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "Error:" in result.stderr
+
+
+@pytest.fixture
+def migrated_sqlite(tmp_path: Path) -> Path:
+    path = tmp_path / "admin.db"
+    migrations.upgrade(sqlite_url(path))
+    return path
+
+
+def accounts(path: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT email, role, password_hash FROM user_account")
+        return [tuple(row) for row in rows]
+
+
+@pytest.mark.slow
+def test_create_admin_reads_the_password_from_the_environment(migrated_sqlite: Path) -> None:
+    env = process_env(DATABASE_URL=sqlite_url(migrated_sqlite), COAGENT_ADMIN_PASSWORD=PASSWORD)
+
+    created = coagent("users", "create-admin", "--email", "Root@Example.test", env=env)
+    duplicate = coagent(
+        "users", "create-admin", "--email", "root@example.test", "--role", "admin", env=env
+    )
+
+    assert created.returncode == 0, created.stderr
+    assert "created super_admin" in created.stdout
+    [(email, role, password_hash)] = accounts(migrated_sqlite)
+    assert (email, role) == ("root@example.test", "super_admin")
+    assert PasswordHasher().verify(password_hash, PASSWORD)
+
+    assert duplicate.returncode != 0
+    assert "already exists" in duplicate.stderr
+    assert "Traceback" not in duplicate.stderr
+    assert len(accounts(migrated_sqlite)) == 1
+
+    for result in (created, duplicate):
+        assert PASSWORD not in result.stdout + result.stderr
+        assert password_hash not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["worker", "scheduler"])
+def test_without_redis_refuses_to_start(tmp_path: Path, command: str) -> None:
+    result = coagent(command, env=process_env(DATABASE_URL=sqlite_url(tmp_path / "w.db")))
+
+    assert result.returncode != 0
+    assert "REDIS_URL is required" in result.stderr
