@@ -36,7 +36,8 @@ class CreateUserCommand:
 
 class AccountFactory:
     """Validates and inserts a new account and audits it; shared by admins, the CLI and the
-    first start."""
+    first start.
+    """
 
     def __init__(self, *, hasher: PasswordHasher, clock: Clock, ids: IdGenerator) -> None:
         self._hasher = hasher
