@@ -23,6 +23,7 @@ from coagent.adapters.http.accounts.avatars import read_avatar
 from coagent.adapters.http.accounts.login import LoginController
 from coagent.adapters.http.accounts.users import UsersController
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
+from coagent.adapters.http.bodies import strict_json_body
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
@@ -172,6 +173,7 @@ def build_app(
             use_handler_docstrings=False,
         ),
         lifespan=list(lifespan),
+        before_request=strict_json_body,
         request_max_body_size=1024 * 1024,
         debug=debug,
         logging_config=None,  # the composition root configures logging

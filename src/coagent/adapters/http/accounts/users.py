@@ -88,7 +88,10 @@ class UsersController(Controller):
         responses=problems(401, 403, 409),
     )
     async def update_me(
-        self, data: JSONBody[UserUpdate], services: Services, current: Current
+        self,
+        data: JSONBody[UserUpdate],
+        services: Services,
+        current: Current,
     ) -> UserRead:
         user = await services.accounts.update_user.execute(
             _update_command(current.user_id, current.user_id, data)
@@ -150,7 +153,10 @@ class UsersController(Controller):
         responses=problems(401, 403, 409),
     )
     async def create_user(
-        self, data: JSONBody[UserCreate], services: Services, current: Current
+        self,
+        data: JSONBody[UserCreate],
+        services: Services,
+        current: Current,
     ) -> UserRead:
         user = await services.accounts.create_user.execute(
             CreateUserCommand(

@@ -1,0 +1,49 @@
+"""JSON bodies held to the types the OpenAPI document gives them, for every handler."""
+
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ValidationException
+
+from coagent.adapters.http.auth import access_token
+
+_NOT_JSON = object()
+_body_types: dict[str, Any] = {}
+
+
+def _json_body_type(request: Request[Any, Any, Any]) -> Any:
+    """The struct a handler takes as its JSON `data`, or _NOT_JSON (cached per handler)."""
+    handler = request.route_handler
+    key = handler.handler_id
+    if key not in _body_types:
+        field = handler.parsed_fn_signature.parameters.get("data")
+        kwarg = field.kwarg_definition if field is not None else None
+        is_json = (
+            kwarg is not None and getattr(kwarg, "media_type", None) == RequestEncodingType.JSON
+        )
+        _body_types[key] = field.annotation if field is not None and is_json else _NOT_JSON
+    return _body_types[key]
+
+
+async def strict_json_body(request: Request[Any, Any, Any]) -> None:
+    """`before_request` hook: refuse (422) a JSON body only lenient conversion would accept.
+
+    Litestar converts request data with `strict=False`, which suits query strings but also takes
+    `0` or `"true"` for a boolean and `"5"` for a number in a JSON body, against the schema.
+    A protected operation called without any token is left to authentication (401 first).
+    """
+    body_type = _json_body_type(request)
+    if body_type is _NOT_JSON:
+        return
+    if request.route_handler.security and access_token(request) is None:
+        return
+    try:
+        msgspec.json.decode(await request.body(), type=body_type)
+    except msgspec.ValidationError as error:
+        raise ValidationException(
+            "Request is not valid", extra=[{"message": str(error), "source": "body"}]
+        ) from error
+    except msgspec.DecodeError:
+        return  # not JSON at all: Litestar's own parsing answers 400
