@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - PyYAML is a transitive dependency, not
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERFILE = ROOT / "Containerfile"
 COMPOSE = ROOT / "compose.yaml"
-APP_SERVICES = ("migrate", "web", "worker")
+APP_SERVICES = ("migrate", "web", "worker", "scheduler")
 SECRETS = ("SECRET_KEY", "ENCRYPTION_KEYS")
 needs_yaml = pytest.mark.skipif(yaml is None, reason="PyYAML is not installed")
 
@@ -129,6 +129,7 @@ def test_the_expected_commands_are_deployed():
     assert used["migrate"] == ["db", "upgrade"]
     assert used["web"][:1] == ["run"]
     assert used["worker"][:1] == ["worker"]
+    assert used["scheduler"] == ["scheduler"]
     for where in ("Containerfile CMD", "web"):
         arguments = used[where]
         assert arguments[arguments.index("--host") + 1] == "0.0.0.0", where  # noqa: S104
@@ -196,9 +197,11 @@ def test_compose_services_and_their_order():
     assert condition("web", "migrate") == "service_completed_successfully"
     assert condition("web", "redis") == "service_healthy"
     assert condition("worker", "redis") == "service_healthy"
+    assert condition("scheduler", "redis") == "service_healthy"
+    assert services["scheduler"]["deploy"]["replicas"] == 1  # two would kick tasks twice
     assert services["migrate"].get("restart") == "no"
     assert "/health" in " ".join(services["web"]["healthcheck"]["test"])
-    for name in ("migrate", "worker"):
+    for name in ("migrate", "worker", "scheduler"):
         # The image's HEALTHCHECK probes the web port; these services do not serve it.
         assert services[name]["healthcheck"] == {"disable": True}
 
