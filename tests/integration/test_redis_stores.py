@@ -145,3 +145,19 @@ async def test_clear_forgets_one_key_only(client: Redis) -> None:
     assert await limiter.retry_after(["login:erin"]) == 0
     assert not await client.exists("coagent:login:erin")
     assert await limiter.retry_after(["login:frank"]) > 0
+
+
+async def test_other_processes_see_a_revocation_within_the_recheck_window(
+    client: Redis, monkeypatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("coagent.adapters.security.redis_stores.time.monotonic", lambda: clock[0])
+    here, elsewhere = RedisRevocationList(client), RedisRevocationList(client)
+    session = uuid.uuid4()
+    assert not await elsewhere.is_revoked(session)  # remembered as clear for 1 s
+
+    await here.revoke([session], until=utcnow() + timedelta(seconds=30))
+    assert await here.is_revoked(session)  # at once where it was revoked
+    assert not await elsewhere.is_revoked(session)  # the remembered answer, < 1 s old
+    clock[0] += 1.01
+    assert await elsewhere.is_revoked(session)  # and never later than the window

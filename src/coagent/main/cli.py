@@ -123,7 +123,8 @@ def upgrade(revision: str) -> None:
     from coagent.main import migrations  # noqa: PLC0415
 
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.database_url, revision)
     click.echo(f"database upgraded to {revision}")
 

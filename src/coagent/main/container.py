@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -39,16 +39,21 @@ from coagent.application.ports.security import AttemptLimiter, RevocationList
 from coagent.main.settings import Settings
 
 
-def create_redis(url: str) -> Redis:
-    # redis-py's from_url does not retry by default: a Redis restart must not fail requests.
-    return Redis.from_url(
+def create_redis(url: str, *, max_connections: int = 64) -> Redis:
+    """A client whose callers wait for a free connection instead of failing (the default pool
+    raises past its size), and which retries through a Redis restart (from_url does not).
+    """
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=5,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 6),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=15,
     )
+    return Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 @dataclass

@@ -183,3 +183,25 @@ def test_a_signed_token_with_malformed_claims_is_refused(change: dict[str, Any])
 def test_garbage_is_refused(garbage: str) -> None:
     with pytest.raises(NotAuthenticated):
         codec().decode_access(garbage)
+
+
+def test_a_verified_token_is_not_verified_again_but_still_expires(monkeypatch):
+    shared = codec()
+    token = access(ttl=timedelta(minutes=1))
+    first = shared.decode_access(token)
+    calls = []
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: calls.append(1))  # would break decoding
+    assert shared.decode_access(token) == first
+    assert calls == []
+    later = first.expires_at.timestamp() + 60
+    monkeypatch.setattr("coagent.adapters.security.tokens.time.time", lambda: later)
+    with pytest.raises(NotAuthenticated, match="expired"):
+        shared.decode_access(token)
+
+
+def test_failed_verifications_are_not_remembered():
+    shared = codec()
+    forged = access(secret="another-secret-entirely-".ljust(64, "y"))
+    for _ in range(2):
+        with pytest.raises(NotAuthenticated):
+            shared.decode_access(forged)

@@ -1,7 +1,10 @@
 """argon2id password hashing in a small thread pool (argon2-cffi releases the GIL)."""
 
 import asyncio
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -9,6 +12,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 # OWASP: argon2id, m=19 MiB, t=2, p=1.
 OWASP_MEMORY_KIB = 19 * 1024
 OWASP_TIME_COST = 2
+
+
+def _lower_priority() -> None:
+    """Hashing threads yield the CPU to the event loops (Linux: per-thread nice value), so
+    logins do not stretch the latency of every other request on a small machine.
+    """
+    with suppress(AttributeError, OSError, PermissionError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class Argon2PasswordHasher:
@@ -21,7 +32,9 @@ class Argon2PasswordHasher:
     ) -> None:
         self._argon = _Argon2(memory_cost=memory_cost, time_cost=time_cost, parallelism=1)
         # The pool bounds memory (m per hash) and CPU; callers beyond it queue.
-        self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(
+            max_concurrency, thread_name_prefix="argon2", initializer=_lower_priority
+        )
         self._dummy_hash = self._argon.hash("dummy password for timing equalisation")
 
     async def hash(self, password: str) -> str:

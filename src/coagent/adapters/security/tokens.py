@@ -1,7 +1,9 @@
 """JWT access and refresh tokens (HS256 only; typ, iss, aud, jti checked)."""
 
 import secrets
+import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -16,11 +18,17 @@ _REQUIRED = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "typ", "sid"]
 
 
 class JwtTokenCodec:
-    def __init__(self, *, secret: str, issuer: str, audience: str, leeway: int = 5) -> None:
+    def __init__(
+        self, *, secret: str, issuer: str, audience: str, leeway: int = 5, cache_size: int = 8192
+    ) -> None:
         self._secret = secret
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        # Verifying a signature costs more than the rest of a cheap request; a token that
+        # verified once is the same token next time (only its expiry needs checking again).
+        # Failures are not cached, so a forged token pays the full price every time.
+        self._verified_access = lru_cache(maxsize=cache_size)(self._decode_access)
 
     def encode_access(self, claims: AccessClaims, issued_at: datetime) -> str:
         payload: dict[str, Any] = {
@@ -42,6 +50,12 @@ class JwtTokenCodec:
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def decode_access(self, token: str) -> AccessClaims:
+        claims = self._verified_access(token)
+        if claims.expires_at.timestamp() + self._leeway < time.time():
+            raise NotAuthenticated("Token has expired")
+        return claims
+
+    def _decode_access(self, token: str) -> AccessClaims:
         payload = self._decode(token, "access")
         try:
             actor = payload.get("act")

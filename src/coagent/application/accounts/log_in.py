@@ -43,20 +43,31 @@ class LogIn:
         retry_after = await self._limiter.retry_after(keys)
         if retry_after:
             raise TooManyAttempts("Too many failed login attempts; try again later", retry_after)
+        # No database connection is held while hashing: read, hash, then write.
         async with self._uow() as uow:
             user = await uow.users.get_by_login(login) if login else None
-            password_ok = len(
-                command.password
-            ) <= PASSWORD_MAX_LENGTH and await self._hasher.verify(
-                user.password_hash if user else None, command.password
-            )
-            if user is None or not password_ok or not user.is_active:
-                await self._limiter.record_failure(keys)
+        password_ok = len(command.password) <= PASSWORD_MAX_LENGTH and await self._hasher.verify(
+            user.password_hash if user else None, command.password
+        )
+        if user is None or not password_ok or not user.is_active:
+            await self._limiter.record_failure(keys)
+            raise InvalidCredentials(BAD_CREDENTIALS)
+        rehashed = None
+        if user.password_hash and self._hasher.needs_rehash(user.password_hash):
+            rehashed = await self._hasher.hash(command.password)
+        async with self._uow() as uow:
+            current = await uow.users.get(user.id)
+            # The account may have changed while we hashed (password, status, deletion).
+            if (
+                current is None
+                or not current.is_active
+                or current.password_hash != user.password_hash
+            ):
                 raise InvalidCredentials(BAD_CREDENTIALS)
-            if user.password_hash and self._hasher.needs_rehash(user.password_hash):
-                user = user.with_changes(password_hash=await self._hasher.hash(command.password))
-                await uow.users.update(user)
-            issued = await self._sessions.open(uow, user)
+            if rehashed is not None:
+                current = current.with_changes(password_hash=rehashed)
+                await uow.users.update(current)
+            issued = await self._sessions.open(uow, current)
             await uow.commit()
         await self._limiter.clear(keys[0])
         return issued
