@@ -10,8 +10,11 @@ What the database would also do, and the fakes do too:
 - unique email and username (`Conflict`), as the real repository translates them;
 - `get_for_update` holds a per-session row lock until commit or the end of the block;
 - `SystemState.claim` succeeds for one unit of work at a time and once ever after commit;
-- deleting a user cascades to its sessions (as owner or impersonator) and its avatar, and
-  purging a session sets `original_session_id` of the sessions pointing at it to None.
+- deleting a user cascades to its sessions (as owner or impersonator), its avatar and its
+  course memberships, and sets `owner_id` of the courses it owned to None; purging a session
+  sets `original_session_id` of the sessions pointing at it to None;
+- deleting a course cascades to its memberships; a course or membership pointing at a missing
+  row is refused (`ValueError`, a foreign-key violation: a bug in the caller).
 
 Every repository call is an await point (`anyio.lowlevel.checkpoint`), so concurrent use
 cases really interleave. Audit events are never rewritten (no SET NULL of a deleted actor).
@@ -29,6 +32,7 @@ import anyio.lowlevel
 from coagent.application.ports.repositories import (
     AuditLog,
     AvatarRepository,
+    CourseRepository,
     Page,
     SessionRepository,
     StoredImage,
@@ -38,6 +42,8 @@ from coagent.application.ports.repositories import (
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
+from coagent.domain.courses.course import Course, Member
+from coagent.domain.courses.policy import CourseRole
 from coagent.domain.errors import Conflict
 
 K = TypeVar("K")
@@ -62,6 +68,9 @@ class InMemoryStore:
         self.avatars: dict[UUID, StoredImage] = {}
         self.audit: list[AuditEvent] = []
         self.system: set[str] = set()
+        # Stored without `owner_name` (a join, not a column); keyed (course_id, user_id).
+        self.courses: dict[UUID, Course] = {}
+        self.memberships: dict[tuple[UUID, UUID], CourseRole] = {}
         self.commits = 0
         self.pending_claims: set[str] = set()
         self._row_locks: dict[UUID, anyio.Lock] = {}
@@ -296,6 +305,138 @@ class InMemoryAvatarRepository:
         return next((i for i in self._avatars.values() if i.file_name == file_name), None)
 
 
+def _owner_name(user: User | None) -> str | None:
+    # coalesce(full_name, username), like the SQL repository: never an email.
+    return user.public_name if user is not None else None
+
+
+def _member_name(user: User) -> str:
+    return user.full_name or user.username or user.email
+
+
+_ROLE_RANK = {CourseRole.TEACHER: 0, CourseRole.TA: 1, CourseRole.STUDENT: 2}
+
+
+class InMemoryCourseRepository:
+    def __init__(
+        self,
+        courses: _Overlay[UUID, Course],
+        memberships: _Overlay[tuple[UUID, UUID], CourseRole],
+        users: _Overlay[UUID, User],
+    ) -> None:
+        self._courses = courses
+        self._memberships = memberships
+        self._users = users
+
+    async def add(self, course: Course) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._courses.get(course.id) is not None:
+            raise ValueError(f"Course {course.id} already exists")
+        if course.owner_id is not None and self._users.get(course.owner_id) is None:
+            raise ValueError(f"Course owner {course.owner_id} does not exist")
+        self._courses.put(course.id, replace(course, owner_name=None))
+
+    async def get(self, course_id: UUID) -> Course | None:
+        await anyio.lowlevel.checkpoint()
+        course = self._courses.get(course_id)
+        return self._with_owner_name(course) if course is not None else None
+
+    async def role_of(self, course_id: UUID, user_id: UUID) -> CourseRole | None:
+        await anyio.lowlevel.checkpoint()
+        return self._memberships.get((course_id, user_id))
+
+    async def update(self, course: Course) -> None:
+        await anyio.lowlevel.checkpoint()
+        stored = self._courses.get(course.id)
+        if stored is None:
+            return  # like UPDATE ... WHERE id = :id on a missing row
+        # The SQL repository writes these three columns only.
+        self._courses.put(
+            course.id,
+            replace(
+                stored,
+                title=course.title,
+                description=course.description,
+                updated_at=course.updated_at,
+            ),
+        )
+
+    async def delete(self, course_id: UUID) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._courses.get(course_id) is None:
+            return
+        self._courses.delete(course_id)
+        for key, _ in list(self._memberships.items()):
+            if key[0] == course_id:
+                self._memberships.delete(key)
+
+    async def list_for(self, user_id: UUID | None, *, offset: int, limit: int) -> Page[Course]:
+        await anyio.lowlevel.checkpoint()
+        courses = [
+            c
+            for c in self._courses.values()
+            if user_id is None or self._memberships.get((c.id, user_id)) is not None
+        ]
+        courses.sort(key=lambda c: (c.created_at, c.id), reverse=True)
+        page = [self._with_owner_name(c) for c in courses[offset : offset + limit]]
+        return Page(items=page, total=len(courses))
+
+    async def add_member(self, course_id: UUID, user_id: UUID, role: CourseRole) -> bool:
+        await anyio.lowlevel.checkpoint()
+        if self._courses.get(course_id) is None or self._users.get(user_id) is None:
+            raise ValueError(f"No course {course_id} or no user {user_id} to enroll")
+        if self._memberships.get((course_id, user_id)) is not None:
+            return False
+        self._memberships.put((course_id, user_id), CourseRole(role))
+        return True
+
+    async def set_member_role(self, course_id: UUID, user_id: UUID, role: CourseRole) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._memberships.get((course_id, user_id)) is not None:
+            self._memberships.put((course_id, user_id), CourseRole(role))
+
+    async def remove_member(self, course_id: UUID, user_id: UUID) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._memberships.get((course_id, user_id)) is not None:
+            self._memberships.delete((course_id, user_id))
+
+    async def members(self, course_id: UUID) -> Sequence[Member]:
+        await anyio.lowlevel.checkpoint()
+        course = self._courses.get(course_id)
+        if course is None:
+            return []
+        rows: list[tuple[CourseRole, User]] = []
+        for (member_course, user_id), role in self._memberships.items():
+            user = self._users.get(user_id)
+            if member_course == course_id and user is not None:
+                rows.append((role, user))
+        rows.sort(key=lambda row: (_ROLE_RANK[row[0]], _member_name(row[1]).lower(), row[1].id))
+        return [
+            Member(
+                user_id=user.id,
+                email=user.email,
+                full_name=user.full_name,
+                avatar_url=user.avatar_url,
+                role=role,
+                is_owner=course.owner_id == user.id,
+            )
+            for role, user in rows
+        ]
+
+    def user_deleted(self, user_id: UUID) -> None:
+        """ON DELETE CASCADE of memberships, ON DELETE SET NULL of course owners."""
+        for key, _ in list(self._memberships.items()):
+            if key[1] == user_id:
+                self._memberships.delete(key)
+        for course in self._courses.values():
+            if course.owner_id == user_id:
+                self._courses.put(course.id, replace(course, owner_id=None))
+
+    def _with_owner_name(self, course: Course) -> Course:
+        owner = self._users.get(course.owner_id) if course.owner_id is not None else None
+        return replace(course, owner_name=_owner_name(owner))
+
+
 class InMemorySystemState:
     """One-time markers. A key claimed by an open unit of work is refused to the others."""
 
@@ -329,6 +470,7 @@ class InMemoryUnitOfWork:
     audit: AuditLog
     avatars: AvatarRepository
     system: SystemState
+    courses: CourseRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -343,6 +485,11 @@ class InMemoryUnitOfWork:
         self._user_rows = _Overlay(self._store.users)
         self._session_rows = _Overlay(self._store.sessions)
         self._avatar_rows = _Overlay(self._store.avatars)
+        self._course_rows = _Overlay(self._store.courses)
+        self._membership_rows = _Overlay(self._store.memberships)
+        self._course_repo = InMemoryCourseRepository(
+            self._course_rows, self._membership_rows, self._user_rows
+        )
         self._session_repo = InMemorySessionRepository(self._session_rows, self)
         self._audit_log = InMemoryAuditLog()
         self._system_state = InMemorySystemState(self._store)
@@ -351,6 +498,7 @@ class InMemoryUnitOfWork:
         self.audit = self._audit_log
         self.avatars = InMemoryAvatarRepository(self._avatar_rows)
         self.system = self._system_state
+        self.courses = self._course_repo
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -365,6 +513,8 @@ class InMemoryUnitOfWork:
         self._user_rows.apply()
         self._session_rows.apply()
         self._avatar_rows.apply()
+        self._course_rows.apply()
+        self._membership_rows.apply()
         self._store.audit.extend(self._audit_log.pending)
         self._audit_log.pending.clear()
         self._system_state.apply()
@@ -383,6 +533,8 @@ class InMemoryUnitOfWork:
         self._user_rows.discard()
         self._session_rows.discard()
         self._avatar_rows.discard()
+        self._course_rows.discard()
+        self._membership_rows.discard()
         self._audit_log.pending.clear()
         self._system_state.discard()
         self._release_locks()
@@ -396,6 +548,7 @@ class InMemoryUnitOfWork:
         self._session_repo.delete_where(lambda s: user_id in (s.user_id, s.impersonator_id))
         if self._avatar_rows.get(user_id) is not None:
             self._avatar_rows.delete(user_id)
+        self._course_repo.user_deleted(user_id)
 
 
 class InMemoryUnitOfWorkFactory:

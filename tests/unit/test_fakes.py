@@ -13,12 +13,15 @@ from coagent.application.ports import repositories as repo_ports
 from coagent.application.ports import security as security_ports
 from coagent.application.ports.repositories import StoredImage
 from coagent.domain.accounts.session import AuthSession
+from coagent.domain.courses.course import Course
+from coagent.domain.courses.policy import CourseRole
 from coagent.domain.errors import Conflict, InvalidInput
 from tests.fakes.clock import FakeIdGenerator, FixedClock
 from tests.fakes.factories import UserFactory
 from tests.fakes.repositories import (
     InMemoryAuditLog,
     InMemoryAvatarRepository,
+    InMemoryCourseRepository,
     InMemorySessionRepository,
     InMemoryStore,
     InMemorySystemState,
@@ -39,6 +42,7 @@ PAIRS = [
     (repo_ports.AuditLog, InMemoryAuditLog),
     (repo_ports.AvatarRepository, InMemoryAvatarRepository),
     (repo_ports.SystemState, InMemorySystemState),
+    (repo_ports.CourseRepository, InMemoryCourseRepository),
     (repo_ports.UnitOfWork, InMemoryUnitOfWork),
     (repo_ports.UnitOfWorkFactory, InMemoryUnitOfWorkFactory),
     (security_ports.PasswordHasher, FakePasswordHasher),
@@ -277,6 +281,174 @@ async def test_a_unit_of_work_is_single_use(factory: InMemoryUnitOfWorkFactory) 
     with pytest.raises(RuntimeError):
         async with uow:
             pass
+
+
+# --- courses --------------------------------------------------------------------------------------
+
+_EPOCH = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def _course(n: int, owner_id: object, *, minutes: int = 0, **fields: object) -> Course:
+    created = _EPOCH + timedelta(minutes=minutes)
+    base = Course(
+        id=FakeIdGenerator(n).new_id(),
+        title=f"Course {n}",
+        description=None,
+        owner_id=owner_id,  # type: ignore[arg-type]
+        created_at=created,
+        updated_at=created,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_course_writes_are_transactional(factory: InMemoryUnitOfWorkFactory) -> None:
+    owner = UserFactory.build()
+    factory.store.users[owner.id] = owner
+    course = _course(1, owner.id)
+    async with factory() as uow:
+        await uow.courses.add(course)
+        assert await uow.courses.add_member(course.id, owner.id, CourseRole.TEACHER)
+
+    assert (factory.store.courses, factory.store.memberships) == ({}, {})
+
+    async with factory() as writer, factory() as reader:
+        await writer.courses.add(course)
+        await writer.courses.add_member(course.id, owner.id, CourseRole.TEACHER)
+        assert await reader.courses.get(course.id) is None
+        assert await reader.courses.role_of(course.id, owner.id) is None
+        await writer.commit()
+        assert await reader.courses.role_of(course.id, owner.id) is CourseRole.TEACHER
+
+    assert factory.store.courses == {course.id: course}
+    assert factory.store.memberships == {(course.id, owner.id): CourseRole.TEACHER}
+
+
+@pytest.mark.anyio
+async def test_course_owner_name_follows_the_owner(factory: InMemoryUnitOfWorkFactory) -> None:
+    named = UserFactory.build(full_name="Ada Lovelace")
+    plain = UserFactory.build(email="plain@example.com")
+    bare = UserFactory.build(email="bare@example.com", username=None)
+    async with factory() as uow:
+        for user in (named, plain, bare):
+            await uow.users.add(user)
+        for n, user in enumerate((named, plain, bare), start=1):
+            await uow.courses.add(_course(n, user.id, owner_name="ignored"))
+        await uow.commit()
+
+    async with factory() as uow:
+        names = [
+            (await uow.courses.get(FakeIdGenerator(n).new_id())).owner_name  # type: ignore[union-attr]
+            for n in (1, 2, 3)
+        ]
+        assert await uow.courses.get(FakeIdGenerator(9).new_id()) is None
+    assert names == ["Ada Lovelace", "plain", None]  # never an email address
+    assert all(course.owner_name is None for course in factory.store.courses.values())
+
+
+@pytest.mark.anyio
+async def test_course_lists_are_newest_first_and_scoped(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    owner, student = UserFactory.build(), UserFactory.build()
+    factory.store.users.update({owner.id: owner, student.id: student})
+    old, new, same_time = _course(1, owner.id), _course(2, owner.id, minutes=5), _course(3, None)
+    async with factory() as uow:
+        for course in (old, new, same_time):
+            await uow.courses.add(course)
+        await uow.courses.add_member(old.id, student.id, CourseRole.STUDENT)
+        await uow.courses.add_member(new.id, student.id, CourseRole.STUDENT)
+
+        everything = await uow.courses.list_for(None, offset=0, limit=10)
+        mine = await uow.courses.list_for(student.id, offset=1, limit=10)
+        beyond = await uow.courses.list_for(student.id, offset=5, limit=10)
+
+    # same created_at: the greater id first
+    assert [c.id for c in everything.items] == [new.id, same_time.id, old.id]
+    assert everything.total == 3
+    assert [c.id for c in mine.items] == [old.id]
+    assert mine.total == 2
+    assert (list(beyond.items), beyond.total) == ([], 2)
+
+
+@pytest.mark.anyio
+async def test_course_members_order_and_idempotent_enrolment(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    owner = UserFactory.build(full_name="zed")
+    bea = UserFactory.build(full_name="Bea")
+    al = UserFactory.build(full_name="al")
+    ta = UserFactory.build(full_name="Zz")
+    teacher = UserFactory.build(full_name="Yann")
+    course = _course(1, owner.id)
+    async with factory() as uow:
+        for user in (owner, bea, al, ta, teacher):
+            await uow.users.add(user)
+        await uow.courses.add(course)
+        assert await uow.courses.add_member(course.id, owner.id, CourseRole.TEACHER)
+        for user in (bea, al, ta, teacher):
+            assert await uow.courses.add_member(course.id, user.id, CourseRole.STUDENT)
+        assert not await uow.courses.add_member(course.id, bea.id, CourseRole.TEACHER)
+        await uow.courses.set_member_role(course.id, ta.id, CourseRole.TA)
+        await uow.courses.set_member_role(course.id, teacher.id, CourseRole.TEACHER)
+
+        members = await uow.courses.members(course.id)
+
+    assert [(m.full_name, m.role, m.is_owner) for m in members] == [
+        ("Yann", CourseRole.TEACHER, False),
+        ("zed", CourseRole.TEACHER, True),
+        ("Zz", CourseRole.TA, False),
+        ("al", CourseRole.STUDENT, False),
+        ("Bea", CourseRole.STUDENT, False),
+    ]
+
+
+@pytest.mark.anyio
+async def test_deleting_courses_and_users_cascades_like_the_database(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    owner, student = UserFactory.build(), UserFactory.build()
+    kept, doomed = _course(1, owner.id), _course(2, owner.id)
+    async with factory() as uow:
+        await uow.users.add(owner)
+        await uow.users.add(student)
+        for course in (kept, doomed):
+            await uow.courses.add(course)
+            await uow.courses.add_member(course.id, owner.id, CourseRole.TEACHER)
+            await uow.courses.add_member(course.id, student.id, CourseRole.STUDENT)
+        await uow.commit()
+
+    async with factory() as uow:
+        await uow.courses.delete(doomed.id)
+        await uow.users.delete(owner.id)
+        await uow.commit()
+
+    assert factory.store.courses == {kept.id: replace(kept, owner_id=None)}
+    assert factory.store.memberships == {(kept.id, student.id): CourseRole.STUDENT}
+    async with factory() as uow:
+        orphan = await uow.courses.get(kept.id)
+        assert orphan is not None
+        assert (orphan.owner_id, orphan.owner_name) == (None, None)
+
+
+@pytest.mark.anyio
+async def test_course_rows_must_point_at_existing_rows(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    user = UserFactory.build()
+    async with factory() as uow:
+        with pytest.raises(ValueError, match="owner"):
+            await uow.courses.add(_course(1, user.id))
+        await uow.users.add(user)
+        await uow.courses.add(_course(1, user.id))
+        with pytest.raises(ValueError, match="already exists"):
+            await uow.courses.add(_course(1, user.id))
+        with pytest.raises(ValueError, match="enroll"):
+            await uow.courses.add_member(_course(2, None).id, user.id, CourseRole.STUDENT)
+        with pytest.raises(ValueError, match="enroll"):
+            await uow.courses.add_member(
+                _course(1, None).id, UserFactory.build().id, CourseRole.STUDENT
+            )
 
 
 def test_factories_share_a_store_only_when_given_one() -> None:

@@ -11,7 +11,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from coagent.adapters.http.services import AccountServices, HttpConfig, HttpServices
+from coagent.adapters.http.services import (
+    AccountServices,
+    CourseServices,
+    HttpConfig,
+    HttpServices,
+)
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from coagent.adapters.security.memory import InMemoryAttemptLimiter, InMemoryRevocationList
@@ -35,6 +40,10 @@ from coagent.application.accounts.purge_sessions import PurgeExpiredSessions
 from coagent.application.accounts.refresh_session import RefreshSession
 from coagent.application.accounts.sessions import SessionIssuer, SessionPolicy
 from coagent.application.accounts.update_user import UpdateUser
+from coagent.application.courses.change_course import DeleteCourse, UpdateCourse
+from coagent.application.courses.create_course import CreateCourse
+from coagent.application.courses.members import ChangeMember, EnrollMember, ListMembers
+from coagent.application.courses.read_courses import GetCourse, ListCourses
 from coagent.application.ports.security import AttemptLimiter, RevocationList
 from coagent.main.settings import Settings
 
@@ -148,6 +157,16 @@ def build_container(settings: Settings) -> Container:
             search_users=SearchUsers(uow=uow),
             set_avatar=SetAvatar(uow=uow, clock=clock, ids=ids),
             get_avatar=GetAvatar(uow=uow),
+        ),
+        courses=CourseServices(
+            create=CreateCourse(uow=uow, clock=clock, ids=ids),
+            list=ListCourses(uow=uow),
+            get=GetCourse(uow=uow),
+            update=UpdateCourse(uow=uow, clock=clock),
+            delete=DeleteCourse(uow=uow),
+            enroll=EnrollMember(uow=uow),
+            members=ListMembers(uow=uow),
+            change_member=ChangeMember(uow=uow),
         ),
         readiness=readiness,
     )

@@ -14,7 +14,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Schema, SecurityScheme
 from litestar.response import Redirect
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -24,6 +24,8 @@ from coagent.adapters.http.accounts.login import LoginController
 from coagent.adapters.http.accounts.users import UsersController
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
 from coagent.adapters.http.bodies import strict_json_body
+from coagent.adapters.http.courses.controller import CoursesController
+from coagent.adapters.http.courses.schemas import EnrollRequest
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
@@ -81,6 +83,16 @@ def docs_redirect() -> Redirect:
     return Redirect("/api/v1/docs")
 
 
+def _with_schema_extras(app: Litestar, structs: list[type[Any]]) -> None:
+    """Add to component schemas what their struct declares in `__openapi_extra__`."""
+    schemas = app.openapi_schema.components.schemas or {}
+    for struct in structs:
+        component = schemas.get(struct.__name__)
+        if isinstance(component, Schema):
+            for key, value in struct.__openapi_extra__.items():
+                setattr(component, key, value)
+
+
 def _without_validation_400(app: Litestar) -> None:
     """Litestar documents a 400 for parameter validation; we answer those with 422."""
     for item in (app.openapi_schema.paths or {}).values():
@@ -125,6 +137,7 @@ def build_app(
         route_handlers=[
             LoginController,
             UsersController,
+            CoursesController,
             read_avatar,
             health,
             ready,
@@ -179,5 +192,6 @@ def build_app(
         logging_config=None,  # the composition root configures logging
     )
     _without_validation_400(app)
+    _with_schema_extras(app, [EnrollRequest])
     _fix_options_allow(app)
     return app

@@ -14,6 +14,10 @@ from coagent.application.accounts.log_in import LogIn
 from coagent.application.accounts.log_out import LogOut, LogOutEverywhere
 from coagent.application.accounts.refresh_session import RefreshSession
 from coagent.application.accounts.update_user import UpdateUser
+from coagent.application.courses.change_course import DeleteCourse, UpdateCourse
+from coagent.application.courses.create_course import CreateCourse
+from coagent.application.courses.members import ChangeMember, EnrollMember, ListMembers
+from coagent.application.courses.read_courses import GetCourse, ListCourses
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +40,18 @@ class AccountServices:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CourseServices:
+    create: CreateCourse
+    list: ListCourses
+    get: GetCourse
+    update: UpdateCourse
+    delete: DeleteCourse
+    enroll: EnrollMember
+    members: ListMembers
+    change_member: ChangeMember
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig:
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
@@ -47,5 +63,6 @@ class HttpConfig:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpServices:
     accounts: AccountServices
+    courses: CourseServices
     # Readiness probes: name -> check raising on failure.
     readiness: Mapping[str, Callable[[], Awaitable[None]]]

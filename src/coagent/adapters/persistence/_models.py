@@ -13,6 +13,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -81,6 +82,31 @@ class SystemStateModel(UUIDv7AuditBase):
 
     key: Mapped[str] = mapped_column(String(100), unique=True)
     value: Mapped[str | None] = mapped_column(Text)
+
+
+class CourseModel(UUIDv7AuditBase):
+    __tablename__ = "course"
+
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    # The course outlives its owner's account (admins take over); see docs/adr/0003.
+    owner_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+
+
+class CourseMembershipModel(UUIDv7AuditBase):
+    __tablename__ = "course_membership"
+    __table_args__ = (
+        UniqueConstraint("course_id", "user_id", name="uq_course_membership_course_user"),
+        CheckConstraint("role IN ('teacher', 'ta', 'student')", name="role"),
+    )
+
+    course_id: Mapped[UUID] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"))
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
 
 
 metadata = orm_registry.metadata

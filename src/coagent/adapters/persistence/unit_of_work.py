@@ -4,6 +4,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from coagent.adapters.persistence.courses import SqlAlchemyCourseRepository
 from coagent.adapters.persistence.repositories import (
     SqlAlchemyAuditLog,
     SqlAlchemyAvatarRepository,
@@ -14,6 +15,7 @@ from coagent.adapters.persistence.repositories import (
 from coagent.application.ports.repositories import (
     AuditLog,
     AvatarRepository,
+    CourseRepository,
     SessionRepository,
     SystemState,
     UserRepository,
@@ -26,6 +28,7 @@ class SqlAlchemyUnitOfWork:
     audit: AuditLog
     avatars: AvatarRepository
     system: SystemState
+    courses: CourseRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = session_factory
@@ -37,6 +40,7 @@ class SqlAlchemyUnitOfWork:
         self.audit = SqlAlchemyAuditLog(self._session)
         self.avatars = SqlAlchemyAvatarRepository(self._session)
         self.system = SqlAlchemySystemState(self._session)
+        self.courses = SqlAlchemyCourseRepository(self._session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

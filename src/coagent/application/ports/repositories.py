@@ -9,6 +9,8 @@ from uuid import UUID
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
+from coagent.domain.courses.course import Course, Member
+from coagent.domain.courses.policy import CourseRole
 
 T = TypeVar("T")
 
@@ -108,6 +110,38 @@ class SystemState(Protocol):
         ...
 
 
+class CourseRepository(Protocol):
+    async def add(self, course: Course) -> None: ...
+
+    async def get(self, course_id: UUID) -> Course | None: ...
+
+    async def role_of(self, course_id: UUID, user_id: UUID) -> CourseRole | None:
+        """The user's course role, or None when not a member."""
+        ...
+
+    async def update(self, course: Course) -> None: ...
+
+    async def delete(self, course_id: UUID) -> None:
+        """Delete the course with everything that belongs to it."""
+        ...
+
+    async def list_for(self, user_id: UUID | None, *, offset: int, limit: int) -> Page[Course]:
+        """Courses the user belongs to (all courses for None), newest first, with owner names."""
+        ...
+
+    async def add_member(self, course_id: UUID, user_id: UUID, role: CourseRole) -> bool:
+        """Enroll; False when the user already was a member (nothing changes then)."""
+        ...
+
+    async def set_member_role(self, course_id: UUID, user_id: UUID, role: CourseRole) -> None: ...
+
+    async def remove_member(self, course_id: UUID, user_id: UUID) -> None: ...
+
+    async def members(self, course_id: UUID) -> Sequence[Member]:
+        """Members ordered by role (teachers first), then name."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Nothing is written unless `commit()` is called inside the block."""
 
@@ -116,6 +150,7 @@ class UnitOfWork(Protocol):
     audit: AuditLog
     avatars: AvatarRepository
     system: SystemState
+    courses: CourseRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -25,5 +25,10 @@ class User:
         """Name shown to other people: full name, else username, else the email's local part."""
         return self.full_name or self.username or self.email.split("@", 1)[0]
 
+    @property
+    def public_name(self) -> str | None:
+        """Name shown to people who may not see email addresses."""
+        return self.full_name or self.username
+
     def with_changes(self, **changes: object) -> "User":
         return replace(self, **changes)  # type: ignore[arg-type]

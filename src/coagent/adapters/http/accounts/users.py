@@ -1,7 +1,6 @@
 """/api/v1/users: profiles and account administration."""
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 from uuid import UUID
 
 import msgspec
@@ -19,6 +18,7 @@ from coagent.adapters.http.accounts.schemas import (
 )
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.accounts.avatar import SetAvatarCommand
 from coagent.application.accounts.create_user import CreateUserCommand, NewAccount
@@ -39,31 +39,6 @@ def _update_command(actor_id: UUID, user_id: UUID, data: UserUpdate) -> UpdateUs
     if "full_name" in values and values["full_name"] is None:
         values["full_name"] = ""
     return UpdateUserCommand(actor_id=actor_id, user_id=user_id, **values)
-
-
-def _paging_headers(
-    request: Request[Any, Any, Any], offset: int, limit: int, total: int
-) -> dict[str, str]:
-    headers = {"X-Total-Count": str(total)}
-    links = []
-    base = request.url.path
-    kept = [
-        (key, value)
-        for key, value in request.query_params.multi_items()
-        if key not in {"skip", "offset", "limit"}
-    ]
-
-    def page(start: int) -> str:
-        # Percent-encoded: the client's own values must not break (or inject into) the header.
-        return f"{base}?{urlencode([('offset', start), ('limit', limit), *kept])}"
-
-    if offset + limit < total:
-        links.append(f'<{page(offset + limit)}>; rel="next"')
-    if offset > 0:
-        links.append(f'<{page(max(0, offset - limit))}>; rel="prev"')
-    if links:
-        headers["Link"] = ", ".join(links)
-    return headers
 
 
 class UsersController(Controller):
@@ -143,7 +118,7 @@ class UsersController(Controller):
         )
         return Response(
             [UserRead.of(user) for user in page.items],
-            headers=_paging_headers(request, start, limit, page.total),
+            headers=paging_headers(request, start, limit, page.total),
         )
 
     @post(

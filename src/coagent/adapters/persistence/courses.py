@@ -1,0 +1,166 @@
+"""SQLAlchemy course repository."""
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coagent.adapters.persistence._models import (
+    CourseMembershipModel,
+    CourseModel,
+    UserModel,
+)
+from coagent.application.ports.repositories import Page
+from coagent.domain.courses.course import Course, Member
+from coagent.domain.courses.policy import CourseRole
+from coagent.domain.errors import NotFound
+
+# Shown to every member: never an email address.
+_OWNER_NAME = func.coalesce(UserModel.full_name, UserModel.username)
+_MEMBER_NAME = func.coalesce(UserModel.full_name, UserModel.username, UserModel.email)
+
+
+def _course(row: CourseModel, owner_name: str | None) -> Course:
+    return Course(
+        id=row.id,
+        title=row.title,
+        description=row.description,
+        owner_id=row.owner_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        owner_name=owner_name,
+    )
+
+
+class SqlAlchemyCourseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, course: Course) -> None:
+        self._session.add(
+            CourseModel(
+                id=course.id,
+                title=course.title,
+                description=course.description,
+                owner_id=course.owner_id,
+                created_at=course.created_at,
+                updated_at=course.updated_at,
+            )
+        )
+        await self._session.flush()
+
+    async def get(self, course_id: UUID) -> Course | None:
+        row = (
+            await self._session.execute(
+                select(CourseModel, _OWNER_NAME)
+                .outerjoin(UserModel, UserModel.id == CourseModel.owner_id)
+                .where(CourseModel.id == course_id)
+            )
+        ).first()
+        return _course(row[0], row[1]) if row else None
+
+    async def role_of(self, course_id: UUID, user_id: UUID) -> CourseRole | None:
+        role = await self._session.scalar(
+            select(CourseMembershipModel.role).where(
+                CourseMembershipModel.course_id == course_id,
+                CourseMembershipModel.user_id == user_id,
+            )
+        )
+        return CourseRole(role) if role else None
+
+    async def update(self, course: Course) -> None:
+        await self._session.execute(
+            update(CourseModel)
+            .where(CourseModel.id == course.id)
+            .values(
+                title=course.title, description=course.description, updated_at=course.updated_at
+            )
+        )
+
+    async def delete(self, course_id: UUID) -> None:
+        # Memberships (and everything else in the course) go by ON DELETE CASCADE.
+        await self._session.execute(delete(CourseModel).where(CourseModel.id == course_id))
+
+    async def list_for(self, user_id: UUID | None, *, offset: int, limit: int) -> Page[Course]:
+        query = select(CourseModel, _OWNER_NAME, func.count().over()).outerjoin(
+            UserModel, UserModel.id == CourseModel.owner_id
+        )
+        if user_id is not None:
+            query = query.where(
+                CourseModel.id.in_(
+                    select(CourseMembershipModel.course_id).where(
+                        CourseMembershipModel.user_id == user_id
+                    )
+                )
+            )
+        rows = (
+            await self._session.execute(
+                query.order_by(CourseModel.created_at.desc(), CourseModel.id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
+        ).all()
+        total = int(rows[0][2]) if rows else 0
+        if not rows and offset:
+            count = select(func.count()).select_from(query.subquery())
+            total = int(await self._session.scalar(count) or 0)
+        return Page(items=[_course(row[0], row[1]) for row in rows], total=total)
+
+    async def add_member(self, course_id: UUID, user_id: UUID, role: CourseRole) -> bool:
+        if await self.role_of(course_id, user_id) is not None:
+            return False
+        try:
+            async with self._session.begin_nested():
+                self._session.add(
+                    CourseMembershipModel(course_id=course_id, user_id=user_id, role=role.value)
+                )
+        except IntegrityError as error:
+            if await self.role_of(course_id, user_id) is not None:
+                return False  # enrolled meanwhile by someone else
+            raise NotFound("User or course not found") from error  # deleted meanwhile
+        return True
+
+    async def set_member_role(self, course_id: UUID, user_id: UUID, role: CourseRole) -> None:
+        await self._session.execute(
+            update(CourseMembershipModel)
+            .where(
+                CourseMembershipModel.course_id == course_id,
+                CourseMembershipModel.user_id == user_id,
+            )
+            .values(role=role.value)
+        )
+
+    async def remove_member(self, course_id: UUID, user_id: UUID) -> None:
+        await self._session.execute(
+            delete(CourseMembershipModel).where(
+                CourseMembershipModel.course_id == course_id,
+                CourseMembershipModel.user_id == user_id,
+            )
+        )
+
+    async def members(self, course_id: UUID) -> Sequence[Member]:
+        rank = case({"teacher": 0, "ta": 1, "student": 2}, value=CourseMembershipModel.role)
+        rows = (
+            await self._session.execute(
+                select(CourseMembershipModel.role, UserModel, CourseModel.owner_id)
+                .join(UserModel, UserModel.id == CourseMembershipModel.user_id)
+                .join(CourseModel, CourseModel.id == CourseMembershipModel.course_id)
+                .where(CourseMembershipModel.course_id == course_id)
+                .order_by(
+                    rank, func.lower(func.coalesce(_OWNER_NAME, UserModel.email)), UserModel.id
+                )
+            )
+        ).all()
+        return [
+            Member(
+                user_id=user.id,
+                email=user.email,
+                full_name=user.full_name,
+                avatar_url=user.avatar_url,
+                role=CourseRole(role),
+                is_owner=owner_id == user.id,
+            )
+            for role, user, owner_id in rows
+        ]

@@ -1,0 +1,53 @@
+"""ListCourses and GetCourse."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from coagent.application.accounts.actor import load_actor
+from coagent.application.courses.access import authorize
+from coagent.application.ports.repositories import Page, UnitOfWorkFactory
+from coagent.domain.courses.course import Course
+from coagent.domain.courses.policy import Action
+from coagent.domain.errors import InvalidInput
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListCoursesCommand:
+    actor_id: UUID
+    offset: int = 0
+    limit: int = 100
+
+
+class ListCourses:
+    """Anyone signed in: the courses they belong to; admins see every course. Newest first."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: ListCoursesCommand) -> Page[Course]:
+        if command.offset < 0 or not 1 <= command.limit <= MAX_PAGE:
+            raise InvalidInput(f"offset must be >= 0 and limit between 1 and {MAX_PAGE}")
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            scope = None if actor.role.is_admin else actor.id
+            return await uow.courses.list_for(scope, offset=command.offset, limit=command.limit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetCourseCommand:
+    actor_id: UUID
+    course_id: UUID
+
+
+class GetCourse:
+    """Members and admins; to anyone else the course does not exist (404)."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: GetCourseCommand) -> Course:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            return await authorize(uow, actor, command.course_id, Action.COURSE_READ)
