@@ -18,6 +18,7 @@ from coagent.main.settings import Settings
 from tests.conftest import make_settings
 
 PASSWORD = "correct horse battery staple"
+COURSES = "/api/v1/courses/"
 _counter = itertools.count()
 
 
@@ -105,3 +106,51 @@ def login(client: TestClient[Any], user: User, password: str = PASSWORD) -> Sess
 
 def signed_in(client: TestClient[Any], role: Role = Role.STUDENT, **kwargs: Any) -> Session:
     return login(client, seed_user(client, role, **kwargs))
+
+
+# --- a course with one member of every kind, and a second course beside it ------------
+
+
+@dataclass
+class World:
+    course_id: str
+    sessions: dict[str, Session]
+    newcomer_id: str  # an account that is in no course
+
+
+def create_course(client, session: Session, title: str) -> str:
+    response = client.post(COURSES, json={"title": title}, headers=session.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def enroll(client, by: Session, course_id: str, user_id, role: str) -> None:
+    response = client.post(
+        f"{COURSES}{course_id}/enroll",
+        json={"user_id": str(user_id), "role": role},
+        headers=by.headers,
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def world(client) -> World:
+    sessions = {
+        "guest": signed_in(client, Role.GUEST),
+        "student": signed_in(client, Role.STUDENT),
+        "ta": signed_in(client, Role.STUDENT),
+        "co_teacher": signed_in(client, Role.TEACHER),
+        "owner": signed_in(client, Role.TEACHER),
+        "other_teacher": signed_in(client, Role.TEACHER),
+        "other_student": signed_in(client, Role.STUDENT),
+        "admin": signed_in(client, Role.ADMIN),
+        "super_admin": signed_in(client, Role.SUPER_ADMIN),
+    }
+    owner = sessions["owner"]
+    course_id = create_course(client, owner, "Ethics 101")
+    for name, role in (("student", "student"), ("ta", "ta"), ("co_teacher", "teacher")):
+        enroll(client, owner, course_id, sessions[name].user.id, role)
+    other = create_course(client, sessions["other_teacher"], "Other course")
+    enroll(client, sessions["other_teacher"], other, sessions["other_student"].user.id, "student")
+    newcomer = seed_user(client, Role.GUEST)
+    return World(course_id=course_id, sessions=sessions, newcomer_id=str(newcomer.id))

@@ -1,13 +1,10 @@
 """Courses and membership over HTTP, with every endpoint walked by every kind of caller."""
 
-from dataclasses import dataclass
-
 import pytest
 
 from coagent.domain.accounts.roles import Role
-from tests.api.conftest import Session, seed_user, signed_in
+from tests.api.conftest import COURSES, World, create_course, enroll, signed_in
 
-COURSES = "/api/v1/courses/"
 CALLERS = (
     "anonymous",
     "guest",
@@ -20,51 +17,6 @@ CALLERS = (
     "admin",
     "super_admin",
 )
-
-
-@dataclass
-class World:
-    course_id: str
-    sessions: dict[str, Session]
-    newcomer_id: str  # an account that is in no course
-
-
-def _create_course(client, session: Session, title: str) -> str:
-    response = client.post(COURSES, json={"title": title}, headers=session.headers)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def _enroll(client, by: Session, course_id: str, user_id, role: str) -> None:
-    response = client.post(
-        f"{COURSES}{course_id}/enroll",
-        json={"user_id": str(user_id), "role": role},
-        headers=by.headers,
-    )
-    assert response.status_code == 200, response.text
-
-
-@pytest.fixture
-def world(client) -> World:
-    sessions = {
-        "guest": signed_in(client, Role.GUEST),
-        "student": signed_in(client, Role.STUDENT),
-        "ta": signed_in(client, Role.STUDENT),
-        "co_teacher": signed_in(client, Role.TEACHER),
-        "owner": signed_in(client, Role.TEACHER),
-        "other_teacher": signed_in(client, Role.TEACHER),
-        "other_student": signed_in(client, Role.STUDENT),
-        "admin": signed_in(client, Role.ADMIN),
-        "super_admin": signed_in(client, Role.SUPER_ADMIN),
-    }
-    owner = sessions["owner"]
-    course_id = _create_course(client, owner, "Ethics 101")
-    for name, role in (("student", "student"), ("ta", "ta"), ("co_teacher", "teacher")):
-        _enroll(client, owner, course_id, sessions[name].user.id, role)
-    other = _create_course(client, sessions["other_teacher"], "Other course")
-    _enroll(client, sessions["other_teacher"], other, sessions["other_student"].user.id, "student")
-    newcomer = seed_user(client, Role.GUEST)
-    return World(course_id=course_id, sessions=sessions, newcomer_id=str(newcomer.id))
 
 
 def _call(client, world: World, caller: str, method: str, path: str, body=None):
@@ -182,8 +134,8 @@ def test_creator_owns_and_teaches(client):
 def test_course_list_shows_only_your_courses_newest_first_and_pages(client, world):
     student = world.sessions["student"]
     owner = world.sessions["owner"]
-    second = _create_course(client, owner, "Second")
-    _enroll(client, owner, second, student.user.id, "student")
+    second = create_course(client, owner, "Second")
+    enroll(client, owner, second, student.user.id, "student")
     mine = client.get(COURSES, headers=student.headers)
     assert [c["id"] for c in mine.json()] == [second, world.course_id]
     assert mine.headers["x-total-count"] == "2"

@@ -10,11 +10,16 @@ What the database would also do, and the fakes do too:
 - unique email and username (`Conflict`), as the real repository translates them;
 - `get_for_update` holds a per-session row lock until commit or the end of the block;
 - `SystemState.claim` succeeds for one unit of work at a time and once ever after commit;
-- deleting a user cascades to its sessions (as owner or impersonator), its avatar and its
-  course memberships, and sets `owner_id` of the courses it owned to None; purging a session
-  sets `original_session_id` of the sessions pointing at it to None;
-- deleting a course cascades to its memberships; a course or membership pointing at a missing
-  row is refused (`ValueError`, a foreign-key violation: a bug in the caller).
+- deleting a user cascades to its sessions (as owner or impersonator), its avatar, its
+  course memberships and its room assignments, and sets `owner_id` of the courses it owned to
+  None; purging a session sets `original_session_id` of the sessions pointing at it to None;
+- deleting a course cascades to its memberships, its rooms and its announcements, deleting
+  a room to its assignments; removing a member also removes the user's assignments to the
+  course's rooms; deleting a user sets `author_id` of its announcements to None;
+- a course, membership, room or announcement pointing at a missing row is refused
+  (`ValueError`, a foreign-key violation: a bug in the caller), an assignment to a missing
+  room or user is `NotFound`, as the real repository translates it;
+- a room is restricted when it has at least one assignment (computed on read, never stored).
 
 Every repository call is an await point (`anyio.lowlevel.checkpoint`), so concurrent use
 cases really interleave. Audit events are never rewritten (no SET NULL of a deleted actor).
@@ -30,10 +35,12 @@ import anyio
 import anyio.lowlevel
 
 from coagent.application.ports.repositories import (
+    AnnouncementRepository,
     AuditLog,
     AvatarRepository,
     CourseRepository,
     Page,
+    RoomRepository,
     SessionRepository,
     StoredImage,
     SystemState,
@@ -42,9 +49,11 @@ from coagent.application.ports.repositories import (
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
+from coagent.domain.courses.announcement import Announcement
 from coagent.domain.courses.course import Course, Member
 from coagent.domain.courses.policy import CourseRole
-from coagent.domain.errors import Conflict
+from coagent.domain.courses.room import Room
+from coagent.domain.errors import Conflict, NotFound
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -71,6 +80,11 @@ class InMemoryStore:
         # Stored without `owner_name` (a join, not a column); keyed (course_id, user_id).
         self.courses: dict[UUID, Course] = {}
         self.memberships: dict[tuple[UUID, UUID], CourseRole] = {}
+        # Stored with `is_restricted` False (computed from the assignments on read).
+        self.rooms: dict[UUID, Room] = {}
+        # Keyed (room_id, user_id); the value is always True (a set, as an overlay needs).
+        self.room_assignments: dict[tuple[UUID, UUID], bool] = {}
+        self.announcements: dict[UUID, Announcement] = {}
         self.commits = 0
         self.pending_claims: set[str] = set()
         self._row_locks: dict[UUID, anyio.Lock] = {}
@@ -323,10 +337,14 @@ class InMemoryCourseRepository:
         courses: _Overlay[UUID, Course],
         memberships: _Overlay[tuple[UUID, UUID], CourseRole],
         users: _Overlay[UUID, User],
+        cascade: Callable[[UUID], None],
+        member_removed: Callable[[UUID, UUID], None],
     ) -> None:
         self._courses = courses
         self._memberships = memberships
         self._users = users
+        self._cascade = cascade
+        self._member_removed = member_removed
 
     async def add(self, course: Course) -> None:
         await anyio.lowlevel.checkpoint()
@@ -369,6 +387,7 @@ class InMemoryCourseRepository:
         for key, _ in list(self._memberships.items()):
             if key[0] == course_id:
                 self._memberships.delete(key)
+        self._cascade(course_id)
 
     async def list_for(self, user_id: UUID | None, *, offset: int, limit: int) -> Page[Course]:
         await anyio.lowlevel.checkpoint()
@@ -397,6 +416,8 @@ class InMemoryCourseRepository:
 
     async def remove_member(self, course_id: UUID, user_id: UUID) -> None:
         await anyio.lowlevel.checkpoint()
+        # Like the SQL repository: the room assignments go first, member or not.
+        self._member_removed(course_id, user_id)
         if self._memberships.get((course_id, user_id)) is not None:
             self._memberships.delete((course_id, user_id))
 
@@ -437,6 +458,179 @@ class InMemoryCourseRepository:
         return replace(course, owner_name=_owner_name(owner))
 
 
+class InMemoryRoomRepository:
+    def __init__(
+        self,
+        rooms: _Overlay[UUID, Room],
+        assignments: _Overlay[tuple[UUID, UUID], bool],
+        courses: _Overlay[UUID, Course],
+        users: _Overlay[UUID, User],
+    ) -> None:
+        self._rooms = rooms
+        self._assignments = assignments
+        self._courses = courses
+        self._users = users
+
+    async def add(self, room: Room) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._rooms.get(room.id) is not None:
+            raise ValueError(f"Room {room.id} already exists")
+        if self._courses.get(room.course_id) is None:
+            raise ValueError(f"Room course {room.course_id} does not exist")
+        self._rooms.put(room.id, replace(room, is_restricted=False))
+
+    async def get(self, room_id: UUID) -> Room | None:
+        await anyio.lowlevel.checkpoint()
+        room = self._rooms.get(room_id)
+        return self._with_restriction(room) if room is not None else None
+
+    async def update(self, room: Room) -> None:
+        await anyio.lowlevel.checkpoint()
+        stored = self._rooms.get(room.id)
+        if stored is None:
+            return  # like UPDATE ... WHERE id = :id on a missing row
+        # The SQL repository writes these columns only (never course_id nor created_at).
+        self._rooms.put(
+            room.id,
+            replace(
+                stored,
+                name=room.name,
+                description=room.description,
+                ai_mode=room.ai_mode,
+                ai_frequency=room.ai_frequency,
+                is_ai_active=room.is_ai_active,
+                is_analytics_active=room.is_analytics_active,
+                updated_at=room.updated_at,
+            ),
+        )
+
+    async def delete(self, room_id: UUID) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.delete_where(lambda room: room.id == room_id)
+
+    async def list_in(self, course_id: UUID, *, visible_to: UUID | None) -> Sequence[Room]:
+        await anyio.lowlevel.checkpoint()
+        rooms = [
+            self._with_restriction(room)
+            for room in self._rooms.values()
+            if room.course_id == course_id
+        ]
+        if visible_to is not None:
+            rooms = [
+                room
+                for room in rooms
+                if not room.is_restricted
+                or self._assignments.get((room.id, visible_to)) is not None
+            ]
+        return sorted(rooms, key=lambda room: (room.created_at, room.id))
+
+    async def is_assigned(self, room_id: UUID, user_id: UUID) -> bool:
+        await anyio.lowlevel.checkpoint()
+        return self._assignments.get((room_id, user_id)) is not None
+
+    async def assign(self, room_id: UUID, user_id: UUID) -> bool:
+        await anyio.lowlevel.checkpoint()
+        if self._assignments.get((room_id, user_id)) is not None:
+            return False
+        if self._rooms.get(room_id) is None or self._users.get(user_id) is None:
+            raise NotFound("User or room not found")
+        self._assignments.put((room_id, user_id), value=True)
+        return True
+
+    def delete_where(self, predicate: Callable[[Room], bool]) -> None:
+        """Delete matching rooms with their assignments (ON DELETE CASCADE)."""
+        doomed = {room.id for room in self._rooms.values() if predicate(room)}
+        for room_id in doomed:
+            self._rooms.delete(room_id)
+        for key, _ in list(self._assignments.items()):
+            if key[0] in doomed:
+                self._assignments.delete(key)
+
+    def course_deleted(self, course_id: UUID) -> None:
+        self.delete_where(lambda room: room.course_id == course_id)
+
+    def user_deleted(self, user_id: UUID) -> None:
+        for key, _ in list(self._assignments.items()):
+            if key[1] == user_id:
+                self._assignments.delete(key)
+
+    def member_removed(self, course_id: UUID, user_id: UUID) -> None:
+        """Drop the user's assignments to the rooms of the course."""
+        for (room_id, assignee), _ in list(self._assignments.items()):
+            room = self._rooms.get(room_id)
+            if assignee == user_id and room is not None and room.course_id == course_id:
+                self._assignments.delete((room_id, assignee))
+
+    def _with_restriction(self, room: Room) -> Room:
+        restricted = any(key[0] == room.id for key, _ in self._assignments.items())
+        return replace(room, is_restricted=restricted)
+
+
+class InMemoryAnnouncementRepository:
+    def __init__(
+        self,
+        announcements: _Overlay[UUID, Announcement],
+        courses: _Overlay[UUID, Course],
+        users: _Overlay[UUID, User],
+    ) -> None:
+        self._announcements = announcements
+        self._courses = courses
+        self._users = users
+
+    async def add(self, announcement: Announcement) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._announcements.get(announcement.id) is not None:
+            raise ValueError(f"Announcement {announcement.id} already exists")
+        if self._courses.get(announcement.course_id) is None:
+            raise ValueError(f"Announcement course {announcement.course_id} does not exist")
+        if announcement.author_id is not None and self._users.get(announcement.author_id) is None:
+            raise ValueError(f"Announcement author {announcement.author_id} does not exist")
+        self._announcements.put(announcement.id, announcement)
+
+    async def get(self, announcement_id: UUID) -> Announcement | None:
+        await anyio.lowlevel.checkpoint()
+        return self._announcements.get(announcement_id)
+
+    async def update(self, announcement: Announcement) -> None:
+        await anyio.lowlevel.checkpoint()
+        stored = self._announcements.get(announcement.id)
+        if stored is None:
+            return  # like UPDATE ... WHERE id = :id on a missing row
+        # The SQL repository writes these three columns only.
+        self._announcements.put(
+            announcement.id,
+            replace(
+                stored,
+                title=announcement.title,
+                content=announcement.content,
+                updated_at=announcement.updated_at,
+            ),
+        )
+
+    async def delete(self, announcement_id: UUID) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._announcements.get(announcement_id) is not None:
+            self._announcements.delete(announcement_id)
+
+    async def list_in(self, course_id: UUID, *, offset: int, limit: int) -> Page[Announcement]:
+        await anyio.lowlevel.checkpoint()
+        found = [a for a in self._announcements.values() if a.course_id == course_id]
+        found.sort(key=lambda a: (a.created_at, a.id), reverse=True)
+        return Page(items=found[offset : offset + limit], total=len(found))
+
+    def course_deleted(self, course_id: UUID) -> None:
+        """ON DELETE CASCADE."""
+        for announcement in self._announcements.values():
+            if announcement.course_id == course_id:
+                self._announcements.delete(announcement.id)
+
+    def user_deleted(self, user_id: UUID) -> None:
+        """ON DELETE SET NULL of the author."""
+        for announcement in self._announcements.values():
+            if announcement.author_id == user_id:
+                self._announcements.put(announcement.id, replace(announcement, author_id=None))
+
+
 class InMemorySystemState:
     """One-time markers. A key claimed by an open unit of work is refused to the others."""
 
@@ -471,6 +665,8 @@ class InMemoryUnitOfWork:
     avatars: AvatarRepository
     system: SystemState
     courses: CourseRepository
+    rooms: RoomRepository
+    announcements: AnnouncementRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -487,8 +683,21 @@ class InMemoryUnitOfWork:
         self._avatar_rows = _Overlay(self._store.avatars)
         self._course_rows = _Overlay(self._store.courses)
         self._membership_rows = _Overlay(self._store.memberships)
+        self._room_rows = _Overlay(self._store.rooms)
+        self._assignment_rows = _Overlay(self._store.room_assignments)
+        self._announcement_rows = _Overlay(self._store.announcements)
+        self._room_repo = InMemoryRoomRepository(
+            self._room_rows, self._assignment_rows, self._course_rows, self._user_rows
+        )
+        self._announcement_repo = InMemoryAnnouncementRepository(
+            self._announcement_rows, self._course_rows, self._user_rows
+        )
         self._course_repo = InMemoryCourseRepository(
-            self._course_rows, self._membership_rows, self._user_rows
+            self._course_rows,
+            self._membership_rows,
+            self._user_rows,
+            self._cascade_course_delete,
+            self._room_repo.member_removed,
         )
         self._session_repo = InMemorySessionRepository(self._session_rows, self)
         self._audit_log = InMemoryAuditLog()
@@ -499,6 +708,8 @@ class InMemoryUnitOfWork:
         self.avatars = InMemoryAvatarRepository(self._avatar_rows)
         self.system = self._system_state
         self.courses = self._course_repo
+        self.rooms = self._room_repo
+        self.announcements = self._announcement_repo
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -515,6 +726,9 @@ class InMemoryUnitOfWork:
         self._avatar_rows.apply()
         self._course_rows.apply()
         self._membership_rows.apply()
+        self._room_rows.apply()
+        self._assignment_rows.apply()
+        self._announcement_rows.apply()
         self._store.audit.extend(self._audit_log.pending)
         self._audit_log.pending.clear()
         self._system_state.apply()
@@ -535,6 +749,9 @@ class InMemoryUnitOfWork:
         self._avatar_rows.discard()
         self._course_rows.discard()
         self._membership_rows.discard()
+        self._room_rows.discard()
+        self._assignment_rows.discard()
+        self._announcement_rows.discard()
         self._audit_log.pending.clear()
         self._system_state.discard()
         self._release_locks()
@@ -549,6 +766,12 @@ class InMemoryUnitOfWork:
         if self._avatar_rows.get(user_id) is not None:
             self._avatar_rows.delete(user_id)
         self._course_repo.user_deleted(user_id)
+        self._room_repo.user_deleted(user_id)
+        self._announcement_repo.user_deleted(user_id)
+
+    def _cascade_course_delete(self, course_id: UUID) -> None:
+        self._room_repo.course_deleted(course_id)
+        self._announcement_repo.course_deleted(course_id)
 
 
 class InMemoryUnitOfWorkFactory:

@@ -9,19 +9,26 @@ import anyio
 import pytest
 
 from coagent.application.ports import clock as clock_ports
+from coagent.application.ports import events as event_ports
 from coagent.application.ports import repositories as repo_ports
 from coagent.application.ports import security as security_ports
+from coagent.application.ports.events import CourseEvent
 from coagent.application.ports.repositories import StoredImage
 from coagent.domain.accounts.session import AuthSession
+from coagent.domain.courses.announcement import Announcement
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import CourseRole
-from coagent.domain.errors import Conflict, InvalidInput
+from coagent.domain.courses.room import AiMode, Room
+from coagent.domain.errors import Conflict, InvalidInput, NotFound
 from tests.fakes.clock import FakeIdGenerator, FixedClock
+from tests.fakes.events import RecordingPublisher
 from tests.fakes.factories import UserFactory
 from tests.fakes.repositories import (
+    InMemoryAnnouncementRepository,
     InMemoryAuditLog,
     InMemoryAvatarRepository,
     InMemoryCourseRepository,
+    InMemoryRoomRepository,
     InMemorySessionRepository,
     InMemoryStore,
     InMemorySystemState,
@@ -43,6 +50,8 @@ PAIRS = [
     (repo_ports.AvatarRepository, InMemoryAvatarRepository),
     (repo_ports.SystemState, InMemorySystemState),
     (repo_ports.CourseRepository, InMemoryCourseRepository),
+    (repo_ports.RoomRepository, InMemoryRoomRepository),
+    (repo_ports.AnnouncementRepository, InMemoryAnnouncementRepository),
     (repo_ports.UnitOfWork, InMemoryUnitOfWork),
     (repo_ports.UnitOfWorkFactory, InMemoryUnitOfWorkFactory),
     (security_ports.PasswordHasher, FakePasswordHasher),
@@ -51,6 +60,7 @@ PAIRS = [
     (security_ports.SecretBox, FakeSecretBox),
     (clock_ports.Clock, FixedClock),
     (clock_ports.IdGenerator, FakeIdGenerator),
+    (event_ports.EventPublisher, RecordingPublisher),
 ]
 _DUNDERS = {"__aenter__", "__aexit__", "__call__"}
 
@@ -449,6 +459,395 @@ async def test_course_rows_must_point_at_existing_rows(
             await uow.courses.add_member(
                 _course(1, None).id, UserFactory.build().id, CourseRole.STUDENT
             )
+
+
+# --- rooms ----------------------------------------------------------------------------------------
+
+
+def _room(n: int, course_id: object, *, minutes: int = 0, **fields: object) -> Room:
+    created = _EPOCH + timedelta(minutes=minutes)
+    base = Room(
+        id=FakeIdGenerator(100 + n).new_id(),
+        course_id=course_id,  # type: ignore[arg-type]
+        name=f"Room {n}",
+        description=None,
+        ai_mode=AiMode.TEACHER_ONLY,
+        ai_frequency=0.5,
+        is_ai_active=True,
+        is_analytics_active=False,
+        created_at=created,
+        updated_at=created,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+async def _course_with_people(
+    factory: InMemoryUnitOfWorkFactory, n: int = 1
+) -> tuple[Course, list[Any]]:
+    """A committed course and three committed users (not enrolled: rooms do not care)."""
+    users = [UserFactory.build() for _ in range(3)]
+    course = _course(n, users[0].id)
+    async with factory() as uow:
+        for user in users:
+            await uow.users.add(user)
+        await uow.courses.add(course)
+        await uow.commit()
+    return course, users
+
+
+@pytest.mark.anyio
+async def test_rooms_are_restricted_by_assignments_and_listed_oldest_first(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    course, (alice, bob, _) = await _course_with_people(factory)
+    other_course, _ = await _course_with_people(factory, 2)
+    late = _room(1, course.id, minutes=5)
+    open_room = _room(2, course.id)
+    alices = _room(3, course.id, minutes=1)
+    same_time = _room(4, course.id, minutes=5)
+    elsewhere = _room(5, other_course.id)
+    async with factory() as uow:
+        for room in (late, open_room, alices, same_time, elsewhere):
+            await uow.rooms.add(replace(room, is_restricted=True))  # never stored
+        assert await uow.rooms.assign(alices.id, alice.id)
+        assert not await uow.rooms.assign(alices.id, alice.id)  # already: nothing changes
+
+        everything = await uow.rooms.list_in(course.id, visible_to=None)
+        for_alice = await uow.rooms.list_in(course.id, visible_to=alice.id)
+        for_bob = await uow.rooms.list_in(course.id, visible_to=bob.id)
+        got = await uow.rooms.get(alices.id)
+        flags = (
+            await uow.rooms.is_assigned(alices.id, alice.id),
+            await uow.rooms.is_assigned(alices.id, bob.id),
+            await uow.rooms.is_assigned(open_room.id, alice.id),
+        )
+        missing = await uow.rooms.get(_room(9, course.id).id)
+        await uow.commit()
+
+    # same created_at: the smaller id first
+    assert [r.id for r in everything] == [open_room.id, alices.id, late.id, same_time.id]
+    assert [r.is_restricted for r in everything] == [False, True, False, False]
+    assert [r.id for r in for_alice] == [open_room.id, alices.id, late.id, same_time.id]
+    assert [r.id for r in for_bob] == [open_room.id, late.id, same_time.id]
+    assert got == replace(alices, is_restricted=True)
+    assert flags == (True, False, False)
+    assert missing is None
+    assert factory.store.room_assignments == {(alices.id, alice.id): True}
+    assert not any(room.is_restricted for room in factory.store.rooms.values())
+
+
+@pytest.mark.anyio
+async def test_room_update_writes_the_settings_only(factory: InMemoryUnitOfWorkFactory) -> None:
+    course, _ = await _course_with_people(factory)
+    other_course, _ = await _course_with_people(factory, 2)
+    room = _room(1, course.id)
+    async with factory() as uow:
+        await uow.rooms.add(room)
+        changed = replace(
+            room,
+            course_id=other_course.id,
+            name="Renamed",
+            description="About",
+            ai_mode=AiMode.BOTH,
+            ai_frequency=0.9,
+            is_ai_active=False,
+            is_analytics_active=True,
+            created_at=_EPOCH + timedelta(days=9),
+            updated_at=_EPOCH + timedelta(days=1),
+            is_restricted=True,
+        )
+        await uow.rooms.update(changed)
+        await uow.rooms.update(_room(2, course.id))  # missing: nothing happens
+        await uow.commit()
+
+    assert factory.store.rooms == {
+        room.id: replace(
+            changed, course_id=course.id, created_at=room.created_at, is_restricted=False
+        )
+    }
+
+
+@pytest.mark.anyio
+async def test_room_writes_are_transactional(factory: InMemoryUnitOfWorkFactory) -> None:
+    course, (alice, _, _) = await _course_with_people(factory)
+    room = _room(1, course.id)
+    async with factory() as uow:
+        await uow.rooms.add(room)
+        assert await uow.rooms.assign(room.id, alice.id)
+
+    assert (factory.store.rooms, factory.store.room_assignments) == ({}, {})
+
+    async with factory() as writer, factory() as reader:
+        await writer.rooms.add(room)
+        await writer.rooms.assign(room.id, alice.id)
+        assert await reader.rooms.get(room.id) is None
+        assert not await reader.rooms.is_assigned(room.id, alice.id)
+        await writer.commit()
+        assert await reader.rooms.is_assigned(room.id, alice.id)
+        seen = await reader.rooms.get(room.id)
+
+    assert seen == replace(room, is_restricted=True)
+    assert factory.store.rooms == {room.id: room}
+    assert factory.store.room_assignments == {(room.id, alice.id): True}
+
+    async with factory() as uow:
+        await uow.rooms.delete(room.id)
+        assert await uow.rooms.get(room.id) is None
+    assert set(factory.store.rooms) == {room.id}  # not committed: discarded
+
+
+@pytest.mark.anyio
+async def test_deleting_rooms_courses_and_users_cascades_to_rooms_and_assignments(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    course, (alice, bob, carol) = await _course_with_people(factory)
+    doomed_course, _ = await _course_with_people(factory, 2)
+    kept, doomed_room, in_doomed_course = (
+        _room(1, course.id),
+        _room(2, course.id),
+        _room(3, doomed_course.id),
+    )
+    async with factory() as uow:
+        for room in (kept, doomed_room, in_doomed_course):
+            await uow.rooms.add(room)
+            for user in (alice, bob):
+                await uow.rooms.assign(room.id, user.id)
+        await uow.rooms.assign(kept.id, carol.id)
+        await uow.commit()
+
+    async with factory() as uow:
+        await uow.rooms.delete(doomed_room.id)
+        await uow.rooms.delete(doomed_room.id)  # missing: nothing happens
+        await uow.courses.delete(doomed_course.id)
+        await uow.users.delete(alice.id)
+        await uow.users.delete(bob.id)
+        still_restricted = await uow.rooms.get(kept.id)
+        await uow.commit()
+
+    assert set(factory.store.rooms) == {kept.id}
+    assert factory.store.room_assignments == {(kept.id, carol.id): True}
+    assert still_restricted is not None
+    assert still_restricted.is_restricted
+
+    async with factory() as uow:
+        await uow.users.delete(carol.id)
+        after = await uow.rooms.get(kept.id)
+    assert after is not None
+    assert not after.is_restricted  # its last assignee gone, the room is open again
+
+
+@pytest.mark.anyio
+async def test_room_rows_must_point_at_existing_rows(factory: InMemoryUnitOfWorkFactory) -> None:
+    course, (alice, _, _) = await _course_with_people(factory)
+    room = _room(1, course.id)
+    async with factory() as uow:
+        with pytest.raises(ValueError, match="does not exist"):
+            await uow.rooms.add(_room(1, _course(9, None).id))
+        await uow.rooms.add(room)
+        with pytest.raises(ValueError, match="already exists"):
+            await uow.rooms.add(room)
+        with pytest.raises(NotFound):
+            await uow.rooms.assign(_room(2, course.id).id, alice.id)
+        with pytest.raises(NotFound):
+            await uow.rooms.assign(room.id, UserFactory.build().id)
+        assert not await uow.rooms.is_assigned(room.id, alice.id)
+
+
+@pytest.mark.anyio
+async def test_removing_a_member_drops_their_assignments_in_that_course_only(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    course, (alice, bob, _) = await _course_with_people(factory)
+    other_course, _ = await _course_with_people(factory, 2)
+    first, second, elsewhere = (
+        _room(1, course.id),
+        _room(2, course.id),
+        _room(3, other_course.id),
+    )
+    async with factory() as uow:
+        for room in (first, second, elsewhere):
+            await uow.rooms.add(room)
+            await uow.rooms.assign(room.id, alice.id)
+        await uow.rooms.assign(first.id, bob.id)
+        for user in (alice, bob):
+            await uow.courses.add_member(course.id, user.id, CourseRole.STUDENT)
+        await uow.commit()
+
+    async with factory() as uow:
+        await uow.courses.remove_member(course.id, alice.id)
+        assert not await uow.rooms.is_assigned(first.id, alice.id)
+        # not committed: discarded
+    assert len(factory.store.room_assignments) == 4
+
+    async with factory() as uow:
+        await uow.courses.remove_member(course.id, alice.id)
+        await uow.courses.remove_member(course.id, alice.id)  # again: nothing happens
+        opened = await uow.rooms.get(second.id)
+        still = await uow.rooms.get(first.id)
+        await uow.commit()
+
+    assert factory.store.room_assignments == {
+        (first.id, bob.id): True,
+        (elsewhere.id, alice.id): True,
+    }
+    assert factory.store.memberships == {(course.id, bob.id): CourseRole.STUDENT}
+    assert opened is not None
+    assert not opened.is_restricted  # alice was its only assignee
+    assert still is not None
+    assert still.is_restricted
+
+
+# --- announcements --------------------------------------------------------------------------------
+
+
+def _announcement(
+    n: int, course_id: object, author_id: object, *, minutes: int = 0, **fields: object
+) -> Announcement:
+    created = _EPOCH + timedelta(minutes=minutes)
+    base = Announcement(
+        id=FakeIdGenerator(200 + n).new_id(),
+        course_id=course_id,  # type: ignore[arg-type]
+        author_id=author_id,  # type: ignore[arg-type]
+        title=f"News {n}",
+        content=f"Body {n}",
+        created_at=created,
+        updated_at=created,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_announcements_are_listed_newest_first_and_paged(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    course, (author, _, _) = await _course_with_people(factory)
+    other_course, _ = await _course_with_people(factory, 2)
+    old = _announcement(1, course.id, author.id)
+    new = _announcement(2, course.id, author.id, minutes=5)
+    same_time = _announcement(3, course.id, None, minutes=5)
+    elsewhere = _announcement(4, other_course.id, author.id, minutes=9)
+    async with factory() as uow:
+        for item in (old, new, same_time, elsewhere):
+            await uow.announcements.add(item)
+        everything = await uow.announcements.list_in(course.id, offset=0, limit=10)
+        second_page = await uow.announcements.list_in(course.id, offset=1, limit=1)
+        beyond = await uow.announcements.list_in(course.id, offset=5, limit=10)
+        none = await uow.announcements.list_in(_course(9, None).id, offset=0, limit=10)
+        got = await uow.announcements.get(old.id)
+        missing = await uow.announcements.get(_announcement(9, course.id, None).id)
+
+    # same created_at: the greater id first
+    assert [a.id for a in everything.items] == [same_time.id, new.id, old.id]
+    assert everything.total == 3
+    assert ([a.id for a in second_page.items], second_page.total) == ([new.id], 3)
+    assert (list(beyond.items), beyond.total) == ([], 3)
+    assert (list(none.items), none.total) == ([], 0)
+    assert (got, missing) == (old, None)
+    assert factory.store.announcements == {}  # never committed
+
+
+@pytest.mark.anyio
+async def test_announcement_writes_are_transactional_and_update_three_columns(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    course, (author, _, _) = await _course_with_people(factory)
+    other_course, _ = await _course_with_people(factory, 2)
+    item = _announcement(1, course.id, author.id)
+    async with factory() as writer, factory() as reader:
+        await writer.announcements.add(item)
+        assert await reader.announcements.get(item.id) is None
+        await writer.commit()
+        assert await reader.announcements.get(item.id) == item
+
+    changed = replace(
+        item,
+        course_id=other_course.id,
+        author_id=None,
+        title="New title",
+        content="New body",
+        created_at=_EPOCH + timedelta(days=9),
+        updated_at=_EPOCH + timedelta(days=1),
+    )
+    async with factory() as uow:
+        await uow.announcements.update(changed)
+        await uow.announcements.update(_announcement(2, course.id, None))  # missing: nothing
+        await uow.commit()
+    assert factory.store.announcements == {
+        item.id: replace(
+            item, title="New title", content="New body", updated_at=_EPOCH + timedelta(days=1)
+        )
+    }
+
+    async with factory() as uow:
+        await uow.announcements.delete(item.id)
+        assert await uow.announcements.get(item.id) is None
+    assert set(factory.store.announcements) == {item.id}  # not committed: discarded
+
+    async with factory() as uow:
+        await uow.announcements.delete(item.id)
+        await uow.announcements.delete(item.id)  # missing: nothing happens
+        await uow.commit()
+    assert factory.store.announcements == {}
+
+
+@pytest.mark.anyio
+async def test_deleting_courses_and_users_cascades_to_announcements(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    course, (author, other_author, _) = await _course_with_people(factory)
+    doomed_course, _ = await _course_with_people(factory, 2)
+    orphaned = _announcement(1, course.id, author.id)
+    kept = _announcement(2, course.id, other_author.id)
+    doomed = _announcement(3, doomed_course.id, other_author.id)
+    async with factory() as uow:
+        for item in (orphaned, kept, doomed):
+            await uow.announcements.add(item)
+        await uow.commit()
+
+    async with factory() as uow:
+        await uow.courses.delete(doomed_course.id)
+        await uow.users.delete(author.id)
+        await uow.commit()
+
+    assert factory.store.announcements == {
+        orphaned.id: replace(orphaned, author_id=None),
+        kept.id: kept,
+    }
+
+
+@pytest.mark.anyio
+async def test_announcement_rows_must_point_at_existing_rows(
+    factory: InMemoryUnitOfWorkFactory,
+) -> None:
+    course, (author, _, _) = await _course_with_people(factory)
+    item = _announcement(1, course.id, author.id)
+    async with factory() as uow:
+        with pytest.raises(ValueError, match="course"):
+            await uow.announcements.add(_announcement(1, _course(9, None).id, author.id))
+        with pytest.raises(ValueError, match="author"):
+            await uow.announcements.add(_announcement(1, course.id, UserFactory.build().id))
+        await uow.announcements.add(item)
+        with pytest.raises(ValueError, match="already exists"):
+            await uow.announcements.add(item)
+        assert await uow.announcements.get(item.id) == item
+
+
+@pytest.mark.anyio
+async def test_recording_publisher_records_events_and_observations() -> None:
+    seen: list[int] = []
+    publisher = RecordingPublisher(lambda: len(seen))
+    course_id = FakeIdGenerator().new_id()
+    first = CourseEvent(course_id=course_id, type="announcement.created", data={"title": "a"})
+    second = CourseEvent(course_id=course_id, type="announcement.deleted")
+
+    await publisher.publish(first)
+    seen.append(1)
+    await publisher.publish(second)
+
+    assert publisher.events == [first, second]
+    assert publisher.types() == ["announcement.created", "announcement.deleted"]
+    assert publisher.observed == [0, 1]
+    assert RecordingPublisher().observed == []
 
 
 def test_factories_share_a_store_only_when_given_one() -> None:

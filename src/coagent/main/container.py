@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coagent.adapters.http.services import (
     AccountServices,
+    AnnouncementServices,
     CourseServices,
     HttpConfig,
     HttpServices,
+    RoomServices,
 )
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from coagent.adapters.realtime.publishers import InProcessEventPublisher, RedisEventPublisher
 from coagent.adapters.security.memory import InMemoryAttemptLimiter, InMemoryRevocationList
 from coagent.adapters.security.passwords import Argon2PasswordHasher
 from coagent.adapters.security.redis_stores import RedisAttemptLimiter, RedisRevocationList
@@ -40,10 +43,25 @@ from coagent.application.accounts.purge_sessions import PurgeExpiredSessions
 from coagent.application.accounts.refresh_session import RefreshSession
 from coagent.application.accounts.sessions import SessionIssuer, SessionPolicy
 from coagent.application.accounts.update_user import UpdateUser
+from coagent.application.courses.announcements import (
+    DeleteAnnouncement,
+    EditAnnouncement,
+    ListAnnouncements,
+    PostAnnouncement,
+)
 from coagent.application.courses.change_course import DeleteCourse, UpdateCourse
 from coagent.application.courses.create_course import CreateCourse
 from coagent.application.courses.members import ChangeMember, EnrollMember, ListMembers
 from coagent.application.courses.read_courses import GetCourse, ListCourses
+from coagent.application.courses.rooms import (
+    AssignToRoom,
+    CreateRoom,
+    DeleteRoom,
+    GetRoom,
+    ListRooms,
+    UpdateRoom,
+)
+from coagent.application.ports.events import EventPublisher
 from coagent.application.ports.security import AttemptLimiter, RevocationList
 from coagent.main.settings import Settings
 
@@ -78,6 +96,7 @@ class Container:
     secret_box: FernetSecretBox
     uow: SqlAlchemyUnitOfWorkFactory
     accounts: AccountFactory
+    events: EventPublisher
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -126,6 +145,9 @@ def build_container(settings: Settings) -> Container:
         ids=ids,
     )
     accounts = AccountFactory(hasher=hasher, clock=clock, ids=ids)
+    events: EventPublisher = (
+        RedisEventPublisher(redis) if redis is not None else InProcessEventPublisher()
+    )
 
     async def database_ready() -> None:
         async with engine.connect() as connection:
@@ -168,6 +190,20 @@ def build_container(settings: Settings) -> Container:
             members=ListMembers(uow=uow),
             change_member=ChangeMember(uow=uow),
         ),
+        rooms=RoomServices(
+            create=CreateRoom(uow=uow, clock=clock, ids=ids),
+            list=ListRooms(uow=uow),
+            get=GetRoom(uow=uow),
+            update=UpdateRoom(uow=uow, clock=clock),
+            delete=DeleteRoom(uow=uow),
+            assign=AssignToRoom(uow=uow),
+        ),
+        announcements=AnnouncementServices(
+            post=PostAnnouncement(uow=uow, events=events, clock=clock, ids=ids),
+            list=ListAnnouncements(uow=uow),
+            edit=EditAnnouncement(uow=uow, events=events, clock=clock),
+            delete=DeleteAnnouncement(uow=uow, events=events),
+        ),
         readiness=readiness,
     )
     return Container(
@@ -182,6 +218,7 @@ def build_container(settings: Settings) -> Container:
         secret_box=FernetSecretBox(list(settings.encryption_keys)),
         uow=uow,
         accounts=accounts,
+        events=events,
     )
 
 

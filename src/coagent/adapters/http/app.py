@@ -24,7 +24,9 @@ from coagent.adapters.http.accounts.login import LoginController
 from coagent.adapters.http.accounts.users import UsersController
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
 from coagent.adapters.http.bodies import strict_json_body
+from coagent.adapters.http.courses.announcements import AnnouncementsController
 from coagent.adapters.http.courses.controller import CoursesController
+from coagent.adapters.http.courses.rooms import AssignRequest, RoomsController, RoomUpdate
 from coagent.adapters.http.courses.schemas import EnrollRequest
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
@@ -84,13 +86,22 @@ def docs_redirect() -> Redirect:
 
 
 def _with_schema_extras(app: Litestar, structs: list[type[Any]]) -> None:
-    """Add to component schemas what their struct declares in `__openapi_extra__`."""
+    """Add to component schemas what their struct declares in `__openapi_extra__`: schema
+    attributes, and under "properties" attributes of single properties.
+    """
     schemas = app.openapi_schema.components.schemas or {}
     for struct in structs:
         component = schemas.get(struct.__name__)
-        if isinstance(component, Schema):
-            for key, value in struct.__openapi_extra__.items():
+        if not isinstance(component, Schema):
+            continue
+        for key, value in struct.__openapi_extra__.items():
+            if key != "properties":
                 setattr(component, key, value)
+                continue
+            for name, attributes in value.items():
+                target = (component.properties or {}).get(name)
+                for attribute, setting in attributes.items():
+                    setattr(target, attribute, setting)
 
 
 def _without_validation_400(app: Litestar) -> None:
@@ -138,6 +149,8 @@ def build_app(
             LoginController,
             UsersController,
             CoursesController,
+            RoomsController,
+            AnnouncementsController,
             read_avatar,
             health,
             ready,
@@ -192,6 +205,6 @@ def build_app(
         logging_config=None,  # the composition root configures logging
     )
     _without_validation_400(app)
-    _with_schema_extras(app, [EnrollRequest])
+    _with_schema_extras(app, [EnrollRequest, AssignRequest, RoomUpdate])
     _fix_options_allow(app)
     return app

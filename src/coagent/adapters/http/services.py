@@ -14,10 +14,24 @@ from coagent.application.accounts.log_in import LogIn
 from coagent.application.accounts.log_out import LogOut, LogOutEverywhere
 from coagent.application.accounts.refresh_session import RefreshSession
 from coagent.application.accounts.update_user import UpdateUser
+from coagent.application.courses.announcements import (
+    DeleteAnnouncement,
+    EditAnnouncement,
+    ListAnnouncements,
+    PostAnnouncement,
+)
 from coagent.application.courses.change_course import DeleteCourse, UpdateCourse
 from coagent.application.courses.create_course import CreateCourse
 from coagent.application.courses.members import ChangeMember, EnrollMember, ListMembers
 from coagent.application.courses.read_courses import GetCourse, ListCourses
+from coagent.application.courses.rooms import (
+    AssignToRoom,
+    CreateRoom,
+    DeleteRoom,
+    GetRoom,
+    ListRooms,
+    UpdateRoom,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +66,24 @@ class CourseServices:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoomServices:
+    create: CreateRoom
+    list: ListRooms
+    get: GetRoom
+    update: UpdateRoom
+    delete: DeleteRoom
+    assign: AssignToRoom
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnouncementServices:
+    post: PostAnnouncement
+    list: ListAnnouncements
+    edit: EditAnnouncement
+    delete: DeleteAnnouncement
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig:
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
@@ -64,5 +96,7 @@ class HttpConfig:
 class HttpServices:
     accounts: AccountServices
     courses: CourseServices
+    rooms: RoomServices
+    announcements: AnnouncementServices
     # Readiness probes: name -> check raising on failure.
     readiness: Mapping[str, Callable[[], Awaitable[None]]]

@@ -9,6 +9,7 @@ from advanced_alchemy.types import DateTimeUTC, JsonB
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     LargeBinary,
     String,
@@ -107,6 +108,43 @@ class CourseMembershipModel(UUIDv7AuditBase):
         ForeignKey("user_account.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[str] = mapped_column(String(16))
+
+
+class RoomModel(UUIDv7AuditBase):
+    __tablename__ = "room"
+    __table_args__ = (
+        CheckConstraint("ai_mode IN ('off', 'teacher_only', 'both')", name="ai_mode"),
+        CheckConstraint("ai_frequency >= 0 AND ai_frequency <= 1", name="ai_frequency"),
+    )
+
+    course_id: Mapped[UUID] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    ai_mode: Mapped[str] = mapped_column(String(16), default="teacher_only")
+    ai_frequency: Mapped[float] = mapped_column(Float, default=0.5)
+    is_ai_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_analytics_active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RoomAssignmentModel(UUIDv7AuditBase):
+    __tablename__ = "room_assignment"
+    __table_args__ = (UniqueConstraint("room_id", "user_id", name="uq_room_assignment_room_user"),)
+
+    room_id: Mapped[UUID] = mapped_column(ForeignKey("room.id", ondelete="CASCADE"))
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+
+
+class AnnouncementModel(UUIDv7AuditBase):
+    __tablename__ = "announcement"
+
+    course_id: Mapped[UUID] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
 
 
 metadata = orm_registry.metadata

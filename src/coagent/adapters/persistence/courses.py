@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coagent.adapters.persistence._models import (
     CourseMembershipModel,
     CourseModel,
+    RoomAssignmentModel,
+    RoomModel,
     UserModel,
 )
 from coagent.application.ports.repositories import Page
@@ -133,6 +135,15 @@ class SqlAlchemyCourseRepository:
         )
 
     async def remove_member(self, course_id: UUID, user_id: UUID) -> None:
+        # Room access ends with the membership (re-enrolling does not bring it back).
+        await self._session.execute(
+            delete(RoomAssignmentModel).where(
+                RoomAssignmentModel.user_id == user_id,
+                RoomAssignmentModel.room_id.in_(
+                    select(RoomModel.id).where(RoomModel.course_id == course_id)
+                ),
+            )
+        )
         await self._session.execute(
             delete(CourseMembershipModel).where(
                 CourseMembershipModel.course_id == course_id,

@@ -4,6 +4,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from coagent.adapters.persistence.announcements import SqlAlchemyAnnouncementRepository
 from coagent.adapters.persistence.courses import SqlAlchemyCourseRepository
 from coagent.adapters.persistence.repositories import (
     SqlAlchemyAuditLog,
@@ -12,10 +13,13 @@ from coagent.adapters.persistence.repositories import (
     SqlAlchemySystemState,
     SqlAlchemyUserRepository,
 )
+from coagent.adapters.persistence.rooms import SqlAlchemyRoomRepository
 from coagent.application.ports.repositories import (
+    AnnouncementRepository,
     AuditLog,
     AvatarRepository,
     CourseRepository,
+    RoomRepository,
     SessionRepository,
     SystemState,
     UserRepository,
@@ -29,6 +33,8 @@ class SqlAlchemyUnitOfWork:
     avatars: AvatarRepository
     system: SystemState
     courses: CourseRepository
+    rooms: RoomRepository
+    announcements: AnnouncementRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = session_factory
@@ -41,6 +47,8 @@ class SqlAlchemyUnitOfWork:
         self.avatars = SqlAlchemyAvatarRepository(self._session)
         self.system = SqlAlchemySystemState(self._session)
         self.courses = SqlAlchemyCourseRepository(self._session)
+        self.rooms = SqlAlchemyRoomRepository(self._session)
+        self.announcements = SqlAlchemyAnnouncementRepository(self._session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

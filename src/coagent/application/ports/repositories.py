@@ -9,8 +9,10 @@ from uuid import UUID
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
+from coagent.domain.courses.announcement import Announcement
 from coagent.domain.courses.course import Course, Member
 from coagent.domain.courses.policy import CourseRole
+from coagent.domain.courses.room import Room
 
 T = TypeVar("T")
 
@@ -135,10 +137,50 @@ class CourseRepository(Protocol):
 
     async def set_member_role(self, course_id: UUID, user_id: UUID, role: CourseRole) -> None: ...
 
-    async def remove_member(self, course_id: UUID, user_id: UUID) -> None: ...
+    async def remove_member(self, course_id: UUID, user_id: UUID) -> None:
+        """Remove the membership and the user's room assignments in this course."""
+        ...
 
     async def members(self, course_id: UUID) -> Sequence[Member]:
         """Members ordered by role (teachers first), then name."""
+        ...
+
+
+class RoomRepository(Protocol):
+    async def add(self, room: Room) -> None: ...
+
+    async def get(self, room_id: UUID) -> Room | None: ...
+
+    async def update(self, room: Room) -> None: ...
+
+    async def delete(self, room_id: UUID) -> None:
+        """Delete the room with its assignments (and, later, its messages)."""
+        ...
+
+    async def list_in(self, course_id: UUID, *, visible_to: UUID | None) -> Sequence[Room]:
+        """Rooms of a course, oldest first; with `visible_to`, only the rooms that are open to
+        the whole course or assigned to that user.
+        """
+        ...
+
+    async def is_assigned(self, room_id: UUID, user_id: UUID) -> bool: ...
+
+    async def assign(self, room_id: UUID, user_id: UUID) -> bool:
+        """Assign; False when the user already was (nothing changes then)."""
+        ...
+
+
+class AnnouncementRepository(Protocol):
+    async def add(self, announcement: Announcement) -> None: ...
+
+    async def get(self, announcement_id: UUID) -> Announcement | None: ...
+
+    async def update(self, announcement: Announcement) -> None: ...
+
+    async def delete(self, announcement_id: UUID) -> None: ...
+
+    async def list_in(self, course_id: UUID, *, offset: int, limit: int) -> Page[Announcement]:
+        """Newest first."""
         ...
 
 
@@ -151,6 +193,8 @@ class UnitOfWork(Protocol):
     avatars: AvatarRepository
     system: SystemState
     courses: CourseRepository
+    rooms: RoomRepository
+    announcements: AnnouncementRepository
 
     async def __aenter__(self) -> Self: ...
 

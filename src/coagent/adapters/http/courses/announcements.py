@@ -1,0 +1,147 @@
+"""/api/v1/announcements: course announcements, delivered live to connected members."""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from coagent.adapters.http.auth import SECURITY
+from coagent.adapters.http.courses.schemas import Title
+from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.paging import paging_headers
+from coagent.adapters.http.problems import problems
+from coagent.application.courses.announcements import (
+    DeleteAnnouncementCommand,
+    EditAnnouncementCommand,
+    ListAnnouncementsCommand,
+    PostAnnouncementCommand,
+)
+from coagent.domain.courses.announcement import Announcement
+
+Content = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=20_000, pattern=r"^[^\x00]*\S[^\x00]*$")
+]
+
+
+class AnnouncementRead(msgspec.Struct):
+    id: UUID
+    title: str
+    content: str
+    course_id: UUID
+    author_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, announcement: Announcement) -> "AnnouncementRead":
+        return cls(
+            id=announcement.id,
+            title=announcement.title,
+            content=announcement.content,
+            course_id=announcement.course_id,
+            author_id=announcement.author_id,
+            created_at=announcement.created_at,
+            updated_at=announcement.updated_at,
+        )
+
+
+class AnnouncementCreate(msgspec.Struct):
+    title: Title
+    content: Content
+    course_id: UUID
+
+
+class AnnouncementUpdate(msgspec.Struct):
+    """Only the fields sent change."""
+
+    title: Title | msgspec.UnsetType = msgspec.UNSET
+    content: Content | msgspec.UnsetType = msgspec.UNSET
+
+
+class AnnouncementsController(Controller):
+    path = "/api/v1/announcements"
+    tags = ["announcements"]
+    security = SECURITY
+
+    @post(
+        "/",
+        operation_id="announcements_create",
+        description="Course staff (TA and above) and admins; pushed live to the course.",
+        responses=problems(401, 403, 404),
+    )
+    async def create(
+        self, data: JSONBody[AnnouncementCreate], services: Services, current: Current
+    ) -> AnnouncementRead:
+        announcement = await services.announcements.post.execute(
+            PostAnnouncementCommand(
+                actor_id=current.user_id,
+                course_id=data.course_id,
+                title=data.title,
+                content=data.content,
+            )
+        )
+        return AnnouncementRead.of(announcement)
+
+    @get(
+        "/",
+        operation_id="announcements_list",
+        description="Members and admins; newest first, paged (`X-Total-Count`, `Link`).",
+        responses=problems(401, 404),
+    )
+    async def list_announcements(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        current: Current,
+        course_id: Annotated[UUID, QueryParameter()],
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 100,
+    ) -> Response[list[AnnouncementRead]]:
+        page = await services.announcements.list.execute(
+            ListAnnouncementsCommand(
+                actor_id=current.user_id, course_id=course_id, offset=offset, limit=limit
+            )
+        )
+        return Response(
+            [AnnouncementRead.of(item) for item in page.items],
+            headers=paging_headers(request, offset, limit, page.total),
+        )
+
+    @put(
+        "/{announcement_id:uuid}",
+        operation_id="announcements_update",
+        description="Course staff and admins; only the fields sent change.",
+        responses=problems(401, 403, 404),
+    )
+    async def update(
+        self,
+        announcement_id: FromPath[UUID],
+        data: JSONBody[AnnouncementUpdate],
+        services: Services,
+        current: Current,
+    ) -> AnnouncementRead:
+        announcement = await services.announcements.edit.execute(
+            EditAnnouncementCommand(
+                actor_id=current.user_id,
+                announcement_id=announcement_id,
+                title=None if data.title is msgspec.UNSET else data.title,
+                content=None if data.content is msgspec.UNSET else data.content,
+            )
+        )
+        return AnnouncementRead.of(announcement)
+
+    @delete(
+        "/{announcement_id:uuid}",
+        operation_id="announcements_delete",
+        description="Course staff and admins.",
+        responses=problems(401, 403, 404),
+    )
+    async def remove(
+        self, announcement_id: FromPath[UUID], services: Services, current: Current
+    ) -> None:
+        await services.announcements.delete.execute(
+            DeleteAnnouncementCommand(actor_id=current.user_id, announcement_id=announcement_id)
+        )

@@ -1,0 +1,227 @@
+"""/api/v1/rooms: discussion rooms of a course."""
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, delete, get, post, put
+from litestar.openapi.spec import Schema
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from coagent.adapters.http.accounts.schemas import Email, Message
+from coagent.adapters.http.auth import SECURITY
+from coagent.adapters.http.courses.schemas import Description
+from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.problems import problems
+from coagent.application.courses.rooms import (
+    AssignToRoomCommand,
+    CreateRoomCommand,
+    DeleteRoomCommand,
+    GetRoomCommand,
+    ListRoomsCommand,
+    UpdateRoomCommand,
+)
+from coagent.domain.courses.room import AiMode, Room
+
+RoomName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")
+]
+Frequency = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class RoomRead(msgspec.Struct):
+    id: UUID
+    course_id: UUID
+    name: str
+    description: str | None
+    ai_mode: AiMode
+    ai_frequency: float
+    is_ai_active: bool
+    is_analytics_active: bool
+    is_restricted: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, room: Room) -> "RoomRead":
+        return cls(
+            id=room.id,
+            course_id=room.course_id,
+            name=room.name,
+            description=room.description,
+            ai_mode=room.ai_mode,
+            ai_frequency=room.ai_frequency,
+            is_ai_active=room.is_ai_active,
+            is_analytics_active=room.is_analytics_active,
+            is_restricted=room.is_restricted,
+            created_at=room.created_at,
+            updated_at=room.updated_at,
+        )
+
+
+class RoomCreate(msgspec.Struct):
+    name: RoomName
+    course_id: UUID
+    description: Description | None = None
+    is_ai_active: bool = True
+    is_analytics_active: bool = False
+    ai_frequency: Frequency = 0.5
+    ai_mode: AiMode = AiMode.TEACHER_ONLY
+
+
+class RoomUpdate(msgspec.Struct):
+    """Only the fields sent change."""
+
+    # Litestar drops a zero lower bound of an optional field from the schema; say it here.
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"properties": {"ai_frequency": {"minimum": 0.0}}}
+
+    name: RoomName | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET
+    is_ai_active: bool | msgspec.UnsetType = msgspec.UNSET
+    is_analytics_active: bool | msgspec.UnsetType = msgspec.UNSET
+    ai_frequency: Frequency | msgspec.UnsetType = msgspec.UNSET
+    ai_mode: AiMode | msgspec.UnsetType = msgspec.UNSET
+
+
+class AssignRequest(msgspec.Struct):
+    """Exactly one of `user_email` and `user_id`; the user must be a member of the course."""
+
+    __openapi_extra__: ClassVar[dict[str, Any]] = {
+        "one_of": [Schema(required=["user_id"]), Schema(required=["user_email"])]
+    }
+
+    user_email: Email | msgspec.UnsetType = msgspec.UNSET
+    user_id: UUID | msgspec.UnsetType = msgspec.UNSET
+
+
+def _given(value: Any) -> Any:
+    return None if value is msgspec.UNSET else value
+
+
+class RoomsController(Controller):
+    path = "/api/v1/rooms"
+    tags = ["rooms"]
+    security = SECURITY
+
+    @post(
+        "/",
+        operation_id="rooms_create",
+        description="Course staff (TA and above) and admins.",
+        responses=problems(401, 403, 404),
+    )
+    async def create_room(
+        self, data: JSONBody[RoomCreate], services: Services, current: Current
+    ) -> RoomRead:
+        room = await services.rooms.create.execute(
+            CreateRoomCommand(
+                actor_id=current.user_id,
+                course_id=data.course_id,
+                name=data.name,
+                description=data.description,
+                ai_mode=data.ai_mode,
+                ai_frequency=data.ai_frequency,
+                is_ai_active=data.is_ai_active,
+                is_analytics_active=data.is_analytics_active,
+            )
+        )
+        return RoomRead.of(room)
+
+    @get(
+        "/",
+        operation_id="rooms_list",
+        description=(
+            "Rooms of a course you belong to, oldest first. Students see rooms open to the "
+            "whole course and the restricted rooms they are assigned to."
+        ),
+        responses=problems(401, 404),
+    )
+    async def list_rooms(
+        self,
+        services: Services,
+        current: Current,
+        course_id: Annotated[UUID, QueryParameter()],
+    ) -> list[RoomRead]:
+        rooms = await services.rooms.list.execute(
+            ListRoomsCommand(actor_id=current.user_id, course_id=course_id)
+        )
+        return [RoomRead.of(room) for room in rooms]
+
+    @get("/{room_id:uuid}", operation_id="rooms_read", responses=problems(401, 404))
+    async def read_room(
+        self, room_id: FromPath[UUID], services: Services, current: Current
+    ) -> RoomRead:
+        room = await services.rooms.get.execute(
+            GetRoomCommand(actor_id=current.user_id, room_id=room_id)
+        )
+        return RoomRead.of(room)
+
+    @put(
+        "/{room_id:uuid}",
+        operation_id="rooms_update",
+        description="Course staff and admins; this is where the AI settings change.",
+        responses=problems(401, 403, 404),
+    )
+    async def update_room(
+        self,
+        room_id: FromPath[UUID],
+        data: JSONBody[RoomUpdate],
+        services: Services,
+        current: Current,
+    ) -> RoomRead:
+        description = data.description
+        room = await services.rooms.update.execute(
+            UpdateRoomCommand(
+                actor_id=current.user_id,
+                room_id=room_id,
+                name=_given(data.name),
+                description=None if description is msgspec.UNSET else (description or ""),
+                ai_mode=_given(data.ai_mode),
+                ai_frequency=_given(data.ai_frequency),
+                is_ai_active=_given(data.is_ai_active),
+                is_analytics_active=_given(data.is_analytics_active),
+            )
+        )
+        return RoomRead.of(room)
+
+    @delete(
+        "/{room_id:uuid}",
+        operation_id="rooms_delete",
+        description="Course staff and admins.",
+        responses=problems(401, 403, 404),
+    )
+    async def delete_room(
+        self, room_id: FromPath[UUID], services: Services, current: Current
+    ) -> None:
+        await services.rooms.delete.execute(
+            DeleteRoomCommand(actor_id=current.user_id, room_id=room_id)
+        )
+
+    @post(
+        "/{room_id:uuid}/assign",
+        operation_id="rooms_assign",
+        description=(
+            "Course staff and admins. Once a room has assigned members, students see it only "
+            "if they are among them."
+        ),
+        responses=problems(401, 403, 404),
+        status_code=200,
+    )
+    async def assign(
+        self,
+        room_id: FromPath[UUID],
+        data: JSONBody[AssignRequest],
+        services: Services,
+        current: Current,
+    ) -> Message:
+        assignment = await services.rooms.assign.execute(
+            AssignToRoomCommand(
+                actor_id=current.user_id,
+                room_id=room_id,
+                user_id=_given(data.user_id),
+                user_email=_given(data.user_email),
+            )
+        )
+        if not assignment.created:
+            return Message(message="User already assigned to room")
+        return Message(message=f"User {assignment.user.display_name} assigned to room")

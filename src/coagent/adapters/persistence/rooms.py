@@ -1,0 +1,107 @@
+"""SQLAlchemy room repository."""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coagent.adapters.persistence._models import RoomAssignmentModel, RoomModel
+from coagent.domain.courses.room import AiMode, Room
+from coagent.domain.errors import NotFound
+
+_RESTRICTED = exists().where(RoomAssignmentModel.room_id == RoomModel.id).label("restricted")
+
+
+def _room(row: RoomModel, restricted: bool) -> Room:
+    return Room(
+        id=row.id,
+        course_id=row.course_id,
+        name=row.name,
+        description=row.description,
+        ai_mode=AiMode(row.ai_mode),
+        ai_frequency=row.ai_frequency,
+        is_ai_active=row.is_ai_active,
+        is_analytics_active=row.is_analytics_active,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        is_restricted=bool(restricted),
+    )
+
+
+def _values(room: Room) -> dict[str, Any]:
+    return {
+        "name": room.name,
+        "description": room.description,
+        "ai_mode": room.ai_mode.value,
+        "ai_frequency": room.ai_frequency,
+        "is_ai_active": room.is_ai_active,
+        "is_analytics_active": room.is_analytics_active,
+        "updated_at": room.updated_at,
+    }
+
+
+class SqlAlchemyRoomRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, room: Room) -> None:
+        self._session.add(
+            RoomModel(
+                id=room.id, course_id=room.course_id, created_at=room.created_at, **_values(room)
+            )
+        )
+        await self._session.flush()
+
+    async def get(self, room_id: UUID) -> Room | None:
+        row = (
+            await self._session.execute(
+                select(RoomModel, _RESTRICTED).where(RoomModel.id == room_id)
+            )
+        ).first()
+        return _room(row[0], row[1]) if row else None
+
+    async def update(self, room: Room) -> None:
+        await self._session.execute(
+            update(RoomModel).where(RoomModel.id == room.id).values(**_values(room))
+        )
+
+    async def delete(self, room_id: UUID) -> None:
+        await self._session.execute(delete(RoomModel).where(RoomModel.id == room_id))
+
+    async def list_in(self, course_id: UUID, *, visible_to: UUID | None) -> Sequence[Room]:
+        query = select(RoomModel, _RESTRICTED).where(RoomModel.course_id == course_id)
+        if visible_to is not None:
+            assigned = exists().where(
+                RoomAssignmentModel.room_id == RoomModel.id,
+                RoomAssignmentModel.user_id == visible_to,
+            )
+            query = query.where(or_(~_RESTRICTED, assigned))
+        rows = await self._session.execute(query.order_by(RoomModel.created_at, RoomModel.id))
+        return [_room(row[0], row[1]) for row in rows]
+
+    async def is_assigned(self, room_id: UUID, user_id: UUID) -> bool:
+        return bool(
+            await self._session.scalar(
+                select(
+                    exists().where(
+                        RoomAssignmentModel.room_id == room_id,
+                        RoomAssignmentModel.user_id == user_id,
+                    )
+                )
+            )
+        )
+
+    async def assign(self, room_id: UUID, user_id: UUID) -> bool:
+        if await self.is_assigned(room_id, user_id):
+            return False
+        try:
+            async with self._session.begin_nested():
+                self._session.add(RoomAssignmentModel(room_id=room_id, user_id=user_id))
+        except IntegrityError as error:
+            if await self.is_assigned(room_id, user_id):
+                return False  # assigned meanwhile by someone else
+            raise NotFound("User or room not found") from error
+        return True

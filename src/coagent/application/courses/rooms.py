@@ -1,0 +1,239 @@
+"""CreateRoom, ListRooms, GetRoom, UpdateRoom, DeleteRoom and AssignToRoom."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from coagent.application.accounts.actor import load_actor
+from coagent.application.courses.access import authorize, require, standing_in
+from coagent.application.ports.clock import Clock, IdGenerator
+from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from coagent.domain.accounts.credentials import normalize_email
+from coagent.domain.accounts.user import User
+from coagent.domain.courses.policy import Action, Decision, Relation, decide
+from coagent.domain.courses.room import AiMode, Room, check_room
+from coagent.domain.errors import InvalidInput, NotFound
+
+ROOM_NOT_FOUND = "Room not found"
+
+
+async def authorize_room(uow: UnitOfWork, actor: User, room_id: UUID, action: Action) -> Room:
+    """The room, if the actor may do `action` in it; NotFound when they may not know of it
+    (outside the course, or a student of the course not assigned to a restricted room).
+    """
+    room = await uow.rooms.get(room_id)
+    course = await uow.courses.get(room.course_id) if room else None
+    if room is None or course is None:
+        raise NotFound(ROOM_NOT_FOUND)
+    standing = await standing_in(uow, actor, course)
+    if room.is_restricted:
+        standing = replace(standing, assigned=await uow.rooms.is_assigned(room.id, actor.id))
+    decision = decide(standing, action)
+    if decision is Decision.HIDDEN or (
+        decision is Decision.DENIED and decide(standing, Action.ROOM_READ) is Decision.HIDDEN
+    ):
+        raise NotFound(ROOM_NOT_FOUND)
+    require(decision)
+    return room
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateRoomCommand:
+    actor_id: UUID
+    course_id: UUID
+    name: str
+    description: str | None = None
+    ai_mode: AiMode = AiMode.TEACHER_ONLY
+    ai_frequency: float = 0.5
+    is_ai_active: bool = True
+    is_analytics_active: bool = False
+
+
+class CreateRoom:
+    """Course staff (TA and above) and admins."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+
+    async def execute(self, command: CreateRoomCommand) -> Room:
+        check_room(command.name, command.ai_frequency)
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            course = await authorize(uow, actor, command.course_id, Action.ROOM_CREATE)
+            now = self._clock.now()
+            room = Room(
+                id=self._ids.new_id(),
+                course_id=course.id,
+                name=command.name.strip(),
+                description=command.description or None,
+                ai_mode=command.ai_mode,
+                ai_frequency=command.ai_frequency,
+                is_ai_active=command.is_ai_active,
+                is_analytics_active=command.is_analytics_active,
+                created_at=now,
+                updated_at=now,
+            )
+            await uow.rooms.add(room)
+            await uow.commit()
+        return room
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListRoomsCommand:
+    actor_id: UUID
+    course_id: UUID
+
+
+class ListRooms:
+    """Members and admins. Students see the rooms open to the whole course and the restricted
+    ones they are assigned to; staff see all.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: ListRoomsCommand) -> Sequence[Room]:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            course = await authorize(uow, actor, command.course_id, Action.COURSE_READ)
+            standing = await standing_in(uow, actor, course)
+            sees_all = standing.relation >= Relation.TA
+            return await uow.rooms.list_in(course.id, visible_to=None if sees_all else actor.id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetRoomCommand:
+    actor_id: UUID
+    room_id: UUID
+
+
+class GetRoom:
+    """Whoever may read the room (see ListRooms)."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: GetRoomCommand) -> Room:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            return await authorize_room(uow, actor, command.room_id, Action.ROOM_READ)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateRoomCommand:
+    """None leaves a field as it is; `description=""` clears it."""
+
+    actor_id: UUID
+    room_id: UUID
+    name: str | None = None
+    description: str | None = None
+    ai_mode: AiMode | None = None
+    ai_frequency: float | None = None
+    is_ai_active: bool | None = None
+    is_analytics_active: bool | None = None
+
+
+class UpdateRoom:
+    """Course staff (TA and above) and admins; this is where the AI settings change."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def execute(self, command: UpdateRoomCommand) -> Room:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            room = await authorize_room(uow, actor, command.room_id, Action.ROOM_UPDATE)
+            changes = {
+                name: value
+                for name in (
+                    "name",
+                    "ai_mode",
+                    "ai_frequency",
+                    "is_ai_active",
+                    "is_analytics_active",
+                )
+                if (value := getattr(command, name)) is not None
+            }
+            if command.description is not None:
+                changes["description"] = command.description or None
+            updated = replace(room, **changes, updated_at=self._clock.now())
+            check_room(updated.name, updated.ai_frequency)
+            updated = replace(updated, name=updated.name.strip())
+            await uow.rooms.update(updated)
+            await uow.commit()
+        return updated
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteRoomCommand:
+    actor_id: UUID
+    room_id: UUID
+
+
+class DeleteRoom:
+    """Course staff (TA and above) and admins; the room's assignments go with it. Audited."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: DeleteRoomCommand) -> Room:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            room = await authorize_room(uow, actor, command.room_id, Action.ROOM_DELETE)
+            await uow.rooms.delete(room.id)
+            await uow.audit.record(
+                actor_id=actor.id,
+                action="room.deleted",
+                target_type="room",
+                target_id=str(room.id),
+                details={"course_id": str(room.course_id), "name": room.name},
+            )
+            await uow.commit()
+        return room
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssignToRoomCommand:
+    actor_id: UUID
+    room_id: UUID
+    user_id: UUID | None = None
+    user_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assignment:
+    user: User
+    created: bool
+
+
+class AssignToRoom:
+    """Course staff (TA and above) and admins. Only members of the course can be assigned.
+    A room with assigned members becomes visible, among students, to them only.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: AssignToRoomCommand) -> Assignment:
+        if (command.user_id is None) == (command.user_email is None):
+            raise InvalidInput("Give exactly one of user_id and user_email")
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            room = await authorize_room(uow, actor, command.room_id, Action.ROOM_ASSIGN)
+            user = (
+                await uow.users.get(command.user_id)
+                if command.user_id is not None
+                else await uow.users.get_by_login(normalize_email(command.user_email or ""))
+            )
+            if (
+                user is None
+                or not user.is_active
+                or await uow.courses.role_of(room.course_id, user.id) is None
+            ):
+                raise NotFound("User is not a member of this course")
+            created = await uow.rooms.assign(room.id, user.id)
+            await uow.commit()
+        return Assignment(user=user, created=created)
