@@ -3,10 +3,11 @@
 from uuid import UUID
 
 from coagent.application.ports.repositories import UnitOfWork
+from coagent.domain.accounts.credentials import normalize_email
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import Action, Decision, Standing, decide
-from coagent.domain.errors import Forbidden, NotFound
+from coagent.domain.errors import Forbidden, InvalidInput, NotFound
 
 COURSE_NOT_FOUND = "Course not found"
 
@@ -33,3 +34,21 @@ def require(decision: Decision) -> None:
         raise NotFound(COURSE_NOT_FOUND)
     if decision is Decision.DENIED:
         raise Forbidden("You may not do this in this course")
+
+
+def check_user_reference(user_id: UUID | None, user_email: str | None) -> None:
+    """Enrollment and assignment name a user by id or by email, never both or neither."""
+    if (user_id is None) == (user_email is None):
+        raise InvalidInput("Give exactly one of user_id and user_email")
+
+
+async def find_active_user(
+    uow: UnitOfWork, user_id: UUID | None, user_email: str | None
+) -> User | None:
+    """The active account named by id or email (see `check_user_reference`), or None."""
+    user = (
+        await uow.users.get(user_id)
+        if user_id is not None
+        else await uow.users.get_by_login(normalize_email(user_email or ""))
+    )
+    return user if user is not None and user.is_active else None

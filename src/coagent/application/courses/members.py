@@ -5,13 +5,18 @@ from dataclasses import dataclass, replace
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.courses.access import authorize, require, standing_in
+from coagent.application.courses.access import (
+    authorize,
+    check_user_reference,
+    find_active_user,
+    require,
+    standing_in,
+)
 from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
-from coagent.domain.accounts.credentials import normalize_email
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course, Member
 from coagent.domain.courses.policy import MANAGE_ACTION, Action, CourseRole, Decision, decide
-from coagent.domain.errors import Conflict, InvalidInput, NotFound
+from coagent.domain.errors import Conflict, NotFound
 
 
 async def _manage(uow: UnitOfWork, actor: User, course: Course, *roles: CourseRole) -> None:
@@ -46,18 +51,13 @@ class EnrollMember:
         self._uow = uow
 
     async def execute(self, command: EnrollMemberCommand) -> Enrollment:
-        if (command.user_id is None) == (command.user_email is None):
-            raise InvalidInput("Give exactly one of user_id and user_email")
+        check_user_reference(command.user_id, command.user_email)
         async with self._uow() as uow:
             actor = await load_actor(uow, command.actor_id)
             course = await authorize(uow, actor, command.course_id, Action.COURSE_READ)
             await _manage(uow, actor, course, command.role)
-            user = (
-                await uow.users.get(command.user_id)
-                if command.user_id is not None
-                else await uow.users.get_by_login(normalize_email(command.user_email or ""))
-            )
-            if user is None or not user.is_active:
+            user = await find_active_user(uow, command.user_id, command.user_email)
+            if user is None:
                 raise NotFound("User not found")
             created = await uow.courses.add_member(course.id, user.id, command.role)
             role = command.role if created else await uow.courses.role_of(course.id, user.id)

@@ -5,14 +5,19 @@ from dataclasses import dataclass, replace
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.courses.access import authorize, require, standing_in
+from coagent.application.courses.access import (
+    authorize,
+    check_user_reference,
+    find_active_user,
+    require,
+    standing_in,
+)
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
-from coagent.domain.accounts.credentials import normalize_email
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.policy import Action, Decision, Relation, decide
 from coagent.domain.courses.room import AiMode, Room, check_room
-from coagent.domain.errors import InvalidInput, NotFound
+from coagent.domain.errors import NotFound
 
 ROOM_NOT_FOUND = "Room not found"
 
@@ -218,21 +223,12 @@ class AssignToRoom:
         self._uow = uow
 
     async def execute(self, command: AssignToRoomCommand) -> Assignment:
-        if (command.user_id is None) == (command.user_email is None):
-            raise InvalidInput("Give exactly one of user_id and user_email")
+        check_user_reference(command.user_id, command.user_email)
         async with self._uow() as uow:
             actor = await load_actor(uow, command.actor_id)
             room = await authorize_room(uow, actor, command.room_id, Action.ROOM_ASSIGN)
-            user = (
-                await uow.users.get(command.user_id)
-                if command.user_id is not None
-                else await uow.users.get_by_login(normalize_email(command.user_email or ""))
-            )
-            if (
-                user is None
-                or not user.is_active
-                or await uow.courses.role_of(room.course_id, user.id) is None
-            ):
+            user = await find_active_user(uow, command.user_id, command.user_email)
+            if user is None or await uow.courses.role_of(room.course_id, user.id) is None:
                 raise NotFound("User is not a member of this course")
             created = await uow.rooms.assign(room.id, user.id)
             await uow.commit()
