@@ -152,3 +152,47 @@ def test_super_admin_variable_never_takes_over_an_existing_account(tmp_path, cap
         me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
         assert me.json()["role"] == "student"
     assert any(record.getMessage() == "first super admin not created" for record in caplog.records)
+
+
+def test_first_embedded_start_seeds_a_demo_course_once(embedded, caplog):
+    _, settings = embedded
+    with TestClient(app=create_app(settings)) as client:
+        credentials = (settings.data_dir / "demo-credentials.txt").read_text()
+        accounts = {
+            line.split()[1]: line.rsplit(" ", 1)[1]
+            for line in credentials.splitlines()
+            if "password" in line
+        }
+        assert set(accounts) == {"teacher@demo.coagent", "alice@demo.coagent", "bob@demo.coagent"}
+        token = client.post(
+            "/api/v1/login/access-token",
+            data={"username": "alice@demo.coagent", "password": accounts["alice@demo.coagent"]},
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        [course] = client.get("/api/v1/courses/", headers=headers).json()
+        [room] = client.get(
+            "/api/v1/rooms/", params={"course_id": course["id"]}, headers=headers
+        ).json()
+        assert room["ai_mode"] == "both"
+        members = client.get(f"/api/v1/courses/{course['id']}/members", headers=headers).json()
+        assert sorted(m["role"] for m in members) == ["student", "student", "teacher"]
+    log = "\n".join(record.getMessage() + str(record.__dict__) for record in caplog.records)
+    assert "demo-credentials.txt" in log
+    assert not any(password in log for password in accounts.values())
+    first = credentials
+    with TestClient(app=create_app(settings)):
+        pass
+    assert (settings.data_dir / "demo-credentials.txt").read_text() == first  # seeded once
+
+
+def test_production_configuration_does_not_seed_a_demo(tmp_path):
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql://x@127.0.0.1:1/none",
+            "SECRET_KEY": "s" * 40,
+            "ENCRYPTION_KEYS": "yYk3VRSN9JcNS8Wd0yZmQb1WwzjbO5HhUlUixC1qC3I=",
+        }
+    )
+    assert settings.seed_demo is False
+    assert load_settings({"DATA_DIR": str(tmp_path)}).seed_demo is True
+    assert load_settings({"DATA_DIR": str(tmp_path), "SEED_DEMO": "false"}).seed_demo is False

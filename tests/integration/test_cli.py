@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery staple"
 
 # Every command and the options its help must mention.
 HELP = {
-    (): ["run", "worker", "scheduler", "db", "users"],
+    (): ["run", "worker", "scheduler", "db", "seed", "users"],
     ("run",): ["--host", "--port", "--workers", "--migrate"],
     ("worker",): ["--workers", "REDIS_URL"],
     ("scheduler",): ["REDIS_URL"],
@@ -29,6 +29,8 @@ HELP = {
     ("db", "upgrade"): ["--revision"],
     ("db", "downgrade"): ["--revision"],
     ("db", "check"): ["models and the migrated schema"],
+    ("seed",): ["demo"],
+    ("seed", "demo"): ["demo course", "once per database"],
     ("users",): ["create-admin"],
     ("users", "create-admin"): [
         "--email",
@@ -169,3 +171,28 @@ def test_without_redis_refuses_to_start(tmp_path: Path, command: str) -> None:
 
     assert result.returncode != 0
     assert "REDIS_URL is required" in result.stderr
+
+
+@pytest.mark.slow
+def test_seed_demo_once_and_never_logs_the_passwords(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "demo.db")
+    env = process_env(DATABASE_URL=url, DATA_DIR=str(tmp_path / "data"))
+    assert coagent("db", "upgrade", env=env).returncode == 0
+
+    first = coagent("seed", "demo", env=env)
+    again = coagent("seed", "demo", env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert "teacher@demo.coagent" in first.stdout
+    credentials = tmp_path / "data" / "demo-credentials.txt"
+    assert credentials.stat().st_mode & 0o077 == 0
+    passwords = [
+        line.rsplit(" ", 1)[1]
+        for line in credentials.read_text().splitlines()
+        if "password" in line
+    ]
+    assert len(passwords) == 3
+    assert all(password in first.stdout for password in passwords)  # shown to the operator
+    assert not any(password in first.stderr for password in passwords)  # never in the log
+    assert again.returncode != 0
+    assert "already seeded" in again.stderr

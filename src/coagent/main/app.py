@@ -14,6 +14,7 @@ from coagent.application.accounts.bootstrap import BootstrapSuperAdminCommand
 from coagent.domain.errors import CoagentError
 from coagent.main.broker import create_broker
 from coagent.main.container import Container, build_container, http_config
+from coagent.main.demo import keep_credentials
 from coagent.main.settings import Settings, load_settings
 
 logger = logging.getLogger("coagent")
@@ -22,6 +23,14 @@ logger = logging.getLogger("coagent")
 async def bootstrap(container: Container) -> None:
     """First-start steps; safe to run in every process at once."""
     settings = container.settings
+    if settings.seed_demo:
+        try:
+            seeded = await container.seed_demo.execute()
+        except CoagentError as error:  # e.g. a demo address already taken: start anyway
+            logger.error("demo course not seeded", extra={"reason": error.detail})
+        else:
+            if seeded is not None:
+                keep_credentials(settings.data_dir, seeded)
     if settings.super_admin and settings.super_admin_password:
         try:
             created = await container.bootstrap_super_admin.execute(

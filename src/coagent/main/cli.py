@@ -156,6 +156,34 @@ def check() -> None:
 
 
 @cli.group()
+def seed() -> None:
+    """Sample data."""
+
+
+@seed.command("demo")
+def seed_demo() -> None:
+    """Create the demo course, room, teacher and two students (once per database)."""
+    from coagent.main.container import build_container  # noqa: PLC0415
+    from coagent.main.demo import credentials_text, keep_credentials  # noqa: PLC0415
+
+    settings = _settings()
+
+    async def run_seed() -> object:
+        container = build_container(settings)
+        try:
+            return await container.seed_demo.execute()
+        finally:
+            await container.aclose()
+
+    seeded = asyncio.run(run_seed())
+    if seeded is None:
+        raise click.ClickException("the demo was already seeded in this database")
+    path = keep_credentials(settings.data_dir, seeded)  # type: ignore[arg-type]
+    click.echo(credentials_text(seeded))  # type: ignore[arg-type]
+    click.echo(f"(also written to {path})")
+
+
+@cli.group()
 def users() -> None:
     """Accounts."""
 

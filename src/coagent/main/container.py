@@ -61,6 +61,7 @@ from coagent.application.courses.rooms import (
     ListRooms,
     UpdateRoom,
 )
+from coagent.application.demo.seed_demo import SeedDemo
 from coagent.application.ports.events import EventPublisher
 from coagent.application.ports.security import AttemptLimiter, RevocationList
 from coagent.main.settings import Settings
@@ -97,6 +98,7 @@ class Container:
     uow: SqlAlchemyUnitOfWorkFactory
     accounts: AccountFactory
     events: EventPublisher
+    seed_demo: SeedDemo
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -219,6 +221,7 @@ def build_container(settings: Settings) -> Container:
         uow=uow,
         accounts=accounts,
         events=events,
+        seed_demo=SeedDemo(uow=uow, accounts=accounts, clock=clock, ids=ids),
     )
 
 

@@ -43,6 +43,8 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = True
     log_json: bool = True
+    # Seed the demo course on start (default: only for the embedded database).
+    seed_demo: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -146,4 +148,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         access_log=_flag(env.get("ACCESS_LOG"), default=True),
         log_json=_flag(env.get("LOG_JSON"), default=True),
+        seed_demo=_flag(env.get("SEED_DEMO"), default=embedded),
     )
