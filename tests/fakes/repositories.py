@@ -27,15 +27,16 @@ cases really interleave. Audit events are never rewritten (no SET NULL of a dele
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Self, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import anyio
 import anyio.lowlevel
 
 from coagent.application.ports.repositories import (
     AnnouncementRepository,
+    AuditEntry,
     AuditLog,
     AvatarRepository,
     CourseRepository,
@@ -66,6 +67,8 @@ class AuditEvent:
     target_type: str
     target_id: str
     details: dict[str, Any] = field(default_factory=dict)
+    id: UUID = field(default_factory=uuid4)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class InMemoryStore:
@@ -277,8 +280,9 @@ class InMemorySessionRepository:
 
 
 class InMemoryAuditLog:
-    def __init__(self) -> None:
+    def __init__(self, committed: list[AuditEvent] | None = None) -> None:
         self.pending: list[AuditEvent] = []
+        self._committed = committed if committed is not None else []
 
     async def record(
         self,
@@ -298,6 +302,26 @@ class InMemoryAuditLog:
                 target_id=target_id,
                 details=dict(details or {}),
             )
+        )
+
+    async def list(self, *, offset: int, limit: int, action: str | None) -> Page[AuditEntry]:
+        """Committed events only, newest (last committed) first."""
+        await anyio.lowlevel.checkpoint()
+        events = [e for e in reversed(self._committed) if action is None or e.action == action]
+        return Page(
+            items=[
+                AuditEntry(
+                    id=e.id,
+                    created_at=e.created_at,
+                    actor_id=e.actor_id,
+                    action=e.action,
+                    target_type=e.target_type,
+                    target_id=e.target_id,
+                    details=dict(e.details),
+                )
+                for e in events[offset : offset + limit]
+            ],
+            total=len(events),
         )
 
 
@@ -700,7 +724,7 @@ class InMemoryUnitOfWork:
             self._room_repo.member_removed,
         )
         self._session_repo = InMemorySessionRepository(self._session_rows, self)
-        self._audit_log = InMemoryAuditLog()
+        self._audit_log = InMemoryAuditLog(self._store.audit)
         self._system_state = InMemorySystemState(self._store)
         self.users = InMemoryUserRepository(self._user_rows, self._cascade_user_delete)
         self.sessions = self._session_repo

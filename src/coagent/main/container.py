@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coagent.adapters.http.services import (
     AccountServices,
+    AdminServices,
     AnnouncementServices,
     CourseServices,
     HttpConfig,
     HttpServices,
     RoomServices,
 )
+from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from coagent.adapters.realtime.publishers import InProcessEventPublisher, RedisEventPublisher
@@ -43,6 +45,8 @@ from coagent.application.accounts.purge_sessions import PurgeExpiredSessions
 from coagent.application.accounts.refresh_session import RefreshSession
 from coagent.application.accounts.sessions import SessionIssuer, SessionPolicy
 from coagent.application.accounts.update_user import UpdateUser
+from coagent.application.admin.audit import ReadAuditLog
+from coagent.application.admin.database import BrowseRows, BrowseTables
 from coagent.application.courses.announcements import (
     DeleteAnnouncement,
     EditAnnouncement,
@@ -114,7 +118,9 @@ class Container:
 def build_container(settings: Settings) -> Container:
     """Wire everything. Does no I/O: connections open lazily on the running loop."""
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-    uow = SqlAlchemyUnitOfWorkFactory(create_session_factory(engine))
+    session_factory = create_session_factory(engine)
+    uow = SqlAlchemyUnitOfWorkFactory(session_factory)
+    browser = SqlAlchemyDatabaseBrowser(session_factory)
     redis = create_redis(settings.redis_url) if settings.redis_url else None
     limits = {
         "login": (settings.login_failures_per_account, settings.login_failure_window),
@@ -205,6 +211,11 @@ def build_container(settings: Settings) -> Container:
             list=ListAnnouncements(uow=uow),
             edit=EditAnnouncement(uow=uow, events=events, clock=clock),
             delete=DeleteAnnouncement(uow=uow, events=events),
+        ),
+        admin=AdminServices(
+            tables=BrowseTables(uow=uow, browser=browser),
+            rows=BrowseRows(uow=uow, browser=browser),
+            audit=ReadAuditLog(uow=uow),
         ),
         readiness=readiness,
     )

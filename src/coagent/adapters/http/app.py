@@ -22,6 +22,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from coagent.adapters.http.accounts.avatars import read_avatar
 from coagent.adapters.http.accounts.login import LoginController
 from coagent.adapters.http.accounts.users import UsersController
+from coagent.adapters.http.admin.controller import AdminController
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
 from coagent.adapters.http.bodies import strict_json_body
 from coagent.adapters.http.courses.announcements import AnnouncementsController
@@ -151,6 +152,7 @@ def build_app(
             CoursesController,
             RoomsController,
             AnnouncementsController,
+            AdminController,
             read_avatar,
             health,
             ready,

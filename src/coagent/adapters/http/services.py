@@ -14,6 +14,8 @@ from coagent.application.accounts.log_in import LogIn
 from coagent.application.accounts.log_out import LogOut, LogOutEverywhere
 from coagent.application.accounts.refresh_session import RefreshSession
 from coagent.application.accounts.update_user import UpdateUser
+from coagent.application.admin.audit import ReadAuditLog
+from coagent.application.admin.database import BrowseRows, BrowseTables
 from coagent.application.courses.announcements import (
     DeleteAnnouncement,
     EditAnnouncement,
@@ -84,6 +86,13 @@ class AnnouncementServices:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AdminServices:
+    tables: BrowseTables
+    rows: BrowseRows
+    audit: ReadAuditLog
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig:
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
@@ -98,5 +107,6 @@ class HttpServices:
     courses: CourseServices
     rooms: RoomServices
     announcements: AnnouncementServices
+    admin: AdminServices
     # Readiness probes: name -> check raising on failure.
     readiness: Mapping[str, Callable[[], Awaitable[None]]]

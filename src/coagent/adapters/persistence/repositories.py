@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,7 @@ from coagent.adapters.persistence._models import (
     UserModel,
 )
 from coagent.adapters.persistence.mappers import session_from_row, user_from_row, user_values
-from coagent.application.ports.repositories import Page, StoredImage
+from coagent.application.ports.repositories import AuditEntry, Page, StoredImage
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
@@ -221,6 +221,34 @@ class SqlAlchemyAuditLog:
                 target_id=target_id,
                 details=details or {},
             )
+        )
+
+    async def list(self, *, offset: int, limit: int, action: str | None) -> Page[AuditEntry]:
+        condition = AuditEventModel.action == action if action is not None else true()
+        total = await self._session.scalar(
+            select(func.count()).select_from(AuditEventModel).where(condition)
+        )
+        rows = await self._session.scalars(
+            select(AuditEventModel)
+            .where(condition)
+            .order_by(AuditEventModel.created_at.desc(), AuditEventModel.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return Page(
+            items=[
+                AuditEntry(
+                    id=row.id,
+                    created_at=row.created_at,
+                    actor_id=row.actor_id,
+                    action=row.action,
+                    target_type=row.target_type,
+                    target_id=row.target_id,
+                    details=dict(row.details or {}),
+                )
+                for row in rows
+            ],
+            total=total or 0,
         )
 
 

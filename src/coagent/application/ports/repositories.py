@@ -79,6 +79,17 @@ class SessionRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    id: UUID
+    created_at: datetime
+    actor_id: UUID | None
+    action: str
+    target_type: str
+    target_id: str
+    details: dict[str, Any]
+
+
 class AuditLog(Protocol):
     async def record(
         self,
@@ -89,6 +100,10 @@ class AuditLog(Protocol):
         target_id: str,
         details: dict[str, Any] | None = None,
     ) -> None: ...
+
+    async def list(self, *, offset: int, limit: int, action: str | None) -> Page[AuditEntry]:
+        """Committed events, newest first; `action` keeps only events with exactly that action."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
