@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import FromClause
 
 from coagent.adapters.persistence._models import metadata
+from coagent.adapters.persistence.repositories import contains_pattern
 from coagent.domain.errors import NotFound
 
 HIDDEN_TABLES = frozenset({"alembic_version"})
@@ -58,11 +59,6 @@ def is_secret(column_name: str) -> bool:
     return name in SECRET_COLUMNS or any(fragment in name for fragment in SECRET_FRAGMENTS)
 
 
-def _escape_like(value: str) -> str:
-    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _is_uuid(column: Column[Any]) -> bool:
     try:
         return column.type.python_type is UUID
@@ -72,10 +68,10 @@ def _is_uuid(column: Column[Any]) -> bool:
 
 def _search_condition(columns: list[Column[Any]], search: str, dialect: str) -> ColumnElement[bool]:
     """Any text or id column contains `search` (any case, wildcards literal)."""
-    pattern = _escape_like(search)
+    pattern = contains_pattern(search)
     # On SQLite a UUID is stored as 16 bytes (searched as 32 hex digits, without dashes).
     compact = search.replace("-", "")
-    id_pattern = pattern if dialect == "postgresql" else _escape_like(compact)
+    id_pattern = pattern if dialect == "postgresql" else contains_pattern(compact)
     matches: list[ColumnElement[bool]] = []
     for column in columns:
         if isinstance(column.type, String):

@@ -24,7 +24,7 @@ from coagent.domain.accounts.user import User
 from coagent.domain.errors import Conflict
 
 
-def _contains(value: str) -> str:
+def contains_pattern(value: str) -> str:
     """A LIKE pattern matching `value` literally anywhere (wildcards escaped)."""
     escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -108,7 +108,7 @@ class SqlAlchemyUserRepository:
 
     @staticmethod
     def _matches(text: str) -> Any:
-        pattern = _contains(text)
+        pattern = contains_pattern(text)
         return or_(
             UserModel.email.like(pattern, escape="\\"),
             UserModel.username.like(pattern, escape="\\"),
