@@ -110,6 +110,29 @@ def signed_in(client: TestClient[Any], role: Role = Role.STUDENT, **kwargs: Any)
 
 # --- a course with one member of every kind, and a second course beside it ------------
 
+# Every kind of caller the authorization matrices walk, in the order of their expected statuses.
+CALLERS = (
+    "anonymous",
+    "guest",
+    "student",
+    "ta",
+    "co_teacher",
+    "owner",
+    "other_teacher",
+    "other_student",
+    "admin",
+    "super_admin",
+)
+
+
+def matrix_cases(expected_by_endpoint: dict[str, tuple[int, ...]]) -> list[Any]:
+    """One pytest case per (endpoint, caller) with the status that caller must get."""
+    return [
+        pytest.param(name, caller, statuses[index], id=f"{name}-{caller}")
+        for name, statuses in expected_by_endpoint.items()
+        for index, caller in enumerate(CALLERS)
+    ]
+
 
 @dataclass
 class World:

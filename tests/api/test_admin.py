@@ -8,34 +8,18 @@ from sqlalchemy import select
 
 from coagent.adapters.persistence.models import AuthSessionModel
 from coagent.domain.accounts.roles import Role
-from tests.api.conftest import COURSES, World, container_of, run, signed_in
+from tests.api.conftest import COURSES, World, container_of, matrix_cases, run, signed_in
 from tests.api.test_users import png_bytes
 
 TABLES = "/api/v1/admin/db/tables"
 AUDIT = "/api/v1/admin/audit"
-CALLERS = (
-    "anonymous",
-    "guest",
-    "student",
-    "ta",
-    "co_teacher",
-    "owner",
-    "other_teacher",
-    "other_student",
-    "admin",
-    "super_admin",
-)
 EXPECTED = (401, 403, 403, 403, 403, 403, 403, 403, 200, 200)
 ENDPOINTS = {
     "tables": TABLES,
     "rows": f"{TABLES}/user_account",
     "audit": AUDIT,
 }
-CASES = [
-    pytest.param(name, caller, EXPECTED[index], id=f"{name}-{caller}")
-    for name in ENDPOINTS
-    for index, caller in enumerate(CALLERS)
-]
+CASES = matrix_cases(dict.fromkeys(ENDPOINTS, EXPECTED))
 
 
 @pytest.mark.parametrize(("endpoint", "caller", "status"), CASES)

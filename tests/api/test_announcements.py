@@ -6,21 +6,9 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from tests.api.conftest import World
+from tests.api.conftest import World, matrix_cases
 
 ANNOUNCEMENTS = "/api/v1/announcements/"
-CALLERS = (
-    "anonymous",
-    "guest",
-    "student",
-    "ta",
-    "co_teacher",
-    "owner",
-    "other_teacher",
-    "other_student",
-    "admin",
-    "super_admin",
-)
 
 
 @pytest.fixture
@@ -50,11 +38,7 @@ MATRIX = {
     ),
     "delete": ("DELETE", "{a}", None, (401, 404, 403, 204, 204, 204, 404, 404, 204, 204)),
 }
-CASES = [
-    pytest.param(name, caller, expected[index], id=f"{name}-{caller}")
-    for name, (_, _, _, expected) in MATRIX.items()
-    for index, caller in enumerate(CALLERS)
-]
+CASES = matrix_cases({name: expected for name, (*_, expected) in MATRIX.items()})
 
 
 def _fill(value, world: World, announcement_id: str):

@@ -3,20 +3,7 @@
 import pytest
 
 from coagent.domain.accounts.roles import Role
-from tests.api.conftest import COURSES, World, create_course, enroll, signed_in
-
-CALLERS = (
-    "anonymous",
-    "guest",
-    "student",
-    "ta",
-    "co_teacher",
-    "owner",
-    "other_teacher",
-    "other_student",
-    "admin",
-    "super_admin",
-)
+from tests.api.conftest import COURSES, World, create_course, enroll, matrix_cases, signed_in
 
 
 def _call(client, world: World, caller: str, method: str, path: str, body=None):
@@ -84,11 +71,7 @@ MATRIX = {
     ),
     "list courses": ("GET", "", None, (401, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
 }
-CASES = [
-    pytest.param(name, caller, expected[index], id=f"{name}-{caller}")
-    for name, (_, _, _, expected) in MATRIX.items()
-    for index, caller in enumerate(CALLERS)
-]
+CASES = matrix_cases({name: expected for name, (*_, expected) in MATRIX.items()})
 
 
 def _fill(template, world: World):

@@ -2,21 +2,9 @@
 
 import pytest
 
-from tests.api.conftest import World, seed_user
+from tests.api.conftest import World, matrix_cases, seed_user
 
 ROOMS = "/api/v1/rooms/"
-CALLERS = (
-    "anonymous",
-    "guest",
-    "student",
-    "ta",
-    "co_teacher",
-    "owner",
-    "other_teacher",
-    "other_student",
-    "admin",
-    "super_admin",
-)
 
 
 @pytest.fixture
@@ -58,11 +46,7 @@ MATRIX = {
         (401, 404, 403, 200, 200, 200, 404, 404, 200, 200),
     ),
 }
-CASES = [
-    pytest.param(name, caller, expected[index], id=f"{name}-{caller}")
-    for name, (_, _, _, expected) in MATRIX.items()
-    for index, caller in enumerate(CALLERS)
-]
+CASES = matrix_cases({name: expected for name, (*_, expected) in MATRIX.items()})
 
 
 def _fill(value, world: World, room_id: str):
