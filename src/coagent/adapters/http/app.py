@@ -105,18 +105,6 @@ def _with_schema_extras(app: Litestar, structs: list[type[Any]]) -> None:
                     setattr(target, attribute, setting)
 
 
-def _without_validation_400(app: Litestar) -> None:
-    """Litestar documents a 400 for parameter validation; we answer those with 422."""
-    for item in (app.openapi_schema.paths or {}).values():
-        for method in ("get", "put", "post", "delete", "patch"):
-            operation = getattr(item, method, None)
-            responses = operation.responses if operation is not None else None
-            if responses and "400" in responses:
-                description = getattr(responses["400"], "description", "")
-                if "unsupported method" in description or "Validation" in description:
-                    del responses["400"]
-
-
 def _fix_options_allow(app: Litestar) -> None:
     """Litestar 2 builds the automatic OPTIONS handler of a path with its first handler only,
     so `Allow` omits the methods registered later (litestar#4169, fixed in v3 only). Point
@@ -206,7 +194,6 @@ def build_app(
         debug=debug,
         logging_config=None,  # the composition root configures logging
     )
-    _without_validation_400(app)
     _with_schema_extras(app, [EnrollRequest, AssignRequest, RoomUpdate])
     _fix_options_allow(app)
     return app

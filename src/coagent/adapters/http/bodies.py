@@ -1,6 +1,6 @@
 """JSON bodies held to the types the OpenAPI document gives them, for every handler."""
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
@@ -9,6 +9,7 @@ from litestar.exceptions import ValidationException
 
 from coagent.adapters.http.auth import access_token
 
+T = TypeVar("T")
 _NOT_JSON = object()
 _body_types: dict[str, Any] = {}
 
@@ -47,3 +48,8 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
         ) from error
     except msgspec.DecodeError:
         return  # not JSON at all: Litestar's own parsing answers 400
+
+
+def sent(value: T | msgspec.UnsetType) -> T | None:
+    """A partial-update field as the use cases take it: None when the client did not send it."""
+    return None if value is msgspec.UNSET else value

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coagent.adapters.http.auth import SECURITY
+from coagent.adapters.http.bodies import sent
 from coagent.adapters.http.courses.schemas import Title
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.paging import paging_headers
@@ -127,8 +128,8 @@ class AnnouncementsController(Controller):
             EditAnnouncementCommand(
                 actor_id=current.user_id,
                 announcement_id=announcement_id,
-                title=None if data.title is msgspec.UNSET else data.title,
-                content=None if data.content is msgspec.UNSET else data.content,
+                title=sent(data.title),
+                content=sent(data.content),
             )
         )
         return AnnouncementRead.of(announcement)

@@ -9,6 +9,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coagent.adapters.http.accounts.schemas import Message
 from coagent.adapters.http.auth import SECURITY
+from coagent.adapters.http.bodies import sent
 from coagent.adapters.http.courses.schemas import (
     CourseCreate,
     CourseMember,
@@ -105,7 +106,7 @@ class CoursesController(Controller):
             UpdateCourseCommand(
                 actor_id=current.user_id,
                 course_id=course_id,
-                title=None if data.title is msgspec.UNSET else data.title,
+                title=sent(data.title),
                 description=(
                     None if data.description is msgspec.UNSET else (data.description or "")
                 ),
@@ -150,8 +151,8 @@ class CoursesController(Controller):
                 actor_id=current.user_id,
                 course_id=course_id,
                 role=data.role,
-                user_id=None if data.user_id is msgspec.UNSET else data.user_id,
-                user_email=None if data.user_email is msgspec.UNSET else data.user_email,
+                user_id=sent(data.user_id),
+                user_email=sent(data.user_email),
             )
         )
         if not enrollment.created:

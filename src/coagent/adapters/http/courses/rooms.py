@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coagent.adapters.http.accounts.schemas import Email, Message
 from coagent.adapters.http.auth import SECURITY
+from coagent.adapters.http.bodies import sent
 from coagent.adapters.http.courses.schemas import Description
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.problems import problems
@@ -95,10 +96,6 @@ class AssignRequest(msgspec.Struct):
     user_id: UUID | msgspec.UnsetType = msgspec.UNSET
 
 
-def _given(value: Any) -> Any:
-    return None if value is msgspec.UNSET else value
-
-
 class RoomsController(Controller):
     path = "/api/v1/rooms"
     tags = ["rooms"]
@@ -174,12 +171,12 @@ class RoomsController(Controller):
             UpdateRoomCommand(
                 actor_id=current.user_id,
                 room_id=room_id,
-                name=_given(data.name),
+                name=sent(data.name),
                 description=None if description is msgspec.UNSET else (description or ""),
-                ai_mode=_given(data.ai_mode),
-                ai_frequency=_given(data.ai_frequency),
-                is_ai_active=_given(data.is_ai_active),
-                is_analytics_active=_given(data.is_analytics_active),
+                ai_mode=sent(data.ai_mode),
+                ai_frequency=sent(data.ai_frequency),
+                is_ai_active=sent(data.is_ai_active),
+                is_analytics_active=sent(data.is_analytics_active),
             )
         )
         return RoomRead.of(room)
@@ -218,8 +215,8 @@ class RoomsController(Controller):
             AssignToRoomCommand(
                 actor_id=current.user_id,
                 room_id=room_id,
-                user_id=_given(data.user_id),
-                user_email=_given(data.user_email),
+                user_id=sent(data.user_id),
+                user_email=sent(data.user_email),
             )
         )
         if not assignment.created:
