@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 run() { "${UV[@]}" run --frozen --no-sync "$@"; }
 
-echo "== ruff"; run ruff check . && run ruff format --check .
+echo "== ruff"; run ruff check .; run ruff format --check .
 echo "== mypy (strict)"; run mypy
 echo "== import-linter"; run lint-imports --no-cache
 echo "== pytest"; run pytest "$@"

@@ -34,6 +34,8 @@ from uuid import UUID, uuid4
 import anyio
 import anyio.lowlevel
 
+from coagent.application.ports.agents import AgentConfigRepository
+from coagent.application.ports.chat import MessageRepository
 from coagent.application.ports.repositories import (
     AnnouncementRepository,
     AuditEntry,
@@ -50,11 +52,14 @@ from coagent.application.ports.repositories import (
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
+from coagent.domain.chat.message import Message
 from coagent.domain.courses.announcement import Announcement
 from coagent.domain.courses.course import Course, Member
 from coagent.domain.courses.policy import CourseRole
 from coagent.domain.courses.room import Room
 from coagent.domain.errors import Conflict, NotFound
+from tests.fakes.agents import InMemoryAgentConfigRepository
+from tests.fakes.chat import InMemoryMessageRepository
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -88,6 +93,12 @@ class InMemoryStore:
         # Keyed (room_id, user_id); the value is always True (a set, as an overlay needs).
         self.room_assignments: dict[tuple[UUID, UUID], bool] = {}
         self.announcements: dict[UUID, Announcement] = {}
+        # Agent configurations (stored without their mask), keys by (config, type), versions.
+        self.agent_configs: dict[UUID, Any] = {}
+        self.agent_keys: dict[tuple[UUID, Any], Any] = {}
+        self.agent_versions: dict[UUID, Any] = {}
+        self.messages: dict[UUID, Message] = {}
+        self.room_seqs: dict[UUID, int] = {}
         self.commits = 0
         self.pending_claims: set[str] = set()
         self._row_locks: dict[UUID, anyio.Lock] = {}
@@ -494,6 +505,8 @@ class InMemoryRoomRepository:
         self._assignments = assignments
         self._courses = courses
         self._users = users
+        # Set by the unit of work: what ON DELETE CASCADE removes with a room.
+        self.on_delete: Callable[[UUID], None] = lambda _room_id: None
 
     async def add(self, room: Room) -> None:
         await anyio.lowlevel.checkpoint()
@@ -530,6 +543,7 @@ class InMemoryRoomRepository:
 
     async def delete(self, room_id: UUID) -> None:
         await anyio.lowlevel.checkpoint()
+        self.on_delete(room_id)
         self.delete_where(lambda room: room.id == room_id)
 
     async def list_in(self, course_id: UUID, *, visible_to: UUID | None) -> Sequence[Room]:
@@ -691,6 +705,8 @@ class InMemoryUnitOfWork:
     courses: CourseRepository
     rooms: RoomRepository
     announcements: AnnouncementRepository
+    agent_configs: AgentConfigRepository
+    messages: MessageRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -710,9 +726,24 @@ class InMemoryUnitOfWork:
         self._room_rows = _Overlay(self._store.rooms)
         self._assignment_rows = _Overlay(self._store.room_assignments)
         self._announcement_rows = _Overlay(self._store.announcements)
+        self._agent_rows = (
+            _Overlay(self._store.agent_configs),
+            _Overlay(self._store.agent_keys),
+            _Overlay(self._store.agent_versions),
+        )
+        self._agent_repo = InMemoryAgentConfigRepository(
+            *self._agent_rows,
+            lambda course_id: self._course_rows.get(course_id) is not None,
+            self.lock_row,
+        )
         self._room_repo = InMemoryRoomRepository(
             self._room_rows, self._assignment_rows, self._course_rows, self._user_rows
         )
+        self._message_rows = (_Overlay(self._store.messages), _Overlay(self._store.room_seqs))
+        self._message_repo = InMemoryMessageRepository(
+            self._message_rows[0], self._room_rows, self._user_rows, self._message_rows[1]
+        )
+        self._room_repo.on_delete = self._message_repo.room_deleted
         self._announcement_repo = InMemoryAnnouncementRepository(
             self._announcement_rows, self._course_rows, self._user_rows
         )
@@ -734,6 +765,8 @@ class InMemoryUnitOfWork:
         self.courses = self._course_repo
         self.rooms = self._room_repo
         self.announcements = self._announcement_repo
+        self.agent_configs = self._agent_repo
+        self.messages = self._message_repo
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -753,6 +786,10 @@ class InMemoryUnitOfWork:
         self._room_rows.apply()
         self._assignment_rows.apply()
         self._announcement_rows.apply()
+        for agent_rows in self._agent_rows:
+            agent_rows.apply()
+        for message_rows in self._message_rows:
+            message_rows.apply()
         self._store.audit.extend(self._audit_log.pending)
         self._audit_log.pending.clear()
         self._system_state.apply()
@@ -776,6 +813,10 @@ class InMemoryUnitOfWork:
         self._room_rows.discard()
         self._assignment_rows.discard()
         self._announcement_rows.discard()
+        for agent_rows in self._agent_rows:
+            agent_rows.discard()
+        for message_rows in self._message_rows:
+            message_rows.discard()
         self._audit_log.pending.clear()
         self._system_state.discard()
         self._release_locks()
@@ -792,10 +833,16 @@ class InMemoryUnitOfWork:
         self._course_repo.user_deleted(user_id)
         self._room_repo.user_deleted(user_id)
         self._announcement_repo.user_deleted(user_id)
+        self._agent_repo.user_deleted(user_id)
+        self._message_repo.user_deleted(user_id)
 
     def _cascade_course_delete(self, course_id: UUID) -> None:
+        for room in self._room_rows.values():
+            if room.course_id == course_id:
+                self._message_repo.room_deleted(room.id)
         self._room_repo.course_deleted(course_id)
         self._announcement_repo.course_deleted(course_id)
+        self._agent_repo.course_deleted(course_id)
 
 
 class InMemoryUnitOfWorkFactory:

@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery staple"
 
 # Every command and the options its help must mention.
 HELP = {
-    (): ["run", "worker", "scheduler", "db", "seed", "users"],
+    (): ["run", "worker", "scheduler", "db", "seed", "users", "keys"],
     ("run",): ["--host", "--port", "--workers", "--migrate"],
     ("worker",): ["--workers", "REDIS_URL"],
     ("scheduler",): ["REDIS_URL"],
@@ -31,6 +31,8 @@ HELP = {
     ("db", "check"): ["models and the migrated schema"],
     ("seed",): ["demo"],
     ("seed", "demo"): ["demo course", "once per database"],
+    ("keys",): ["rotate"],
+    ("keys", "rotate"): ["ENCRYPTION_KEYS", "Safe to run again"],
     ("users",): ["create-admin"],
     ("users", "create-admin"): [
         "--email",

@@ -8,8 +8,11 @@ from typing import Any
 import anyio
 import pytest
 
+from coagent.application.ports import agents as agent_ports
+from coagent.application.ports import chat as chat_ports
 from coagent.application.ports import clock as clock_ports
 from coagent.application.ports import events as event_ports
+from coagent.application.ports import llm as llm_ports
 from coagent.application.ports import repositories as repo_ports
 from coagent.application.ports import security as security_ports
 from coagent.application.ports.events import CourseEvent
@@ -20,9 +23,12 @@ from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import CourseRole
 from coagent.domain.courses.room import AiMode, Room
 from coagent.domain.errors import Conflict, InvalidInput, NotFound
+from tests.fakes.agents import InMemoryAgentConfigRepository
+from tests.fakes.chat import FakeTicketStore, InMemoryMessageRepository, RecordingChatPublisher
 from tests.fakes.clock import FakeIdGenerator, FixedClock
 from tests.fakes.events import RecordingPublisher
 from tests.fakes.factories import UserFactory
+from tests.fakes.llm import ScriptedLLM, ScriptedProviders
 from tests.fakes.repositories import (
     InMemoryAnnouncementRepository,
     InMemoryAuditLog,
@@ -52,6 +58,7 @@ PAIRS = [
     (repo_ports.CourseRepository, InMemoryCourseRepository),
     (repo_ports.RoomRepository, InMemoryRoomRepository),
     (repo_ports.AnnouncementRepository, InMemoryAnnouncementRepository),
+    (agent_ports.AgentConfigRepository, InMemoryAgentConfigRepository),
     (repo_ports.UnitOfWork, InMemoryUnitOfWork),
     (repo_ports.UnitOfWorkFactory, InMemoryUnitOfWorkFactory),
     (security_ports.PasswordHasher, FakePasswordHasher),
@@ -61,6 +68,11 @@ PAIRS = [
     (clock_ports.Clock, FixedClock),
     (clock_ports.IdGenerator, FakeIdGenerator),
     (event_ports.EventPublisher, RecordingPublisher),
+    (chat_ports.MessageRepository, InMemoryMessageRepository),
+    (chat_ports.ChatPublisher, RecordingChatPublisher),
+    (chat_ports.TicketStore, FakeTicketStore),
+    (llm_ports.LLMProvider, ScriptedLLM),
+    (llm_ports.LLMProviders, ScriptedProviders),
 ]
 _DUNDERS = {"__aenter__", "__aexit__", "__call__"}
 

@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await bootstrap(container)
         await start_broker(broker, container)
+        container.hub.start()
+        sweeper = asyncio.create_task(_close_revoked_sockets(container))
         # Embedded mode has no scheduler process: this one process does its housekeeping.
         housekeeping = (
             None if settings.redis_url else asyncio.create_task(_embedded_housekeeping(broker))
@@ -63,6 +65,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await sweeper
             if housekeeping is not None:
                 housekeeping.cancel()
                 with suppress(asyncio.CancelledError):
@@ -82,6 +87,19 @@ async def _embedded_housekeeping(broker: AsyncBroker, every: float = 900.0) -> N
         task = broker.find_task(PURGE_EXPIRED_SESSIONS)
         if task is not None:
             await task.kiq()
+
+
+async def _close_revoked_sockets(container: Container, every: float = 2.0) -> None:
+    """Sockets outlive the access token that opened them: close those whose session was
+    revoked since (logout, password change, deactivation). The revocation list answers
+    from memory for a second, so this costs little even with many sockets.
+    """
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await container.hub.drop_revoked(container.revocations.is_revoked)
+        except Exception:  # noqa: BLE001 - Redis may be down; try again next round
+            logger.warning("revoked-socket sweep failed")
 
 
 async def start_broker(broker: AsyncBroker, container: Container) -> None:

@@ -65,6 +65,10 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
         access_log=False,
         proxy_headers=True,
         server_header=False,
+        # Frames between 64 KiB and 1 MiB get an `error` event from the chat handler; larger
+        # ones are refused by the server outright (close 1009) before we buffer them.
+        ws_max_size=1024 * 1024,
+        ws_per_message_deflate=False,  # ~50 KiB per socket otherwise (quality bar P5)
     )
 
 
@@ -181,6 +185,38 @@ def seed_demo() -> None:
     path = keep_credentials(settings.data_dir, seeded)  # type: ignore[arg-type]
     click.echo(credentials_text(seeded))  # type: ignore[arg-type]
     click.echo(f"(also written to {path})")
+
+
+@cli.group()
+def keys() -> None:
+    """Provider keys stored encrypted (ENCRYPTION_KEYS)."""
+
+
+@keys.command("rotate")
+def rotate_keys() -> None:
+    """Re-encrypt every stored provider key under the first of ENCRYPTION_KEYS.
+
+    Put the new server key first and keep the old ones after it; once this reports every key
+    rotated, the old server keys can be removed. Safe to run again.
+    """
+    from coagent.main.container import build_container  # noqa: PLC0415
+
+    settings = _settings()
+
+    async def rotate() -> tuple[int, int]:
+        container = build_container(settings)
+        try:
+            report = await container.rotate_keys.execute()
+            return report.rotated, report.undecryptable
+        finally:
+            await container.aclose()
+
+    rotated, undecryptable = asyncio.run(rotate())
+    click.echo(f"rotated {rotated} provider key(s) to the newest encryption key")
+    if undecryptable:
+        raise click.ClickException(
+            f"{undecryptable} key(s) cannot be decrypted with ENCRYPTION_KEYS; left unchanged"
+        )
 
 
 @cli.group()

@@ -1,5 +1,7 @@
 """The composition root: every adapter is built here, and only here."""
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -11,19 +13,26 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from coagent.adapters.http.agents.services import AgentServices
 from coagent.adapters.http.services import (
     AccountServices,
     AdminServices,
     AnnouncementServices,
+    ChatLimits,
+    ChatServices,
     CourseServices,
     HttpConfig,
     HttpServices,
     RoomServices,
 )
+from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from coagent.adapters.realtime.bus import InMemoryRoomBus, RedisRoomBus, RoomBus
+from coagent.adapters.realtime.hub import RoomHub
 from coagent.adapters.realtime.publishers import InProcessEventPublisher, RedisEventPublisher
+from coagent.adapters.realtime.tickets import InMemoryTicketStore, RedisTicketStore
 from coagent.adapters.security.memory import InMemoryAttemptLimiter, InMemoryRevocationList
 from coagent.adapters.security.passwords import Argon2PasswordHasher
 from coagent.adapters.security.redis_stores import RedisAttemptLimiter, RedisRevocationList
@@ -47,6 +56,25 @@ from coagent.application.accounts.sessions import SessionIssuer, SessionPolicy
 from coagent.application.accounts.update_user import UpdateUser
 from coagent.application.admin.audit import ReadAuditLog
 from coagent.application.admin.database import BrowseRows, BrowseTables
+from coagent.application.agents.activate_config import ActivateAgentConfig
+from coagent.application.agents.create_config import CreateAgentConfig
+from coagent.application.agents.delete_config import DeleteAgentConfig
+from coagent.application.agents.generate_prompt import GeneratePrompt
+from coagent.application.agents.list_configs import ListAgentConfigs
+from coagent.application.agents.list_system_configs import ListSystemAgentConfigs
+from coagent.application.agents.list_versions import ListAgentConfigVersions
+from coagent.application.agents.read_keys import ReadAgentKeys
+from coagent.application.agents.restore_version import RestoreAgentConfigVersion
+from coagent.application.agents.rotate_keys import RotateAgentKeys
+from coagent.application.agents.save_version import SaveAgentConfigVersion
+from coagent.application.agents.set_keys import SetAgentKeys
+from coagent.application.agents.update_config import UpdateAgentConfig
+from coagent.application.agents.upsert_config import UpsertAgentConfig
+from coagent.application.chat.join_room import JoinRoom
+from coagent.application.chat.post_message import PostMessage
+from coagent.application.chat.read_history import ReadHistory
+from coagent.application.chat.replay_messages import ReplayMessages
+from coagent.application.chat.tickets import IssueChatTicket, RedeemChatTicket
 from coagent.application.courses.announcements import (
     DeleteAnnouncement,
     EditAnnouncement,
@@ -66,9 +94,13 @@ from coagent.application.courses.rooms import (
     UpdateRoom,
 )
 from coagent.application.demo.seed_demo import SeedDemo
-from coagent.application.ports.events import EventPublisher
+from coagent.application.llm.call_model import CallModel, RetryPolicy
+from coagent.application.ports.chat import TicketStore
+from coagent.application.ports.events import CourseEvent, EventPublisher
 from coagent.application.ports.security import AttemptLimiter, RevocationList
 from coagent.main.settings import Settings
+
+logger = logging.getLogger("coagent")
 
 
 def create_redis(url: str, *, max_connections: int = 64) -> Redis:
@@ -103,16 +135,28 @@ class Container:
     accounts: AccountFactory
     events: EventPublisher
     seed_demo: SeedDemo
+    hub: RoomHub
+    revocations: RevocationList
+    rotate_keys: RotateAgentKeys
+    llm: ProviderRegistry
+    call_model: CallModel
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self.hasher.close()
+        # Each step runs even when one before it fails: a skipped close leaks connections.
+        steps: list[Callable[[], Awaitable[None]]] = [self.hub.close, self.llm.aclose]
         if self.redis is not None:
-            await self.redis.aclose()
-        await self.engine.dispose()
+            steps.append(self.redis.aclose)
+        steps.append(self.engine.dispose)
+        self.hasher.close()
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                logger.exception("shutdown step failed", extra={"step": step.__qualname__})
 
 
 def build_container(settings: Settings) -> Container:
@@ -153,9 +197,22 @@ def build_container(settings: Settings) -> Container:
         ids=ids,
     )
     accounts = AccountFactory(hasher=hasher, clock=clock, ids=ids)
-    events: EventPublisher = (
-        RedisEventPublisher(redis) if redis is not None else InProcessEventPublisher()
-    )
+    bus: RoomBus
+    tickets: TicketStore
+    if redis is not None and settings.redis_url:
+        events: EventPublisher = RedisEventPublisher(redis)
+        # The listener's own client must not retry: its supervisor has to see every
+        # disconnect, to re-subscribe and recover what pub/sub dropped meanwhile.
+        listener = Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, health_check_interval=10
+        )
+        bus, tickets = RedisRoomBus(listener=listener, publisher=redis), RedisTicketStore(redis)
+        hub = RoomHub(bus=bus, source=ReplayMessages(uow=uow))
+    else:
+        in_process = InProcessEventPublisher()
+        bus, tickets, events = InMemoryRoomBus(), InMemoryTicketStore(), in_process
+        hub = RoomHub(bus=bus, source=ReplayMessages(uow=uow))
+        in_process.subscribe(_deliver_to(hub))
 
     async def database_ready() -> None:
         async with engine.connect() as connection:
@@ -170,6 +227,13 @@ def build_container(settings: Settings) -> Container:
 
         readiness["redis"] = redis_ready
 
+    secret_box = FernetSecretBox(list(settings.encryption_keys))
+    llm = ProviderRegistry()
+    call_model = CallModel(
+        providers=llm,
+        secrets=secret_box,
+        policy=RetryPolicy(max_retries=settings.llm_max_retries),
+    )
     http = HttpServices(
         accounts=AccountServices(
             authenticate=Authenticate(tokens=tokens, revocations=revocations),
@@ -217,6 +281,31 @@ def build_container(settings: Settings) -> Container:
             rows=BrowseRows(uow=uow, browser=browser),
             audit=ReadAuditLog(uow=uow),
         ),
+        chat=ChatServices(
+            post=PostMessage(
+                uow=uow,
+                publisher=hub,
+                clock=clock,
+                ids=ids,
+                max_length=settings.chat_max_message_length,
+            ),
+            history=ReadHistory(uow=uow),
+            join=JoinRoom(uow=uow),
+            issue_ticket=IssueChatTicket(store=tickets, ttl_seconds=settings.chat_ticket_ttl),
+            redeem_ticket=RedeemChatTicket(store=tickets, revocations=revocations),
+            hub=hub,
+            limits=ChatLimits(
+                max_frame_bytes=settings.chat_max_frame_bytes,
+                messages_per_window=settings.chat_messages_per_window,
+                window_seconds=settings.chat_window_seconds,
+                connections_per_user=settings.chat_max_connections_per_user,
+                queue_size=settings.chat_socket_queue,
+            ),
+            allowed_origins=settings.allowed_origins,
+        ),
+        agents=_agent_services(
+            uow, secret_box, clock, ids, call_model=call_model, llm_timeout=settings.llm_timeout
+        ),
         readiness=readiness,
     )
     return Container(
@@ -228,12 +317,24 @@ def build_container(settings: Settings) -> Container:
         worker=WorkerServices(purge_expired_sessions=PurgeExpiredSessions(uow=uow, clock=clock)),
         create_admin=CreateAdmin(uow=uow, accounts=accounts),
         bootstrap_super_admin=BootstrapSuperAdmin(uow=uow, accounts=accounts),
-        secret_box=FernetSecretBox(list(settings.encryption_keys)),
+        secret_box=secret_box,
         uow=uow,
         accounts=accounts,
         events=events,
         seed_demo=SeedDemo(uow=uow, accounts=accounts, clock=clock, ids=ids),
+        hub=hub,
+        revocations=revocations,
+        rotate_keys=RotateAgentKeys(uow=uow, secrets=secret_box),
+        llm=llm,
+        call_model=call_model,
     )
+
+
+def _deliver_to(hub: RoomHub) -> Callable[[CourseEvent], Awaitable[None]]:
+    async def deliver(event: CourseEvent) -> None:
+        hub.deliver_course_event(event)
+
+    return deliver
 
 
 def http_config(settings: Settings) -> HttpConfig:
@@ -241,4 +342,32 @@ def http_config(settings: Settings) -> HttpConfig:
         allowed_origins=settings.allowed_origins,
         secure_cookies=settings.secure_cookies,
         access_log=settings.access_log,
+    )
+
+
+def _agent_services(
+    uow: SqlAlchemyUnitOfWorkFactory,
+    secrets: FernetSecretBox,
+    clock: SystemClock,
+    ids: Uuid7Generator,
+    *,
+    call_model: CallModel,
+    llm_timeout: float,
+) -> AgentServices:
+    return AgentServices(
+        create=CreateAgentConfig(uow=uow, secrets=secrets, clock=clock, ids=ids),
+        list=ListAgentConfigs(uow=uow),
+        list_system=ListSystemAgentConfigs(uow=uow),
+        update=UpdateAgentConfig(uow=uow, secrets=secrets, clock=clock),
+        upsert=UpsertAgentConfig(uow=uow, secrets=secrets, clock=clock, ids=ids),
+        delete=DeleteAgentConfig(uow=uow),
+        activate=ActivateAgentConfig(uow=uow),
+        read_keys=ReadAgentKeys(uow=uow),
+        set_keys=SetAgentKeys(uow=uow, secrets=secrets, clock=clock),
+        save_version=SaveAgentConfigVersion(uow=uow, clock=clock, ids=ids),
+        list_versions=ListAgentConfigVersions(uow=uow),
+        restore_version=RestoreAgentConfigVersion(uow=uow, clock=clock),
+        generate=GeneratePrompt(
+            uow=uow, call_model=call_model, secrets=secrets, timeout=llm_timeout
+        ),
     )

@@ -45,6 +45,17 @@ class Settings:
     log_json: bool = True
     # Seed the demo course on start (default: only for the embedded database).
     seed_demo: bool = False
+    # Chat limits (per connection unless said otherwise).
+    chat_max_message_length: int = 8000
+    chat_max_frame_bytes: int = 64 * 1024
+    chat_messages_per_window: int = 20
+    chat_window_seconds: int = 10
+    chat_max_connections_per_user: int = 10  # per web process
+    chat_socket_queue: int = 256
+    chat_ticket_ttl: int = 30
+    # Provider calls: seconds per attempt (agents put it in each request), transient retries.
+    llm_timeout: int = 60
+    llm_max_retries: int = 2
 
     @property
     def embedded(self) -> bool:
@@ -149,4 +160,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         access_log=_flag(env.get("ACCESS_LOG"), default=True),
         log_json=_flag(env.get("LOG_JSON"), default=True),
         seed_demo=_flag(env.get("SEED_DEMO"), default=embedded),
+        chat_max_message_length=_int(env, "CHAT_MAX_MESSAGE_LENGTH", 8000),
+        chat_messages_per_window=_int(env, "CHAT_MESSAGES_PER_WINDOW", 20),
+        chat_window_seconds=_int(env, "CHAT_WINDOW_SECONDS", 10),
+        chat_max_connections_per_user=_int(env, "CHAT_MAX_CONNECTIONS_PER_USER", 10),
+        chat_socket_queue=_int(env, "CHAT_SOCKET_QUEUE", 256, minimum=16),
+        chat_ticket_ttl=_int(env, "CHAT_TICKET_TTL_SECONDS", 30, minimum=5),
+        llm_timeout=_int(env, "LLM_TIMEOUT_SECONDS", 60),
+        llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, minimum=0),
     )

@@ -5,6 +5,7 @@ import pytest
 from coagent.application.accounts.create_user import AccountFactory
 from coagent.application.demo.seed_demo import SeedDemo
 from coagent.domain.accounts.roles import Role
+from coagent.domain.agents.config import AgentType, Provider
 from coagent.domain.courses.policy import CourseRole
 from coagent.domain.courses.room import AiMode
 from coagent.domain.errors import Conflict
@@ -34,6 +35,14 @@ async def test_seeds_a_usable_course_once(accounts):
         [CourseRole.TEACHER, CourseRole.STUDENT, CourseRole.STUDENT]
     )
     assert [r.ai_mode for r in rooms] == [AiMode.BOTH]
+    async with accounts.uow() as uow:
+        agents = await uow.agent_configs.list_for_course(seeded.course.id)
+    assert [(a.type, a.provider, a.is_active) for a in agents] == [
+        (AgentType.TEACHER, Provider.OFFLINE, True),
+        (AgentType.STUDENT, Provider.OFFLINE, True),
+    ]
+    assert all(a.system_prompt and a.masked_api_key is None for a in agents)
+    assert seeded.agents == tuple(agents)
     assert await seeder.execute() is None  # once per database
     assert accounts.store.actions().count("user.created") == 3
 

@@ -23,8 +23,13 @@ from coagent.adapters.http.accounts.avatars import read_avatar
 from coagent.adapters.http.accounts.login import LoginController
 from coagent.adapters.http.accounts.users import UsersController
 from coagent.adapters.http.admin.controller import AdminController
+from coagent.adapters.http.agents.controller import AgentConfigController, AgentsController
+from coagent.adapters.http.agents.schemas import AgentKeysUpdate
+from coagent.adapters.http.agents.trigger_schemas import OPENAPI_PATCHED_STRUCTS
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
 from coagent.adapters.http.bodies import strict_json_body
+from coagent.adapters.http.chat.controller import ChatController
+from coagent.adapters.http.chat.socket import chat_socket
 from coagent.adapters.http.courses.announcements import AnnouncementsController
 from coagent.adapters.http.courses.controller import CoursesController
 from coagent.adapters.http.courses.rooms import AssignRequest, RoomsController, RoomUpdate
@@ -141,6 +146,10 @@ def build_app(
             RoomsController,
             AnnouncementsController,
             AdminController,
+            AgentsController,
+            AgentConfigController,
+            ChatController,
+            chat_socket,
             read_avatar,
             health,
             ready,
@@ -160,7 +169,7 @@ def build_app(
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
-            expose_headers=["X-Total-Count", "Link", "Retry-After"],
+            expose_headers=["X-Total-Count", "Link", "Retry-After", "Idempotent-Replayed"],
         )
         if config.allowed_origins
         else None,
@@ -194,6 +203,8 @@ def build_app(
         debug=debug,
         logging_config=None,  # the composition root configures logging
     )
-    _with_schema_extras(app, [EnrollRequest, AssignRequest, RoomUpdate])
+    _with_schema_extras(
+        app, [EnrollRequest, AssignRequest, RoomUpdate, AgentKeysUpdate, *OPENAPI_PATCHED_STRUCTS]
+    )
     _fix_options_allow(app)
     return app

@@ -3,6 +3,7 @@
 from typing import Any
 
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 
 from coagent.adapters.http.deps import Services
@@ -20,7 +21,7 @@ REFRESH_COOKIE_PATH = "/api/v1/login"
 SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}, {"AccessCookie": []}]
 
 
-def bearer_token(request: Request[Any, Any, Any]) -> str | None:
+def bearer_token(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     header = request.headers.get("authorization")
     if header and header[:7].lower() == "bearer ":
         return header[7:].strip() or None

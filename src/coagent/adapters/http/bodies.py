@@ -34,20 +34,51 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     Litestar converts request data with `strict=False`, which suits query strings but also takes
     `0` or `"true"` for a boolean and `"5"` for a number in a JSON body, against the schema.
     A protected operation called without any token is left to authentication (401 first).
+    Also refuses a repeated query parameter: every parameter we declare is a single value, and
+    Litestar would silently pick one of the copies.
     """
+    keys = [key for key, _ in request.query_params.multi_items()]
+    if len(keys) != len(set(keys)):
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        raise ValidationException(f"Query parameter {repeated[0]!r} is repeated")
     body_type = _json_body_type(request)
     if body_type is _NOT_JSON:
         return
     if request.route_handler.security and access_token(request) is None:
         return
+    body = await request.body()
     try:
-        msgspec.json.decode(await request.body(), type=body_type)
+        msgspec.json.decode(body, type=body_type)
     except msgspec.ValidationError as error:
+        if _valid_with_integral_floats(body, body_type):
+            return
         raise ValidationException(
             "Request is not valid", extra=[{"message": str(error), "source": "body"}]
         ) from error
     except msgspec.DecodeError:
         return  # not JSON at all: Litestar's own parsing answers 400
+
+
+def _valid_with_integral_floats(body: bytes, body_type: Any) -> bool:
+    """Whether the body is valid once numbers such as `30.0` count as integers, as JSON
+    Schema counts them (an `integer` is any number without a fractional part); Litestar's
+    own conversion then reads them as ints.
+    """
+
+    def integral(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {key: integral(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [integral(item) for item in value]
+        return value
+
+    try:
+        msgspec.convert(integral(msgspec.json.decode(body)), type=body_type)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return False
+    return True
 
 
 def sent(value: T | msgspec.UnsetType) -> T | None:

@@ -30,15 +30,16 @@ class CsrfMiddleware:
         origin = headers.get(b"origin", b"").decode("latin-1")
         site = headers.get(b"sec-fetch-site", b"").decode("latin-1")
         if origin and origin != "null":
-            return origin == _own_origin(scope, headers) or origin in self.allowed
+            host = headers.get(b"host", b"").decode("latin-1")
+            return origin == own_origin(scope, host) or origin in self.allowed
         if site:
             return site in {"same-origin", "none"}
         # No browser metadata at all: not a browser, so not a CSRF vector.
         return not origin
 
 
-def _own_origin(scope: Scope, headers: dict[bytes, bytes]) -> str:
-    host = headers.get(b"host", b"").decode("latin-1")
+def own_origin(scope: Scope, host: str) -> str:
+    """This server's origin as the client addressed it (HTTP or WebSocket scope)."""
     scheme = "https" if scope.get("scheme") in {"https", "wss"} else "http"
     return f"{scheme}://{host}"
 

@@ -1,6 +1,7 @@
 """Every error leaves as an RFC 9457 problem document with a `detail`."""
 
 import logging
+import math
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -11,6 +12,14 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from coagent.application.ports.llm import (
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from coagent.domain.errors import (
     CoagentError,
     Conflict,
@@ -34,6 +43,13 @@ STATUS_BY_ERROR: dict[type[CoagentError], int] = {
     Conflict: 409,
     InvalidInput: 422,
     TooManyAttempts: 429,
+    # An LLM provider failed: our gateway problem, never the caller's.
+    ProviderError: 502,
+    ProviderAuthError: 502,
+    ProviderBadRequest: 502,
+    ProviderRateLimited: 503,
+    ProviderUnavailable: 503,
+    ProviderTimeout: 504,
 }
 
 
@@ -85,6 +101,8 @@ def handle_domain_error(_: Request[Any, Any, Any], error: CoagentError) -> Respo
         return problem_response(400, error.detail, error="invalid_grant")
     if isinstance(error, TooManyAttempts):
         headers = {"Retry-After": str(error.retry_after)}
+    elif isinstance(error, ProviderRateLimited) and error.retry_after is not None:
+        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
     elif isinstance(error, NotAuthenticated):
         headers = {"WWW-Authenticate": 'Bearer realm="coagent"'}
     return problem_response(status_of(error), error.detail, headers=headers)
@@ -134,7 +152,9 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     422: "Request is not valid",
     429: "Too many attempts; see Retry-After",
+    502: "The language model provider failed (rejected key or request)",
     503: "A dependency is unavailable",
+    504: "The language model provider timed out",
 }
 
 

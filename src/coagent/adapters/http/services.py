@@ -3,6 +3,8 @@
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from coagent.adapters.http.agents.services import AgentServices
+from coagent.adapters.realtime.hub import RoomHub
 from coagent.application.accounts.authenticate import Authenticate
 from coagent.application.accounts.avatar import GetAvatar, SetAvatar
 from coagent.application.accounts.create_user import CreateUser
@@ -16,6 +18,10 @@ from coagent.application.accounts.refresh_session import RefreshSession
 from coagent.application.accounts.update_user import UpdateUser
 from coagent.application.admin.audit import ReadAuditLog
 from coagent.application.admin.database import BrowseRows, BrowseTables
+from coagent.application.chat.join_room import JoinRoom
+from coagent.application.chat.post_message import PostMessage
+from coagent.application.chat.read_history import ReadHistory
+from coagent.application.chat.tickets import IssueChatTicket, RedeemChatTicket
 from coagent.application.courses.announcements import (
     DeleteAnnouncement,
     EditAnnouncement,
@@ -93,6 +99,28 @@ class AdminServices:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChatLimits:
+    max_frame_bytes: int = 64 * 1024
+    messages_per_window: int = 20
+    window_seconds: int = 10
+    connections_per_user: int = 10
+    queue_size: int = 256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatServices:
+    post: PostMessage
+    history: ReadHistory
+    join: JoinRoom
+    issue_ticket: IssueChatTicket
+    redeem_ticket: RedeemChatTicket
+    hub: RoomHub
+    limits: ChatLimits
+    # Origins whose pages may open a cookie-authenticated socket (besides our own).
+    allowed_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig:
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
@@ -108,5 +136,7 @@ class HttpServices:
     rooms: RoomServices
     announcements: AnnouncementServices
     admin: AdminServices
+    chat: ChatServices
+    agents: AgentServices
     # Readiness probes: name -> check raising on failure.
     readiness: Mapping[str, Callable[[], Awaitable[None]]]

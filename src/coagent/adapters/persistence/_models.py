@@ -7,6 +7,7 @@ from uuid import UUID
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from advanced_alchemy.types import DateTimeUTC, JsonB
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -124,6 +125,8 @@ class RoomModel(UUIDv7AuditBase):
     ai_frequency: Mapped[float] = mapped_column(Float, default=0.5)
     is_ai_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_analytics_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The seq of the room's latest message; moved in the message's own transaction.
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class RoomAssignmentModel(UUIDv7AuditBase):

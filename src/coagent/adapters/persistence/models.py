@@ -1,5 +1,11 @@
 """Persistence models, re-exported for the composition root and migrations."""
 
+from coagent.adapters.persistence._agent_models import (
+    AgentConfigModel,
+    AgentConfigVersionModel,
+    AgentKeyModel,
+)
+from coagent.adapters.persistence._chat_models import AnalyticsReportModel, MessageModel
 from coagent.adapters.persistence._models import (
     AnnouncementModel,
     AuditEventModel,
@@ -15,12 +21,17 @@ from coagent.adapters.persistence._models import (
 )
 
 __all__ = [
+    "AgentConfigModel",
+    "AgentConfigVersionModel",
+    "AgentKeyModel",
+    "AnalyticsReportModel",
     "AnnouncementModel",
     "AuditEventModel",
     "AuthSessionModel",
     "AvatarModel",
     "CourseMembershipModel",
     "CourseModel",
+    "MessageModel",
     "RoomAssignmentModel",
     "RoomModel",
     "SystemStateModel",

@@ -4,8 +4,10 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from coagent.adapters.persistence.agents import SqlAlchemyAgentConfigRepository
 from coagent.adapters.persistence.announcements import SqlAlchemyAnnouncementRepository
 from coagent.adapters.persistence.courses import SqlAlchemyCourseRepository
+from coagent.adapters.persistence.messages import SqlAlchemyMessageRepository
 from coagent.adapters.persistence.repositories import (
     SqlAlchemyAuditLog,
     SqlAlchemyAvatarRepository,
@@ -14,6 +16,8 @@ from coagent.adapters.persistence.repositories import (
     SqlAlchemyUserRepository,
 )
 from coagent.adapters.persistence.rooms import SqlAlchemyRoomRepository
+from coagent.application.ports.agents import AgentConfigRepository
+from coagent.application.ports.chat import MessageRepository
 from coagent.application.ports.repositories import (
     AnnouncementRepository,
     AuditLog,
@@ -35,6 +39,8 @@ class SqlAlchemyUnitOfWork:
     courses: CourseRepository
     rooms: RoomRepository
     announcements: AnnouncementRepository
+    messages: MessageRepository
+    agent_configs: AgentConfigRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = session_factory
@@ -49,6 +55,8 @@ class SqlAlchemyUnitOfWork:
         self.courses = SqlAlchemyCourseRepository(self._session)
         self.rooms = SqlAlchemyRoomRepository(self._session)
         self.announcements = SqlAlchemyAnnouncementRepository(self._session)
+        self.messages = SqlAlchemyMessageRepository(self._session)
+        self.agent_configs = SqlAlchemyAgentConfigRepository(self._session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -7,11 +7,31 @@ from coagent.application.accounts.create_user import AccountFactory, NewAccount
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.accounts.roles import Role
+from coagent.domain.agents.config import AgentConfig, AgentType, Provider
+from coagent.domain.agents.trigger import Trigger, TriggerType
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import CourseRole
 from coagent.domain.courses.room import AiMode, Room
 
 DEMO_KEY = "demo.seeded"
+# The demo's agents run on the offline provider: no network, no key. The README shows how to
+# switch them to OpenAI, Gemini or a local OpenAI-compatible server.
+DEMO_AGENTS = (
+    (
+        AgentType.TEACHER,
+        "Demo teacher agent",
+        "You are the teacher of a university ethics seminar. Facilitate: ask one open "
+        "question at a time, summarise positions fairly, and correct factual errors kindly.",
+        Trigger(type=TriggerType.MESSAGE_COUNT, value=5),
+    ),
+    (
+        AgentType.STUDENT,
+        "Demo peer agent",
+        "You are a curious fellow student. Offer a concrete example or a counter-argument "
+        "in two or three sentences; never lecture.",
+        Trigger(type=TriggerType.SILENCE, value=120),
+    ),
+)
 DEMO_ACCOUNTS = (
     ("teacher@demo.coagent", "demo-teacher", "Demo Teacher", Role.TEACHER, CourseRole.TEACHER),
     ("alice@demo.coagent", "demo-alice", "Alice (demo student)", Role.STUDENT, CourseRole.STUDENT),
@@ -32,13 +52,15 @@ class DemoSeed:
     accounts: tuple[DemoAccount, ...]
     course: Course
     room: Room
+    agents: tuple[AgentConfig, ...] = ()
 
 
 class SeedDemo:
     """The server on the first embedded start, or an operator through the CLI. Runs its
     effect once in the life of the database (a one-time marker in the same transaction):
     a teacher and two students with generated passwords, a course they share, and a room
-    where both the teacher agent and the peer agent may speak. Returns None when already done.
+    where both the teacher agent and the peer agent may speak, with one active configuration
+    each on the offline provider. Returns None when already done.
     """
 
     def __init__(
@@ -97,6 +119,29 @@ class SeedDemo:
                 updated_at=now,
             )
             await uow.rooms.add(room)
+            agents = tuple(
+                AgentConfig(
+                    id=self._ids.new_id(),
+                    course_id=course.id,
+                    type=agent_type,
+                    name=name,
+                    provider=Provider.OFFLINE,
+                    model=None,
+                    base_url=None,
+                    system_prompt=prompt,
+                    context_window=20,
+                    trigger=trigger,
+                    schedule=None,
+                    settings={},
+                    is_active=True,
+                    created_by=teacher.id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for agent_type, name, prompt, trigger in DEMO_AGENTS
+            )
+            for agent in agents:
+                await uow.agent_configs.add(agent)
             await uow.commit()
         return DemoSeed(
             accounts=tuple(
@@ -110,4 +155,5 @@ class SeedDemo:
             ),
             course=course,
             room=room,
+            agents=agents,
         )

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
+from coagent.application.ports.agents import AgentConfigRepository
+from coagent.application.ports.chat import MessageRepository
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
@@ -210,6 +212,8 @@ class UnitOfWork(Protocol):
     courses: CourseRepository
     rooms: RoomRepository
     announcements: AnnouncementRepository
+    messages: MessageRepository
+    agent_configs: AgentConfigRepository
 
     async def __aenter__(self) -> Self: ...
 

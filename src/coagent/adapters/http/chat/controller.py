@@ -1,0 +1,125 @@
+"""/api/v1/chat over HTTP: history pages, sending, and WebSocket tickets."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from coagent.adapters.http.auth import SECURITY
+from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.problems import problems
+from coagent.adapters.realtime.events import MessageEvent, message_event
+from coagent.application.chat.post_message import PostMessageCommand
+from coagent.application.chat.read_history import MAX_PAGE, ReadHistoryQuery
+from coagent.domain.chat.message import MAX_CLIENT_MSG_ID
+
+ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CLIENT_MSG_ID)]
+
+
+class MessageCreate(msgspec.Struct):
+    content: Annotated[str, msgspec.Meta(min_length=1)]
+    client_msg_id: ClientMsgId | None = None
+
+
+class TicketRead(msgspec.Struct):
+    ticket: str
+    expires_in: int
+
+
+class ChatController(Controller):
+    path = "/api/v1/chat"
+    tags = ["chat"]
+    security = SECURITY
+
+    @get(
+        "/messages/{room_id:uuid}",
+        operation_id="chat_list_messages",
+        description=(
+            "Members who may read the room. A JSON array in ascending `seq` order: the newest "
+            "page by default, the page before `before_seq`, or the page after `after_seq` "
+            "(with both, the page after `after_seq` that stops before `before_seq`). A "
+            "`Link` header names the previous page."
+        ),
+        responses=problems(401, 404),
+    )
+    async def list_messages(
+        self,
+        request: Request[Any, Any, Any],
+        room_id: FromPath[UUID],
+        services: Services,
+        current: Current,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        before_seq: Annotated[int | None, QueryParameter()] = None,
+        after_seq: Annotated[int | None, QueryParameter()] = None,
+    ) -> Response[list[MessageEvent]]:
+        messages = await services.chat.history.execute(
+            ReadHistoryQuery(
+                actor_id=current.user_id,
+                room_id=room_id,
+                limit=limit,
+                before_seq=before_seq,
+                after_seq=after_seq,
+            )
+        )
+        headers = {}
+        if messages and messages[0].seq > 1:
+            link = f"{request.url.path}?limit={limit}&before_seq={messages[0].seq}"
+            headers["Link"] = f'<{link}>; rel="prev"'
+        return Response([message_event(m) for m in messages], headers=headers)
+
+    @post(
+        "/messages/{room_id:uuid}",
+        operation_id="chat_send_message",
+        description=(
+            "Members who may write in the room. Stored with the room's next `seq`, then "
+            "delivered live. Idempotent per sender and room by `Idempotency-Key` (or "
+            "`client_msg_id`; the header wins when both are sent): a repeat answers 200 with "
+            "the stored message and "
+            "`Idempotent-Replayed: true`; a repeat with different content is a 409."
+        ),
+        responses=problems(401, 404, 409),
+        status_code=201,
+    )
+    async def send_message(
+        self,
+        room_id: FromPath[UUID],
+        data: JSONBody[MessageCreate],
+        services: Services,
+        current: Current,
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(name="Idempotency-Key", min_length=1, max_length=MAX_CLIENT_MSG_ID),
+        ] = None,
+    ) -> Response[MessageEvent]:
+        posted = await services.chat.post.execute(
+            PostMessageCommand(
+                actor_id=current.user_id,
+                room_id=room_id,
+                content=data.content,
+                client_msg_id=idempotency_key or data.client_msg_id,
+            )
+        )
+        if posted.created:
+            return Response(message_event(posted.message), status_code=201)
+        return Response(
+            message_event(posted.message),
+            status_code=200,
+            headers={"Idempotent-Replayed": "true"},
+        )
+
+    @post(
+        "/ws-ticket",
+        operation_id="chat_create_ws_ticket",
+        description=(
+            "A single-use ticket for `GET /api/v1/chat/ws/{room_id}?ticket=...`, valid for a "
+            "few seconds and bound to the caller's session (for clients that cannot send a "
+            "cookie or an Authorization header on the handshake)."
+        ),
+        responses=problems(401),
+        status_code=201,
+    )
+    async def create_ticket(self, services: Services, current: Current) -> TicketRead:
+        ticket = await services.chat.issue_ticket.execute(current)
+        return TicketRead(ticket=ticket.ticket, expires_in=ticket.expires_in)

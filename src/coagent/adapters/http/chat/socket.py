@@ -1,0 +1,420 @@
+"""WS /api/v1/chat/ws/{room_id}: the live room.
+
+Dialects: without a subprotocol every text frame is one message (the original clients);
+with `coagent.v1` frames are typed JSON (`message.send`, `typing`, `resume`, `ping`).
+Outbound frames are always JSON events with a `type`.
+
+One task reads, one task (per socket) writes from a bounded queue, and the hub only ever
+queues: a slow client fills its own queue and is closed with a resync code, nobody waits for
+it. No database session lives with the socket: each inbound message is one unit of work.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath
+
+from coagent.adapters.http.auth import ACCESS_COOKIE, bearer_token
+from coagent.adapters.http.csrf import own_origin
+from coagent.adapters.http.deps import Services
+from coagent.adapters.http.services import HttpServices
+from coagent.adapters.realtime.events import (
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    CLOSE_RESYNC,
+    CLOSE_TOO_MANY,
+    CLOSE_UNAUTHENTICATED,
+    encode,
+    error_frame,
+    message_frame,
+)
+from coagent.adapters.realtime.hub import RoomHub
+from coagent.application.chat.join_room import JoinRoomCommand, RoomPass
+from coagent.application.chat.post_message import PostMessageCommand
+from coagent.domain.errors import (
+    CoagentError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+)
+
+logger = logging.getLogger("coagent.chat")
+
+V1 = "coagent.v1"
+CLOSE_BAD_REQUEST = 4400
+
+
+class MessageSend(msgspec.Struct, tag="message.send", forbid_unknown_fields=True):
+    content: str
+    client_msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+
+
+class Typing(msgspec.Struct, tag="typing", forbid_unknown_fields=True):
+    pass
+
+
+class Resume(msgspec.Struct, tag="resume", forbid_unknown_fields=True):
+    since_seq: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Ping(msgspec.Struct, tag="ping", forbid_unknown_fields=True):
+    pass
+
+
+Inbound = MessageSend | Typing | Resume | Ping
+_decoder = msgspec.json.Decoder(Inbound)
+
+ERROR_CODES: dict[type[CoagentError], str] = {
+    InvalidInput: "invalid",
+    Conflict: "conflict",
+    Forbidden: "forbidden",
+    NotFound: "not_found",
+    NotAuthenticated: "unauthenticated",
+}
+
+
+def _code_of(error: CoagentError) -> str:
+    for kind in type(error).__mro__:
+        if kind in ERROR_CODES:
+            return ERROR_CODES[kind]
+    return "error"
+
+
+class Connection:
+    """One socket: a bounded outbound queue drained by its own writer task."""
+
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], *, user_id: UUID, session_id: UUID, queue_size: int
+    ) -> None:
+        self.socket = socket
+        self.user_id = user_id
+        self.session_id = session_id
+        self.seen = 0
+        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self.closed = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._close: tuple[int, str] | None = None
+
+    def start(self, first: list[str]) -> None:
+        self._writer = asyncio.create_task(self._write(first))
+
+    def offer(self, frame: str) -> bool:
+        if self._close is not None:
+            return True
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def send_now(self, frame: str) -> None:
+        """A reply to this socket's own frame; counts against the same bound."""
+        if not self.offer(frame):
+            self.drop(CLOSE_RESYNC, "too slow: reconnect with since_seq")
+
+    def drop(self, code: int, reason: str) -> None:
+        if self._close is None:
+            self._close = (code, reason)
+            self.closed.set()
+
+    async def _write(self, first: list[str]) -> None:
+        try:
+            for frame in first:
+                await self.socket.send_text(frame)
+            while True:
+                await self.socket.send_text(await self._queue.get())
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed.set()
+
+    async def finish(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+        if self._close is not None:
+            code, reason = self._close
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.socket.close(code=code, reason=reason), 2)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    """Messages per window, per connection (a token bucket)."""
+
+    capacity: float
+    per_second: float
+    tokens: float
+    stamp: float
+
+    def take(self) -> float:
+        """0 when allowed, else the seconds to wait."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.per_second)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.per_second
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _origin_allowed(socket: WebSocket[Any, Any, Any], allowed: tuple[str, ...]) -> bool:
+    origin = socket.headers.get("origin")
+    if not origin:
+        return True  # not a browser, so not a cross-site vector
+    return origin in {own_origin(socket.scope, socket.headers.get("host", "")), *allowed}
+
+
+async def _reject(
+    socket: WebSocket[Any, Any, Any], v1: bool, code: int, error: str, detail: str
+) -> None:
+    """Accept only to say why (browsers cannot read a refused handshake), then close."""
+    await socket.accept(subprotocols=V1 if v1 else None)
+    with contextlib.suppress(Exception):
+        await socket.send_text(error_frame(error, detail))
+        await socket.close(code=code, reason=detail[:120])
+
+
+@websocket("/api/v1/chat/ws/{room_id:str}", name="chat_ws")
+async def chat_socket(
+    socket: WebSocket[Any, Any, Any], room_id: FromPath[str], services: Services
+) -> None:
+    v1 = V1 in (socket.scope.get("subprotocols") or [])
+    chat = services.chat
+    identity = await _authenticate(socket, services, v1)
+    if identity is None:
+        return
+    user_id, session_id = identity
+    try:
+        since = _since(socket.query_params.get("since_seq"))
+        room = await chat.join.execute(JoinRoomCommand(actor_id=user_id, room_id=UUID(room_id)))
+    except NotAuthenticated as error:
+        await _reject(socket, v1, CLOSE_UNAUTHENTICATED, "unauthenticated", error.detail)
+        return
+    except InvalidInput as error:
+        await _reject(socket, v1, CLOSE_BAD_REQUEST, "invalid", error.detail)
+        return
+    except (NotFound, ValueError):
+        await _reject(socket, v1, CLOSE_NOT_FOUND, "not_found", "Room not found")
+        return
+    limits = chat.limits
+    if chat.hub.connections_of(user_id) >= limits.connections_per_user:
+        await _reject(
+            socket,
+            v1,
+            CLOSE_TOO_MANY,
+            "too_many_connections",
+            f"At most {limits.connections_per_user} open connections per user",
+        )
+        return
+    connection = Connection(
+        socket, user_id=user_id, session_id=session_id, queue_size=limits.queue_size
+    )
+    # Join before accepting: once the client sees the socket open, nothing is missed.
+    joined = await chat.hub.join(room.room_id, room.course_id, connection, since)
+    try:
+        await socket.accept(subprotocols=V1 if v1 else None)
+    except BaseException:
+        chat.hub.leave(room.room_id, connection)
+        raise
+    connection.start(joined.frames)
+    reader = asyncio.create_task(_read(socket, connection, room, services, v1))
+    dropped = asyncio.create_task(connection.closed.wait())
+    try:
+        await _announce(chat.hub, room, "join")
+        await asyncio.wait({reader, dropped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reader, dropped):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        chat.hub.leave(room.room_id, connection)
+        await connection.finish()
+        with contextlib.suppress(Exception):
+            await _announce(chat.hub, room, "leave")
+
+
+async def _authenticate(
+    socket: WebSocket[Any, Any, Any], services: HttpServices, v1: bool
+) -> tuple[UUID, UUID] | None:
+    """(user id, session id) from a ticket, a bearer token or the cookie; None once refused."""
+    ticket = socket.query_params.get("ticket")
+    token = bearer_token(socket)
+    cookie = socket.cookies.get(ACCESS_COOKIE)
+    if (
+        not ticket
+        and not token
+        and cookie
+        and not _origin_allowed(socket, services.chat.allowed_origins)
+    ):
+        await socket.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake is refused
+        return None
+    try:
+        if ticket:
+            holder = await services.chat.redeem_ticket.execute(ticket)
+            return holder.user_id, holder.session_id
+        if token or cookie:
+            principal = await services.accounts.authenticate.execute(token or cookie or "")
+            return principal.user_id, principal.session_id
+        raise NotAuthenticated("Not authenticated")
+    except NotAuthenticated as error:
+        await _reject(socket, v1, CLOSE_UNAUTHENTICATED, "unauthenticated", error.detail)
+        return None
+
+
+def _since(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput("since_seq must be a non-negative integer")
+    return int(raw)
+
+
+async def _announce(hub: RoomHub, room: RoomPass, event: Literal["join", "leave"]) -> None:
+    user = {"id": room.user_id, "name": room.display_name}
+    verb = "joined" if event == "join" else "left"
+    now = _now()
+    await hub.publish_event(
+        room.room_id,
+        encode(
+            {
+                "type": "system",
+                "event": event,
+                "room_id": room.room_id,
+                "user": user,
+                "sender": "System",
+                "content": f"{room.display_name} {verb}",
+                "timestamp": now,
+                "metadata": None,
+            }
+        ),
+    )
+    await hub.publish_event(
+        room.room_id,
+        encode(
+            {
+                "type": "presence",
+                "room_id": room.room_id,
+                "user": user,
+                "status": "online" if event == "join" else "offline",
+                "timestamp": now,
+            }
+        ),
+    )
+
+
+async def _read(
+    socket: WebSocket[Any, Any, Any],
+    connection: Connection,
+    room: RoomPass,
+    services: HttpServices,
+    v1: bool,
+) -> None:
+    limits = services.chat.limits
+    bucket = _Bucket(
+        capacity=limits.messages_per_window,
+        per_second=limits.messages_per_window / limits.window_seconds,
+        tokens=limits.messages_per_window,
+        stamp=time.monotonic(),
+    )
+    last_typing = 0.0
+    while True:
+        event = await socket.receive()
+        if event["type"] == "websocket.disconnect":
+            return
+        text = event.get("text")
+        data = event.get("bytes")
+        raw: bytes = (
+            text.encode() if isinstance(text, str) else data if isinstance(data, bytes) else b""
+        )
+        if len(raw) > limits.max_frame_bytes:
+            connection.send_now(
+                error_frame(
+                    "frame_too_large", f"Frames are limited to {limits.max_frame_bytes} bytes"
+                )
+            )
+            continue
+        if not v1:
+            if not isinstance(text, str):
+                connection.send_now(error_frame("malformed", "Send text frames"))
+                continue
+            inbound: Inbound = MessageSend(content=text)
+        else:
+            try:
+                inbound = _decoder.decode(raw)
+            except msgspec.DecodeError as error:
+                connection.send_now(error_frame("malformed", str(error)))
+                continue
+        if isinstance(inbound, MessageSend):
+            wait = bucket.take()
+            if wait:
+                connection.send_now(
+                    error_frame("rate_limited", f"Too many messages; retry in {wait:.1f} s")
+                )
+                continue
+            if not await _send(connection, room, services, inbound):
+                return
+        elif isinstance(inbound, Typing):
+            now = time.monotonic()
+            if now - last_typing >= 1.0:  # typing is a hint: at most one per second
+                last_typing = now
+                await services.chat.hub.publish_event(
+                    room.room_id,
+                    encode(
+                        {
+                            "type": "typing",
+                            "room_id": room.room_id,
+                            "user": {"id": room.user_id, "name": room.display_name},
+                        }
+                    ),
+                )
+        elif isinstance(inbound, Resume):
+            for frame in await services.chat.hub.replay(
+                room.room_id, connection, inbound.since_seq
+            ):
+                connection.send_now(frame)
+        else:
+            connection.send_now(encode({"type": "pong", "timestamp": _now()}))
+
+
+async def _send(
+    connection: Connection, room: RoomPass, services: HttpServices, inbound: MessageSend
+) -> bool:
+    """Store and publish one message; False when the socket must close."""
+    try:
+        posted = await services.chat.post.execute(
+            PostMessageCommand(
+                actor_id=room.user_id,
+                room_id=room.room_id,
+                content=inbound.content,
+                client_msg_id=inbound.client_msg_id,
+            )
+        )
+    except (NotAuthenticated, NotFound) as error:  # deactivated, or no longer a member
+        connection.send_now(error_frame(_code_of(error), error.detail))
+        connection.drop(
+            CLOSE_UNAUTHENTICATED if isinstance(error, NotAuthenticated) else CLOSE_NOT_FOUND,
+            error.detail[:120],
+        )
+        return False
+    except CoagentError as error:
+        connection.send_now(error_frame(_code_of(error), error.detail))
+        return True
+    if not posted.created:
+        # A resend: the original went out long ago; acknowledge it to this socket again.
+        connection.send_now(message_frame(posted.message))
+    return True

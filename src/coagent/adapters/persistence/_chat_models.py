@@ -1,0 +1,45 @@
+"""Chat and report tables. Private: import them from `coagent.adapters.persistence.models`."""
+
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class MessageModel(UUIDv7AuditBase):
+    __tablename__ = "message"
+    __table_args__ = (
+        # The history index: every page is a range scan on (room_id, seq).
+        UniqueConstraint("room_id", "seq", name="uq_message_room_seq"),
+        # Idempotent sends; rows without a client_msg_id never collide (NULLs are distinct).
+        UniqueConstraint(
+            "room_id", "sender_id", "client_msg_id", name="uq_message_room_sender_client_msg_id"
+        ),
+    )
+
+    room_id: Mapped[UUID] = mapped_column(ForeignKey("room.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    sender_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    agent_type: Mapped[str | None] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    client_msg_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AnalyticsReportModel(UUIDv7AuditBase):
+    """Reports on a course's discussions (written by the analytics agent)."""
+
+    __tablename__ = "analytics_report"
+
+    course_id: Mapped[UUID] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    # A report on one room; NULL for a course-wide report or once the room is deleted.
+    room_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("room.id", ondelete="SET NULL"), index=True
+    )
+    report_type: Mapped[str] = mapped_column(String(32), default="course_summary")
+    content: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )

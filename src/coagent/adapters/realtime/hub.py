@@ -1,0 +1,451 @@
+"""The room hub: this process's live sockets, fed from the bus in per-room seq order.
+
+Guarantees, per room and socket: message events arrive in seq order, without gaps and
+without duplicates, from the moment the socket joins (and from `since_seq` when it
+resumes). How:
+- the hub subscribes to a room's channel *before* reading its last seq from the database,
+  so every later message reaches it through the bus;
+- a message that arrives ahead of its turn waits briefly for the missing ones and then the
+  gap is read from the database (messages are committed before they are published);
+- every socket has a watermark, so a message that reached it in the resume backlog is not
+  sent again live;
+- after the bus reconnects, what was missed is read from the database and every socket
+  gets `resync` (ephemeral events such as typing or announcements may have been lost).
+A socket whose bounded queue is full is closed with `CLOSE_RESYNC`; it never slows others.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from uuid import UUID
+
+from coagent.adapters.realtime.bus import BusUnavailable, RoomBus
+from coagent.adapters.realtime.events import (
+    CLOSE_RESYNC,
+    CLOSE_UNAUTHENTICATED,
+    course_event_from_json,
+    course_frame,
+    encode,
+    envelope,
+    message_frame,
+    open_envelope,
+)
+from coagent.application.ports.events import CourseEvent
+from coagent.domain.chat.message import Message
+
+logger = logging.getLogger("coagent.realtime")
+
+ROOM_PREFIX = "coagent:room:"
+COURSE_PREFIX = "coagent:course:"
+
+
+def room_channel(room_id: UUID) -> str:
+    return f"{ROOM_PREFIX}{room_id}"
+
+
+class Subscriber(Protocol):
+    """A live socket as the hub sees it."""
+
+    user_id: UUID
+    session_id: UUID
+    # The highest seq this socket has been given; the hub owns it.
+    seen: int
+
+    def offer(self, frame: str) -> bool:
+        """Queue a frame without waiting; False when the socket's queue is full."""
+        ...
+
+    def drop(self, code: int, reason: str) -> None:
+        """Close the socket soon (never blocks the caller)."""
+        ...
+
+
+class MessageSource(Protocol):
+    """Committed messages, read in short units of work (no authorization: sockets were
+    authorized when they joined).
+    """
+
+    async def after(self, room_id: UUID, seq: int, limit: int) -> Sequence[Message]: ...
+
+    async def last_seq(self, room_id: UUID) -> int: ...
+
+
+@dataclass(eq=False)
+class _Room:
+    id: UUID
+    course_id: UUID
+    ring: deque[tuple[int, str]]
+    last_seq: int = 0
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    sockets: set[Subscriber] = field(default_factory=set)
+    pending: dict[int, str] = field(default_factory=dict)
+    filling: asyncio.Task[None] | None = None
+    closing: asyncio.TimerHandle | None = None
+
+    def backlog(self, since: int) -> list[tuple[int, str]] | None:
+        """Messages after `since` from memory, or None when memory does not reach back."""
+        if since >= self.last_seq:
+            return []
+        base = self.ring[0][0] - 1 if self.ring else self.last_seq
+        if since < base:
+            return None
+        return [(seq, frame) for seq, frame in self.ring if seq > since]
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    # Frames the socket must be sent before anything else (replay, or a resync notice).
+    frames: list[str]
+    last_seq: int
+
+
+class RoomHub:
+    def __init__(
+        self,
+        *,
+        bus: RoomBus,
+        source: MessageSource,
+        ring_size: int = 512,
+        replay_limit: int = 1000,
+        gap_wait: float = 0.25,
+        linger: float = 30.0,
+    ) -> None:
+        self._bus = bus
+        self._source = source
+        self._ring_size = ring_size
+        self._replay_limit = replay_limit
+        self._gap_wait = gap_wait
+        self._linger = linger
+        self._rooms: dict[UUID, _Room] = {}
+        self._courses: dict[UUID, set[UUID]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._per_user: dict[UUID, int] = {}
+        self._publishing = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.gap_fills = 0
+
+    # --- lifecycle
+
+    def start(self) -> None:
+        self._bus.start(self._on_bus, self._on_reconnect)
+
+    async def close(self) -> None:
+        self._closed = True
+        # Let publishes already under way finish before the Redis client closes under them
+        # (a retrying client would reconnect and leak the connection).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), 2)
+        for room in list(self._rooms.values()):
+            if room.filling is not None:
+                room.filling.cancel()
+            if room.closing is not None:
+                room.closing.cancel()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._rooms.clear()
+        await self._bus.close()
+
+    # --- sockets
+
+    async def join(
+        self, room_id: UUID, course_id: UUID, socket: Subscriber, since: int | None
+    ) -> Joined:
+        """Register `socket`; from now on it gets every message after the returned frames."""
+        room = await self._open(room_id, course_id)
+        frames: list[str] = []
+        socket.seen = room.last_seq
+        if since is not None and since > room.last_seq:
+            frames.append(resync_frame(room, "since_seq is ahead of the room"))
+        elif since is not None and since < room.last_seq:
+            backlog = await self._backlog(room, since)
+            if backlog is None:
+                frames.append(resync_frame(room, "too far behind: page the history"))
+            else:
+                frames.extend(frame for _, frame in backlog)
+                socket.seen = max([since, *(seq for seq, _ in backlog)])
+        if room.closing is not None:
+            room.closing.cancel()
+            room.closing = None
+        room.sockets.add(socket)
+        self._per_user[socket.user_id] = self._per_user.get(socket.user_id, 0) + 1
+        return Joined(frames=frames, last_seq=room.last_seq)
+
+    async def replay(self, room_id: UUID, socket: Subscriber, since: int) -> list[str]:
+        """For a socket already live: the messages after `since` it was given before."""
+        room = self._rooms.get(room_id)
+        if room is None or since >= socket.seen:
+            return []
+        backlog = await self._backlog(room, since)
+        if backlog is None:
+            return [resync_frame(room, "too far behind: page the history")]
+        return [frame for seq, frame in backlog if seq <= socket.seen]
+
+    def leave(self, room_id: UUID, socket: Subscriber) -> None:
+        """Every joined socket leaves exactly once (also after the hub dropped it)."""
+        left = self._per_user.get(socket.user_id, 0) - 1
+        if left > 0:
+            self._per_user[socket.user_id] = left
+        else:
+            self._per_user.pop(socket.user_id, None)
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        room.sockets.discard(socket)
+        if not room.sockets and room.closing is None:
+            # Keep the subscription and the ring a while: reconnects come in storms.
+            room.closing = asyncio.get_running_loop().call_later(
+                self._linger, lambda: self._spawn(self._close_room(room))
+            )
+
+    def connections_of(self, user_id: UUID) -> int:
+        return self._per_user.get(user_id, 0)
+
+    def sockets(self) -> Iterable[Subscriber]:
+        for room in self._rooms.values():
+            yield from room.sockets
+
+    async def drop_revoked(self, is_revoked: Callable[[UUID], Awaitable[bool]]) -> int:
+        """Close every socket whose session has been revoked; returns how many."""
+        verdicts: dict[UUID, bool] = {}
+        dropped = 0
+        for room in list(self._rooms.values()):
+            for socket in list(room.sockets):
+                if socket.session_id not in verdicts:
+                    verdicts[socket.session_id] = await is_revoked(socket.session_id)
+                if verdicts[socket.session_id]:
+                    room.sockets.discard(socket)
+                    socket.drop(CLOSE_UNAUTHENTICATED, "session revoked")
+                    dropped += 1
+        return dropped
+
+    # --- publishing
+
+    async def message_posted(self, message: Message) -> None:
+        """The ChatPublisher port: PostMessage calls this after commit."""
+        await self.publish_message(message)
+
+    async def publish_message(self, message: Message) -> None:
+        if self._closed:  # shutting down: sockets resume from the database later
+            return
+        frame = message_frame(message)
+        try:
+            await self._publish(room_channel(message.room_id), envelope(message.seq, frame))
+        except BusUnavailable as error:
+            # Committed already: serve our own sockets now; other processes read it from
+            # the database at their next message or bus reconnect.
+            logger.warning("message not published", extra={"error": str(error)})
+            room = self._rooms.get(message.room_id)
+            if room is not None and room.ready.is_set():
+                self._accept(room, message.seq, frame)
+
+    async def publish_event(self, room_id: UUID, frame: str) -> None:
+        """An event outside the message order (typing, presence, join/leave)."""
+        if self._closed:
+            return
+        try:
+            await self._publish(room_channel(room_id), envelope(0, frame))
+        except BusUnavailable:
+            room = self._rooms.get(room_id)
+            if room is not None:
+                self._broadcast(room, frame)
+
+    async def _publish(self, channel: str, payload: bytes) -> None:
+        self._publishing += 1
+        self._idle.clear()
+        try:
+            await self._bus.publish(channel, payload)
+        finally:
+            self._publishing -= 1
+            if not self._publishing:
+                self._idle.set()
+
+    def deliver_course_event(self, event: CourseEvent) -> None:
+        """Course events (announcements) go to every socket in the course's rooms."""
+        frame = course_frame(event)
+        for room_id in list(self._courses.get(event.course_id, ())):
+            room = self._rooms.get(room_id)
+            if room is not None:
+                self._broadcast(room, frame)
+
+    # --- internals
+
+    async def _open(self, room_id: UUID, course_id: UUID) -> _Room:
+        room = self._rooms.get(room_id)
+        if room is None:
+            room = _Room(id=room_id, course_id=course_id, ring=deque(maxlen=self._ring_size))
+            self._rooms[room_id] = room
+            try:
+                # Subscribe first, then read: nothing committed in between can be missed.
+                course_rooms = self._courses.setdefault(course_id, set())
+                if not course_rooms:
+                    await self._bus.subscribe(f"{COURSE_PREFIX}{course_id}")
+                course_rooms.add(room_id)
+                await self._bus.subscribe(room_channel(room_id))
+                room.last_seq = await self._source.last_seq(room_id)
+            except BaseException:
+                self._forget(room)
+                room.ready.set()
+                raise
+            room.ready.set()
+            waiting, room.pending = room.pending, {}
+            for seq in sorted(waiting):
+                self._accept(room, seq, waiting[seq])
+        else:
+            await room.ready.wait()
+            if self._rooms.get(room_id) is not room:  # its opening failed
+                return await self._open(room_id, course_id)
+        return room
+
+    def _forget(self, room: _Room) -> None:
+        self._rooms.pop(room.id, None)
+        course_rooms = self._courses.get(room.course_id, set())
+        course_rooms.discard(room.id)
+        if not course_rooms:
+            self._courses.pop(room.course_id, None)
+
+    async def _close_room(self, room: _Room) -> None:
+        room.closing = None
+        if room.sockets or self._rooms.get(room.id) is not room:
+            return
+        self._forget(room)
+        if room.filling is not None:
+            room.filling.cancel()
+        await self._bus.unsubscribe(room_channel(room.id))
+        if room.course_id not in self._courses:
+            await self._bus.unsubscribe(f"{COURSE_PREFIX}{room.course_id}")
+
+    def _on_bus(self, channel: str, payload: bytes) -> None:
+        try:
+            if channel.startswith(ROOM_PREFIX):
+                room = self._rooms.get(UUID(channel[len(ROOM_PREFIX) :]))
+                if room is None:
+                    return
+                seq, frame = open_envelope(payload)
+                if seq == 0:
+                    self._broadcast(room, frame)
+                elif not room.ready.is_set():
+                    room.pending[seq] = frame
+                else:
+                    self._accept(room, seq, frame)
+            elif channel.startswith(COURSE_PREFIX):
+                self.deliver_course_event(course_event_from_json(payload))
+        except Exception:  # a bad payload must never stop the listener
+            logger.exception("undeliverable bus payload", extra={"channel": channel})
+
+    def _accept(self, room: _Room, seq: int, frame: str) -> None:
+        if seq <= room.last_seq:
+            return
+        if seq > room.last_seq + 1:
+            room.pending[seq] = frame
+            if room.filling is None:
+                room.filling = self._spawn(self._fill_gap(room))
+            return
+        self._emit(room, seq, frame)
+        while room.last_seq + 1 in room.pending:
+            self._emit(room, room.last_seq + 1, room.pending.pop(room.last_seq + 1))
+        for stale in [s for s in room.pending if s <= room.last_seq]:
+            del room.pending[stale]
+
+    def _emit(self, room: _Room, seq: int, frame: str) -> None:
+        room.last_seq = seq
+        room.ring.append((seq, frame))
+        for socket in list(room.sockets):
+            if seq > socket.seen:
+                socket.seen = seq
+                if not socket.offer(frame):
+                    self._overflow(room, socket)
+
+    def _broadcast(self, room: _Room, frame: str) -> None:
+        for socket in list(room.sockets):
+            if not socket.offer(frame):
+                self._overflow(room, socket)
+
+    def _overflow(self, room: _Room, socket: Subscriber) -> None:
+        room.sockets.discard(socket)
+        socket.drop(CLOSE_RESYNC, "too slow: reconnect with since_seq")
+
+    async def _backlog(self, room: _Room, since: int) -> list[tuple[int, str]] | None:
+        """Messages after `since`, from memory or else from the database; None when there
+        are more than a replay may carry.
+        """
+        backlog = room.backlog(since)
+        if backlog is not None:
+            return backlog
+        stored = await self._source.after(room.id, since, self._replay_limit + 1)
+        if len(stored) > self._replay_limit:
+            return None
+        replay = [(m.seq, message_frame(m)) for m in stored]
+        # What arrived while we read is in memory (unless the ring overran meanwhile).
+        tail = room.backlog(replay[-1][0] if replay else since)
+        return None if tail is None else replay + tail
+
+    async def _fill_gap(self, room: _Room) -> None:
+        """A message came ahead of its turn: wait briefly for the missing ones, then read
+        them from the database (they were committed before they were published).
+        """
+        try:
+            await asyncio.sleep(self._gap_wait)
+            while (
+                room.pending
+                and min(room.pending) > room.last_seq + 1
+                and self._rooms.get(room.id) is room
+            ):
+                await self._catch_up(room, min(room.pending) - 1)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("gap fill failed", extra={"room_id": str(room.id)})
+            self._skip_to_pending(room, "messages could not be recovered")
+        finally:
+            room.filling = None
+
+    async def _catch_up(self, room: _Room, upto: int) -> None:
+        while room.last_seq < upto:
+            stored = await self._source.after(
+                room.id, room.last_seq, min(self._replay_limit, upto - room.last_seq)
+            )
+            if not stored or stored[0].seq != room.last_seq + 1:
+                self._skip_to_pending(room, "messages are missing")
+                return
+            self.gap_fills += 1
+            for message in stored:
+                self._accept(room, message.seq, message_frame(message))
+
+    def _skip_to_pending(self, room: _Room, reason: str) -> None:
+        """Give up on a gap: tell the sockets, then go on from the next message we hold."""
+        if room.pending:
+            room.last_seq = min(room.pending) - 1
+        self._broadcast(room, resync_frame(room, reason))
+        if room.pending:
+            first = min(room.pending)
+            self._accept(room, first, room.pending.pop(first))
+
+    async def _on_reconnect(self) -> None:
+        for room in list(self._rooms.values()):
+            if not room.ready.is_set():
+                continue
+            try:
+                await self._catch_up(room, await self._source.last_seq(room.id))
+            except Exception:  # the database is down too: the resync below says it all
+                logger.exception("catch-up after reconnect failed")
+            self._broadcast(room, resync_frame(room, "live updates were interrupted"))
+
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+def resync_frame(room: _Room, reason: str) -> str:
+    return encode(
+        {"type": "resync", "room_id": room.id, "last_seq": room.last_seq, "reason": reason}
+    )

@@ -1,0 +1,1 @@
+"""Agent configurations: use cases, one per module."""

@@ -1,0 +1,136 @@
+"""What an update of a configuration may change, and how its main key is written.
+
+Fields left at `KEEP` are not touched: that is how partial updates keep every field a client
+did not send. Keys are encrypted with the `SecretBox` before they reach a repository; the mask
+shown in responses is computed here, from the plaintext, at write time, and stored beside the
+ciphertext, so rendering a configuration never decrypts anything (a response path never holds
+a key in clear, and a wrong ENCRYPTION_KEYS never breaks reads).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final
+from uuid import UUID
+
+from coagent.application.ports.repositories import UnitOfWork
+from coagent.application.ports.security import SecretBox
+from coagent.domain.agents.config import (
+    DEFAULT_CONTEXT_WINDOW,
+    DEFAULT_NAME,
+    AgentConfig,
+    AgentType,
+    Provider,
+    check_config,
+)
+from coagent.domain.agents.keys import KeyType, check_key, looks_masked, mask_key
+from coagent.domain.agents.schedule import Schedule
+from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
+
+
+class Keep(Enum):
+    KEEP = "keep"
+
+
+KEEP: Final = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigChanges:
+    """`KEEP`: leave as it is. `model` and `base_url` None: clear (the provider's default);
+    `schedule` None: always on duty. `api_key`: "" deletes the main key; a mask sent back
+    (`sk-…89`, `****`) keeps it.
+    """
+
+    name: str | Keep = KEEP
+    provider: Provider | Keep = KEEP
+    model: str | Keep | None = KEEP
+    base_url: str | Keep | None = KEEP
+    system_prompt: str | Keep = KEEP
+    context_window: int | Keep = KEEP
+    trigger: Trigger | Keep = KEEP
+    schedule: Schedule | Keep | None = KEEP
+    settings: Mapping[str, Any] | Keep = KEEP
+    api_key: str | Keep = KEEP
+
+
+_FIELDS: Final = (
+    "name",
+    "provider",
+    "model",
+    "base_url",
+    "system_prompt",
+    "context_window",
+    "trigger",
+    "schedule",
+    "settings",
+)
+
+
+def apply_changes(config: AgentConfig, changes: ConfigChanges, now: datetime) -> AgentConfig:
+    """The configuration with the changes made, checked, and `updated_at` bumped."""
+    values = {name: value for name in _FIELDS if (value := getattr(changes, name)) is not KEEP}
+    return check_config(replace(config, **values, updated_at=now))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyWrite:
+    mask: str | None  # the key's mask afterwards; None: no key
+    changed: bool
+
+
+async def write_key(
+    uow: UnitOfWork,
+    secrets: SecretBox,
+    config_id: UUID,
+    key_type: KeyType,
+    value: str | None,
+    *,
+    current_mask: str | None,
+) -> KeyWrite:
+    """Store, replace or delete one key.
+
+    None or "" deletes it; the mask a client was shown (or anything that looks masked) keeps
+    the stored key; anything else is checked, encrypted and stored.
+    """
+    if value is None or value == "":
+        if current_mask is None:
+            return KeyWrite(mask=None, changed=False)
+        await uow.agent_configs.delete_key(config_id, key_type)
+        return KeyWrite(mask=None, changed=True)
+    if value == current_mask or looks_masked(value):
+        return KeyWrite(mask=current_mask, changed=False)
+    key = check_key(value)
+    mask = mask_key(key)
+    await uow.agent_configs.set_key(config_id, key_type, ciphertext=secrets.encrypt(key), mask=mask)
+    return KeyWrite(mask=mask, changed=True)
+
+
+def blank_config(
+    *,
+    config_id: UUID,
+    course_id: UUID | None,
+    agent_type: AgentType,
+    created_by: UUID,
+    now: datetime,
+) -> AgentConfig:
+    """A new configuration with every default (the caller applies its changes)."""
+    return AgentConfig(
+        id=config_id,
+        course_id=course_id,
+        type=agent_type,
+        name=DEFAULT_NAME,
+        provider=Provider.OFFLINE,
+        model=None,
+        base_url=None,
+        system_prompt="",
+        context_window=DEFAULT_CONTEXT_WINDOW,
+        trigger=DEFAULT_TRIGGER,
+        schedule=None,
+        settings={},
+        is_active=False,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+    )

@@ -1,0 +1,103 @@
+"""CreateAgentConfig."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from uuid import UUID
+
+from coagent.application.accounts.actor import load_actor
+from coagent.application.agents.changes import write_key
+from coagent.application.courses.access import authorize
+from coagent.application.ports.clock import Clock, IdGenerator
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.ports.security import SecretBox
+from coagent.domain.agents.config import (
+    DEFAULT_CONTEXT_WINDOW,
+    DEFAULT_NAME,
+    AgentConfig,
+    AgentType,
+    Provider,
+    check_config,
+)
+from coagent.domain.agents.keys import KeyType
+from coagent.domain.agents.schedule import Schedule
+from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
+from coagent.domain.courses.policy import Action
+from coagent.domain.errors import Conflict
+
+NAME_TAKEN = "An agent configuration with this name already exists for this agent type"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateAgentConfigCommand:
+    actor_id: UUID
+    course_id: UUID
+    type: AgentType
+    system_prompt: str
+    name: str = DEFAULT_NAME
+    provider: Provider = Provider.OFFLINE
+    model: str | None = None
+    base_url: str | None = None
+    context_window: int = DEFAULT_CONTEXT_WINDOW
+    trigger: Trigger = DEFAULT_TRIGGER
+    schedule: Schedule | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    api_key: str | None = None
+
+
+class CreateAgentConfig:
+    """Course staff with `agent_config.manage` (co-teachers, the owner) and admins.
+
+    The first configuration of a type in a course is created active, the others inactive;
+    the name must be free within (course, type) (Conflict otherwise). A key is encrypted
+    before it is stored.
+    """
+
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, secrets: SecretBox, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self._uow = uow
+        self._secrets = secrets
+        self._clock = clock
+        self._ids = ids
+
+    async def execute(self, command: CreateAgentConfigCommand) -> AgentConfig:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            course = await authorize(uow, actor, command.course_id, Action.AGENT_CONFIG_MANAGE)
+            now = self._clock.now()
+            config = check_config(
+                AgentConfig(
+                    id=self._ids.new_id(),
+                    course_id=course.id,
+                    type=command.type,
+                    name=command.name,
+                    provider=command.provider,
+                    model=command.model,
+                    base_url=command.base_url,
+                    system_prompt=command.system_prompt,
+                    context_window=command.context_window,
+                    trigger=command.trigger,
+                    schedule=command.schedule,
+                    settings=command.settings,
+                    is_active=False,
+                    created_by=actor.id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if await uow.agent_configs.name_taken(course.id, config.type, config.name):
+                raise Conflict(NAME_TAKEN)
+            is_first = await uow.agent_configs.active_for(course.id, config.type) is None
+            config = replace(config, is_active=is_first)
+            await uow.agent_configs.add(config)
+            written = await write_key(
+                uow,
+                self._secrets,
+                config.id,
+                KeyType.API_KEY,
+                command.api_key,
+                current_mask=None,
+            )
+            await uow.commit()
+        return replace(config, masked_api_key=written.mask)

@@ -1,0 +1,32 @@
+"""ListAgentConfigs."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from coagent.application.accounts.actor import load_actor
+from coagent.application.courses.access import authorize
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.domain.agents.config import AgentConfig
+from coagent.domain.courses.policy import Action
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListAgentConfigsCommand:
+    actor_id: UUID
+    course_id: UUID
+
+
+class ListAgentConfigs:
+    """Course staff with `agent_config.read` (TAs and above) and admins; students get
+    Forbidden (they never see prompts), outsiders NotFound. Keys appear only as masks.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: ListAgentConfigsCommand) -> Sequence[AgentConfig]:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            course = await authorize(uow, actor, command.course_id, Action.AGENT_CONFIG_READ)
+            return await uow.agent_configs.list_for_course(course.id)

@@ -1,0 +1,40 @@
+"""ListAgentConfigVersions."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from coagent.application.accounts.actor import load_actor
+from coagent.application.agents.access import authorize_config
+from coagent.application.ports.repositories import Page, UnitOfWorkFactory
+from coagent.domain.agents.config import ConfigVersion
+from coagent.domain.courses.policy import Action
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListAgentConfigVersionsCommand:
+    actor_id: UUID
+    config_id: UUID
+    offset: int = 0
+    limit: int = 100
+
+
+class ListAgentConfigVersions:
+    """`agent_config.manage` on its course (students and TAs never read old prompts);
+    admins only for system configurations. Newest first.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: ListAgentConfigVersionsCommand) -> Page[ConfigVersion]:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            config = await authorize_config(
+                uow, actor, command.config_id, Action.AGENT_CONFIG_MANAGE
+            )
+            items, total = await uow.agent_configs.list_versions(
+                config.id, offset=command.offset, limit=command.limit
+            )
+            found: Sequence[ConfigVersion] = items
+            return Page(items=found, total=total)

@@ -1,0 +1,52 @@
+"""RestoreAgentConfigVersion."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from coagent.application.accounts.actor import load_actor
+from coagent.application.agents.access import VERSION_NOT_FOUND, authorize_config
+from coagent.application.agents.create_config import NAME_TAKEN
+from coagent.application.ports.clock import Clock
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.domain.agents.config import AgentConfig, check_config, restored
+from coagent.domain.courses.policy import Action
+from coagent.domain.errors import Conflict, NotFound
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreAgentConfigVersionCommand:
+    actor_id: UUID
+    config_id: UUID
+    version_id: UUID
+
+
+class RestoreAgentConfigVersion:
+    """`agent_config.manage` on its course; admins only for system configurations.
+
+    Puts every snapshotted field back (name, provider, model, base_url, prompt, context
+    window, trigger, schedule, settings) and bumps `updated_at`; keys and activation stay.
+    A version of another configuration is NotFound; a name since taken by another
+    configuration is a Conflict.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def execute(self, command: RestoreAgentConfigVersionCommand) -> AgentConfig:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            config = await authorize_config(
+                uow, actor, command.config_id, Action.AGENT_CONFIG_MANAGE
+            )
+            version = await uow.agent_configs.get_version(command.version_id)
+            if version is None or version.config_id != config.id:
+                raise NotFound(VERSION_NOT_FOUND)
+            updated = check_config(restored(config, version.snapshot, self._clock.now()))
+            if updated.name != config.name and await uow.agent_configs.name_taken(
+                updated.course_id, updated.type, updated.name, except_id=updated.id
+            ):
+                raise Conflict(NAME_TAKEN)
+            await uow.agent_configs.update(updated)
+            await uow.commit()
+        return updated

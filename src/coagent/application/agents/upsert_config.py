@@ -1,0 +1,94 @@
+"""UpsertAgentConfig: the original's "PUT the config of this type" (course or system)."""
+
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from coagent.application.accounts.actor import load_actor
+from coagent.application.agents.access import require_admin
+from coagent.application.agents.changes import (
+    KEEP,
+    ConfigChanges,
+    apply_changes,
+    blank_config,
+    write_key,
+)
+from coagent.application.agents.create_config import NAME_TAKEN
+from coagent.application.courses.access import authorize
+from coagent.application.ports.clock import Clock, IdGenerator
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.ports.security import SecretBox
+from coagent.domain.agents.config import AgentConfig, AgentType, check_placement
+from coagent.domain.agents.keys import KeyType
+from coagent.domain.courses.policy import Action
+from coagent.domain.errors import Conflict
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpsertAgentConfigCommand:
+    """`course_id` None: the system configuration of the type (design or analytics only)."""
+
+    actor_id: UUID
+    course_id: UUID | None
+    type: AgentType
+    changes: ConfigChanges
+
+
+class UpsertAgentConfig:
+    """For a course: `agent_config.manage` (co-teachers, the owner, admins). For the system
+    configurations: admins only.
+
+    Changes the active configuration of the type (else the oldest one) like a partial update;
+    when there is none, creates one, active, from the defaults and the changes.
+    """
+
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, secrets: SecretBox, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self._uow = uow
+        self._secrets = secrets
+        self._clock = clock
+        self._ids = ids
+
+    async def execute(self, command: UpsertAgentConfigCommand) -> AgentConfig:
+        check_placement(command.course_id, command.type)
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            if command.course_id is None:
+                require_admin(actor)
+            else:
+                await authorize(uow, actor, command.course_id, Action.AGENT_CONFIG_MANAGE)
+            now = self._clock.now()
+            existing = await uow.agent_configs.first_of(command.course_id, command.type)
+            if existing is None:
+                base = blank_config(
+                    config_id=self._ids.new_id(),
+                    course_id=command.course_id,
+                    agent_type=command.type,
+                    created_by=actor.id,
+                    now=now,
+                )
+                config = replace(apply_changes(base, command.changes, now), is_active=True)
+                if await uow.agent_configs.name_taken(config.course_id, config.type, config.name):
+                    raise Conflict(NAME_TAKEN)
+                await uow.agent_configs.add(config)
+                mask = None
+            else:
+                config = apply_changes(existing, command.changes, now)
+                if config.name != existing.name and await uow.agent_configs.name_taken(
+                    config.course_id, config.type, config.name, except_id=config.id
+                ):
+                    raise Conflict(NAME_TAKEN)
+                await uow.agent_configs.update(config)
+                mask = existing.masked_api_key
+            if command.changes.api_key is not KEEP:
+                written = await write_key(
+                    uow,
+                    self._secrets,
+                    config.id,
+                    KeyType.API_KEY,
+                    command.changes.api_key,
+                    current_mask=mask,
+                )
+                mask = written.mask
+            await uow.commit()
+        return replace(config, masked_api_key=mask)

@@ -1,0 +1,43 @@
+"""JoinRoom: may this user hold a live socket on this room?"""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from coagent.application.accounts.actor import load_actor
+from coagent.application.courses.rooms import authorize_room
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.domain.courses.policy import Action
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JoinRoomCommand:
+    actor_id: UUID
+    room_id: UUID
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomPass:
+    """What a socket needs to know about its room and its user, read once."""
+
+    room_id: UUID
+    course_id: UUID
+    user_id: UUID
+    display_name: str
+
+
+class JoinRoom:
+    """Active members who may read the room; NotFound for everyone else (as over HTTP)."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, command: JoinRoomCommand) -> RoomPass:
+        async with self._uow() as uow:
+            actor = await load_actor(uow, command.actor_id)
+            room = await authorize_room(uow, actor, command.room_id, Action.CHAT_READ)
+        return RoomPass(
+            room_id=room.id,
+            course_id=room.course_id,
+            user_id=actor.id,
+            display_name=actor.display_name,
+        )

@@ -1,0 +1,24 @@
+"""ReplayMessages: committed messages for the fan-out, read in short units of work."""
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.domain.chat.message import Message
+
+
+class ReplayMessages:
+    """Internal: the live fan-out only, for sockets authorized when they joined. It fills
+    gaps the bus left and serves resumes that reach back past what it holds in memory.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def after(self, room_id: UUID, seq: int, limit: int) -> Sequence[Message]:
+        async with self._uow() as uow:
+            return await uow.messages.page(room_id, limit=limit, after_seq=seq)
+
+    async def last_seq(self, room_id: UUID) -> int:
+        async with self._uow() as uow:
+            return await uow.messages.last_seq(room_id)

@@ -1,0 +1,62 @@
+"""Chat messages: what a room's history is made of."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from coagent.domain.errors import InvalidInput
+
+# The largest client_msg_id / Idempotency-Key we keep (a UUID is 36 characters).
+MAX_CLIENT_MSG_ID = 64
+
+
+class SenderKind(StrEnum):
+    USER = "user"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """A stored message. `seq` numbers a room's messages 1, 2, 3... with no gap."""
+
+    id: UUID
+    room_id: UUID
+    seq: int
+    content: str
+    created_at: datetime
+    sender_id: UUID | None
+    # The author's display name when it was read (never an email address).
+    sender_name: str
+    agent_type: str | None = None
+    client_msg_id: str | None = None
+
+    @property
+    def kind(self) -> SenderKind:
+        return SenderKind.AGENT if self.agent_type else SenderKind.USER
+
+
+def agent_display_name(agent_type: str) -> str:
+    """What the original clients show for agent messages ("Teacher AI", "Student AI")."""
+    return f"{agent_type.capitalize()} AI"
+
+
+def check_content(content: str, *, max_length: int) -> str:
+    """The content to store; InvalidInput when it is blank or too long."""
+    if not content.strip():
+        raise InvalidInput("Message must not be blank")
+    if len(content) > max_length:
+        raise InvalidInput(f"Message is longer than {max_length} characters")
+    return content
+
+
+def check_client_msg_id(client_msg_id: str | None) -> str | None:
+    if client_msg_id is None:
+        return None
+    if (
+        not client_msg_id
+        or len(client_msg_id) > MAX_CLIENT_MSG_ID
+        or not client_msg_id.isprintable()
+    ):
+        raise InvalidInput(f"client_msg_id must be 1 to {MAX_CLIENT_MSG_ID} printable characters")
+    return client_msg_id
