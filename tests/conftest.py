@@ -61,9 +61,14 @@ async def _truncate(url: str) -> None:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
             "AND tablename <> 'alembic_version'"
         )
-        names = ", ".join(f'"{row["tablename"]}"' for row in tables)
-        if names:
-            await connection.execute(f"TRUNCATE {names} CASCADE")
+        # DELETE with foreign-key triggers off: the tables hold a few rows, and TRUNCATE's
+        # per-table file work costs about 3x more, which adds up over thousands of tests.
+        # Table names come from pg_tables of our own test database.
+        deletes = " ".join(f'DELETE FROM "{row["tablename"]}";' for row in tables)  # noqa: S608
+        if deletes:
+            await connection.execute(
+                f"BEGIN; SET LOCAL session_replication_role = replica; {deletes} COMMIT;"
+            )
     finally:
         await connection.close()
 

@@ -10,12 +10,22 @@ from typing import Any
 
 import pytest
 from litestar.exceptions import WebSocketDisconnect
+from litestar.testing import TestClient
 from litestar.testing.websocket_test_session import WebSocketTestSession
 
 from coagent.adapters.realtime.events import encode
+from coagent.domain.accounts.roles import Role
+from coagent.main.app import create_app
 from coagent.main.settings import Settings
-from tests.api.chat_helpers import connect, create_room, next_event, post, send
-from tests.api.conftest import World, container_of, run
+from tests.api.chat_helpers import close_code, connect, create_room, next_event, post, send
+from tests.api.conftest import (
+    World,
+    container_of,
+    create_course,
+    enroll,
+    run,
+    signed_in,
+)
 from tests.conftest import make_settings
 
 TICKET = "/api/v1/chat/ws-ticket"
@@ -334,3 +344,24 @@ def test_a_slow_consumer_is_closed_and_the_others_get_everything(client, world, 
         assert received == list(range(100))
         works(fast, "after the burst")
     assert post(client, student, room_id, "over http").status_code == 201
+
+
+def test_an_open_socket_closes_once_its_user_leaves_the_course(tmp_path, pg, redis_url) -> None:
+    settings = make_settings(
+        tmp_path, DATABASE_URL=pg, REDIS_URL=redis_url, CHAT_ACCESS_RECHECK_SECONDS="2"
+    )
+    with TestClient(app=create_app(settings), base_url="http://testserver.local") as client:
+        owner = signed_in(client, Role.TEACHER)
+        student = signed_in(client, Role.STUDENT)
+        course_id = create_course(client, owner, "Recheck")
+        enroll(client, owner, course_id, student.user.id, "student")
+        room_id = create_room(client, owner, course_id)
+        with connect(client, room_id, student) as ws:
+            removed = client.delete(
+                f"/api/v1/courses/{course_id}/members/{student.user.id}", headers=owner.headers
+            )
+            assert removed.status_code == 200, removed.text
+            code, events = close_code(ws, timeout=15)
+    assert code == 4404
+    assert events[-1]["type"] == "error"
+    assert events[-1]["code"] == "not_found"

@@ -4,6 +4,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from uuid import UUID
 
 from litestar import Litestar
 from taskiq import AsyncBroker
@@ -11,7 +12,8 @@ from taskiq import AsyncBroker
 from coagent.adapters.http.app import build_app
 from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS
 from coagent.application.accounts.bootstrap import BootstrapSuperAdminCommand
-from coagent.domain.errors import CoagentError
+from coagent.application.chat.join_room import JoinRoomCommand
+from coagent.domain.errors import CoagentError, NotAuthenticated, NotFound
 from coagent.main.broker import create_broker
 from coagent.main.container import Container, build_container, http_config
 from coagent.main.demo import keep_credentials
@@ -57,7 +59,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await bootstrap(container)
         await start_broker(broker, container)
         container.hub.start()
-        sweeper = asyncio.create_task(_close_revoked_sockets(container))
+        sweeper = asyncio.create_task(
+            _close_revoked_sockets(
+                container, access_every=max(1, settings.chat_access_recheck_seconds // 2)
+            )
+        )
         # Embedded mode has no scheduler process: this one process does its housekeeping.
         housekeeping = (
             None if settings.redis_url else asyncio.create_task(_embedded_housekeeping(broker))
@@ -72,7 +78,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 housekeeping.cancel()
                 with suppress(asyncio.CancelledError):
                     await housekeeping
-            await broker.shutdown()
+            try:
+                await asyncio.wait_for(broker.shutdown(), 10)
+            except Exception:  # noqa: BLE001 - still close the rest
+                logger.warning("task broker did not shut down cleanly")
             await container.aclose()
 
     app = build_app(services=container.http, config=http_config(settings), lifespan=[lifespan])
@@ -89,17 +98,34 @@ async def _embedded_housekeeping(broker: AsyncBroker, every: float = 900.0) -> N
             await task.kiq()
 
 
-async def _close_revoked_sockets(container: Container, every: float = 2.0) -> None:
-    """Sockets outlive the access token that opened them: close those whose session was
-    revoked since (logout, password change, deactivation). The revocation list answers
-    from memory for a second, so this costs little even with many sockets.
+async def _close_revoked_sockets(
+    container: Container, every: float = 2.0, access_every: int = 15
+) -> None:
+    """Sockets outlive the checks made when they opened: close those whose session was revoked
+    since (logout, password change, deactivation) every `every` seconds; those whose user lost
+    access to the room (removed, unassigned) every `access_every` rounds. The revocation list
+    answers from memory for a second; the access check is one short unit of work per
+    (user, room) pair.
     """
+    join = container.http.chat.join
+
+    async def allowed(user_id: UUID, room_id: UUID) -> bool:
+        try:
+            await join.execute(JoinRoomCommand(actor_id=user_id, room_id=room_id))
+        except (NotFound, NotAuthenticated):
+            return False
+        return True
+
+    rounds = 0
     while True:
         await asyncio.sleep(every)
+        rounds += 1
         try:
             await container.hub.drop_revoked(container.revocations.is_revoked)
-        except Exception:  # noqa: BLE001 - Redis may be down; try again next round
-            logger.warning("revoked-socket sweep failed")
+            if rounds % access_every == 0:
+                await container.hub.drop_unauthorized(allowed)
+        except Exception:  # noqa: BLE001 - Redis or the database may be down; next round
+            logger.warning("socket access sweep failed")
 
 
 async def start_broker(broker: AsyncBroker, container: Container) -> None:

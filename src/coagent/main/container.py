@@ -1,5 +1,6 @@
 """The composition root: every adapter is built here, and only here."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -154,7 +155,8 @@ class Container:
         self.hasher.close()
         for step in steps:
             try:
-                await step()
+                # Bounded: a stuck close must not keep the process from exiting.
+                await asyncio.wait_for(step(), 10)
             except Exception:
                 logger.exception("shutdown step failed", extra={"step": step.__qualname__})
 

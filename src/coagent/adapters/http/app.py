@@ -28,7 +28,7 @@ from coagent.adapters.http.agents.schemas import AgentKeysUpdate
 from coagent.adapters.http.agents.trigger_schemas import OPENAPI_PATCHED_STRUCTS
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
 from coagent.adapters.http.bodies import strict_json_body
-from coagent.adapters.http.chat.controller import ChatController
+from coagent.adapters.http.chat.controller import ChatController, MessageCreate
 from coagent.adapters.http.chat.socket import chat_socket
 from coagent.adapters.http.courses.announcements import AnnouncementsController
 from coagent.adapters.http.courses.controller import CoursesController
@@ -204,7 +204,15 @@ def build_app(
         logging_config=None,  # the composition root configures logging
     )
     _with_schema_extras(
-        app, [EnrollRequest, AssignRequest, RoomUpdate, AgentKeysUpdate, *OPENAPI_PATCHED_STRUCTS]
+        app,
+        [
+            EnrollRequest,
+            AssignRequest,
+            RoomUpdate,
+            MessageCreate,
+            AgentKeysUpdate,
+            *OPENAPI_PATCHED_STRUCTS,
+        ],
     )
     _fix_options_allow(app)
     return app

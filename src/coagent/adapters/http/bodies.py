@@ -40,7 +40,10 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     keys = [key for key, _ in request.query_params.multi_items()]
     if len(keys) != len(set(keys)):
         repeated = sorted({key for key in keys if keys.count(key) > 1})
-        raise ValidationException(f"Query parameter {repeated[0]!r} is repeated")
+        raise ValidationException(
+            "Request is not valid",
+            extra=[{"message": "Parameter is repeated", "key": repeated[0], "source": "query"}],
+        )
     body_type = _json_body_type(request)
     if body_type is _NOT_JSON:
         return

@@ -25,6 +25,7 @@ from uuid import UUID
 
 from coagent.adapters.realtime.bus import BusUnavailable, RoomBus
 from coagent.adapters.realtime.events import (
+    CLOSE_NOT_FOUND,
     CLOSE_RESYNC,
     CLOSE_UNAUTHENTICATED,
     course_event_from_json,
@@ -175,7 +176,6 @@ class RoomHub:
             room.closing.cancel()
             room.closing = None
         room.sockets.add(socket)
-        self._per_user[socket.user_id] = self._per_user.get(socket.user_id, 0) + 1
         return Joined(frames=frames, last_seq=room.last_seq)
 
     async def replay(self, room_id: UUID, socket: Subscriber, since: int) -> list[str]:
@@ -189,7 +189,9 @@ class RoomHub:
         return [frame for seq, frame in backlog if seq <= socket.seen]
 
     def leave(self, room_id: UUID, socket: Subscriber) -> None:
-        """Every joined socket leaves exactly once (also after the hub dropped it)."""
+        """Every reserved socket leaves exactly once (also after the hub dropped it, or when
+        its join failed).
+        """
         left = self._per_user.get(socket.user_id, 0) - 1
         if left > 0:
             self._per_user[socket.user_id] = left
@@ -208,6 +210,17 @@ class RoomHub:
     def connections_of(self, user_id: UUID) -> int:
         return self._per_user.get(user_id, 0)
 
+    def reserve(self, user_id: UUID, limit: int) -> bool:
+        """Count a socket of `user_id` about to join, unless it has `limit` already. Checked
+        and counted at once, so simultaneous handshakes cannot both pass; `leave` gives the
+        place back.
+        """
+        held = self._per_user.get(user_id, 0)
+        if held >= limit:
+            return False
+        self._per_user[user_id] = held + 1
+        return True
+
     def sockets(self) -> Iterable[Subscriber]:
         for room in self._rooms.values():
             yield from room.sockets
@@ -223,6 +236,31 @@ class RoomHub:
                 if verdicts[socket.session_id]:
                     room.sockets.discard(socket)
                     socket.drop(CLOSE_UNAUTHENTICATED, "session revoked")
+                    dropped += 1
+        return dropped
+
+    async def drop_unauthorized(self, allowed: Callable[[UUID, UUID], Awaitable[bool]]) -> int:
+        """Close the sockets of users who may no longer read their room (removed from the
+        course, unassigned from a restricted room, deactivated); returns how many.
+        `allowed(user_id, room_id)` is asked once per pair.
+        """
+        dropped = 0
+        for room in list(self._rooms.values()):
+            for user_id in {socket.user_id for socket in room.sockets}:
+                if await allowed(user_id, room.id):
+                    continue
+                for socket in [s for s in room.sockets if s.user_id == user_id]:
+                    room.sockets.discard(socket)
+                    socket.offer(
+                        encode(
+                            {
+                                "type": "error",
+                                "code": "not_found",
+                                "detail": "You no longer have access to this room",
+                            }
+                        )
+                    )
+                    socket.drop(CLOSE_NOT_FOUND, "access to the room ended")
                     dropped += 1
         return dropped
 

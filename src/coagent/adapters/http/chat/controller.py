@@ -15,12 +15,21 @@ from coagent.application.chat.post_message import PostMessageCommand
 from coagent.application.chat.read_history import MAX_PAGE, ReadHistoryQuery
 from coagent.domain.chat.message import MAX_CLIENT_MSG_ID
 
-ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CLIENT_MSG_ID)]
+# No control characters (the domain refuses them too).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+ClientMsgId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_CLIENT_MSG_ID, pattern=NO_CONTROL)
+]
+# At least one non-space character and no NUL; the length limit is a setting
+# (CHAT_MAX_MESSAGE_LENGTH, 8000 by default), checked by the domain.
+Content = Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[^\x00]*\S[^\x00]*$")]
 
 
-class MessageCreate(msgspec.Struct):
-    content: Annotated[str, msgspec.Meta(min_length=1)]
+class MessageCreate(msgspec.Struct, forbid_unknown_fields=True):
+    content: Content
     client_msg_id: ClientMsgId | None = None
+
+    __openapi_extra__ = {"additionalProperties": False}
 
 
 class TicketRead(msgspec.Struct):
@@ -90,7 +99,12 @@ class ChatController(Controller):
         current: Current,
         idempotency_key: Annotated[
             str | None,
-            HeaderParameter(name="Idempotency-Key", min_length=1, max_length=MAX_CLIENT_MSG_ID),
+            HeaderParameter(
+                name="Idempotency-Key",
+                min_length=1,
+                max_length=MAX_CLIENT_MSG_ID,
+                pattern=NO_CONTROL,
+            ),
         ] = None,
     ) -> Response[MessageEvent]:
         posted = await services.chat.post.execute(

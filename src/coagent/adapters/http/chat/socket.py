@@ -212,7 +212,7 @@ async def chat_socket(
         await _reject(socket, v1, CLOSE_NOT_FOUND, "not_found", "Room not found")
         return
     limits = chat.limits
-    if chat.hub.connections_of(user_id) >= limits.connections_per_user:
+    if not chat.hub.reserve(user_id, limits.connections_per_user):
         await _reject(
             socket,
             v1,
@@ -224,9 +224,9 @@ async def chat_socket(
     connection = Connection(
         socket, user_id=user_id, session_id=session_id, queue_size=limits.queue_size
     )
-    # Join before accepting: once the client sees the socket open, nothing is missed.
-    joined = await chat.hub.join(room.room_id, room.course_id, connection, since)
     try:
+        # Join before accepting: once the client sees the socket open, nothing is missed.
+        joined = await chat.hub.join(room.room_id, room.course_id, connection, since)
         await socket.accept(subprotocols=V1 if v1 else None)
     except BaseException:
         chat.hub.leave(room.room_id, connection)
