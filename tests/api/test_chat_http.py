@@ -415,3 +415,15 @@ def test_deleting_a_course_with_messages_and_reports(client, world, room_id, pg)
     assert left == []
     assert _sql(pg, "SELECT id FROM room WHERE id = $1::uuid", room_id) == []
     assert client.get(f"{MESSAGES}{room_id}", headers=owner.headers).status_code == 404
+
+
+def test_the_send_body_declares_that_it_takes_no_other_fields(client, world, room_id):
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["MessageCreate"]
+    assert schema["additionalProperties"] is False
+    response = client.post(
+        f"{MESSAGES}{room_id}",
+        json={"content": "x", "extra": 1},
+        headers=world.sessions["student"].headers,
+    )
+    assert response.status_code == 422
+    assert history(client, world, room_id).json() == []

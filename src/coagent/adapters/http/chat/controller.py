@@ -29,7 +29,7 @@ class MessageCreate(msgspec.Struct, forbid_unknown_fields=True):
     content: Content
     client_msg_id: ClientMsgId | None = None
 
-    __openapi_extra__ = {"additionalProperties": False}
+    __openapi_extra__ = {"additional_properties": False}
 
 
 class TicketRead(msgspec.Struct):
