@@ -53,10 +53,13 @@ def check_content(content: str, *, max_length: int) -> str:
 def check_client_msg_id(client_msg_id: str | None) -> str | None:
     if client_msg_id is None:
         return None
+    # The same rule as the OpenAPI pattern: no C0 control characters and no DEL.
     if (
         not client_msg_id
         or len(client_msg_id) > MAX_CLIENT_MSG_ID
-        or not client_msg_id.isprintable()
+        or any(ord(c) < 32 or ord(c) == 127 for c in client_msg_id)
     ):
-        raise InvalidInput(f"client_msg_id must be 1 to {MAX_CLIENT_MSG_ID} printable characters")
+        raise InvalidInput(
+            f"client_msg_id must be 1 to {MAX_CLIENT_MSG_ID} characters without control characters"
+        )
     return client_msg_id
