@@ -114,9 +114,8 @@ def _seq(message: Message) -> int:
 
 
 class RecordingChatPublisher:
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self) -> None:
         self.messages: list[Message] = []
-        self.fail = fail
         # What the publisher could observe when it was called (set by tests).
         self.observer: Callable[[Message], None] | None = None
 

@@ -100,7 +100,6 @@ class RedisRoomBus:
         self._tasks: set[asyncio.Future[None]] = set()
         self._up = False
         self._connected_once = False
-        self.reconnects = 0
 
     def start(self, on_message: OnMessage, on_reconnect: OnReconnect) -> None:
         if self._task is None:
@@ -185,7 +184,6 @@ class RedisRoomBus:
                 if channel == self._own and not self._up:
                     self._up = True
                     if self._connected_once:
-                        self.reconnects += 1
                         logger.warning("fan-out bus reconnected to Redis")
                         self._background(on_reconnect())
                     self._connected_once = True

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
@@ -97,13 +97,6 @@ class _Room:
         return [(seq, frame) for seq, frame in self.ring if seq > since]
 
 
-@dataclass(frozen=True, slots=True)
-class Joined:
-    # Frames the socket must be sent before anything else (replay, or a resync notice).
-    frames: list[str]
-    last_seq: int
-
-
 class RoomHub:
     def __init__(
         self,
@@ -129,7 +122,6 @@ class RoomHub:
         self._publishing = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self.gap_fills = 0
 
     # --- lifecycle
 
@@ -158,8 +150,10 @@ class RoomHub:
 
     async def join(
         self, room_id: UUID, course_id: UUID, socket: Subscriber, since: int | None
-    ) -> Joined:
-        """Register `socket`; from now on it gets every message after the returned frames."""
+    ) -> list[str]:
+        """Register `socket`; returns the frames to send it before anything else (a replay or
+        a resync notice); after them it gets every message in order.
+        """
         room = await self._open(room_id, course_id)
         frames: list[str] = []
         socket.seen = room.last_seq
@@ -176,7 +170,7 @@ class RoomHub:
             room.closing.cancel()
             room.closing = None
         room.sockets.add(socket)
-        return Joined(frames=frames, last_seq=room.last_seq)
+        return frames
 
     async def replay(self, room_id: UUID, socket: Subscriber, since: int) -> list[str]:
         """For a socket already live: the messages after `since` it was given before."""
@@ -220,10 +214,6 @@ class RoomHub:
             return False
         self._per_user[user_id] = held + 1
         return True
-
-    def sockets(self) -> Iterable[Subscriber]:
-        for room in self._rooms.values():
-            yield from room.sockets
 
     async def drop_revoked(self, is_revoked: Callable[[UUID], Awaitable[bool]]) -> int:
         """Close every socket whose session has been revoked; returns how many."""
@@ -453,7 +443,6 @@ class RoomHub:
             if not stored or stored[0].seq != room.last_seq + 1:
                 self._skip_to_pending(room, "messages are missing")
                 return
-            self.gap_fills += 1
             for message in stored:
                 self._accept(room, message.seq, message_frame(message))
 

@@ -226,12 +226,12 @@ async def chat_socket(
     )
     try:
         # Join before accepting: once the client sees the socket open, nothing is missed.
-        joined = await chat.hub.join(room.room_id, room.course_id, connection, since)
+        first = await chat.hub.join(room.room_id, room.course_id, connection, since)
         await socket.accept(subprotocols=V1 if v1 else None)
     except BaseException:
         chat.hub.leave(room.room_id, connection)
         raise
-    connection.start(joined.frames)
+    connection.start(first)
     reader = asyncio.create_task(_read(socket, connection, room, services, v1))
     dropped = asyncio.create_task(connection.closed.wait())
     try:
