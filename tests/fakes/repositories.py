@@ -44,6 +44,7 @@ from coagent.application.ports.repositories import (
     CourseRepository,
     Page,
     RoomRepository,
+    RoomStanding,
     SessionRepository,
     StoredImage,
     SystemState,
@@ -500,11 +501,13 @@ class InMemoryRoomRepository:
         assignments: _Overlay[tuple[UUID, UUID], bool],
         courses: _Overlay[UUID, Course],
         users: _Overlay[UUID, User],
+        memberships: _Overlay[tuple[UUID, UUID], CourseRole],
     ) -> None:
         self._rooms = rooms
         self._assignments = assignments
         self._courses = courses
         self._users = users
+        self._memberships = memberships
         # Set by the unit of work: what ON DELETE CASCADE removes with a room.
         self.on_delete: Callable[[UUID], None] = lambda _room_id: None
 
@@ -515,6 +518,25 @@ class InMemoryRoomRepository:
         if self._courses.get(room.course_id) is None:
             raise ValueError(f"Room course {room.course_id} does not exist")
         self._rooms.put(room.id, replace(room, is_restricted=False))
+
+    async def standing(self, room_id: UUID, user_id: UUID) -> RoomStanding:
+        await anyio.lowlevel.checkpoint()
+        actor, stored = self._users.get(user_id), self._rooms.get(room_id)
+        if actor is None or stored is None:
+            return RoomStanding(actor=actor, room=None)
+        room = self._with_restriction(stored)
+        course = self._courses.get(room.course_id)
+        return RoomStanding(
+            actor=actor,
+            room=room,
+            course_role=self._memberships.get((room.course_id, user_id)),
+            is_owner=course is not None and course.owner_id == user_id,
+            assigned=(
+                self._assignments.get((room_id, user_id)) is not None
+                if room.is_restricted
+                else None
+            ),
+        )
 
     async def get(self, room_id: UUID) -> Room | None:
         await anyio.lowlevel.checkpoint()
@@ -737,7 +759,11 @@ class InMemoryUnitOfWork:
             self.lock_row,
         )
         self._room_repo = InMemoryRoomRepository(
-            self._room_rows, self._assignment_rows, self._course_rows, self._user_rows
+            self._room_rows,
+            self._assignment_rows,
+            self._course_rows,
+            self._user_rows,
+            self._membership_rows,
         )
         self._message_rows = (_Overlay(self._store.messages), _Overlay(self._store.room_seqs))
         self._message_repo = InMemoryMessageRepository(

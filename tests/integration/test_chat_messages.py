@@ -3,6 +3,8 @@ constraints, keyset pages and the history index.
 """
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -17,6 +19,32 @@ from coagent.domain.errors import Conflict, NotFound
 from tests.integration.conftest import Database, UserFactory, new_id, utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+@contextmanager
+def sent_to_postgresql(database: Database) -> Iterator[list[tuple[str, Any]]]:
+    """(SQL, arguments) of every statement asyncpg sends while the block runs, as PostgreSQL
+    receives them (hot reads bypass SQLAlchemy's cursor events: see persistence/rows.py).
+    """
+    sent: list[tuple[str, Any]] = []
+
+    def log(query: Any) -> None:
+        sent.append((query.query, query.args))
+
+    def attach(dbapi: Any, _record: Any, _proxy: Any) -> None:
+        dbapi.driver_connection.add_query_logger(log)
+
+    def detach(dbapi: Any, _record: Any) -> None:
+        dbapi.driver_connection.remove_query_logger(log)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "checkout", attach)
+    event.listen(engine, "checkin", detach)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "checkout", attach)
+        event.remove(engine, "checkin", detach)
 
 
 @dataclass
@@ -254,25 +282,19 @@ async def test_history_is_one_query_on_the_room_seq_index(
     )
     await execute(database, "ANALYZE message")
 
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with sent_to_postgresql(database) as statements:
         async with database.uow() as uow:
             page = await uow.messages.page(setting.room, limit=20, **cursor)
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", capture)
+        await asyncio.sleep(0)  # asyncpg calls its query loggers with call_soon
     assert len(page) == 20
-    history = [(s, p) for s, p in statements if "FROM message" in s]
-    assert len(history) == 1, statements
+    # One statement and no transaction around it (no BEGIN, no ROLLBACK).
+    assert len(statements) == 1, statements
+    statement, parameters = statements[0]
+    assert "FROM message" in statement
 
-    statement, parameters = history[0]
     async with database.engine.connect() as connection:
-        await connection.exec_driver_sql("SET enable_seqscan = off")
-        result = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
-        plan = "\n".join(str(row[0]) for row in result)
+        raw: Any = (await connection.get_raw_connection()).driver_connection
+        await raw.execute("SET enable_seqscan = off")
+        plan = "\n".join(row[0] for row in await raw.fetch(f"EXPLAIN {statement}", *parameters))
     assert "uq_message_room_seq" in plan, plan
     assert "Sort" not in plan, plan  # read in seq order off the index, never sorted

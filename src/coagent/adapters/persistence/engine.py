@@ -1,23 +1,31 @@
 """Engine creation for PostgreSQL (asyncpg) and the embedded SQLite default."""
 
+import time
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+# A pooled connection idle for longer than this is pinged before use (a firewall or a
+# PostgreSQL restart may have dropped it); busier ones are checked without a round trip.
+IDLE_PING_SECONDS = 10.0
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, idle_ping_seconds: float = IDLE_PING_SECONDS
+) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -38,7 +46,33 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _check_on_checkout(engine, idle_ping_seconds)
+    return engine
+
+
+def _check_on_checkout(engine: AsyncEngine, idle_ping_seconds: float) -> None:
+    """Hand out only live connections without `pool_pre_ping`'s three round trips per unit of
+    work: a connection whose socket the server closed (a restart, pg_terminate_backend) is
+    known to asyncpg without asking; one idle for long is pinged. DisconnectionError makes
+    the pool discard it and connect afresh. A connection that dies in use still fails that
+    unit of work (and is discarded).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _stamp(_dbapi: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _check(dbapi: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+        if dbapi.driver_connection.is_closed():
+            raise DisconnectionError("connection closed by the server")
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is not None and time.monotonic() - checked_in_at >= idle_ping_seconds:
+            try:
+                dbapi.ping()
+            except Exception as error:
+                raise DisconnectionError("idle connection failed its ping") from error
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -5,12 +5,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import RoomModel, UserModel
+from coagent.adapters.persistence.rows import fetch_rows
 from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.errors import Conflict, NotFound
 
@@ -32,27 +33,63 @@ _COLUMNS = (
 
 
 def _message(row: Any) -> Message:
-    if row.agent_type:
-        name = agent_display_name(row.agent_type)
-    elif row.sender_id is not None and row.email is not None:
-        name = row.full_name or row.username or row.email.split("@", 1)[0]
+    # By position: rows are asyncpg Records or SQLAlchemy Rows (see rows.py), and a Row's
+    # attribute lookup costs microseconds where a page maps up to 200 rows.
+    (
+        message_id,
+        room_id,
+        seq,
+        content,
+        created_at,
+        sender_id,
+        agent_type,
+        client_msg_id,
+        full_name,
+        username,
+        email,
+    ) = row
+    if agent_type:
+        name = agent_display_name(agent_type)
+    elif sender_id is not None and email is not None:
+        name = full_name or username or email.split("@", 1)[0]
     else:
         name = UNKNOWN_SENDER
     return Message(
-        id=row.id,
-        room_id=row.room_id,
-        seq=row.seq,
-        content=row.content,
-        created_at=row.created_at,
-        sender_id=row.sender_id,
+        id=message_id,
+        room_id=room_id,
+        seq=seq,
+        content=content,
+        created_at=created_at,
+        sender_id=sender_id,
         sender_name=name,
-        agent_type=row.agent_type,
-        client_msg_id=row.client_msg_id,
+        agent_type=agent_type,
+        client_msg_id=client_msg_id,
     )
 
 
 def _with_sender() -> Any:
     return select(*_COLUMNS).outerjoin(UserModel, UserModel.id == MessageModel.sender_id)
+
+
+def _page(*, before: bool, after: bool) -> Any:
+    """One statement per cursor shape, built once (history pages are a hot path). Without
+    `after` the page is read newest first, the one index range scan either way.
+    """
+    query = _with_sender().where(MessageModel.room_id == bindparam("room_id"))
+    if before:
+        query = query.where(MessageModel.seq < bindparam("before"))
+    if after:
+        query = query.where(MessageModel.seq > bindparam("after")).order_by(MessageModel.seq)
+    else:
+        query = query.order_by(MessageModel.seq.desc())
+    return query.limit(bindparam("limit"))
+
+
+_PAGES = {
+    (before, after): _page(before=before, after=after)
+    for before in (False, True)
+    for after in (False, True)
+}
 
 
 class SqlAlchemyMessageRepository:
@@ -120,17 +157,12 @@ class SqlAlchemyMessageRepository:
         before_seq: int | None = None,
         after_seq: int | None = None,
     ) -> Sequence[Message]:
-        query = _with_sender().where(MessageModel.room_id == room_id)
-        if before_seq is not None:
-            query = query.where(MessageModel.seq < before_seq)
-        if after_seq is not None:
-            query = query.where(MessageModel.seq > after_seq).order_by(MessageModel.seq)
-            rows = (await self._session.execute(query.limit(limit))).all()
-            return [_message(row) for row in rows]
-        rows = (
-            await self._session.execute(query.order_by(MessageModel.seq.desc()).limit(limit))
-        ).all()
-        return [_message(row) for row in reversed(rows)]
+        statement = _PAGES[(before_seq is not None, after_seq is not None)]
+        params = {"room_id": room_id, "limit": limit, "before": before_seq, "after": after_seq}
+        rows = list(await fetch_rows(self._session, statement, params))
+        if after_seq is None:  # read newest first
+            rows.reverse()
+        return [_message(row) for row in rows]
 
     async def last_seq(self, room_id: UUID) -> int:
         value = (

@@ -4,15 +4,99 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coagent.adapters.persistence._models import RoomAssignmentModel, RoomModel
+from coagent.adapters.persistence._models import (
+    CourseMembershipModel,
+    CourseModel,
+    RoomAssignmentModel,
+    RoomModel,
+    UserModel,
+)
+from coagent.adapters.persistence.rows import fetch_rows
+from coagent.application.ports.repositories import RoomStanding
+from coagent.domain.accounts.roles import Role
+from coagent.domain.accounts.user import User
+from coagent.domain.courses.policy import CourseRole
 from coagent.domain.courses.room import AiMode, Room
 from coagent.domain.errors import NotFound
 
 _RESTRICTED = exists().where(RoomAssignmentModel.room_id == RoomModel.id).label("restricted")
+
+
+_USER_FIELDS = (
+    "id",
+    "email",
+    "username",
+    "full_name",
+    "role",
+    "is_active",
+    "password_hash",
+    "avatar_url",
+    "created_at",
+    "updated_at",
+)
+_ROOM_FIELDS = (
+    "id",
+    "course_id",
+    "name",
+    "description",
+    "ai_mode",
+    "ai_frequency",
+    "is_ai_active",
+    "is_analytics_active",
+    "created_at",
+    "updated_at",
+)
+
+
+def _standing_query() -> Any:
+    """User, room, course owner, membership and assignment for (:user_id, :room_id) in one
+    row; no row when there is no such user. Runs on every chat request (see rows.py).
+    """
+    user, room, course = UserModel.__table__, RoomModel.__table__, CourseModel.__table__
+    member, assignment = CourseMembershipModel.__table__, RoomAssignmentModel.__table__
+    user_id: Any = bindparam("user_id")
+    room_id: Any = bindparam("room_id")
+    return (
+        select(
+            *(user.c[name] for name in _USER_FIELDS),
+            *(room.c[name] for name in _ROOM_FIELDS),
+            course.c.owner_id,
+            member.c.role,
+            exists().where(assignment.c.room_id == room.c.id),
+            exists().where(assignment.c.room_id == room.c.id, assignment.c.user_id == user.c.id),
+        )
+        .select_from(
+            user.outerjoin(room, room.c.id == room_id)
+            .outerjoin(course, course.c.id == room.c.course_id)
+            .outerjoin(member, and_(member.c.course_id == course.c.id, member.c.user_id == user_id))
+        )
+        .where(user.c.id == user_id)
+    )
+
+
+_STANDING = _standing_query()
+_USERS = len(_USER_FIELDS)
+_ROOMS_END = _USERS + len(_ROOM_FIELDS)
+
+
+def _standing(row: Sequence[Any]) -> RoomStanding:
+    user = dict(zip(_USER_FIELDS, row[:_USERS], strict=True))
+    actor = User(**user | {"role": Role(user["role"])})
+    if row[_USERS] is None:  # no such room (a room's course always exists: it cascades)
+        return RoomStanding(actor=actor, room=None)
+    room = dict(zip(_ROOM_FIELDS, row[_USERS:_ROOMS_END], strict=True))
+    owner_id, course_role, restricted, assigned = row[_ROOMS_END:]
+    return RoomStanding(
+        actor=actor,
+        room=Room(**room | {"ai_mode": AiMode(room["ai_mode"]), "is_restricted": restricted}),
+        course_role=CourseRole(course_role) if course_role else None,
+        is_owner=owner_id == actor.id,
+        assigned=bool(assigned) if restricted else None,
+    )
 
 
 def _room(row: RoomModel, restricted: bool) -> Room:
@@ -62,6 +146,10 @@ class SqlAlchemyRoomRepository:
             )
         ).first()
         return _room(row[0], row[1]) if row else None
+
+    async def standing(self, room_id: UUID, user_id: UUID) -> RoomStanding:
+        rows = await fetch_rows(self._session, _STANDING, {"user_id": user_id, "room_id": room_id})
+        return _standing(rows[0]) if rows else RoomStanding(actor=None, room=None)
 
     async def update(self, room: Room) -> None:
         await self._session.execute(

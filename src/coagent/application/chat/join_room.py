@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
 from coagent.application.courses.rooms import authorize_room
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.courses.policy import Action
@@ -33,8 +32,9 @@ class JoinRoom:
 
     async def execute(self, command: JoinRoomCommand) -> RoomPass:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            room = await authorize_room(uow, actor, command.room_id, Action.CHAT_READ)
+            actor, room = await authorize_room(
+                uow, command.actor_id, command.room_id, Action.CHAT_READ
+            )
         return RoomPass(
             room_id=room.id,
             course_id=room.course_id,

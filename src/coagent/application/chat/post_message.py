@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
 from coagent.application.courses.rooms import authorize_room
 from coagent.application.ports.chat import ChatPublisher
 from coagent.application.ports.clock import Clock, IdGenerator
@@ -55,8 +54,9 @@ class PostMessage:
         content = check_content(command.content, max_length=self._max_length)
         client_msg_id = check_client_msg_id(command.client_msg_id)
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            room = await authorize_room(uow, actor, command.room_id, Action.CHAT_WRITE)
+            actor, room = await authorize_room(
+                uow, command.actor_id, command.room_id, Action.CHAT_WRITE
+            )
             if client_msg_id is not None:
                 earlier = await uow.messages.find_sent(room.id, actor.id, client_msg_id)
                 if earlier is not None:

@@ -4,7 +4,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
 from coagent.application.courses.rooms import authorize_room
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.chat.message import Message
@@ -37,8 +36,7 @@ class ReadHistory:
         if not 1 <= query.limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         async with self._uow() as uow:
-            actor = await load_actor(uow, query.actor_id)
-            room = await authorize_room(uow, actor, query.room_id, Action.CHAT_READ)
+            _, room = await authorize_room(uow, query.actor_id, query.room_id, Action.CHAT_READ)
             return await uow.messages.page(
                 room.id, limit=query.limit, before_seq=query.before_seq, after_seq=query.after_seq
             )

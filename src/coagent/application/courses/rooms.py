@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
+from coagent.application.accounts.actor import active, load_actor
 from coagent.application.courses.access import (
     authorize,
     check_user_reference,
@@ -15,31 +15,39 @@ from coagent.application.courses.access import (
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from coagent.domain.accounts.user import User
-from coagent.domain.courses.policy import Action, Decision, Relation, decide
+from coagent.domain.courses.policy import Action, Decision, Relation, Standing, decide
 from coagent.domain.courses.room import AiMode, Room, check_room
 from coagent.domain.errors import NotFound
 
 ROOM_NOT_FOUND = "Room not found"
 
 
-async def authorize_room(uow: UnitOfWork, actor: User, room_id: UUID, action: Action) -> Room:
-    """The room, if the actor may do `action` in it; NotFound when they may not know of it
-    (outside the course, or a student of the course not assigned to a restricted room).
+async def authorize_room(
+    uow: UnitOfWork, actor_id: UUID, room_id: UUID, action: Action
+) -> tuple[User, Room]:
+    """The actor as stored now and the room, if the actor may do `action` in it. One read.
+
+    NotAuthenticated for a deleted or deactivated account (as `load_actor`); NotFound when
+    the actor may not know of the room (outside the course, or a student of the course not
+    assigned to a restricted room); Forbidden when they may see it but not do this.
     """
-    room = await uow.rooms.get(room_id)
-    course = await uow.courses.get(room.course_id) if room else None
-    if room is None or course is None:
+    found = await uow.rooms.standing(room_id, actor_id)
+    actor = active(found.actor)
+    if found.room is None:
         raise NotFound(ROOM_NOT_FOUND)
-    standing = await standing_in(uow, actor, course)
-    if room.is_restricted:
-        standing = replace(standing, assigned=await uow.rooms.is_assigned(room.id, actor.id))
+    standing = Standing(
+        global_role=actor.role,
+        course_role=found.course_role,
+        is_owner=found.is_owner,
+        assigned=found.assigned,
+    )
     decision = decide(standing, action)
     if decision is Decision.HIDDEN or (
         decision is Decision.DENIED and decide(standing, Action.ROOM_READ) is Decision.HIDDEN
     ):
         raise NotFound(ROOM_NOT_FOUND)
     require(decision)
-    return room
+    return actor, found.room
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,8 +130,8 @@ class GetRoom:
 
     async def execute(self, command: GetRoomCommand) -> Room:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            return await authorize_room(uow, actor, command.room_id, Action.ROOM_READ)
+            _, room = await authorize_room(uow, command.actor_id, command.room_id, Action.ROOM_READ)
+            return room
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,8 +157,9 @@ class UpdateRoom:
 
     async def execute(self, command: UpdateRoomCommand) -> Room:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            room = await authorize_room(uow, actor, command.room_id, Action.ROOM_UPDATE)
+            _, room = await authorize_room(
+                uow, command.actor_id, command.room_id, Action.ROOM_UPDATE
+            )
             changes = {
                 name: value
                 for name in (
@@ -186,8 +195,9 @@ class DeleteRoom:
 
     async def execute(self, command: DeleteRoomCommand) -> Room:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            room = await authorize_room(uow, actor, command.room_id, Action.ROOM_DELETE)
+            actor, room = await authorize_room(
+                uow, command.actor_id, command.room_id, Action.ROOM_DELETE
+            )
             await uow.rooms.delete(room.id)
             await uow.audit.record(
                 actor_id=actor.id,
@@ -225,8 +235,9 @@ class AssignToRoom:
     async def execute(self, command: AssignToRoomCommand) -> Assignment:
         check_user_reference(command.user_id, command.user_email)
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            room = await authorize_room(uow, actor, command.room_id, Action.ROOM_ASSIGN)
+            _, room = await authorize_room(
+                uow, command.actor_id, command.room_id, Action.ROOM_ASSIGN
+            )
             user = await find_active_user(uow, command.user_id, command.user_email)
             if user is None or await uow.courses.role_of(room.course_id, user.id) is None:
                 raise NotFound("User is not a member of this course")

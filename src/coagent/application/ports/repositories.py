@@ -163,8 +163,24 @@ class CourseRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomStanding:
+    """A user and their relation to a room's course, read together (one query)."""
+
+    actor: User | None  # None: no such account
+    room: Room | None  # None: no such room
+    course_role: CourseRole | None = None
+    is_owner: bool = False
+    # None when the room is open to the whole course, else whether the user is assigned.
+    assigned: bool | None = None
+
+
 class RoomRepository(Protocol):
     async def add(self, room: Room) -> None: ...
+
+    async def standing(self, room_id: UUID, user_id: UUID) -> RoomStanding:
+        """The user, the room and the user's standing in it, in one read."""
+        ...
 
     async def get(self, room_id: UUID) -> Room | None: ...
 
