@@ -222,6 +222,25 @@ async def test_appending_to_an_unknown_room_is_not_found(
         await append(database, new_id(), "x", sender_id=setting.alice.id)
 
 
+async def test_appending_changes_nothing_of_the_room_but_its_last_seq(
+    database: Database, setting: Setting
+) -> None:
+    async with database.uow() as uow:
+        before = await uow.rooms.get(setting.room)
+    await append(database, setting.room, "x", sender_id=setting.alice.id, client_msg_id="c")
+    async with database.uow() as uow:
+        after = await uow.rooms.get(setting.room)
+        assert await uow.messages.last_seq(setting.room) == 1
+        stored = await uow.messages.find_sent(setting.room, setting.alice.id, "c")
+    assert after == before  # id, created_at and updated_at included
+    assert stored is not None
+    assert (stored.room_id, stored.sender_id, stored.content) == (
+        setting.room,
+        setting.alice.id,
+        "x",
+    )
+
+
 async def test_page_semantics(database: Database, setting: Setting) -> None:
     for number in range(1, 13):
         await append(database, setting.room, f"m{number}", sender_id=setting.alice.id)

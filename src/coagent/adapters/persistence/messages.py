@@ -2,16 +2,16 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import RoomModel, UserModel
-from coagent.adapters.persistence.rows import fetch_rows
+from coagent.adapters.persistence.rows import fetch_rows, is_postgresql
 from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.errors import Conflict, NotFound
 
@@ -92,6 +92,53 @@ _PAGES = {
 }
 
 
+_ROOM = cast(Table, RoomModel.__table__)
+_MESSAGE = cast(Table, MessageModel.__table__)
+# The room's `updated_at` is kept as is (its column default would bump it): a message is
+# not a change to the room.
+_NEXT_SEQ = (
+    update(_ROOM)
+    .where(_ROOM.c.id == bindparam("room_id"))
+    .values(last_seq=_ROOM.c.last_seq + literal_column("1"), updated_at=_ROOM.c.updated_at)
+    .returning(_ROOM.c.last_seq)
+)
+
+
+def _append() -> Any:
+    """PostgreSQL: take the room's next seq and insert the message in one statement (one
+    round trip; a failed insert gives the seq back with the rest of the transaction).
+    """
+    message = _MESSAGE
+    names = ("id", "room_id", "content", "sender_id", "agent_type", "client_msg_id")
+    next_seq = _NEXT_SEQ.cte("next_seq")
+
+    # Parameters named after no column: SQLAlchemy would take a parameter named like a
+    # column of `room` as a value to SET in the UPDATE above.
+    def value(name: str) -> Any:
+        return bindparam(_param(name), type_=message.c[name].type)
+
+    created_at = value("created_at")
+    row = select(*(value(name) for name in names), next_seq.c.last_seq, created_at, created_at)
+    targets = [*names, "seq", "created_at", "updated_at"]
+    return (
+        insert(message).from_select(targets, row, include_defaults=False).returning(message.c.seq)
+    )
+
+
+_FIND_SENT = _with_sender().where(
+    MessageModel.room_id == bindparam("room_id"),
+    MessageModel.sender_id == bindparam("sender_id"),
+    MessageModel.client_msg_id == bindparam("client_msg_id"),
+)
+
+
+def _param(name: str) -> str:
+    return "room_id" if name == "room_id" else f"new_{name}"
+
+
+_APPEND = _append()
+
+
 class SqlAlchemyMessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -107,47 +154,40 @@ class SqlAlchemyMessageRepository:
         agent_type: str | None,
         client_msg_id: str | None,
     ) -> int:
-        # The row lock taken here orders concurrent sends to one room: seq N+1 cannot
-        # commit before seq N, so commit order is seq order.
-        seq = (
-            await self._session.execute(
-                update(RoomModel)
-                .where(RoomModel.id == room_id)
-                .values(last_seq=RoomModel.last_seq + 1)
-                .returning(RoomModel.last_seq)
-            )
-        ).scalar_one_or_none()
-        if seq is None:
-            raise NotFound("Room not found")
+        # The room row lock taken by the UPDATE orders concurrent sends to one room: seq N+1
+        # cannot commit before seq N, so commit order is seq order.
+        values = {
+            "id": message_id,
+            "room_id": room_id,
+            "content": content,
+            "sender_id": sender_id,
+            "agent_type": agent_type,
+            "client_msg_id": client_msg_id,
+            "created_at": created_at,
+        }
         try:
+            if is_postgresql(self._session):
+                params = {_param(name): value for name, value in values.items()}
+                seq = (await self._session.execute(_APPEND, params)).scalar_one_or_none()
+                if seq is None:
+                    raise NotFound("Room not found")
+                return int(seq)
+            seq = (
+                await self._session.execute(_NEXT_SEQ, {"room_id": room_id})
+            ).scalar_one_or_none()
+            if seq is None:
+                raise NotFound("Room not found")
             await self._session.execute(
-                insert(MessageModel).values(
-                    id=message_id,
-                    room_id=room_id,
-                    seq=seq,
-                    content=content,
-                    sender_id=sender_id,
-                    agent_type=agent_type,
-                    client_msg_id=client_msg_id,
-                    created_at=created_at,
-                    updated_at=created_at,
-                )
+                insert(_MESSAGE), values | {"seq": seq, "updated_at": created_at}
             )
+            return int(seq)
         except IntegrityError as error:
             raise Conflict("client_msg_id was already used in this room") from error
-        return int(seq)
 
     async def find_sent(self, room_id: UUID, sender_id: UUID, client_msg_id: str) -> Message | None:
-        row = (
-            await self._session.execute(
-                _with_sender().where(
-                    MessageModel.room_id == room_id,
-                    MessageModel.sender_id == sender_id,
-                    MessageModel.client_msg_id == client_msg_id,
-                )
-            )
-        ).first()
-        return _message(row) if row else None
+        params = {"room_id": room_id, "sender_id": sender_id, "client_msg_id": client_msg_id}
+        rows = await fetch_rows(self._session, _FIND_SENT, params)
+        return _message(rows[0]) if rows else None
 
     async def page(
         self,

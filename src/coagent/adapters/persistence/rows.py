@@ -22,7 +22,10 @@ _compiled: dict[int, tuple[str, tuple[str, ...]]] = {}
 async def fetch_rows(
     session: AsyncSession, statement: Executable, params: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:
-    """`statement` must live for the process (a module constant): it is compiled once."""
+    """`statement`, a read, must live for the process (a module constant): it is compiled
+    once. Never a write: outside a transaction it would commit at once, whatever the unit of
+    work decides later.
+    """
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         return (await connection.execute(statement, dict(params))).all()
@@ -33,5 +36,9 @@ async def fetch_rows(
     sql, names = found
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
-    rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *(params[name] for name in names))
+    rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *(params[n] for n in names))
     return rows
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
