@@ -153,3 +153,38 @@ async def test_connection_slots_are_reserved_up_to_the_limit_and_given_back() ->
     assert hub.connections_of(user) == 1
     assert hub.reserve(user, 2)
     await hub.close()
+
+
+class SlowStore(Store):
+    """A store whose reads wait until released, as a slow database round trip does."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.reading, self.release = asyncio.Event(), asyncio.Event()
+
+    async def after(self, room_id: UUID, seq: int, limit: int) -> Sequence[Message]:
+        self.reading.set()
+        await self.release.wait()
+        return await super().after(room_id, seq, limit)
+
+
+async def test_a_missing_message_arriving_during_the_gap_read_loses_nothing() -> None:
+    store = SlowStore(count=0)
+    hub, bus = await _hub(store)
+    socket = Socket()
+    try:
+        await hub.join(ROOM, COURSE, socket, None)
+        store.messages = [_message(seq) for seq in (1, 2, 3, 4)]  # all committed
+        await _arrive(bus, 2)
+        await _arrive(bus, 4)  # 1 and 3 are late: a gap read starts after 0
+        await store.reading.wait()
+        await _arrive(bus, 1)  # 1 arrives while the read is in flight: 1 and 2 go out
+        store.release.set()  # the read returns 1, 2, 3, 4
+        for _ in range(100):
+            if socket.seqs() == [1, 2, 3, 4]:
+                break
+            await asyncio.sleep(0.01)
+        assert socket.seqs() == [1, 2, 3, 4]
+        assert all(json.loads(frame)["type"] != "resync" for frame in socket.frames)
+    finally:
+        await hub.close()
