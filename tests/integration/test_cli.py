@@ -1,5 +1,6 @@
 """The `coagent` command line, run as the installed entry point."""
 
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -198,3 +199,21 @@ def test_seed_demo_once_and_never_logs_the_passwords(tmp_path: Path) -> None:
     assert not any(password in first.stderr for password in passwords)  # never in the log
     assert again.returncode != 0
     assert "already seeded" in again.stderr
+
+
+def test_run_on_a_port_in_use_says_so_without_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(  # noqa: S603 - our own entry point
+            [COAGENT, "run", "--port", str(port), "--no-migrate"],
+            env=process_env(DATA_DIR=str(tmp_path / "data")),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode != 0
+    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import socket
 import sys
 
 import click
@@ -55,11 +56,11 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
         )
     import uvicorn  # noqa: PLC0415
 
+    listener = _listen(host, port, settings.stalled_peer_timeout_seconds)
     uvicorn.run(
         "coagent.main.asgi:create_app",
         factory=True,
-        host=host,
-        port=port,
+        fd=listener.fileno(),
         workers=workers,
         log_config=None,
         access_log=False,
@@ -70,6 +71,28 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
         ws_max_size=1024 * 1024,
         ws_per_message_deflate=False,  # ~50 KiB per socket otherwise (quality bar P5)
     )
+
+
+def _listen(host: str, port: int, stalled_peer_timeout: int) -> socket.socket:
+    """The listening socket, made here for one option uvicorn does not set: TCP_USER_TIMEOUT,
+    which accepted connections inherit. A peer that acknowledges nothing for that long (a
+    client that stopped reading: its window stays shut) is cut off by the kernel. Without it
+    such a connection stays open for good, its send buffer full (megabytes): uvicorn's close
+    waits for the buffer to drain, and so does a WebSocket close frame.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
+        listener.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, stalled_peer_timeout * 1000
+        )
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        raise click.ClickException(f"Cannot listen on {host}:{port}: {error}") from error
+    listener.set_inheritable(True)
+    return listener
 
 
 @cli.command()

@@ -55,6 +55,7 @@ class Settings:
     chat_ticket_ttl: int = 30
     # How often open sockets are re-checked against course membership and room assignment.
     chat_access_recheck_seconds: int = 30
+    stalled_peer_timeout_seconds: int = 30
     # Provider calls: seconds per attempt (agents put it in each request), transient retries.
     llm_timeout: int = 60
     llm_max_retries: int = 2
@@ -169,6 +170,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chat_socket_queue=_int(env, "CHAT_SOCKET_QUEUE", 256, minimum=16),
         chat_ticket_ttl=_int(env, "CHAT_TICKET_TTL_SECONDS", 30, minimum=5),
         chat_access_recheck_seconds=_int(env, "CHAT_ACCESS_RECHECK_SECONDS", 30, minimum=2),
+        stalled_peer_timeout_seconds=_int(env, "STALLED_PEER_TIMEOUT_SECONDS", 30, minimum=1),
         llm_timeout=_int(env, "LLM_TIMEOUT_SECONDS", 60),
         llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, minimum=0),
     )
