@@ -34,7 +34,8 @@ from litestar import Litestar
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure
-from schemathesis.engine import StopReason, events, from_schema
+from schemathesis.engine import StopReason, events, from_schema, observations
+from schemathesis.engine.observations import _same_origin_path
 from schemathesis.openapi.checks import RejectedPositiveData
 
 import coagent.main.container as container_module
@@ -299,7 +300,19 @@ def _fresh_session(admins: SuperAdmins) -> type:
     return FreshSession
 
 
-def test_openapi_fuzz_finds_nothing(server: LiveServer) -> None:
+def _tolerant_same_origin_path(value: str, origin: tuple[str, str]) -> str | None:
+    """schemathesis 4's link inference reads every string of a 2xx body as a possible URL and
+    crashes the whole run (ValueError from urlsplit) on a fuzzed one such as
+    "http://[10FA.2f8E0efE]" that our API stored and echoed back. Such a string is no link.
+    """
+    try:
+        return _same_origin_path(value, origin)
+    except ValueError:
+        return None
+
+
+def test_openapi_fuzz_finds_nothing(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(observations, "_same_origin_path", _tolerant_same_origin_path)
     admins = SuperAdmins(server)
     schema = schemathesis.openapi.from_url(
         server.base_url + "/api/v1/openapi.json", config=_config(server.base_url)
