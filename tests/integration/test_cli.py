@@ -1,9 +1,14 @@
 """The `coagent` command line, run as the installed entry point."""
 
+import contextlib
+import ctypes
+import http.client
+import os
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -19,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 COAGENT = str(Path(sys.executable).with_name("coagent"))
 PASSWORD = "correct horse battery staple"
+PIDFD_GETFD = 438  # the syscall number, the same on every Linux architecture
 
 # Every command and the options its help must mention.
 HELP = {
@@ -217,3 +223,84 @@ def test_run_on_a_port_in_use_says_so_without_a_traceback(tmp_path: Path) -> Non
     assert done.returncode != 0
     assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def _accepted_socket(server_port: int, client_port: int, pids: list[int]) -> socket.socket:
+    """A duplicate of the server's end of one loopback connection, taken from whichever of
+    `pids` holds it (pidfd_getfd), to read the options the server really runs with.
+    """
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            ports = (int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))
+            if ports == (server_port, client_port):
+                inodes.add(f"socket:[{fields[9]}]")
+    assert len(inodes) == 1, inodes
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    pidfd = os.pidfd_open(pid)
+                    try:
+                        copy = ctypes.CDLL(None, use_errno=True).syscall(
+                            PIDFD_GETFD, pidfd, int(fd.name), 0
+                        )
+                    finally:
+                        os.close(pidfd)
+                    assert copy >= 0, os.strerror(ctypes.get_errno())
+                    return socket.socket(fileno=copy)
+    raise AssertionError(f"no process of {pids} holds the server's end")
+
+
+def _process_tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(int(child) for child in children)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_serves_tcp_with_nodelay_and_the_stalled_peer_timeout(
+    tmp_path: Path, pg: str, redis_url: str, workers: int
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = process_env(
+        DATA_DIR=str(tmp_path / "data"),
+        STALLED_PEER_TIMEOUT_SECONDS="7",
+        SEED_DEMO="false",
+        LOG_LEVEL="WARNING",
+        **({"DATABASE_URL": pg, "REDIS_URL": redis_url} if workers > 1 else {}),
+    )
+    server = subprocess.Popen(  # noqa: S603 - our own entry point
+        [COAGENT, "run", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = None
+        deadline = time.monotonic() + 120
+        while client is None:
+            assert time.monotonic() < deadline, "the server did not come up"
+            try:
+                client = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                client.request("GET", "/health")
+            except OSError:
+                client = None
+                time.sleep(0.2)
+        with contextlib.closing(client):
+            client.getresponse().read()
+            assert client.sock is not None
+            accepted = _accepted_socket(
+                port, client.sock.getsockname()[1], _process_tree(server.pid)
+            )
+        with accepted:
+            assert accepted.family == socket.AF_INET
+            # Without TCP_NODELAY a response written in two parts waits ~40 ms for an ACK.
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 7000
+    finally:
+        server.terminate()
+        server.wait(30)

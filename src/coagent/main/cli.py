@@ -55,12 +55,14 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
             "The embedded SQLite mode runs one web process; set DATABASE_URL"
         )
     import uvicorn  # noqa: PLC0415
+    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
 
     listener = _listen(host, port, settings.stalled_peer_timeout_seconds)
-    uvicorn.run(
+    config = uvicorn.Config(
         "coagent.main.asgi:create_app",
         factory=True,
-        fd=listener.fileno(),
+        host=host,  # only for uvicorn's "running on" line: it serves on `listener`
+        port=port,
         workers=workers,
         log_config=None,
         access_log=False,
@@ -71,6 +73,16 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
         ws_max_size=1024 * 1024,
         ws_per_message_deflate=False,  # ~50 KiB per socket otherwise (quality bar P5)
     )
+    # The socket object, not its fd: uvicorn reopens an `fd=` as a Unix socket, and the event
+    # loop then skips TCP_NODELAY on accepted connections (40 ms per response, Nagle meeting
+    # delayed ACKs).
+    if workers > 1:
+        Multiprocess(config, sockets=[listener]).run()
+    else:
+        server = uvicorn.Server(config)
+        server.run(sockets=[listener])
+        if not server.started:
+            raise SystemExit(3)  # uvicorn's own exit code for a failed startup
 
 
 def _listen(host: str, port: int, stalled_peer_timeout: int) -> socket.socket:
