@@ -1,4 +1,5 @@
-"""The pool hands out live PostgreSQL connections without a ping per unit of work."""
+"""The pool hands out live PostgreSQL connections without a ping per unit of work, and keeps
+the same ones under load."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -87,5 +88,26 @@ async def test_a_connection_idle_for_long_is_pinged_first(pg):
         assert await _backend_pid(engine) == first
         await asyncio.sleep(0)
         assert len(pings) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_more_units_of_work_than_the_pool_wait_and_open_no_new_connections(pg):
+    engine = create_engine(pg, pool_size=2)
+
+    async def unit_of_work() -> int:
+        async with engine.connect() as connection:
+            pid = int(await connection.scalar(text("SELECT pg_backend_pid()")))
+            await asyncio.sleep(0.01)  # hold it, so the others queue
+            return pid
+
+    try:
+        pids = set()
+        for _ in range(3):
+            pids.update(await asyncio.gather(*(unit_of_work() for _ in range(8))))
+        # Never more than the pool at once, and the same ones each round: a connection
+        # opened for a burst and closed after it costs PostgreSQL a backend per request.
+        assert len(pids) == 2
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await engine.dispose()

@@ -39,7 +39,7 @@ class Settings:
     # argon2id cost (KiB, passes); OWASP minimum by default, lowered only in tests.
     password_hash_memory_kib: int = 19 * 1024
     password_hash_time_cost: int = 2
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     log_level: str = "INFO"
     access_log: bool = True
     log_json: bool = True
@@ -158,7 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         password_hash_concurrency=_int(env, "PASSWORD_HASH_CONCURRENCY", 2),
         password_hash_memory_kib=_int(env, "PASSWORD_HASH_MEMORY_KIB", 19 * 1024, minimum=8),
         password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 2),
-        db_pool_size=_int(env, "DB_POOL_SIZE", 10),
+        db_pool_size=_int(env, "DB_POOL_SIZE", 20),
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         access_log=_flag(env.get("ACCESS_LOG"), default=True),
         log_json=_flag(env.get("LOG_JSON"), default=True),

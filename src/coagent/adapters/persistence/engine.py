@@ -24,7 +24,7 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, idle_ping_seconds: float = IDLE_PING_SECONDS
+    url: str, *, pool_size: int = 20, idle_ping_seconds: float = IDLE_PING_SECONDS
 ) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -46,7 +46,11 @@ def create_engine(
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    # A fixed pool, no overflow: SQLAlchemy closes an overflow connection as soon as it is
+    # returned to a full pool, so any load above `pool_size` concurrent units of work opened
+    # and closed a PostgreSQL connection (a backend fork, auth, asyncpg's setup) per request.
+    # Past `pool_size`, a unit of work waits for a connection instead.
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
     _check_on_checkout(engine, idle_ping_seconds)
     return engine
 
