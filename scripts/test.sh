@@ -9,4 +9,23 @@ run() { "${UV[@]}" run --frozen --no-sync "$@"; }
 echo "== ruff"; run ruff check .; run ruff format --check .
 echo "== mypy (strict)"; run mypy
 echo "== import-linter"; run lint-imports --no-cache
-echo "== pytest"; run pytest "$@"
+echo "== pytest"
+if [ "$#" -gt 0 ]; then exec "${UV[@]}" run --frozen --no-sync pytest "$@"; fi
+
+# The whole suite: the OpenAPI fuzz run (a third of the time, on one core: its server and the
+# fuzzer share a GIL) runs beside the rest, in its own pytest process with its own PostgreSQL
+# database (named by pid), Redis database and temporary directory; its report follows.
+FUZZ=tests/api/test_fuzz.py::test_openapi_fuzz_finds_nothing
+fuzz_dir=$(mktemp -d)
+TEST_REDIS_URL="${TEST_FUZZ_REDIS_URL:-redis://127.0.0.1:6379/12}" \
+  run pytest "$FUZZ" --basetemp "$fuzz_dir/tmp" >"$fuzz_dir/log" 2>&1 &
+fuzz=$!
+trap 'kill "$fuzz" 2>/dev/null || true; rm -rf "$fuzz_dir"' EXIT
+status=0
+run pytest --deselect "$FUZZ" || status=$?
+fuzz_status=0
+wait "$fuzz" || fuzz_status=$?
+echo "== pytest: the fuzz run"
+cat "$fuzz_dir/log"
+if [ "$status" -eq 0 ]; then status=$fuzz_status; fi
+exit "$status"
