@@ -31,17 +31,12 @@ from coagent.application.accounts.create_user import NewAccount
 from coagent.domain.accounts.roles import Role
 from coagent.main.container import build_container
 from tests.conftest import TEST_FERNET, TEST_SECRET, make_settings
+from tests.integration.loopback import free_port, server_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PASSWORD = "two processes, one room"
 COAGENT = str(Path(sys.executable).with_name("coagent"))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for(check: Any, what: str, timeout: float = 20) -> None:
@@ -96,7 +91,7 @@ class RedisServer:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(_free_port(), tmp_path)
+    server = RedisServer(free_port(), tmp_path)
     server.start()
     yield server
     server.stop()
@@ -126,7 +121,7 @@ def web(
         "SEED_DEMO": "false",
         **web_env,
     }
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     processes = [
         subprocess.Popen(  # noqa: S603 - our own entry point
             [COAGENT, "run", "--port", str(port), "--no-migrate"],
@@ -376,23 +371,9 @@ async def _drain(ws: Any) -> tuple[list[dict[str, Any]], int | None]:
             return events, None if closed.rcvd is None else closed.rcvd.code
 
 
-def _server_holds(server_port: int, client_port: int) -> bool:
-    """Whether the kernel still has the server's end of this loopback connection."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as lines:
-            for line in list(lines)[1:]:
-                local, remote = line.split()[1:3]
-                if (int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16)) == (
-                    server_port,
-                    client_port,
-                ):
-                    return True
-    return False
-
-
 async def _until_released(server_port: int, client_port: int) -> None:
     async with asyncio.timeout(60):
-        while _server_holds(server_port, client_port):  # noqa: ASYNC110 - polling the kernel
+        while server_end(server_port, client_port) is not None:  # noqa: ASYNC110 - polling the kernel
             await asyncio.sleep(0.2)
 
 

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from coagent.main import migrations
 from coagent.main.cli import cli
 from tests.integration.conftest import process_env, sqlite_url
+from tests.integration.loopback import free_port, server_end
 
 pytestmark = pytest.mark.integration
 
@@ -229,18 +230,12 @@ def _accepted_socket(server_port: int, client_port: int, pids: list[int]) -> soc
     """A duplicate of the server's end of one loopback connection, taken from whichever of
     `pids` holds it (pidfd_getfd), to read the options the server really runs with.
     """
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            ports = (int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))
-            if ports == (server_port, client_port):
-                inodes.add(f"socket:[{fields[9]}]")
-    assert len(inodes) == 1, inodes
+    inode = server_end(server_port, client_port)
+    assert inode is not None
     for pid in pids:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
             with contextlib.suppress(OSError):
-                if os.readlink(fd) in inodes:
+                if os.readlink(fd) == inode:
                     pidfd = os.pidfd_open(pid)
                     try:
                         copy = ctypes.CDLL(None, use_errno=True).syscall(
@@ -263,9 +258,7 @@ def _process_tree(pid: int) -> list[int]:
 def test_run_serves_tcp_with_nodelay_and_the_stalled_peer_timeout(
     tmp_path: Path, pg: str, redis_url: str, workers: int
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = process_env(
         DATA_DIR=str(tmp_path / "data"),
         STALLED_PEER_TIMEOUT_SECONDS="7",

@@ -55,6 +55,7 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
             "The embedded SQLite mode runs one web process; set DATABASE_URL"
         )
     import uvicorn  # noqa: PLC0415
+    from uvicorn.config import STARTUP_FAILURE  # noqa: PLC0415
     from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
 
     listener = _listen(host, port, settings.stalled_peer_timeout_seconds)
@@ -82,7 +83,7 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
         server = uvicorn.Server(config)
         server.run(sockets=[listener])
         if not server.started:
-            raise SystemExit(3)  # uvicorn's own exit code for a failed startup
+            raise SystemExit(STARTUP_FAILURE)
 
 
 def _listen(host: str, port: int, stalled_peer_timeout: int) -> socket.socket:

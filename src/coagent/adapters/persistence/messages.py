@@ -104,6 +104,10 @@ _NEXT_SEQ = (
 )
 
 
+def _param(name: str) -> str:
+    return "room_id" if name == "room_id" else f"new_{name}"
+
+
 def _append() -> Any:
     """PostgreSQL: take the room's next seq and insert the message in one statement (one
     round trip; a failed insert gives the seq back with the rest of the transaction).
@@ -125,18 +129,13 @@ def _append() -> Any:
     )
 
 
+_APPEND = _append()
+
 _FIND_SENT = _with_sender().where(
     MessageModel.room_id == bindparam("room_id"),
     MessageModel.sender_id == bindparam("sender_id"),
     MessageModel.client_msg_id == bindparam("client_msg_id"),
 )
-
-
-def _param(name: str) -> str:
-    return "room_id" if name == "room_id" else f"new_{name}"
-
-
-_APPEND = _append()
 
 
 class SqlAlchemyMessageRepository:
