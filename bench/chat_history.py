@@ -115,6 +115,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
+    parser.add_argument(
+        "--history-cache-mb",
+        type=int,
+        default=None,
+        help="CHAT_HISTORY_CACHE_MB for the server (0: every page read from PostgreSQL)",
+    )
     add_common_args(parser)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -130,7 +136,10 @@ def main() -> int:
         room = seeded.rooms[0]
         newest = f"/api/v1/chat/messages/{room}?limit=50"
         deep_path = f"{newest}&before_seq={deep}"
-        with Server(seeded.env, args.workers, seeded.workdir, "history") as server:
+        env = dict(seeded.env)
+        if args.history_cache_mb is not None:
+            env["CHAT_HISTORY_CACHE_MB"] = str(args.history_cache_mb)
+        with Server(env, args.workers, seeded.workdir, "history") as server:
             token = login(server.base_url, seeded.emails[0])
             print(f"server up on {server.base_url}, {args.workers} workers; warming up", flush=True)
             warm = [_load("warm", newest, token, args), _load("warm", deep_path, token, args)]
@@ -157,7 +166,8 @@ def main() -> int:
     print("\nEXPLAIN ANALYZE, newest page:\n" + plans["newest"])
     print(f"\nEXPLAIN ANALYZE, before_seq={deep}:\n" + plans["deep"])
     print(
-        f"\nP2 ({args.messages:,} messages, {args.connections} connections, wrk "
+        f"\nP2 ({args.messages:,} messages, {args.connections} connections, history cache "
+        f"{'default' if args.history_cache_mb is None else f'{args.history_cache_mb} MB'}, wrk "
         f"{'1 thread' if wrk else 'fallback'}, {args.rounds}x{args.duration:.0f} s each):\n"
         f"  newest page   {new_rps:9,.1f} rps  p50 {new_p50:.2f} ms  p99 {new_p99:.2f} ms\n"
         f"  deep page     {deep_rps:9,.1f} rps  p50 {deep_p50:.2f} ms  p99 {deep_p99:.2f} ms\n"

@@ -2,12 +2,13 @@
 and a ticket store with a clock.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from coagent.application.ports.chat import PageKey
 from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.errors import Conflict, NotFound
 
@@ -24,6 +25,8 @@ class InMemoryMessageRepository:
         self._rooms = rooms
         self._users = users
         self._seqs = seqs
+        # Set by the unit of work.
+        self.commit: Callable[[], Awaitable[None]] | None = None
 
     async def append(
         self,
@@ -60,6 +63,30 @@ class InMemoryMessageRepository:
                 client_msg_id=client_msg_id,
             ),
         )
+        return seq
+
+    async def append_committed(
+        self,
+        *,
+        message_id: UUID,
+        room_id: UUID,
+        content: str,
+        created_at: datetime,
+        sender_id: UUID | None,
+        agent_type: str | None,
+        client_msg_id: str | None,
+    ) -> int:
+        seq = await self.append(
+            message_id=message_id,
+            room_id=room_id,
+            content=content,
+            created_at=created_at,
+            sender_id=sender_id,
+            agent_type=agent_type,
+            client_msg_id=client_msg_id,
+        )
+        assert self.commit is not None, "append_committed outside a unit of work"
+        await self.commit()
         return seq
 
     def _named(self, message: Message) -> Message:
@@ -111,6 +138,24 @@ class InMemoryMessageRepository:
 
 def _seq(message: Message) -> int:
     return message.seq
+
+
+class DictHistoryCache:
+    """A HistoryCache with no bound and no expiry: only the rule the use case relies on."""
+
+    def __init__(self) -> None:
+        self.pages: dict[PageKey, tuple[int, tuple[Message, ...]]] = {}
+        self.hits = 0
+
+    def get(self, key: PageKey, *, last_seq: int) -> Sequence[Message] | None:
+        found = self.pages.get(key)
+        if found is None or found[0] < last_seq:
+            return None
+        self.hits += 1
+        return found[1]
+
+    def put(self, key: PageKey, *, last_seq: int, page: Sequence[Message]) -> None:
+        self.pages[key] = (last_seq, tuple(page))
 
 
 class RecordingChatPublisher:

@@ -502,8 +502,10 @@ class InMemoryRoomRepository:
         courses: _Overlay[UUID, Course],
         users: _Overlay[UUID, User],
         memberships: _Overlay[tuple[UUID, UUID], CourseRole],
+        seqs: _Overlay[UUID, int],
     ) -> None:
         self._rooms = rooms
+        self._seqs = seqs
         self._assignments = assignments
         self._courses = courses
         self._users = users
@@ -536,6 +538,7 @@ class InMemoryRoomRepository:
                 if room.is_restricted
                 else None
             ),
+            last_seq=self._seqs.get(room_id) or 0,
         )
 
     async def get(self, room_id: UUID) -> Room | None:
@@ -758,18 +761,20 @@ class InMemoryUnitOfWork:
             lambda course_id: self._course_rows.get(course_id) is not None,
             self.lock_row,
         )
+        self._message_rows = (_Overlay(self._store.messages), _Overlay(self._store.room_seqs))
         self._room_repo = InMemoryRoomRepository(
             self._room_rows,
             self._assignment_rows,
             self._course_rows,
             self._user_rows,
             self._membership_rows,
+            self._message_rows[1],
         )
-        self._message_rows = (_Overlay(self._store.messages), _Overlay(self._store.room_seqs))
         self._message_repo = InMemoryMessageRepository(
             self._message_rows[0], self._room_rows, self._user_rows, self._message_rows[1]
         )
         self._room_repo.on_delete = self._message_repo.room_deleted
+        self._message_repo.commit = self.commit
         self._announcement_repo = InMemoryAnnouncementRepository(
             self._announcement_rows, self._course_rows, self._user_rows
         )

@@ -241,6 +241,104 @@ async def test_appending_changes_nothing_of_the_room_but_its_last_seq(
     )
 
 
+async def append_committed(
+    database: Database, room_id: UUID, content: str, *, sender_id: UUID, client_msg_id: str
+) -> int:
+    """Stored and committed by `append_committed` alone (after a read, as a send does)."""
+    async with database.uow() as uow:
+        await uow.rooms.standing(room_id, sender_id)
+        return await uow.messages.append_committed(
+            message_id=new_id(),
+            room_id=room_id,
+            content=content,
+            created_at=utcnow(),
+            sender_id=sender_id,
+            agent_type=None,
+            client_msg_id=client_msg_id,
+        )
+
+
+async def test_append_committed_needs_no_commit(database: Database, setting: Setting) -> None:
+    alice = setting.alice.id
+    assert await append_committed(database, setting.room, "a", sender_id=alice, client_msg_id="1")
+    assert await append(database, setting.room, "b", sender_id=alice) == 2
+    assert await append_committed(database, setting.room, "c", sender_id=alice, client_msg_id="3")
+    assert await stored_seqs(database, setting.room) == [1, 2, 3]
+    async with database.uow() as uow:
+        page = await uow.messages.page(setting.room, limit=10)
+    assert [(m.seq, m.content, m.client_msg_id) for m in page] == [
+        (1, "a", "1"),
+        (2, "b", None),
+        (3, "c", "3"),
+    ]
+
+
+async def test_append_committed_refusals_store_nothing(
+    database: Database, setting: Setting
+) -> None:
+    alice = setting.alice.id
+    assert await append_committed(database, setting.room, "a", sender_id=alice, client_msg_id="k")
+    with pytest.raises(Conflict):
+        await append_committed(database, setting.room, "b", sender_id=alice, client_msg_id="k")
+    with pytest.raises(NotFound):
+        await append_committed(database, new_id(), "c", sender_id=alice, client_msg_id="n")
+    # The refused send took no seq, and the connection it used is fine for the next one.
+    assert await append_committed(database, setting.room, "d", sender_id=alice, client_msg_id="d")
+    assert await stored_seqs(database, setting.room) == [1, 2]
+    async with database.uow() as uow:
+        assert await uow.messages.last_seq(setting.room) == 2
+
+
+async def test_append_committed_commits_what_the_unit_of_work_wrote_before(
+    database: Database, setting: Setting
+) -> None:
+    async with database.uow() as uow:
+        await uow.rooms.assign(setting.room, setting.bob.id)
+        seq = await uow.messages.append_committed(
+            message_id=new_id(),
+            room_id=setting.room,
+            content="x",
+            created_at=utcnow(),
+            sender_id=setting.bob.id,
+            agent_type=None,
+            client_msg_id=None,
+        )
+    async with database.uow() as uow:
+        assert await uow.rooms.is_assigned(setting.room, setting.bob.id)
+    assert seq == 1
+    assert await stored_seqs(database, setting.room) == [1]
+
+
+async def test_a_send_on_postgresql_is_two_statements_and_no_transaction(
+    database: Database, setting: Setting
+) -> None:
+    """The standing read and the append; no BEGIN, COMMIT or ROLLBACK round trips."""
+    if database.dialect != "postgresql":
+        pytest.skip("counts what asyncpg sends")
+    with sent_to_postgresql(database) as sent:
+        await append_committed(
+            database, setting.room, "x", sender_id=setting.alice.id, client_msg_id="x"
+        )
+        await asyncio.sleep(0)  # asyncpg calls its query loggers with call_soon
+    statements = [query.split(None, 1)[0].upper() for query, _args in sent]
+    assert statements == ["SELECT", "WITH"], sent
+
+
+async def test_concurrent_append_committed_keep_seqs_gapless(
+    database: Database, setting: Setting
+) -> None:
+    sent = await asyncio.gather(
+        *(
+            append_committed(
+                database, setting.room, f"c{n}", sender_id=setting.alice.id, client_msg_id=str(n)
+            )
+            for n in range(20)
+        )
+    )
+    assert sorted(sent) == list(range(1, 21))
+    assert await stored_seqs(database, setting.room) == list(range(1, 21))
+
+
 async def test_page_semantics(database: Database, setting: Setting) -> None:
     for number in range(1, 13):
         await append(database, setting.room, f"m{number}", sender_id=setting.alice.id)

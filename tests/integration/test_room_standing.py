@@ -120,6 +120,27 @@ async def test_unknown_room_or_user(database: Database, world: World):
     assert (no_user.actor, no_user.room) == (None, None)
 
 
+async def test_the_rooms_last_seq_comes_with_the_standing(database: Database, world: World):
+    async with database.uow() as uow:
+        empty = await uow.rooms.standing(world.open_room.id, world.student.id)
+        for number in range(3):
+            await uow.messages.append(
+                message_id=new_id(),
+                room_id=world.open_room.id,
+                content=f"m{number}",
+                created_at=utcnow(),
+                sender_id=world.student.id,
+                agent_type=None,
+                client_msg_id=None,
+            )
+        inside = await uow.rooms.standing(world.open_room.id, world.student.id)
+        await uow.commit()
+    async with database.uow() as uow:
+        after = await uow.rooms.standing(world.open_room.id, world.owner.id)
+        other = await uow.rooms.standing(world.restricted_room.id, world.owner.id)
+    assert (empty.last_seq, inside.last_seq, after.last_seq, other.last_seq) == (0, 3, 3, 0)
+
+
 async def test_a_history_read_is_two_statements_and_no_transaction(
     database: Database, world: World
 ):

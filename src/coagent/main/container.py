@@ -29,6 +29,7 @@ from coagent.adapters.http.services import (
 from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
+from coagent.adapters.persistence.history_cache import InMemoryHistoryCache
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from coagent.adapters.realtime.bus import InMemoryRoomBus, RedisRoomBus, RoomBus
 from coagent.adapters.realtime.hub import RoomHub
@@ -291,7 +292,10 @@ def build_container(settings: Settings) -> Container:
                 ids=ids,
                 max_length=settings.chat_max_message_length,
             ),
-            history=ReadHistory(uow=uow),
+            history=ReadHistory(
+                uow=uow,
+                cache=InMemoryHistoryCache(max_bytes=settings.chat_history_cache_mb * 1024 * 1024),
+            ),
             join=JoinRoom(uow=uow),
             issue_ticket=IssueChatTicket(store=tickets, ttl_seconds=settings.chat_ticket_ttl),
             redeem_ticket=RedeemChatTicket(store=tickets, revocations=revocations),

@@ -52,6 +52,8 @@ class Settings:
     chat_window_seconds: int = 10
     chat_max_connections_per_user: int = 10  # per web process
     chat_socket_queue: int = 256
+    # History pages kept per process for readers of the same room (0 turns the cache off).
+    chat_history_cache_mb: int = 32
     chat_ticket_ttl: int = 30
     # How often open sockets are re-checked against course membership and room assignment.
     chat_access_recheck_seconds: int = 30
@@ -168,6 +170,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chat_window_seconds=_int(env, "CHAT_WINDOW_SECONDS", 10),
         chat_max_connections_per_user=_int(env, "CHAT_MAX_CONNECTIONS_PER_USER", 10),
         chat_socket_queue=_int(env, "CHAT_SOCKET_QUEUE", 256, minimum=16),
+        chat_history_cache_mb=_int(env, "CHAT_HISTORY_CACHE_MB", 32, minimum=0),
         chat_ticket_ttl=_int(env, "CHAT_TICKET_TTL_SECONDS", 30, minimum=5),
         chat_access_recheck_seconds=_int(env, "CHAT_ACCESS_RECHECK_SECONDS", 30, minimum=2),
         stalled_peer_timeout_seconds=_int(env, "STALLED_PEER_TIMEOUT_SECONDS", 30, minimum=1),

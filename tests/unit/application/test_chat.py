@@ -10,13 +10,14 @@ from coagent.application.accounts.authenticate import Principal
 from coagent.application.chat.post_message import PostMessage, PostMessageCommand
 from coagent.application.chat.read_history import ReadHistory, ReadHistoryQuery
 from coagent.application.chat.tickets import IssueChatTicket, RedeemChatTicket
+from coagent.application.ports.chat import PageKey
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.domain.chat.message import Message
 from coagent.domain.courses.policy import CourseRole
 from coagent.domain.courses.room import Room
 from coagent.domain.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
-from tests.fakes.chat import FakeTicketStore, RecordingChatPublisher
+from tests.fakes.chat import DictHistoryCache, FakeTicketStore, RecordingChatPublisher
 from tests.fakes.security import FakeRevocationList
 from tests.unit.application.conftest import Accounts
 from tests.unit.application.test_rooms import assign, enroll, new_course, new_room
@@ -32,6 +33,7 @@ class Chat:
     publisher: RecordingChatPublisher
     post: PostMessage
     history: ReadHistory
+    cache: DictHistoryCache
     room: Room
     owner: User
     student: User
@@ -68,6 +70,7 @@ async def chat(accounts: Accounts) -> Chat:
     await enroll(accounts, course.id, peer, CourseRole.STUDENT)
     room = await new_room(accounts, owner, course)
     publisher = RecordingChatPublisher()
+    cache = DictHistoryCache()
     return Chat(
         accounts=accounts,
         publisher=publisher,
@@ -78,7 +81,8 @@ async def chat(accounts: Accounts) -> Chat:
             ids=accounts.ids,
             max_length=MAX_LENGTH,
         ),
-        history=ReadHistory(uow=accounts.uow),
+        history=ReadHistory(uow=accounts.uow, cache=cache),
+        cache=cache,
         room=room,
         owner=owner,
         student=student,
@@ -263,6 +267,46 @@ async def test_history_is_not_found_for_outsiders(chat: Chat) -> None:
         await chat.read(chat.outsider)
     with pytest.raises(NotFound):
         await chat.history.execute(ReadHistoryQuery(actor_id=chat.student.id, room_id=uuid4()))
+
+
+async def test_a_page_is_read_again_once_the_room_has_a_newer_message(chat: Chat) -> None:
+    await chat.send(chat.student, "m1")
+    assert await chat.read(chat.peer, limit=2) == [1]
+    assert chat.cache.hits == 0
+    assert await chat.read(chat.owner, limit=2) == [1]  # any reader: access is checked first
+    assert chat.cache.hits == 1
+    await chat.send(chat.peer, "m2")
+    await chat.send(chat.peer, "m3")
+    assert await chat.read(chat.student, limit=2) == [2, 3]
+    assert chat.cache.hits == 1
+    assert await chat.read(chat.student, limit=2, before_seq=3) == [1, 2]  # its own key
+    assert chat.cache.hits == 1
+
+
+async def test_a_cached_page_is_served_only_after_the_access_check(chat: Chat) -> None:
+    await chat.send(chat.student, "private")
+    assert await chat.read(chat.peer) == [1]
+    with pytest.raises(NotFound):
+        await chat.read(chat.outsider)
+    async with chat.accounts.uow() as uow:
+        await uow.courses.remove_member(chat.room.course_id, chat.peer.id)
+        await uow.commit()
+    with pytest.raises(NotFound):
+        await chat.read(chat.peer)
+    assert chat.cache.hits == 0
+
+
+async def test_a_cached_page_never_hides_a_message_the_reader_could_know_of(chat: Chat) -> None:
+    """A page stored by a reader who saw an older last seq (a slow read finishing after a
+    newer one) is not served to a reader who has seen a newer message.
+    """
+    await chat.send(chat.student, "m1")
+    assert await chat.read(chat.peer) == [1]
+    await chat.send(chat.student, "m2")
+    newest = PageKey(chat.room.id, 50, None, None)
+    chat.cache.put(newest, last_seq=1, page=chat.cache.pages[newest][1])
+    assert await chat.read(chat.peer) == [1, 2]
+    assert chat.cache.hits == 0
 
 
 # --- tickets

@@ -5,17 +5,20 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
+from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy import Table, bindparam, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import RoomModel, UserModel
-from coagent.adapters.persistence.rows import fetch_rows, is_postgresql
+from coagent.adapters.persistence.rows import fetch_on_driver, fetch_rows, is_postgresql
 from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.errors import Conflict, NotFound
 
 UNKNOWN_SENDER = "Unknown"
+USED_CLIENT_MSG_ID = "client_msg_id was already used in this room"
+ROOM_NOT_FOUND = "Room not found"
 
 _COLUMNS = (
     MessageModel.id,
@@ -138,6 +141,26 @@ _FIND_SENT = _with_sender().where(
 )
 
 
+def _new_message(
+    message_id: UUID,
+    room_id: UUID,
+    content: str,
+    created_at: datetime,
+    sender_id: UUID | None,
+    agent_type: str | None,
+    client_msg_id: str | None,
+) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "room_id": room_id,
+        "content": content,
+        "sender_id": sender_id,
+        "agent_type": agent_type,
+        "client_msg_id": client_msg_id,
+        "created_at": created_at,
+    }
+
+
 class SqlAlchemyMessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -153,35 +176,66 @@ class SqlAlchemyMessageRepository:
         agent_type: str | None,
         client_msg_id: str | None,
     ) -> int:
+        values = _new_message(
+            message_id, room_id, content, created_at, sender_id, agent_type, client_msg_id
+        )
+        return await self._append(values)
+
+    async def _append(self, values: dict[str, Any]) -> int:
         # The room row lock taken by the UPDATE orders concurrent sends to one room: seq N+1
         # cannot commit before seq N, so commit order is seq order.
-        values = {
-            "id": message_id,
-            "room_id": room_id,
-            "content": content,
-            "sender_id": sender_id,
-            "agent_type": agent_type,
-            "client_msg_id": client_msg_id,
-            "created_at": created_at,
-        }
+        room_id = values["room_id"]
         try:
             if is_postgresql(self._session):
                 params = {_param(name): value for name, value in values.items()}
                 seq = (await self._session.execute(_APPEND, params)).scalar_one_or_none()
                 if seq is None:
-                    raise NotFound("Room not found")
+                    raise NotFound(ROOM_NOT_FOUND)
                 return int(seq)
             seq = (
                 await self._session.execute(_NEXT_SEQ, {"room_id": room_id})
             ).scalar_one_or_none()
             if seq is None:
-                raise NotFound("Room not found")
+                raise NotFound(ROOM_NOT_FOUND)
             await self._session.execute(
-                insert(_MESSAGE), values | {"seq": seq, "updated_at": created_at}
+                insert(_MESSAGE), values | {"seq": seq, "updated_at": values["created_at"]}
             )
             return int(seq)
         except IntegrityError as error:
-            raise Conflict("client_msg_id was already used in this room") from error
+            raise Conflict(USED_CLIENT_MSG_ID) from error
+
+    async def append_committed(
+        self,
+        *,
+        message_id: UUID,
+        room_id: UUID,
+        content: str,
+        created_at: datetime,
+        sender_id: UUID | None,
+        agent_type: str | None,
+        client_msg_id: str | None,
+    ) -> int:
+        values = _new_message(
+            message_id, room_id, content, created_at, sender_id, agent_type, client_msg_id
+        )
+        if is_postgresql(self._session):
+            connection = await self._session.connection()
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            if not driver.is_in_transaction():
+                # Nothing of this unit of work is pending, so the statement alone can be the
+                # transaction (PostgreSQL commits a statement run outside one): no BEGIN and
+                # COMMIT round trips. The room row lock still orders the seqs.
+                params = {_param(name): value for name, value in values.items()}
+                try:
+                    rows = await fetch_on_driver(driver, connection.dialect, _APPEND, params)
+                except IntegrityConstraintViolationError as error:
+                    raise Conflict(USED_CLIENT_MSG_ID) from error
+                if not rows:
+                    raise NotFound(ROOM_NOT_FOUND)
+                return int(rows[0][0])
+        seq = await self._append(values)
+        await self._session.commit()
+        return seq
 
     async def find_sent(self, room_id: UUID, sender_id: UUID, client_msg_id: str) -> Message | None:
         params = {"room_id": room_id, "sender_id": sender_id, "client_msg_id": client_msg_id}

@@ -66,6 +66,7 @@ def _standing_query() -> Any:
             *(room.c[name] for name in _ROOM_FIELDS),
             course.c.owner_id,
             member.c.role,
+            room.c.last_seq,
             exists().where(assignment.c.room_id == room.c.id),
             exists().where(assignment.c.room_id == room.c.id, assignment.c.user_id == user.c.id),
         )
@@ -89,13 +90,14 @@ def _standing(row: Sequence[Any]) -> RoomStanding:
     if row[_USERS] is None:  # no such room (a room's course always exists: it cascades)
         return RoomStanding(actor=actor, room=None)
     room = dict(zip(_ROOM_FIELDS, row[_USERS:_ROOMS_END], strict=True))
-    owner_id, course_role, restricted, assigned = row[_ROOMS_END:]
+    owner_id, course_role, last_seq, restricted, assigned = row[_ROOMS_END:]
     return RoomStanding(
         actor=actor,
         room=Room(**room | {"ai_mode": AiMode(room["ai_mode"]), "is_restricted": restricted}),
         course_role=CourseRole(course_role) if course_role else None,
         is_owner=owner_id == actor.id,
         assigned=bool(assigned) if restricted else None,
+        last_seq=last_seq,
     )
 
 

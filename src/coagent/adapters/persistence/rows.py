@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Executable
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # statement -> (SQL text with $n placeholders, parameter names in $n order)
@@ -29,13 +30,19 @@ async def fetch_rows(
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         return (await connection.execute(statement, dict(params))).all()
+    raw = await connection.get_raw_connection()
+    return await fetch_on_driver(raw.driver_connection, connection.dialect, statement, params)
+
+
+async def fetch_on_driver(
+    driver: Any, dialect: Dialect, statement: Executable, params: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """Run `statement` (a module constant: compiled once) on an asyncpg connection."""
     found = _compiled.get(id(statement))
     if found is None:
-        compiled = statement.compile(dialect=connection.dialect)  # type: ignore[attr-defined]
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
         found = _compiled[id(statement)] = (compiled.string, tuple(compiled.positiontup or ()))
     sql, names = found
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
     rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *(params[n] for n in names))
     return rows
 

@@ -63,7 +63,7 @@ class PostMessage:
                     return _replayed(earlier, content)
             message_id, now = self._ids.new_id(), self._clock.now()
             try:
-                seq = await uow.messages.append(
+                seq = await uow.messages.append_committed(
                     message_id=message_id,
                     room_id=room.id,
                     content=content,
@@ -72,7 +72,6 @@ class PostMessage:
                     agent_type=None,
                     client_msg_id=client_msg_id,
                 )
-                await uow.commit()
             except Conflict:
                 if client_msg_id is None:
                     raise

@@ -4,7 +4,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.courses.rooms import authorize_room
+from coagent.application.courses.rooms import room_access
+from coagent.application.ports.chat import HistoryCache, PageKey
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.chat.message import Message
 from coagent.domain.courses.policy import Action
@@ -27,16 +28,29 @@ class ReadHistory:
     page before `before_seq`, or the page after `after_seq` (both: the page after
     `after_seq` that stops before `before_seq`). Any integer is a valid cursor (seqs start
     at 1). The cost does not grow with the room's age.
+
+    The access check reads the room's last seq too; a page this process read since then
+    comes from `cache` (the newest page of a busy room is read by everyone who opens it).
     """
 
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, cache: HistoryCache) -> None:
         self._uow = uow
+        self._cache = cache
 
     async def execute(self, query: ReadHistoryQuery) -> Sequence[Message]:
         if not 1 <= query.limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        key = PageKey(query.room_id, query.limit, query.before_seq, query.after_seq)
         async with self._uow() as uow:
-            _, room = await authorize_room(uow, query.actor_id, query.room_id, Action.CHAT_READ)
-            return await uow.messages.page(
-                room.id, limit=query.limit, before_seq=query.before_seq, after_seq=query.after_seq
+            access = await room_access(uow, query.actor_id, query.room_id, Action.CHAT_READ)
+            cached = self._cache.get(key, last_seq=access.last_seq)
+            if cached is not None:
+                return cached
+            page = await uow.messages.page(
+                query.room_id,
+                limit=query.limit,
+                before_seq=query.before_seq,
+                after_seq=query.after_seq,
             )
+        self._cache.put(key, last_seq=access.last_seq, page=page)
+        return page

@@ -31,6 +31,19 @@ async def authorize_room(
     the actor may not know of the room (outside the course, or a student of the course not
     assigned to a restricted room); Forbidden when they may see it but not do this.
     """
+    access = await room_access(uow, actor_id, room_id, action)
+    return access.actor, access.room
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomAccess:
+    actor: User
+    room: Room
+    last_seq: int  # the room's latest committed message when the access was read
+
+
+async def room_access(uow: UnitOfWork, actor_id: UUID, room_id: UUID, action: Action) -> RoomAccess:
+    """`authorize_room`, with the room's last seq from the same read."""
     found = await uow.rooms.standing(room_id, actor_id)
     actor = active(found.actor)
     if found.room is None:
@@ -47,7 +60,7 @@ async def authorize_room(
     ):
         raise NotFound(ROOM_NOT_FOUND)
     require(decision)
-    return actor, found.room
+    return RoomAccess(actor=actor, room=found.room, last_seq=found.last_seq)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

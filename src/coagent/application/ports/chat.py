@@ -1,6 +1,9 @@
-"""Chat ports: message storage, live fan-out and single-use WebSocket tickets."""
+"""Chat ports: message storage, a cache of history pages, live fan-out and single-use
+WebSocket tickets.
+"""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -27,6 +30,23 @@ class MessageRepository(Protocol):
         """
         ...
 
+    async def append_committed(
+        self,
+        *,
+        message_id: UUID,
+        room_id: UUID,
+        content: str,
+        created_at: datetime,
+        sender_id: UUID | None,
+        agent_type: str | None,
+        client_msg_id: str | None,
+    ) -> int:
+        """`append`, then commit the unit of work. With nothing else pending it may be one
+        statement and no transaction round trips (the hot path of a send). Raises like
+        `append`, and then nothing is stored.
+        """
+        ...
+
     async def find_sent(
         self, room_id: UUID, sender_id: UUID, client_msg_id: str
     ) -> Message | None: ...
@@ -46,6 +66,31 @@ class MessageRepository(Protocol):
 
     async def last_seq(self, room_id: UUID) -> int:
         """The room's latest seq (0 when empty or absent)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """Which page of which room: the arguments of `MessageRepository.page`."""
+
+    room_id: UUID
+    limit: int
+    before_seq: int | None
+    after_seq: int | None
+
+
+class HistoryCache(Protocol):
+    """Recently read history pages, in this process.
+
+    A page is only served to a reader who saw the room at a `last_seq` no later than the one
+    it was read at, so it holds every message the reader could know of. Sender names in a
+    cached page may lag a rename or an account deletion by the cache's time to live.
+    """
+
+    def get(self, key: PageKey, *, last_seq: int) -> Sequence[Message] | None: ...
+
+    def put(self, key: PageKey, *, last_seq: int, page: Sequence[Message]) -> None:
+        """`page` was read after the room's last seq was seen at `last_seq`."""
         ...
 
 

@@ -173,6 +173,8 @@ class RoomStanding:
     is_owner: bool = False
     # None when the room is open to the whole course, else whether the user is assigned.
     assigned: bool | None = None
+    # The room's latest committed seq when read (0 for an empty room).
+    last_seq: int = 0
 
 
 class RoomRepository(Protocol):
