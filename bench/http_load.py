@@ -744,7 +744,8 @@ def _server_env(args: argparse.Namespace, datadir: Path, *, access_log: bool) ->
         for k, v in os.environ.items()
         # Nothing from the caller's environment may change what is measured.
         if not k.startswith(("PASSWORD_HASH_", "LOGIN_", "SUPER_ADMIN", "ACCESS_", "LOG_"))
-        and k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEYS", "DB_POOL_SIZE"}
+        and k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEYS"}
+        and not k.startswith("DB_POOL_")  # DB_POOL_SIZE, DB_POOL_TIMEOUT
     }
     env.update(
         DATA_DIR=str(datadir),

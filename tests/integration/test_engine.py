@@ -1,16 +1,25 @@
-"""The pool hands out live PostgreSQL connections without a ping per unit of work, and keeps
-the same ones under load."""
+"""The pool hands out live PostgreSQL connections without a ping per unit of work, keeps the
+same ones under load, and a unit of work that finds none free in time fails as Unavailable."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from coagent.adapters.persistence.engine import create_engine
+from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
+from coagent.adapters.persistence.engine import create_engine, create_session_factory
+from coagent.adapters.persistence.unit_of_work import (
+    SqlAlchemyUnitOfWork,
+    SqlAlchemyUnitOfWorkFactory,
+)
+from coagent.domain.errors import Unavailable
+from tests.integration.conftest import UserFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -109,5 +118,91 @@ async def test_more_units_of_work_than_the_pool_wait_and_open_no_new_connections
         # opened for a burst and closed after it costs PostgreSQL a backend per request.
         assert len(pids) == 2
         assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
+
+
+BUSY = "The database is busy; retry shortly"
+
+
+async def _orm_read(uow: SqlAlchemyUnitOfWork) -> None:
+    await uow.users.get(uuid4())
+
+
+async def _hot_read(uow: SqlAlchemyUnitOfWork) -> None:
+    # On the session's asyncpg connection directly (rows.py), not through SQLAlchemy's
+    # execution layer.
+    await uow.messages.find_sent(uuid4(), uuid4(), "c-1")
+
+
+@pytest.mark.parametrize("first_statement", [_orm_read, _hot_read], ids=["orm", "driver"])
+async def test_a_unit_of_work_that_finds_no_free_connection_is_unavailable(
+    pg: str, first_statement: Callable[[SqlAlchemyUnitOfWork], Awaitable[None]]
+) -> None:
+    engine = create_engine(pg, pool_size=1, pool_timeout=0.2)
+    assert engine.pool.timeout() == 0.2  # type: ignore[attr-defined]
+    uow = SqlAlchemyUnitOfWorkFactory(create_session_factory(engine))
+    user = UserFactory.build()
+    try:
+        async with uow() as holder:
+            await holder.users.get(user.id)  # holds the only connection until it closes
+            assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+            with pytest.raises(Unavailable) as caught:
+                async with uow() as waiting:
+                    await first_statement(waiting)
+        error = caught.value
+        assert error.detail == BUSY
+        assert str(error) == BUSY  # the pool's own text ("QueuePool limit ...") stays out
+        assert error.retry_after == 1
+        assert not isinstance(error, sqlalchemy.exc.SQLAlchemyError)
+        assert isinstance(error.__cause__, sqlalchemy.exc.TimeoutError)  # kept for the logs
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        # Released: the next unit of work gets the connection and works.
+        async with uow() as after:
+            await after.users.add(user)
+            await after.commit()
+        async with uow() as check:
+            assert await check.users.get(user.id) == user
+    finally:
+        await engine.dispose()
+
+
+async def test_other_errors_leave_a_unit_of_work_unchanged(pg: str) -> None:
+    engine = create_engine(pg, pool_size=1, pool_timeout=0.2)
+    uow = SqlAlchemyUnitOfWorkFactory(create_session_factory(engine))
+    other = sqlalchemy.exc.InvalidRequestError("not a pool timeout")
+
+    async def fail() -> None:
+        async with uow() as work:
+            await work.users.get(uuid4())
+            raise other
+
+    try:
+        with pytest.raises(sqlalchemy.exc.InvalidRequestError) as caught:
+            await fail()
+        assert caught.value is other
+    finally:
+        await engine.dispose()
+
+
+async def test_the_database_browser_is_unavailable_too_when_no_connection_is_free(pg: str) -> None:
+    engine = create_engine(pg, pool_size=1, pool_timeout=0.2)
+    sessions = create_session_factory(engine)
+    browser = SqlAlchemyDatabaseBrowser(sessions)
+    options: dict[str, Any] = {
+        "limit": 10,
+        "offset": 0,
+        "search": None,
+        "start": None,
+        "end": None,
+        "resolve_relations": False,
+    }
+    try:
+        async with engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            with pytest.raises(Unavailable) as caught:
+                await browser.rows("user_account", **options)
+        assert caught.value.detail == BUSY
+        assert await browser.rows("user_account", **options) == []
     finally:
         await engine.dispose()

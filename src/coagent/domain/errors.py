@@ -39,3 +39,13 @@ class NotFound(CoagentError):
 
 class Conflict(CoagentError):
     """The action clashes with the current state (a taken email, a duplicate name)."""
+
+
+class Unavailable(CoagentError):
+    """A dependency cannot serve the request right now (no database connection came free
+    in time); the work that hit it was not done and may be retried after `retry_after` seconds.
+    """
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

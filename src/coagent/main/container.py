@@ -164,7 +164,11 @@ class Container:
 
 def build_container(settings: Settings) -> Container:
     """Wire everything. Does no I/O: connections open lazily on the running loop."""
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+    )
     session_factory = create_session_factory(engine)
     uow = SqlAlchemyUnitOfWorkFactory(session_factory)
     browser = SqlAlchemyDatabaseBrowser(session_factory)

@@ -1,6 +1,7 @@
 """Configuration, read from the environment once, in the composition root only."""
 
 import logging
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -40,6 +41,9 @@ class Settings:
     password_hash_memory_kib: int = 19 * 1024
     password_hash_time_cost: int = 2
     db_pool_size: int = 20
+    # Seconds a unit of work waits for a pooled PostgreSQL connection before it fails as
+    # Unavailable (HTTP 503 with Retry-After).
+    db_pool_timeout: float = 10.0
     log_level: str = "INFO"
     access_log: bool = True
     log_json: bool = True
@@ -88,6 +92,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
         raise SettingsError(f"{name} must be an integer") from error
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise SettingsError(f"{name} must be a number of seconds") from error
+    if not math.isfinite(value) or value <= 0:
+        raise SettingsError(f"{name} must be a number of seconds greater than 0")
     return value
 
 
@@ -161,6 +178,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         password_hash_memory_kib=_int(env, "PASSWORD_HASH_MEMORY_KIB", 19 * 1024, minimum=8),
         password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 2),
         db_pool_size=_int(env, "DB_POOL_SIZE", 20),
+        db_pool_timeout=_positive_float(env, "DB_POOL_TIMEOUT", 10.0),
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         access_log=_flag(env.get("ACCESS_LOG"), default=True),
         log_json=_flag(env.get("LOG_JSON"), default=True),

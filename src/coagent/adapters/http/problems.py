@@ -29,6 +29,7 @@ from coagent.domain.errors import (
     NotAuthenticated,
     NotFound,
     TooManyAttempts,
+    Unavailable,
 )
 
 logger = logging.getLogger("coagent.http")
@@ -43,6 +44,8 @@ STATUS_BY_ERROR: dict[type[CoagentError], int] = {
     Conflict: 409,
     InvalidInput: 422,
     TooManyAttempts: 429,
+    # Our own dependency is saturated (no database connection came free): retry shortly.
+    Unavailable: 503,
     # An LLM provider failed: our gateway problem, never the caller's.
     ProviderError: 502,
     ProviderAuthError: 502,
@@ -99,7 +102,7 @@ def handle_domain_error(_: Request[Any, Any, Any], error: CoagentError) -> Respo
     headers = None
     if isinstance(error, InvalidCredentials):
         return problem_response(400, error.detail, error="invalid_grant")
-    if isinstance(error, TooManyAttempts):
+    if isinstance(error, TooManyAttempts | Unavailable):
         headers = {"Retry-After": str(error.retry_after)}
     elif isinstance(error, ProviderRateLimited) and error.retry_after is not None:
         headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}

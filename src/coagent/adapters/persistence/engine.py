@@ -1,11 +1,15 @@
 """Engine creation for PostgreSQL (asyncpg) and the embedded SQLite default."""
 
+import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,9 +18,16 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from coagent.domain.errors import Unavailable
+
+logger = logging.getLogger("coagent.persistence")
+
 # A pooled connection idle for longer than this is pinged before use (a firewall or a
 # PostgreSQL restart may have dropped it); busier ones are checked without a round trip.
 IDLE_PING_SECONDS = 10.0
+# What a caller is told when no pooled connection came free within the pool timeout.
+DATABASE_BUSY = "The database is busy; retry shortly"
+BUSY_RETRY_AFTER_SECONDS = 1
 
 
 def is_sqlite(url: str) -> bool:
@@ -24,7 +35,11 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 20, idle_ping_seconds: float = IDLE_PING_SECONDS
+    url: str,
+    *,
+    pool_size: int = 20,
+    pool_timeout: float = 10.0,
+    idle_ping_seconds: float = IDLE_PING_SECONDS,
 ) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -49,8 +64,11 @@ def create_engine(
     # A fixed pool, no overflow: SQLAlchemy closes an overflow connection as soon as it is
     # returned to a full pool, so any load above `pool_size` concurrent units of work opened
     # and closed a PostgreSQL connection (a backend fork, auth, asyncpg's setup) per request.
-    # Past `pool_size`, a unit of work waits for a connection instead.
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+    # Past `pool_size`, a unit of work waits for a connection instead, for at most
+    # `pool_timeout` seconds; then SQLAlchemy raises its TimeoutError (see `unavailable`).
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout
+    )
     _check_on_checkout(engine, idle_ping_seconds)
     return engine
 
@@ -77,6 +95,23 @@ def _check_on_checkout(engine: AsyncEngine, idle_ping_seconds: float) -> None:
                 dbapi.ping()
             except Exception as error:
                 raise DisconnectionError("idle connection failed its ping") from error
+
+
+def unavailable() -> Unavailable:
+    """The application error for SQLAlchemy's TimeoutError, which only a pool checkout that
+    waited `pool_timeout` raises; its text (pool size, timeout) stays out of the detail.
+    """
+    logger.warning("database pool exhausted: no connection came free within the pool timeout")
+    return Unavailable(DATABASE_BUSY, retry_after=BUSY_RETRY_AFTER_SECONDS)
+
+
+@asynccontextmanager
+async def pool_timeout_is_unavailable() -> AsyncIterator[None]:
+    """For database work outside a unit of work (which translates on its own exit)."""
+    try:
+        yield
+    except PoolTimeout as error:
+        raise unavailable() from error
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

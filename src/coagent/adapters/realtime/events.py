@@ -22,6 +22,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY = 4429
+CLOSE_UNAVAILABLE = 4503  # the database is busy: reconnect shortly
 
 
 class Author(msgspec.Struct, frozen=True):

@@ -220,7 +220,11 @@ class AnnouncementRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction. Nothing is written unless `commit()` is called inside the block."""
+    """One transaction. Nothing is written unless `commit()` is called inside the block.
+
+    When no database connection comes free in time, the block fails with `Unavailable`
+    (the transaction never began; the caller may retry).
+    """
 
     users: UserRepository
     sessions: SessionRepository

@@ -33,6 +33,7 @@ from coagent.adapters.realtime.events import (
     CLOSE_RESYNC,
     CLOSE_TOO_MANY,
     CLOSE_UNAUTHENTICATED,
+    CLOSE_UNAVAILABLE,
     encode,
     error_frame,
     message_frame,
@@ -47,6 +48,7 @@ from coagent.domain.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    Unavailable,
 )
 
 logger = logging.getLogger("coagent.chat")
@@ -81,6 +83,7 @@ ERROR_CODES: dict[type[CoagentError], str] = {
     Forbidden: "forbidden",
     NotFound: "not_found",
     NotAuthenticated: "unauthenticated",
+    Unavailable: "unavailable",
 }
 
 
@@ -211,6 +214,9 @@ async def chat_socket(
     except (NotFound, ValueError):
         await _reject(socket, v1, CLOSE_NOT_FOUND, "not_found", "Room not found")
         return
+    except Unavailable as error:
+        await _reject(socket, v1, CLOSE_UNAVAILABLE, "unavailable", error.detail)
+        return
     limits = chat.limits
     if not chat.hub.reserve(user_id, limits.connections_per_user):
         await _reject(
@@ -228,6 +234,10 @@ async def chat_socket(
         # Join before accepting: once the client sees the socket open, nothing is missed.
         first = await chat.hub.join(room.room_id, room.course_id, connection, since)
         await socket.accept(subprotocols=V1 if v1 else None)
+    except Unavailable as error:  # from the join's reads, so before accepting
+        chat.hub.leave(room.room_id, connection)
+        await _reject(socket, v1, CLOSE_UNAVAILABLE, "unavailable", error.detail)
+        return
     except BaseException:
         chat.hub.leave(room.room_id, connection)
         raise
@@ -383,9 +393,11 @@ async def _read(
                     ),
                 )
         elif isinstance(inbound, Resume):
-            for frame in await services.chat.hub.replay(
-                room.room_id, connection, inbound.since_seq
-            ):
+            try:
+                frames = await services.chat.hub.replay(room.room_id, connection, inbound.since_seq)
+            except Unavailable as error:  # the client may send the same resume again
+                frames = [error_frame(_code_of(error), error.detail)]
+            for frame in frames:
                 connection.send_now(frame)
         else:
             connection.send_now(encode({"type": "pong", "timestamp": _now()}))
@@ -412,6 +424,8 @@ async def _send(
         )
         return False
     except CoagentError as error:
+        # The socket stays open. Unavailable (the database was busy) stored nothing: the
+        # client may resend with the same client_msg_id.
         connection.send_now(error_frame(_code_of(error), error.detail))
         return True
     if not posted.created:

@@ -1,0 +1,36 @@
+"""Settings read from the environment: DB_POOL_TIMEOUT."""
+
+import pytest
+
+from coagent.main.settings import SettingsError, load_settings
+
+# A PostgreSQL configuration with its secrets given: nothing is generated on disk.
+BASE = {
+    "DATABASE_URL": "postgresql://coagent@db.example/coagent",
+    "SECRET_KEY": "s" * 40,
+    "ENCRYPTION_KEYS": "yYk3VRSN9JcNS8Wd0yZmQb1WwzjbO5HhUlUixC1qC3I=",
+}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, 10.0), ("", 10.0), ("0.25", 0.25), ("3", 3.0), (" 30 ", 30.0)]
+)
+def test_db_pool_timeout_is_seconds_defaulting_to_10(raw: str | None, expected: float) -> None:
+    env = dict(BASE) if raw is None else {**BASE, "DB_POOL_TIMEOUT": raw}
+    assert load_settings(env).db_pool_timeout == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("0", "greater than 0"),
+        ("-1", "greater than 0"),
+        ("nan", "greater than 0"),
+        ("inf", "greater than 0"),
+        ("ten", "a number of seconds"),
+        ("10s", "a number of seconds"),
+    ],
+)
+def test_a_bad_db_pool_timeout_is_refused_by_name(raw: str, reason: str) -> None:
+    with pytest.raises(SettingsError, match=f"^DB_POOL_TIMEOUT must be .*{reason}"):
+        load_settings({**BASE, "DB_POOL_TIMEOUT": raw})
