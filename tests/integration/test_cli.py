@@ -4,6 +4,7 @@ import contextlib
 import ctypes
 import http.client
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -294,6 +295,121 @@ def test_run_serves_tcp_with_nodelay_and_the_stalled_peer_timeout(
             # Without TCP_NODELAY a response written in two parts waits ~40 ms for an ACK.
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 7000
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_workers_refuse_a_port_another_server_shares_out(tmp_path: Path, pg: str) -> None:
+    """SO_REUSEPORT would let `coagent run --workers 2` join another server's sockets on
+    the same port (same user) and take half its connections: it must refuse the port.
+    """
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(  # noqa: S603 - our own entry point
+            [COAGENT, "run", "--port", str(port), "--workers", "2", "--no-migrate"],
+            env=process_env(DATA_DIR=str(tmp_path / "data"), DATABASE_URL=pg),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode != 0
+    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def _workers(server: subprocess.Popen[bytes]) -> list[int]:
+    """The worker processes of `coagent run --workers N` (not multiprocessing's helpers)."""
+    return [
+        pid
+        for pid in _process_tree(server.pid)[1:]
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def server_up(port: int) -> bool:
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        client.request("GET", "/health")
+        return client.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        client.close()
+
+
+def _connections_per_worker(port: int, pids: list[int], count: int) -> list[int]:
+    """Open `count` keep-alive connections at once, get one answer on each, and count the
+    ones each of `pids` holds. Every connection must be answered (none left unserved).
+    """
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(count)]
+    try:
+        for client in clients:
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+        for client in clients:
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        ends = {server_end(port, client.getsockname()[1]) for client in clients}
+        held = []
+        for pid in pids:
+            links = []
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    links.append(os.readlink(fd))
+            held.append(sum(1 for link in links if link in ends))
+        return held
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.slow
+def test_workers_share_connections_and_a_dead_one_is_replaced_on_its_socket(
+    tmp_path: Path, pg: str, redis_url: str
+) -> None:
+    port = free_port()
+    env = process_env(
+        DATA_DIR=str(tmp_path / "data"),
+        SEED_DEMO="false",
+        LOG_LEVEL="WARNING",
+        DATABASE_URL=pg,
+        REDIS_URL=redis_url,
+    )
+    server = subprocess.Popen(  # noqa: S603 - our own entry point
+        [COAGENT, "run", "--port", str(port), "--workers", "2", "--no-migrate"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(_workers(server)) < 2 or not server_up(port):
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.2)
+        workers = _workers(server)
+        # By hash over a socket per worker: 64 at once land 32 +- 4 (outside 16..48 about
+        # once in 15,000 runs). One shared socket let the first worker awake take a burst.
+        for _ in range(2):
+            held = _connections_per_worker(port, workers, 64)
+            assert sum(held) == 64
+            assert all(16 <= count <= 48 for count in held), held
+
+        os.kill(workers[0], signal.SIGKILL)
+        # Connections hashed to the dead worker's socket wait in its backlog until the
+        # replacement takes that socket over: all are answered, and the new worker holds some.
+        held = _connections_per_worker(port, [workers[1]], 64)
+        assert held[0] < 64
+        deadline = time.monotonic() + 120
+        while len(_workers(server)) < 2:
+            assert time.monotonic() < deadline, "the dead worker was not replaced"
+            time.sleep(0.2)
+        (replacement,) = set(_workers(server)) - {workers[1]}
+        held = _connections_per_worker(port, [replacement, workers[1]], 64)
+        assert sum(held) == 64
+        assert all(16 <= count <= 48 for count in held), held
     finally:
         server.terminate()
         server.wait(30)

@@ -56,13 +56,14 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
         )
     import uvicorn  # noqa: PLC0415
     from uvicorn.config import STARTUP_FAILURE  # noqa: PLC0415
-    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
 
-    listener = _listen(host, port, settings.stalled_peer_timeout_seconds)
+    from coagent.main.workers import SocketPerWorker  # noqa: PLC0415
+
+    listeners = _listeners(host, port, workers, settings.stalled_peer_timeout_seconds)
     config = uvicorn.Config(
         "coagent.main.asgi:create_app",
         factory=True,
-        host=host,  # only for uvicorn's "running on" line: it serves on `listener`
+        host=host,  # only for uvicorn's "running on" line: it serves on `listeners`
         port=port,
         workers=workers,
         log_config=None,
@@ -78,24 +79,37 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
     # loop then skips TCP_NODELAY on accepted connections (40 ms per response, Nagle meeting
     # delayed ACKs).
     if workers > 1:
-        Multiprocess(config, sockets=[listener]).run()
+        SocketPerWorker(config, listeners).run()
     else:
         server = uvicorn.Server(config)
-        server.run(sockets=[listener])
+        server.run(sockets=listeners)
         if not server.started:
             raise SystemExit(STARTUP_FAILURE)
 
 
-def _listen(host: str, port: int, stalled_peer_timeout: int) -> socket.socket:
-    """The listening socket, made here for one option uvicorn does not set: TCP_USER_TIMEOUT,
-    which accepted connections inherit. A peer that acknowledges nothing for that long (a
+def _listeners(host: str, port: int, count: int, stalled_peer_timeout: int) -> list[socket.socket]:
+    if count == 1:
+        return [_listen(host, port, stalled_peer_timeout, reuse_port=False)]
+    # With SO_REUSEPORT we could also join the sockets of another server of the same user on
+    # this port and split its traffic unnoticed: first take the port alone, as a check.
+    with _listen(host, port, stalled_peer_timeout, reuse_port=False) as alone:
+        port = alone.getsockname()[1]  # the same port for every worker, also when asked for 0
+    return [_listen(host, port, stalled_peer_timeout, reuse_port=True) for _ in range(count)]
+
+
+def _listen(host: str, port: int, stalled_peer_timeout: int, *, reuse_port: bool) -> socket.socket:
+    """A listening socket, made here for options uvicorn does not set. TCP_USER_TIMEOUT,
+    which accepted connections inherit: a peer that acknowledges nothing for that long (a
     client that stopped reading: its window stays shut) is cut off by the kernel. Without it
     such a connection stays open for good, its send buffer full (megabytes): uvicorn's close
-    waits for the buffer to drain, and so does a WebSocket close frame.
+    waits for the buffer to drain, and so does a WebSocket close frame. SO_REUSEPORT, for a
+    socket per worker (see workers.py).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
         listener.setsockopt(
             socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, stalled_peer_timeout * 1000
