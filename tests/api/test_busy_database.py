@@ -77,6 +77,13 @@ def test_a_request_that_gets_no_connection_is_503_with_retry_after(
     assert again.status_code == 201, again.text
 
 
+def test_the_openapi_document_lists_the_503(client: TestClient[Any]) -> None:
+    operations = client.get("/api/v1/openapi.json").json()["paths"]
+    for path, method in (("/api/v1/courses", "post"), ("/api/v1/chat/messages/{room_id}", "get")):
+        documented = operations[path][method]["responses"]["503"]
+        assert "application/problem+json" in documented["content"], (path, method)
+
+
 def test_a_message_that_gets_no_connection_is_an_error_event_and_can_be_resent(
     client: TestClient[Any], owner: Session, room_id: str
 ) -> None:

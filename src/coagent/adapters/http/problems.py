@@ -156,7 +156,7 @@ _DESCRIPTIONS = {
     422: "Request is not valid",
     429: "Too many attempts; see Retry-After",
     502: "The language model provider failed (rejected key or request)",
-    503: "A dependency is unavailable",
+    503: "A dependency is busy or unavailable (the database, a provider); see Retry-After",
     504: "The language model provider timed out",
 }
 
@@ -166,8 +166,9 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
 
     400 and 422 are always listed: a body that cannot be parsed is a 400 problem document,
     and Litestar would otherwise document its own 400 schema, which this app never sends.
+    So is 503: any operation may find no free database connection within DB_POOL_TIMEOUT.
     """
-    every: Sequence[int] = sorted({*statuses, 400, 422})
+    every: Sequence[int] = sorted({*statuses, 400, 422, 503})
     return {
         status: ResponseSpec(
             data_container=Problem,
