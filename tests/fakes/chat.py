@@ -4,11 +4,10 @@ and a ticket store with a clock.
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from coagent.application.ports.chat import PageKey
+from coagent.application.ports.chat import NewMessage, PageKey
 from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.errors import Conflict, NotFound
 
@@ -28,17 +27,12 @@ class InMemoryMessageRepository:
         # Set by the unit of work.
         self.commit: Callable[[], Awaitable[None]] | None = None
 
-    async def append(
-        self,
-        *,
-        message_id: UUID,
-        room_id: UUID,
-        content: str,
-        created_at: datetime,
-        sender_id: UUID | None,
-        agent_type: str | None,
-        client_msg_id: str | None,
-    ) -> int:
+    async def append(self, message: NewMessage) -> int:
+        room_id, sender_id, client_msg_id = (
+            message.room_id,
+            message.sender_id,
+            message.client_msg_id,
+        )
         if self._rooms.get(room_id) is None:
             raise NotFound("Room not found")
         if (
@@ -50,41 +44,23 @@ class InMemoryMessageRepository:
         seq = (self._seqs.get(room_id) or 0) + 1
         self._seqs.put(room_id, seq)
         self._messages.put(
-            message_id,
+            message.id,
             Message(
-                id=message_id,
+                id=message.id,
                 room_id=room_id,
                 seq=seq,
-                content=content,
-                created_at=created_at,
+                content=message.content,
+                created_at=message.created_at,
                 sender_id=sender_id,
                 sender_name="",
-                agent_type=agent_type,
+                agent_type=message.agent_type,
                 client_msg_id=client_msg_id,
             ),
         )
         return seq
 
-    async def append_committed(
-        self,
-        *,
-        message_id: UUID,
-        room_id: UUID,
-        content: str,
-        created_at: datetime,
-        sender_id: UUID | None,
-        agent_type: str | None,
-        client_msg_id: str | None,
-    ) -> int:
-        seq = await self.append(
-            message_id=message_id,
-            room_id=room_id,
-            content=content,
-            created_at=created_at,
-            sender_id=sender_id,
-            agent_type=agent_type,
-            client_msg_id=client_msg_id,
-        )
+    async def append_committed(self, message: NewMessage) -> int:
+        seq = await self.append(message)
         assert self.commit is not None, "append_committed outside a unit of work"
         await self.commit()
         return seq

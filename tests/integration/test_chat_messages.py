@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 from sqlalchemy import event, text
 
+from coagent.application.ports.chat import NewMessage
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.room import AiMode, Room
@@ -92,6 +93,24 @@ async def setting(database: Database) -> Setting:
     return await _setting(database)
 
 
+def new_message(
+    room_id: UUID,
+    content: str,
+    sender_id: UUID | None,
+    client_msg_id: str | None = None,
+    agent_type: str | None = None,
+) -> NewMessage:
+    return NewMessage(
+        id=new_id(),
+        room_id=room_id,
+        content=content,
+        created_at=utcnow(),
+        sender_id=sender_id,
+        agent_type=agent_type,
+        client_msg_id=client_msg_id,
+    )
+
+
 async def append(
     database: Database,
     room_id: UUID,
@@ -103,13 +122,7 @@ async def append(
 ) -> int:
     async with database.uow() as uow:
         seq = await uow.messages.append(
-            message_id=new_id(),
-            room_id=room_id,
-            content=content,
-            created_at=utcnow(),
-            sender_id=sender_id,
-            agent_type=agent_type,
-            client_msg_id=client_msg_id,
+            new_message(room_id, content, sender_id, client_msg_id, agent_type)
         )
         await uow.commit()
     return seq
@@ -145,13 +158,12 @@ async def test_seq_is_gapless_under_concurrent_appends_with_rollbacks(
     async def one(number: int) -> int | None:
         async with database.uow() as uow:
             seq = await uow.messages.append(
-                message_id=new_id(),
-                room_id=setting.room,
-                content=f"c{number}",
-                created_at=utcnow(),
-                sender_id=setting.alice.id if number % 2 else setting.bob.id,
-                agent_type=None,
-                client_msg_id=f"id-{number}",
+                new_message(
+                    setting.room,
+                    f"c{number}",
+                    setting.alice.id if number % 2 else setting.bob.id,
+                    f"id-{number}",
+                )
             )
             await asyncio.sleep(0.005)  # hold the transaction open so others queue up
             if number % 4 == 0:
@@ -177,18 +189,7 @@ async def test_a_rolled_back_append_gives_its_seq_back(
 ) -> None:
     assert await append(database, setting.room, "a", sender_id=setting.alice.id) == 1
     async with database.uow() as uow:
-        assert (
-            await uow.messages.append(
-                message_id=new_id(),
-                room_id=setting.room,
-                content="lost",
-                created_at=utcnow(),
-                sender_id=setting.alice.id,
-                agent_type=None,
-                client_msg_id=None,
-            )
-            == 2
-        )
+        assert await uow.messages.append(new_message(setting.room, "lost", setting.alice.id)) == 2
     assert await append(database, setting.room, "b", sender_id=setting.alice.id) == 2
     assert await stored_seqs(database, setting.room) == [1, 2]
 
@@ -248,13 +249,7 @@ async def append_committed(
     async with database.uow() as uow:
         await uow.rooms.standing(room_id, sender_id)
         return await uow.messages.append_committed(
-            message_id=new_id(),
-            room_id=room_id,
-            content=content,
-            created_at=utcnow(),
-            sender_id=sender_id,
-            agent_type=None,
-            client_msg_id=client_msg_id,
+            new_message(room_id, content, sender_id, client_msg_id)
         )
 
 
@@ -294,15 +289,7 @@ async def test_append_committed_commits_what_the_unit_of_work_wrote_before(
 ) -> None:
     async with database.uow() as uow:
         await uow.rooms.assign(setting.room, setting.bob.id)
-        seq = await uow.messages.append_committed(
-            message_id=new_id(),
-            room_id=setting.room,
-            content="x",
-            created_at=utcnow(),
-            sender_id=setting.bob.id,
-            agent_type=None,
-            client_msg_id=None,
-        )
+        seq = await uow.messages.append_committed(new_message(setting.room, "x", setting.bob.id))
     async with database.uow() as uow:
         assert await uow.rooms.is_assigned(setting.room, setting.bob.id)
     assert seq == 1

@@ -234,19 +234,25 @@ def _accepted_socket(server_port: int, client_port: int, pids: list[int]) -> soc
     inode = server_end(server_port, client_port)
     assert inode is not None
     for pid in pids:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                if os.readlink(fd) == inode:
-                    pidfd = os.pidfd_open(pid)
-                    try:
-                        copy = ctypes.CDLL(None, use_errno=True).syscall(
-                            PIDFD_GETFD, pidfd, int(fd.name), 0
-                        )
-                    finally:
-                        os.close(pidfd)
-                    assert copy >= 0, os.strerror(ctypes.get_errno())
-                    return socket.socket(fileno=copy)
+        for fd, link in _fd_links(pid):
+            if link == inode:
+                pidfd = os.pidfd_open(pid)
+                try:
+                    copy = ctypes.CDLL(None, use_errno=True).syscall(PIDFD_GETFD, pidfd, fd, 0)
+                finally:
+                    os.close(pidfd)
+                assert copy >= 0, os.strerror(ctypes.get_errno())
+                return socket.socket(fileno=copy)
     raise AssertionError(f"no process of {pids} holds the server's end")
+
+
+def _fd_links(pid: int) -> list[tuple[int, str]]:
+    """(fd, what it links to) for each open file of `pid` ("socket:[inode]" for sockets)."""
+    links = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            links.append((int(fd.name), os.readlink(fd)))
+    return links
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -353,14 +359,7 @@ def _connections_per_worker(port: int, pids: list[int], count: int) -> list[int]
         for client in clients:
             assert client.recv(4096).startswith(b"HTTP/1.1 200")
         ends = {server_end(port, client.getsockname()[1]) for client in clients}
-        held = []
-        for pid in pids:
-            links = []
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                with contextlib.suppress(OSError):
-                    links.append(os.readlink(fd))
-            held.append(sum(1 for link in links if link in ends))
-        return held
+        return [sum(1 for _fd, link in _fd_links(pid) if link in ends) for pid in pids]
     finally:
         for client in clients:
             client.close()

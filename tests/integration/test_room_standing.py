@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from coagent.application.ports.chat import NewMessage
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course
@@ -125,13 +126,15 @@ async def test_the_rooms_last_seq_comes_with_the_standing(database: Database, wo
         empty = await uow.rooms.standing(world.open_room.id, world.student.id)
         for number in range(3):
             await uow.messages.append(
-                message_id=new_id(),
-                room_id=world.open_room.id,
-                content=f"m{number}",
-                created_at=utcnow(),
-                sender_id=world.student.id,
-                agent_type=None,
-                client_msg_id=None,
+                NewMessage(
+                    id=new_id(),
+                    room_id=world.open_room.id,
+                    content=f"m{number}",
+                    created_at=utcnow(),
+                    sender_id=world.student.id,
+                    agent_type=None,
+                    client_msg_id=None,
+                )
             )
         inside = await uow.rooms.standing(world.open_room.id, world.student.id)
         await uow.commit()

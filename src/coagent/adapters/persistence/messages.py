@@ -1,7 +1,6 @@
 """SQLAlchemy message repository: gapless per-room seq, keyset history pages."""
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import RoomModel, UserModel
 from coagent.adapters.persistence.rows import fetch_on_driver, fetch_rows, is_postgresql
+from coagent.application.ports.chat import NewMessage
 from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.errors import Conflict, NotFound
 
@@ -141,23 +141,15 @@ _FIND_SENT = _with_sender().where(
 )
 
 
-def _new_message(
-    message_id: UUID,
-    room_id: UUID,
-    content: str,
-    created_at: datetime,
-    sender_id: UUID | None,
-    agent_type: str | None,
-    client_msg_id: str | None,
-) -> dict[str, Any]:
+def _values(message: NewMessage) -> dict[str, Any]:
     return {
-        "id": message_id,
-        "room_id": room_id,
-        "content": content,
-        "sender_id": sender_id,
-        "agent_type": agent_type,
-        "client_msg_id": client_msg_id,
-        "created_at": created_at,
+        "id": message.id,
+        "room_id": message.room_id,
+        "content": message.content,
+        "sender_id": message.sender_id,
+        "agent_type": message.agent_type,
+        "client_msg_id": message.client_msg_id,
+        "created_at": message.created_at,
     }
 
 
@@ -165,21 +157,8 @@ class SqlAlchemyMessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def append(
-        self,
-        *,
-        message_id: UUID,
-        room_id: UUID,
-        content: str,
-        created_at: datetime,
-        sender_id: UUID | None,
-        agent_type: str | None,
-        client_msg_id: str | None,
-    ) -> int:
-        values = _new_message(
-            message_id, room_id, content, created_at, sender_id, agent_type, client_msg_id
-        )
-        return await self._append(values)
+    async def append(self, message: NewMessage) -> int:
+        return await self._append(_values(message))
 
     async def _append(self, values: dict[str, Any]) -> int:
         # The room row lock taken by the UPDATE orders concurrent sends to one room: seq N+1
@@ -204,20 +183,8 @@ class SqlAlchemyMessageRepository:
         except IntegrityError as error:
             raise Conflict(USED_CLIENT_MSG_ID) from error
 
-    async def append_committed(
-        self,
-        *,
-        message_id: UUID,
-        room_id: UUID,
-        content: str,
-        created_at: datetime,
-        sender_id: UUID | None,
-        agent_type: str | None,
-        client_msg_id: str | None,
-    ) -> int:
-        values = _new_message(
-            message_id, room_id, content, created_at, sender_id, agent_type, client_msg_id
-        )
+    async def append_committed(self, message: NewMessage) -> int:
+        values = _values(message)
         if is_postgresql(self._session):
             connection = await self._session.connection()
             driver: Any = (await connection.get_raw_connection()).driver_connection

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.courses.rooms import authorize_room
-from coagent.application.ports.chat import ChatPublisher
+from coagent.application.ports.chat import ChatPublisher, NewMessage
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.chat.message import Message, check_client_msg_id, check_content
@@ -64,13 +64,15 @@ class PostMessage:
             message_id, now = self._ids.new_id(), self._clock.now()
             try:
                 seq = await uow.messages.append_committed(
-                    message_id=message_id,
-                    room_id=room.id,
-                    content=content,
-                    created_at=now,
-                    sender_id=actor.id,
-                    agent_type=None,
-                    client_msg_id=client_msg_id,
+                    NewMessage(
+                        id=message_id,
+                        room_id=room.id,
+                        content=content,
+                        created_at=now,
+                        sender_id=actor.id,
+                        agent_type=None,
+                        client_msg_id=client_msg_id,
+                    )
                 )
             except Conflict:
                 if client_msg_id is None:

@@ -11,18 +11,21 @@ from uuid import UUID
 from coagent.domain.chat.message import Message
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewMessage:
+    """A message to store; the repository gives it the room's next seq."""
+
+    id: UUID
+    room_id: UUID
+    content: str
+    created_at: datetime
+    sender_id: UUID | None
+    agent_type: str | None = None
+    client_msg_id: str | None = None
+
+
 class MessageRepository(Protocol):
-    async def append(
-        self,
-        *,
-        message_id: UUID,
-        room_id: UUID,
-        content: str,
-        created_at: datetime,
-        sender_id: UUID | None,
-        agent_type: str | None,
-        client_msg_id: str | None,
-    ) -> int:
+    async def append(self, message: NewMessage) -> int:
         """Store a message under the room's next `seq` (returned), in the caller's transaction.
 
         Seqs are gapless: the counter moves in the same transaction, so a rollback gives the
@@ -30,17 +33,7 @@ class MessageRepository(Protocol):
         """
         ...
 
-    async def append_committed(
-        self,
-        *,
-        message_id: UUID,
-        room_id: UUID,
-        content: str,
-        created_at: datetime,
-        sender_id: UUID | None,
-        agent_type: str | None,
-        client_msg_id: str | None,
-    ) -> int:
+    async def append_committed(self, message: NewMessage) -> int:
         """`append`, then commit the unit of work. With nothing else pending it may be one
         statement and no transaction round trips (the hot path of a send). Raises like
         `append`, and then nothing is stored.
