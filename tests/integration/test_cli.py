@@ -366,7 +366,7 @@ def _connections_per_worker(port: int, pids: list[int], count: int) -> list[int]
 
 
 @pytest.mark.slow
-def test_workers_share_connections_and_a_dead_one_is_replaced_on_its_socket(
+def test_workers_share_connections_and_replacements_take_over_their_sockets(
     tmp_path: Path, pg: str, redis_url: str
 ) -> None:
     port = free_port()
@@ -407,6 +407,17 @@ def test_workers_share_connections_and_a_dead_one_is_replaced_on_its_socket(
             time.sleep(0.2)
         (replacement,) = set(_workers(server)) - {workers[1]}
         held = _connections_per_worker(port, [replacement, workers[1]], 64)
+        assert sum(held) == 64
+        assert all(16 <= count <= 48 for count in held), held
+
+        # SIGHUP replaces each worker in turn, the new one on its predecessor's socket.
+        before = {replacement, workers[1]}
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 120
+        while len(_workers(server)) != 2 or set(_workers(server)) & before:
+            assert time.monotonic() < deadline, "SIGHUP did not replace both workers"
+            time.sleep(0.2)
+        held = _connections_per_worker(port, _workers(server), 64)
         assert sum(held) == 64
         assert all(16 <= count <= 48 for count in held), held
     finally:
