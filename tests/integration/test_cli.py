@@ -209,14 +209,27 @@ def test_seed_demo_once_and_never_logs_the_passwords(tmp_path: Path) -> None:
     assert "already seeded" in again.stderr
 
 
-def test_run_on_a_port_in_use_says_so_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("workers", "shared"),
+    [
+        ("1", False),
+        # SO_REUSEPORT would let `coagent run --workers 2` join the sockets of another server
+        # of the same user on that port and take half its connections: refused too.
+        ("2", True),
+    ],
+)
+def test_run_on_a_port_in_use_says_so_without_a_traceback(
+    tmp_path: Path, pg: str, workers: str, shared: bool
+) -> None:
     with socket.socket() as taken:
+        if shared:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(  # noqa: S603 - our own entry point
-            [COAGENT, "run", "--port", str(port), "--no-migrate"],
-            env=process_env(DATA_DIR=str(tmp_path / "data")),
+            [COAGENT, "run", "--port", str(port), "--workers", workers, "--no-migrate"],
+            env=process_env(DATA_DIR=str(tmp_path / "data"), DATABASE_URL=pg),
             capture_output=True,
             text=True,
             timeout=120,
@@ -304,27 +317,6 @@ def test_run_serves_tcp_with_nodelay_and_the_stalled_peer_timeout(
     finally:
         server.terminate()
         server.wait(30)
-
-
-def test_workers_refuse_a_port_another_server_shares_out(tmp_path: Path, pg: str) -> None:
-    """SO_REUSEPORT would let `coagent run --workers 2` join another server's sockets on
-    the same port (same user) and take half its connections: it must refuse the port.
-    """
-    with socket.socket() as taken:
-        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        done = subprocess.run(  # noqa: S603 - our own entry point
-            [COAGENT, "run", "--port", str(port), "--workers", "2", "--no-migrate"],
-            env=process_env(DATA_DIR=str(tmp_path / "data"), DATABASE_URL=pg),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    assert done.returncode != 0
-    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr
 
 
 def _workers(server: subprocess.Popen[bytes]) -> list[int]:

@@ -111,6 +111,11 @@ def _param(name: str) -> str:
     return "room_id" if name == "room_id" else f"new_{name}"
 
 
+def _append_params(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` of a new message, named as `_APPEND` takes them."""
+    return {_param(name): value for name, value in values.items()}
+
+
 def _append() -> Any:
     """PostgreSQL: take the room's next seq and insert the message in one statement (one
     round trip; a failed insert gives the seq back with the rest of the transaction).
@@ -166,7 +171,7 @@ class SqlAlchemyMessageRepository:
         room_id = values["room_id"]
         try:
             if is_postgresql(self._session):
-                params = {_param(name): value for name, value in values.items()}
+                params = _append_params(values)
                 seq = (await self._session.execute(_APPEND, params)).scalar_one_or_none()
                 if seq is None:
                     raise NotFound(ROOM_NOT_FOUND)
@@ -192,7 +197,7 @@ class SqlAlchemyMessageRepository:
                 # Nothing of this unit of work is pending, so the statement alone can be the
                 # transaction (PostgreSQL commits a statement run outside one): no BEGIN and
                 # COMMIT round trips. The room row lock still orders the seqs.
-                params = {_param(name): value for name, value in values.items()}
+                params = _append_params(values)
                 try:
                     rows = await fetch_on_driver(driver, connection.dialect, _APPEND, params)
                 except IntegrityConstraintViolationError as error:
