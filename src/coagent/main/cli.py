@@ -9,6 +9,9 @@ import click
 
 from coagent.main.settings import Settings, SettingsError, load_settings
 
+# How long a new worker may take to answer uvicorn's health check (see `run`).
+WORKER_READY_SECONDS = 30
+
 
 def _settings() -> Settings:
     from coagent.main.logging import configure_logging  # noqa: PLC0415 - keep --help fast
@@ -74,6 +77,9 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
         # ones are refused by the server outright (close 1009) before we buffer them.
         ws_max_size=1024 * 1024,
         ws_per_message_deflate=False,  # ~50 KiB per socket otherwise (quality bar P5)
+        # A new worker takes ~5 s to import and start the app on a 2-core box: uvicorn's 5 s
+        # default made a SIGHUP restart give up ("not ready in time") about half the time.
+        timeout_worker_healthcheck=WORKER_READY_SECONDS,
     )
     # The socket object, not its fd: uvicorn reopens an `fd=` as a Unix socket, and the event
     # loop then skips TCP_NODELAY on accepted connections (40 ms per response, Nagle meeting
