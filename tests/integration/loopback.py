@@ -22,3 +22,15 @@ def server_end(server_port: int, client_port: int) -> str | None:
                 if ports == (server_port, client_port):
                     return f"socket:[{fields[9]}]"
     return None
+
+
+def listening(port: int) -> int:
+    """How many sockets listen on `port` (a socket bound but not yet listening is not one)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                count += local_port == port and fields[3] == "0A"  # TCP_LISTEN
+    return count

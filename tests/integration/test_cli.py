@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from coagent.main import migrations
 from coagent.main.cli import cli
 from tests.integration.conftest import process_env, sqlite_url
-from tests.integration.loopback import free_port, server_end
+from tests.integration.loopback import free_port, listening, server_end
 
 pytestmark = pytest.mark.integration
 
@@ -377,7 +377,9 @@ def test_workers_share_connections_and_replacements_take_over_their_sockets(
     )
     try:
         deadline = time.monotonic() + 120
-        while len(_workers(server)) < 2 or not server_up(port):
+        # Each worker listens on its socket once its app is loaded; until then the kernel
+        # sends every connection to the others.
+        while len(_workers(server)) < 2 or listening(port) < 2 or not server_up(port):
             assert time.monotonic() < deadline, "the server did not come up"
             time.sleep(0.2)
         workers = _workers(server)
