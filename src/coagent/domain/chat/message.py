@@ -30,6 +30,8 @@ class Message:
     sender_name: str
     agent_type: str | None = None
     client_msg_id: str | None = None
+    # The agent turn that produced an agent message; None for human messages.
+    turn_id: UUID | None = None
 
     @property
     def kind(self) -> SenderKind:

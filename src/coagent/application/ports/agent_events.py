@@ -1,0 +1,50 @@
+"""Live agent output for a room: streamed text, withdrawals, staff-only traces, user notices.
+
+The stored agent message itself goes out through `ChatPublisher.message_posted` like any
+message (after `end`). Best effort, like every publish: clients re-read what they miss.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentError:
+    """A turn failed (staff-only `agent.error` event); `code` is the typed error code."""
+
+    room_id: UUID
+    turn_id: UUID
+    agent_type: str
+    code: str
+    detail: str
+
+
+# Issue 17 adds proposal, decision, turn and tool traces to this union.
+AgentTrace = AgentError
+
+
+class AgentStream(Protocol):
+    async def delta(self, *, room_id: UUID, turn_id: UUID, message_id: UUID, text: str) -> None:
+        """A piece of a reply being streamed, in order. The adapter may coalesce pieces (at
+        most one frame per turn per 50 ms) and numbers the frames it sends.
+        """
+        ...
+
+    async def end(self, turn_id: UUID) -> None:
+        """The stream of `turn_id` is over: flush what is buffered, forget the turn. Call it
+        before publishing the stored message, or before `aborted`.
+        """
+        ...
+
+    async def aborted(self, *, room_id: UUID, turn_id: UUID, message_id: UUID, reason: str) -> None:
+        """Withdraw a half-streamed reply (`message.aborted`): it will never be stored."""
+        ...
+
+    async def trace(self, event: AgentTrace) -> None:
+        """A staff-only event: course staff sockets in the room get it, students never."""
+        ...
+
+    async def notify_user(self, *, room_id: UUID, user_id: UUID, code: str, detail: str) -> None:
+        """An `error` event for one user's sockets in the room (e.g. a mention rate limit)."""
+        ...
