@@ -1,5 +1,6 @@
 """The decision rule, table by table: room gating, schedule, mentions, each trigger, time."""
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -264,6 +265,21 @@ def test_mentions_of_the_peer_agent(text: str, expected: bool) -> None:
 )
 def test_names_with_cjk_symbols_and_spaces(name: str, text: str, expected: bool) -> None:
     assert mentions(text, make_agent(name=name)) is expected
+
+
+@pytest.mark.parametrize(
+    "text", ["a." * 10_000, "a" * 20_000, "老" * 20_000, "a-" * 10_000, "x@" * 10_000]
+)
+def test_mention_matching_stays_linear_on_hostile_text(text: str) -> None:
+    """Searching the whole text for address shapes took 2-13 s on these (quadratic
+    backtracking); word by word it takes milliseconds.
+    """
+    began = time.perf_counter()
+
+    found = mentions(text + " @teacher", make_agent())
+
+    assert found is True
+    assert time.perf_counter() - began < 2.0
 
 
 def test_a_mention_names_its_sender_in_the_reason() -> None:
