@@ -96,11 +96,14 @@ def mentions(text: str, config: AgentConfig) -> bool:
     followed by a letter or digit (`@teachers` and `ana@teacher` are not mentions), except
     on the side of a name that begins or ends with a CJK character, where words have no
     spaces between them (`請問老師` mentions `老師`). Any run of white space matches a space
-    in the name. URLs (`https://x/teacher`, `www.x.org/teacher`, `x.org/teacher`) and
-    e-mail addresses (`ana@teacher.org`) are removed before matching.
+    in the name; full-width forms match their ASCII ones (NFKC). URLs (`https://x/teacher`,
+    `www.x.org/teacher`, `x.org/teacher`) and e-mail addresses (`ana@teacher.org`) are
+    removed before matching.
     """
-    cleaned = _without_addresses(text)
-    return any(pattern.search(cleaned) for pattern in _patterns(config.type, config.name))
+    # NFKC: `@teacher` typed in full-width forms (a CJK input method) reads as ASCII.
+    cleaned = _without_addresses(unicodedata.normalize("NFKC", text))
+    name = unicodedata.normalize("NFKC", config.name)
+    return any(pattern.search(cleaned) for pattern in _patterns(config.type, name))
 
 
 def decide_on_message(
@@ -133,7 +136,7 @@ def decide_on_message(
         return _silent(blocked)
     if mentions(message.content, config):
         return Decision(
-            speak=True, kind=TurnKind.MENTION, reason=f"mentioned by {message.sender_name}"
+            speak=True, kind=TurnKind.MENTION, reason=f"mentioned by {_short(message.sender_name)}"
         )
     trigger = config.trigger
     match trigger.type:
@@ -206,6 +209,8 @@ def decide_on_time(
     return due
 
 
+MAX_REASON_NAME: Final = 80
+
 # Agent types that speak in rooms, with the room modes that let them.
 _SPEAKS_IN: Final[dict[AgentType, frozenset[AiMode]]] = {
     AgentType.TEACHER: frozenset({AiMode.TEACHER_ONLY, AiMode.BOTH}),
@@ -229,6 +234,12 @@ def _blocked(room: Room, config: AgentConfig, now: datetime, default_tz_name: st
     if not is_on_duty(config.schedule, now, default_tz=_zone(default_tz_name)):
         return "off duty by its schedule"
     return None
+
+
+def _short(name: str) -> str:
+    """A display name for a reason: one line, at most `MAX_REASON_NAME` characters."""
+    flat = " ".join(name.split()) or "someone"
+    return flat if len(flat) <= MAX_REASON_NAME else flat[: MAX_REASON_NAME - 1] + "…"
 
 
 def _silent(reason: str) -> Decision:
