@@ -1,9 +1,11 @@
 """When an agent speaks: one rule, a pure function of its inputs (no I/O, no clock, no RNG).
 
-Order (docs/product.md §5): the room's AI is off or paused, or (for the peer agent) the room
-is not `both` → never; the agent is off duty by its schedule → never; a mention → always;
-otherwise its trigger. Time triggers (`time_interval`, `silence`) are decided by the
-scheduler through `decide_on_time`; message triggers through `decide_on_message`.
+Order (docs/product.md §5): the room's AI is off or paused, or the agent's type does not
+speak in the room's mode (teacher: `teacher_only` and `both`; peer: `both` only; design and
+analytics: never), or its configuration is not the active one → never; the agent is off duty
+by its schedule → never; a mention → always; otherwise its trigger. Time triggers
+(`time_interval`, `silence`) are decided by the scheduler through `decide_on_time`; message
+triggers through `decide_on_message`.
 
 The caller draws the one random number a `probability` trigger uses (`roll`), once per human
 message (derived from the message, so a retried job rolls the same), and passes it in.
