@@ -133,7 +133,7 @@ def worker(workers: int) -> None:
     """Run a task worker (needs REDIS_URL; the embedded mode runs tasks in the web process).
 
     Ends within 10 s of SIGTERM or SIGINT (see coagent.main.stopping): 0, or 1 when a worker
-    process failed or had to be killed.
+    process had to be killed or to force its own exit.
     """
     from coagent.main import stopping  # noqa: PLC0415
 
