@@ -383,6 +383,7 @@ async def _until_released(server_port: int, client_port: int) -> None:
         {
             "CHAT_SOCKET_QUEUE": "16",
             "CHAT_MAX_MESSAGE_LENGTH": str(LONG + 10),
+            "CHAT_MESSAGES_PER_WINDOW": "100000",  # one sender floods on purpose
             "STALLED_PEER_TIMEOUT_SECONDS": "2",
         }
     ],

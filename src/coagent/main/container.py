@@ -26,6 +26,8 @@ from coagent.adapters.http.services import (
     HttpServices,
     RoomServices,
 )
+from coagent.adapters.limits.memory import InMemoryRateLimiter
+from coagent.adapters.limits.redis import RedisRateLimiter
 from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
@@ -96,9 +98,11 @@ from coagent.application.courses.rooms import (
     UpdateRoom,
 )
 from coagent.application.demo.seed_demo import SeedDemo
+from coagent.application.limits import LlmCallQuota, Rate
 from coagent.application.llm.call_model import CallModel, RetryPolicy
 from coagent.application.ports.chat import TicketStore
 from coagent.application.ports.events import CourseEvent, EventPublisher
+from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.security import AttemptLimiter, RevocationList
 from coagent.main.settings import Settings
 
@@ -179,10 +183,18 @@ def build_container(settings: Settings) -> Container:
     }
     revocations: RevocationList
     limiter: AttemptLimiter
+    rate_limiter: RateLimiter
     if redis is not None:
         revocations, limiter = RedisRevocationList(redis), RedisAttemptLimiter(redis, limits)
+        rate_limiter = RedisRateLimiter(redis)
     else:
         revocations, limiter = InMemoryRevocationList(), InMemoryAttemptLimiter(limits)
+        rate_limiter = InMemoryRateLimiter()
+    llm_quota = LlmCallQuota(
+        limiter=rate_limiter,
+        per_user=Rate(settings.llm_calls_per_user_per_minute, 60),
+        per_course=Rate(settings.llm_calls_per_course_per_minute, 60),
+    )
     hasher = Argon2PasswordHasher(
         memory_cost=settings.password_hash_memory_kib,
         time_cost=settings.password_hash_time_cost,
@@ -295,6 +307,8 @@ def build_container(settings: Settings) -> Container:
                 clock=clock,
                 ids=ids,
                 max_length=settings.chat_max_message_length,
+                limiter=rate_limiter,
+                rate=Rate(settings.chat_messages_per_window, settings.chat_window_seconds),
             ),
             history=ReadHistory(
                 uow=uow,
@@ -314,7 +328,13 @@ def build_container(settings: Settings) -> Container:
             allowed_origins=settings.allowed_origins,
         ),
         agents=_agent_services(
-            uow, secret_box, clock, ids, call_model=call_model, llm_timeout=settings.llm_timeout
+            uow,
+            secret_box,
+            clock,
+            ids,
+            call_model=call_model,
+            llm_timeout=settings.llm_timeout,
+            llm_quota=llm_quota,
         ),
         readiness=readiness,
     )
@@ -363,6 +383,7 @@ def _agent_services(
     *,
     call_model: CallModel,
     llm_timeout: float,
+    llm_quota: LlmCallQuota,
 ) -> AgentServices:
     return AgentServices(
         create=CreateAgentConfig(uow=uow, secrets=secrets, clock=clock, ids=ids),
@@ -378,6 +399,6 @@ def _agent_services(
         list_versions=ListAgentConfigVersions(uow=uow),
         restore_version=RestoreAgentConfigVersion(uow=uow, clock=clock),
         generate=GeneratePrompt(
-            uow=uow, call_model=call_model, secrets=secrets, timeout=llm_timeout
+            uow=uow, call_model=call_model, secrets=secrets, timeout=llm_timeout, quota=llm_quota
         ),
     )

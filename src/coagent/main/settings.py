@@ -52,6 +52,7 @@ class Settings:
     # Chat limits (per connection unless said otherwise).
     chat_max_message_length: int = 8000
     chat_max_frame_bytes: int = 64 * 1024
+    # New messages per user and room, over HTTP and WebSocket, in every process together.
     chat_messages_per_window: int = 20
     chat_window_seconds: int = 10
     chat_max_connections_per_user: int = 10  # per web process
@@ -65,6 +66,9 @@ class Settings:
     # Provider calls: seconds per attempt (agents put it in each request), transient retries.
     llm_timeout: int = 60
     llm_max_retries: int = 2
+    # Model calls (the design agent, later agent turns) per user and per course, per minute.
+    llm_calls_per_user_per_minute: int = 10
+    llm_calls_per_course_per_minute: int = 60
 
     @property
     def embedded(self) -> bool:
@@ -194,4 +198,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stalled_peer_timeout_seconds=_int(env, "STALLED_PEER_TIMEOUT_SECONDS", 30, minimum=1),
         llm_timeout=_int(env, "LLM_TIMEOUT_SECONDS", 60),
         llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, minimum=0),
+        llm_calls_per_user_per_minute=_int(env, "LLM_CALLS_PER_USER_PER_MINUTE", 10),
+        llm_calls_per_course_per_minute=_int(env, "LLM_CALLS_PER_COURSE_PER_MINUTE", 60),
     )
