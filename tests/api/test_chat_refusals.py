@@ -354,21 +354,28 @@ def test_an_http_resend_is_answered_at_the_limit(client, world, room_id):
 
 
 @with_settings(CHAT_MESSAGES_PER_WINDOW=3, CHAT_WINDOW_SECONDS=60)
-def test_a_socket_flooding_frames_is_refused_before_any_work_and_kept_open(client, world, room_id):
+def test_a_socket_flooding_resumes_is_refused_before_any_work_and_kept_open(client, world, room_id):
     with connect(client, room_id, world.sessions["student"]) as ws:
-        # The frame guard allows twice the send rate of frames of any kind.
-        for _ in range(7):
+        assert post(client, world.sessions["ta"], room_id, "one").status_code == 201
+        assert next_event(ws)["seq"] == 1
+        # Typing hints and pings reach no database: they are not counted.
+        for _ in range(20):
+            ws.send_text(json.dumps({"type": "typing"}))
             ws.send_text(json.dumps({"type": "ping"}))
-        pongs, errors = 0, []
-        while pongs + len(errors) < 7:
+        # Resumes are, with sends: twice the send rate of them per connection.
+        for _ in range(7):
+            ws.send_text(json.dumps({"type": "resume", "since_seq": 0}))
+        ws.send_text(json.dumps({"type": "ping"}))
+        seen: list[Any] = []
+        pongs = 0
+        while pongs < 21:
             event = json.loads(ws.receive(timeout=5)["text"])
-            if event["type"] == "pong":
-                pongs += 1
-            elif event["type"] == "error":
-                errors.append(event)
-        assert pongs == 6
-        assert [e["code"] for e in errors] == ["rate_limited"]
-        assert "Too many frames" in errors[0]["detail"]
+            pongs += event["type"] == "pong"
+            seen.append(event)
+    errors = [e for e in seen if e["type"] == "error"]
+    assert [e["code"] for e in errors] == ["rate_limited"]
+    assert "Too many frames" in errors[0]["detail"]
+    assert [e["seq"] for e in seen if e["type"] == "message"] == [1] * 6
 
 
 @with_settings(CHAT_MAX_CONNECTIONS_PER_USER=1)

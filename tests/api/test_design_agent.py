@@ -281,7 +281,7 @@ def test_model_calls_are_limited_per_user_and_per_course(client, world, scripted
         assert response.status_code == 429
         assert response.headers["content-type"].startswith("application/problem+json")
         assert 50 <= int(response.headers["retry-after"]) <= 60
-    assert "by you" in by_owner.json()["detail"]
+    assert "from you" in by_owner.json()["detail"]
     assert "in this course" in by_course.json()["detail"]
     assert len(scripted.offline.requests) == 3  # refused calls reached no provider
     # The admin, refused for the course, may still call without it.

@@ -56,7 +56,7 @@ class LlmCallQuota:
 
     async def charge(self, *, user_id: UUID, course_id: UUID | None) -> None:
         await charge(
-            self._limiter, llm_user_key(user_id), self._per_user, "Too many model calls by you"
+            self._limiter, llm_user_key(user_id), self._per_user, "Too many model calls from you"
         )
         if course_id is not None:
             await charge(

@@ -386,7 +386,7 @@ async def test_calls_are_charged_to_the_caller_and_the_course(limited: Design) -
     with pytest.raises(TooManyAttempts) as error:
         await design.run("owner", course_id=course.id)
     assert error.value.retry_after == 42
-    assert "by you" in error.value.detail
+    assert "from you" in error.value.detail
     assert len(design.providers.offline.requests) == 2  # the refused call reached no provider
     # The caller over their limit spent nothing of the course's.
     assert design.limiter.counted[llm_course_key(course.id)] == 1

@@ -155,9 +155,10 @@ class Connection:
 
 @dataclass(slots=True)
 class _Bucket:
-    """Inbound frames per connection (a token bucket): a flood guard in front of the
-    database, at twice the send rate. The send limit users meet is `PostMessage`'s, per user
-    and room across every socket, HTTP and process.
+    """Frames that reach the database (sends, resumes) per connection, a token bucket: a
+    flood guard at twice the send rate, refusing before any database work. The send limit
+    users meet is `PostMessage`'s, per user and room across every socket, HTTP and process.
+    Pings and typing hints cost no database work and are not counted.
     """
 
     capacity: float
@@ -357,12 +358,6 @@ async def _read(
         raw: bytes = (
             text.encode() if isinstance(text, str) else data if isinstance(data, bytes) else b""
         )
-        wait = bucket.take()
-        if wait:
-            connection.send_now(
-                error_frame("rate_limited", f"Too many frames; retry in {wait:.1f} s")
-            )
-            continue
         if len(raw) > limits.max_frame_bytes:
             connection.send_now(
                 error_frame(
@@ -381,7 +376,11 @@ async def _read(
             except msgspec.DecodeError as error:
                 connection.send_now(error_frame("malformed", str(error)))
                 continue
-        if isinstance(inbound, MessageSend):
+        if isinstance(inbound, MessageSend | Resume) and (wait := bucket.take()):
+            connection.send_now(
+                error_frame("rate_limited", f"Too many frames; retry in {wait:.1f} s")
+            )
+        elif isinstance(inbound, MessageSend):
             if not await _send(connection, room, services, inbound):
                 return
         elif isinstance(inbound, Typing):
