@@ -103,6 +103,11 @@ def make_settings(tmp_path: Path, **env: Any) -> Settings:
         "PASSWORD_HASH_TIME_COST": "1",
         "ACCESS_LOG": "false",
         "DB_POOL_SIZE": "5",
+        # Tests fill rooms and call the design agent faster than people do; the tests of
+        # these limits set them themselves.
+        "CHAT_MESSAGES_PER_WINDOW": "10000",
+        "LLM_CALLS_PER_USER_PER_MINUTE": "10000",
+        "LLM_CALLS_PER_COURSE_PER_MINUTE": "10000",
     }
     values.update({key: str(value) for key, value in env.items() if value is not None})
     return load_settings(values)

@@ -300,6 +300,84 @@ def test_messages_over_the_rate_are_refused_and_not_stored(client, world, room_i
     assert [m["content"] for m in stored] == ["m1", "m2", "m3"]
 
 
+def next_error(ws: WebSocketTestSession) -> Any:
+    return next_event(ws, "error")
+
+
+@with_settings(CHAT_MESSAGES_PER_WINDOW=4, CHAT_WINDOW_SECONDS=60)
+def test_one_send_limit_per_user_and_room_across_http_and_both_socket_dialects(
+    client, world, room_id
+):
+    student = world.sessions["student"]
+    assert post(client, student, room_id, "h1").status_code == 201
+    with connect(client, room_id, student, v1=False) as legacy:
+        legacy.send_text("l2")
+        assert next_event(legacy)["content"] == "l2"
+        with connect(client, room_id, student) as ws:
+            send(ws, "w3", "c-3")
+            assert next_event(ws)["content"] == "w3"
+            assert post(client, student, room_id, "h4").status_code == 201
+            # The limit is spent: every path refuses, and the sockets stay open.
+            refused_http = post(client, student, room_id, "h5")
+            send(ws, "w5")
+            legacy.send_text("l5")
+            ws_error, legacy_error = next_error(ws), next_error(legacy)
+            # A resend of a stored message is answered, not counted, not refused.
+            send(ws, "w3", "c-3")
+            assert next_event(ws)["seq"] == 3
+            ws.send_text(json.dumps({"type": "ping"}))
+            assert next_event(ws, "pong")
+    assert refused_http.status_code == 429
+    assert refused_http.headers["content-type"].startswith("application/problem+json")
+    assert 55 <= int(refused_http.headers["retry-after"]) <= 60
+    assert refused_http.json()["status"] == 429
+    assert "Too many messages" in refused_http.json()["detail"]
+    assert ws_error["code"] == legacy_error["code"] == "rate_limited"
+    assert "retry in" in ws_error["detail"]
+    # Another member of the room is not held back by this student's sends.
+    assert post(client, world.sessions["ta"], room_id, "ta").status_code == 201
+    stored = client.get(f"/api/v1/chat/messages/{room_id}", headers=world.sessions["ta"].headers)
+    assert [m["content"] for m in stored.json()] == ["h1", "l2", "w3", "h4", "ta"]
+
+
+@with_settings(CHAT_MESSAGES_PER_WINDOW=2, CHAT_WINDOW_SECONDS=60)
+def test_an_http_resend_is_answered_at_the_limit(client, world, room_id):
+    student = world.sessions["student"]
+    key = {"headers": {"Idempotency-Key": "k-1"}}
+    assert post(client, student, room_id, "once", **key).status_code == 201
+    assert post(client, student, room_id, "twice").status_code == 201
+    for _ in range(3):
+        again = post(client, student, room_id, "once", headers={"Idempotency-Key": "k-1"})
+        assert again.status_code == 200
+        assert again.headers["idempotent-replayed"] == "true"
+    assert post(client, student, room_id, "thrice").status_code == 429
+
+
+@with_settings(CHAT_MESSAGES_PER_WINDOW=3, CHAT_WINDOW_SECONDS=60)
+def test_a_socket_flooding_resumes_is_refused_before_any_work_and_kept_open(client, world, room_id):
+    with connect(client, room_id, world.sessions["student"]) as ws:
+        assert post(client, world.sessions["ta"], room_id, "one").status_code == 201
+        assert next_event(ws)["seq"] == 1
+        # Typing hints and pings reach no database: they are not counted.
+        for _ in range(20):
+            ws.send_text(json.dumps({"type": "typing"}))
+            ws.send_text(json.dumps({"type": "ping"}))
+        # Resumes are, with sends: twice the send rate of them per connection.
+        for _ in range(7):
+            ws.send_text(json.dumps({"type": "resume", "since_seq": 0}))
+        ws.send_text(json.dumps({"type": "ping"}))
+        seen: list[Any] = []
+        pongs = 0
+        while pongs < 21:
+            event = json.loads(ws.receive(timeout=5)["text"])
+            pongs += event["type"] == "pong"
+            seen.append(event)
+    errors = [e for e in seen if e["type"] == "error"]
+    assert [e["code"] for e in errors] == ["rate_limited"]
+    assert "Too many frames" in errors[0]["detail"]
+    assert [e["seq"] for e in seen if e["type"] == "message"] == [1] * 6
+
+
 @with_settings(CHAT_MAX_CONNECTIONS_PER_USER=1)
 def test_connections_per_user_are_limited(client, world, room_id):
     student = world.sessions["student"]

@@ -46,13 +46,16 @@ BODY = {
 
 
 @pytest.fixture
-def settings(tmp_path: Path, pg: str, redis_url: str) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path, pg: str, redis_url: str) -> Settings:
+    """Plus the settings a test passes (indirect parametrize)."""
+    extra: dict[str, Any] = getattr(request, "param", {})
     return make_settings(
         tmp_path,
         DATABASE_URL=pg,
         REDIS_URL=redis_url,
         LLM_TIMEOUT_SECONDS=TIMEOUT,
         LLM_MAX_RETRIES=RETRIES,
+        **extra,
     )
 
 
@@ -259,6 +262,30 @@ def test_custom_provider_offline_needs_no_key(client, world, scripted, system_de
     (provider, key, _), request = _last_call(scripted)
     assert (provider, key, request.model) == ("offline", None, "offline")
     assert scripted.llm.requests == []
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"LLM_CALLS_PER_USER_PER_MINUTE": 2, "LLM_CALLS_PER_COURSE_PER_MINUTE": 3}],
+    indirect=True,
+)
+def test_model_calls_are_limited_per_user_and_per_course(client, world, scripted):
+    for _ in range(2):
+        assert _generate(client, world, course_id=world.course_id).status_code == 200
+    by_owner = _generate(client, world)
+    assert (
+        _generate(client, world, caller="co_teacher", course_id=world.course_id).status_code == 200
+    )
+    by_course = _generate(client, world, caller="admin", course_id=world.course_id)
+    for response in (by_owner, by_course):
+        assert response.status_code == 429
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert 50 <= int(response.headers["retry-after"]) <= 60
+    assert "from you" in by_owner.json()["detail"]
+    assert "in this course" in by_course.json()["detail"]
+    assert len(scripted.offline.requests) == 3  # refused calls reached no provider
+    # The admin, refused for the course, may still call without it.
+    assert _generate(client, world, caller="admin").status_code == 200
 
 
 def test_no_key_for_a_provider_that_needs_one_is_422(client, world, scripted):

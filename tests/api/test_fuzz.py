@@ -263,6 +263,7 @@ def server(
         DATABASE_URL=pg,
         REDIS_URL=redis_url,
         # Fuzzed logins fail by the thousand from one address; the throttle has its own tests.
+        LOGIN_FAILURES_PER_PAIR=1_000_000,
         LOGIN_FAILURES_PER_ACCOUNT=1_000_000,
         LOGIN_FAILURES_PER_ADDRESS=1_000_000,
     )

@@ -1,17 +1,34 @@
 """Login, refresh, logout, test-token and token validation over HTTP."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import jwt
 import pytest
 
 from coagent.domain.accounts.roles import Role
+from coagent.main.settings import Settings
 from tests.api.conftest import PASSWORD, container_of, login, seed_user, signed_in
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, make_settings
 
 LOGIN = "/api/v1/login/access-token"
 ME = "/api/v1/users/me"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pg: str, redis_url: str) -> Settings:
+    """The production shape, with a first back-off wait long enough that no test can outlast
+    it by being slow.
+    """
+    return make_settings(
+        tmp_path,
+        DATABASE_URL=pg,
+        REDIS_URL=redis_url,
+        LOGIN_BACKOFF_FIRST_SECONDS=60,
+        LOGIN_BACKOFF_MAX_SECONDS=120,
+    )
 
 
 def _set_cookies(response) -> dict[str, str]:
@@ -88,12 +105,48 @@ def test_login_is_throttled_per_account_with_the_same_answer_for_unknown_users(c
     blocked = client.post(LOGIN, data={"username": user.email, "password": PASSWORD})
     ghost = client.post(LOGIN, data={"username": "ghost@x.test", "password": "whatever1"})
     assert blocked.status_code == ghost.status_code == 429
-    assert int(blocked.headers["retry-after"]) > 0
+    assert 55 <= int(blocked.headers["retry-after"]) <= 60  # the first back-off wait
+    assert blocked.headers["content-type"].startswith("application/problem+json")
     assert blocked.json()["detail"] == ghost.json()["detail"]
     # Another account from the same address is not locked out by these ten failures.
     other = seed_user(client)
     assert (
         client.post(LOGIN, data={"username": other.email, "password": PASSWORD}).status_code == 200
+    )
+
+
+def test_the_email_and_the_username_of_an_account_count_as_one(client):
+    user = seed_user(client, username="bea")
+    for login_name in (user.email, "BEA", user.email.upper(), "bea", user.email):
+        wrong = client.post(LOGIN, data={"username": login_name, "password": "wrong password"})
+        assert wrong.status_code == 400
+    assert client.post(LOGIN, data={"username": "bea", "password": PASSWORD}).status_code == 429
+
+
+def test_concurrent_wrong_logins_pass_the_hash_check_at_most_the_limit_times(client):
+    user = seed_user(client)
+    hasher = container_of(client).hasher
+    verified = []
+    real_verify = hasher.verify
+
+    async def counting_verify(password_hash, password):  # type: ignore[no-untyped-def]
+        verified.append(password)
+        return await real_verify(password_hash, password)
+
+    hasher.verify = counting_verify  # type: ignore[method-assign]
+
+    def guess(n: int) -> int:
+        body = {"username": user.email, "password": f"wrong guess {n}"}
+        return int(client.post(LOGIN, data=body).status_code)
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(guess, range(30)))
+
+    assert sorted(statuses) == [400] * 5 + [429] * 25
+    assert len(verified) == 5
+    # Even the right password now waits out the back-off.
+    assert (
+        client.post(LOGIN, data={"username": user.email, "password": PASSWORD}).status_code == 429
     )
 
 

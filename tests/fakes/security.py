@@ -2,11 +2,12 @@
 
 import base64
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID
 
 from coagent.application.ports.clock import Clock
+from coagent.domain.accounts.throttle import Backoff
 from coagent.domain.errors import InvalidInput
 
 
@@ -59,27 +60,38 @@ class FakeRevocationList:
 
 
 class FakeAttemptLimiter:
-    """Counts failures per key with no time window: a key at `limit` failures or more makes
-    `retry_after` answer `retry_seconds`. `cleared` records every `clear` call.
+    """Counts failures per key with no clock: a key with at least its `Backoff.free`
+    failures refuses with `retry_seconds` (and counts nothing). `ids` keeps each key's
+    attempt ids, `resets` every key `succeeded` reset.
     """
 
-    def __init__(self, *, limit: int = 5, retry_seconds: int = 60) -> None:
-        self.limit = limit
+    def __init__(self, *, retry_seconds: float = 41.5) -> None:
         self.retry_seconds = retry_seconds
         self.failures: Counter[str] = Counter()
-        self.cleared: list[str] = []
+        self.ids: dict[str, list[str]] = {}
+        self.resets: list[str] = []
 
-    async def retry_after(self, keys: Iterable[str]) -> int:
-        over = any(self.failures[key] >= self.limit for key in keys)
-        return self.retry_seconds if over else 0
-
-    async def record_failure(self, keys: Iterable[str]) -> None:
-        for key in keys:
+    async def attempt(self, keys: Sequence[tuple[str, Backoff]], attempt_id: str) -> float:
+        if any(self.failures[key] >= backoff.free for key, backoff in keys):
+            return self.retry_seconds
+        for key, _ in keys:
             self.failures[key] += 1
+            self.ids.setdefault(key, []).append(attempt_id)
+        return 0.0
 
-    async def clear(self, key: str) -> None:
-        self.cleared.append(key)
-        self.failures.pop(key, None)
+    async def succeeded(
+        self, attempt_id: str, *, reset: Iterable[str], refund: Iterable[str]
+    ) -> None:
+        for key in reset:
+            self.resets.append(key)
+            self.failures.pop(key, None)
+            self.ids.pop(key, None)
+        for key in refund:
+            if attempt_id in self.ids.get(key, []):
+                self.ids[key].remove(attempt_id)
+                self.failures[key] -= 1
+                if not self.failures[key]:
+                    del self.failures[key]
 
 
 class FakeSecretBox:

@@ -260,6 +260,34 @@ def test_a_message_sent_through_one_process_reaches_a_client_of_the_other(
     assert [e["content"] for e in received] == [f"m{n}" for n in range(5)]
 
 
+@pytest.mark.parametrize(
+    "web_env", [{"CHAT_MESSAGES_PER_WINDOW": "3", "CHAT_WINDOW_SECONDS": "60"}]
+)
+def test_one_send_limit_per_user_and_room_across_both_processes_and_paths(
+    web: list[str], room: dict[str, Any]
+) -> None:
+    async def scenario() -> tuple[list[int], dict[str, Any], list[dict[str, Any]]]:
+        async with _ws(web[0], room["id"], room["teacher"]) as ws:
+            statuses = [_send(web[0], room, "one").status_code]
+            statuses.append(_send(web[1], room, "two").status_code)
+            await ws.send(json.dumps({"type": "message.send", "content": "three"}))
+            contents = [(await _next(ws, "message"))["content"] for _ in range(3)]
+            refused = _send(web[1], room, "four")
+            statuses.append(refused.status_code)
+            await ws.send(json.dumps({"type": "message.send", "content": "five"}))
+            error = await _next(ws, "error")
+            assert contents == ["one", "two", "three"]
+            return statuses, {"retry": refused.headers.get("retry-after"), **error}, contents
+
+    statuses, refusal, _ = asyncio.run(scenario())
+    assert statuses == [201, 201, 429]
+    assert refusal["code"] == "rate_limited"
+    assert 50 <= int(refusal["retry"]) <= 60
+    # The student's sends in the same room are their own.
+    student = {**room, "teacher": room["student"]}
+    assert _send(web[1], student, "mine").status_code == 201
+
+
 def test_delivery_resumes_after_a_redis_restart_and_clients_get_resync(
     web: list[str], room: dict[str, Any], redis_server: RedisServer
 ) -> None:
@@ -383,6 +411,7 @@ async def _until_released(server_port: int, client_port: int) -> None:
         {
             "CHAT_SOCKET_QUEUE": "16",
             "CHAT_MAX_MESSAGE_LENGTH": str(LONG + 10),
+            "CHAT_MESSAGES_PER_WINDOW": "100000",  # one sender floods on purpose
             "STALLED_PEER_TIMEOUT_SECONDS": "2",
         }
     ],

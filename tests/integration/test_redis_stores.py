@@ -10,12 +10,11 @@ import pytest
 from redis.asyncio import Redis
 
 from coagent.adapters.security.redis_stores import RedisAttemptLimiter, RedisRevocationList
+from coagent.domain.accounts.throttle import Backoff
 from coagent.main.container import create_redis
 from tests.integration.conftest import utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
-
-LIMITS = {"login": (3, 60), "addr": (5, 600)}
 
 
 @pytest.fixture
@@ -79,72 +78,83 @@ async def test_revoking_nothing_is_harmless(client: Redis) -> None:
 
 # -- attempt limiter --------------------------------------------------------------------------
 
-
-async def test_limiter_allows_until_the_limit_then_asks_to_wait(client: Redis) -> None:
-    limiter = RedisAttemptLimiter(client, LIMITS)
-    key = "login:alice"
-
-    for _ in range(2):
-        await limiter.record_failure([key])
-        assert await limiter.retry_after([key]) == 0
-    await limiter.record_failure([key])
-
-    wait = await limiter.retry_after([key])
-    assert 0 < wait <= 61
-    assert await client.zcard(f"coagent:{key}") == 3
-    assert 0 < await client.ttl(f"coagent:{key}") <= 60
+# Three free failures in 60 s, then 2 s, 4 s... at most 20 s after the latest.
+THREE = Backoff(free=3, window_seconds=60, first_wait_seconds=2, max_wait_seconds=20)
+FIVE = Backoff(free=5, window_seconds=600, first_wait_seconds=30, max_wait_seconds=300)
 
 
-async def test_limiter_waits_for_the_limit_th_newest_failure_to_leave_the_window(
-    client: Redis,
-) -> None:
-    limiter = RedisAttemptLimiter(client, LIMITS)
-    now = time.time()
-    # Four failures 55, 50, 40 and 30 s ago; limit 3 in 60 s: the third newest (50 s ago)
-    # leaves the window in about 10 s. The oldest would say 5 s, the newest 30 s.
+async def test_limiter_counts_free_failures_then_asks_to_wait(client: Redis) -> None:
+    limiter = RedisAttemptLimiter(client)
+    for n in range(3):
+        assert await limiter.attempt([("alice", THREE)], f"a{n}") == 0
+
+    wait = await limiter.attempt([("alice", THREE)], "refused")
+
+    assert 1.5 < wait <= 2.0
+    assert await client.zrange("coagent:alice", 0, -1) == [b"a0", b"a1", b"a2"]
+    assert 59_000 < await client.pttl("coagent:alice") <= 60_000
+
+
+async def test_limiter_doubles_the_wait_per_failure_in_the_window(client: Redis) -> None:
+    limiter = RedisAttemptLimiter(client)
+    now_ms = time.time() * 1000
+    # Six failures, the latest 1 s ago, two of them older than the window: four count,
+    # one over the three free, so 2 * 2 = 4 s after the latest, 3 s from now.
     await client.zadd(
-        "coagent:login:bob", {"a": now - 55, "b": now - 50, "c": now - 40, "d": now - 30}
+        "coagent:bob",
+        {
+            "old1": now_ms - 90_000,
+            "old2": now_ms - 70_000,
+            "a": now_ms - 30_000,
+            "b": now_ms - 20_000,
+            "c": now_ms - 10_000,
+            "d": now_ms - 1_000,
+        },
     )
 
-    assert 6 <= await limiter.retry_after(["login:bob"]) <= 11
+    assert 2.5 < await limiter.attempt([("bob", THREE)], "x") <= 3.1
+    assert await client.zcard("coagent:bob") == 4  # the stale ones were trimmed
 
 
-async def test_limiter_forgets_failures_outside_the_window(client: Redis) -> None:
-    limiter = RedisAttemptLimiter(client, LIMITS)
-    now = time.time()
-    await client.zadd("coagent:login:carol", {"old1": now - 120, "old2": now - 90})
-    await limiter.record_failure(["login:carol"])
+async def test_limiter_answers_the_longest_wait_of_its_keys(client: Redis) -> None:
+    limiter = RedisAttemptLimiter(client)
+    keys = [("pair", THREE), ("address", FIVE)]
+    for n in range(5):
+        assert await limiter.attempt(keys[1:] if n >= 3 else keys, f"k{n}") == 0
 
-    assert await limiter.retry_after(["login:carol"]) == 0
-    assert await client.zcard("coagent:login:carol") == 1  # the stale ones were trimmed
-
-
-async def test_limiter_uses_each_prefix_limit_and_the_longest_wait(client: Redis) -> None:
-    limiter = RedisAttemptLimiter(client, LIMITS)
-    account, address = "login:dave", "addr:192.0.2.1"
-
-    for _ in range(4):
-        await limiter.record_failure([account, address])
-    assert 0 < await limiter.retry_after([account]) <= 61
-    assert await limiter.retry_after([address]) == 0  # 4 of 5 allowed
-    await limiter.record_failure([address])
-
-    address_wait = await limiter.retry_after([address])
-    assert 60 < address_wait <= 601
-    assert await limiter.retry_after([account, address]) == address_wait
-    assert 500 < await client.ttl(f"coagent:{address}") <= 600
+    assert 29 < await limiter.attempt(keys, "x") <= 30  # the address's 30 s, not the pair's 2
+    assert await client.zcard("coagent:pair") == 3
 
 
-async def test_clear_forgets_one_key_only(client: Redis) -> None:
-    limiter = RedisAttemptLimiter(client, LIMITS)
-    for _ in range(3):
-        await limiter.record_failure(["login:erin", "login:frank"])
+async def test_success_resets_one_key_and_takes_back_its_own_failure_elsewhere(
+    client: Redis,
+) -> None:
+    limiter = RedisAttemptLimiter(client)
+    keys = [("pair", THREE), ("account", FIVE)]
+    await limiter.attempt(keys, "wrong")
+    await limiter.attempt(keys, "right")
 
-    await limiter.clear("login:erin")
+    await limiter.succeeded("right", reset=["pair"], refund=["account"])
 
-    assert await limiter.retry_after(["login:erin"]) == 0
-    assert not await client.exists("coagent:login:erin")
-    assert await limiter.retry_after(["login:frank"]) > 0
+    assert not await client.exists("coagent:pair")
+    assert await client.zrange("coagent:account", 0, -1) == [b"wrong"]
+
+
+async def test_concurrent_attempts_from_two_clients_pass_the_free_count_only(
+    client: Redis, redis_url: str
+) -> None:
+    other = create_redis(redis_url)
+    try:
+        limiters = [RedisAttemptLimiter(client), RedisAttemptLimiter(other)]
+        keys = [("pair", THREE), ("account", FIVE)]
+        waits = await asyncio.gather(
+            *(limiters[n % 2].attempt(keys, f"guess{n}") for n in range(30))
+        )
+    finally:
+        await other.aclose()
+
+    assert sum(1 for wait in waits if wait == 0) == 3
+    assert await client.zcard("coagent:pair") == await client.zcard("coagent:account") == 3
 
 
 async def test_other_processes_see_a_revocation_within_the_recheck_window(

@@ -12,12 +12,14 @@ from coagent.application.ports import agents as agent_ports
 from coagent.application.ports import chat as chat_ports
 from coagent.application.ports import clock as clock_ports
 from coagent.application.ports import events as event_ports
+from coagent.application.ports import limits as limits_ports
 from coagent.application.ports import llm as llm_ports
 from coagent.application.ports import repositories as repo_ports
 from coagent.application.ports import security as security_ports
 from coagent.application.ports.events import CourseEvent
 from coagent.application.ports.repositories import StoredImage
 from coagent.domain.accounts.session import AuthSession
+from coagent.domain.accounts.throttle import Backoff
 from coagent.domain.courses.announcement import Announcement
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import CourseRole
@@ -28,6 +30,7 @@ from tests.fakes.chat import FakeTicketStore, InMemoryMessageRepository, Recordi
 from tests.fakes.clock import FakeIdGenerator, FixedClock
 from tests.fakes.events import RecordingPublisher
 from tests.fakes.factories import UserFactory
+from tests.fakes.limits import FakeRateLimiter
 from tests.fakes.llm import ScriptedLLM, ScriptedProviders
 from tests.fakes.repositories import (
     InMemoryAnnouncementRepository,
@@ -73,6 +76,7 @@ PAIRS = [
     (chat_ports.TicketStore, FakeTicketStore),
     (llm_ports.LLMProvider, ScriptedLLM),
     (llm_ports.LLMProviders, ScriptedProviders),
+    (limits_ports.RateLimiter, FakeRateLimiter),
 ]
 _DUNDERS = {"__aenter__", "__aexit__", "__call__"}
 
@@ -922,15 +926,18 @@ async def test_fake_revocation_list_expires_with_its_clock() -> None:
 
 
 @pytest.mark.anyio
-async def test_fake_limiter_throttles_at_its_limit() -> None:
-    limiter = FakeAttemptLimiter(limit=2, retry_seconds=9)
+async def test_fake_limiter_throttles_at_each_keys_free_failures() -> None:
+    limiter = FakeAttemptLimiter(retry_seconds=9)
+    two, three = Backoff(2, 60, 1, 30), Backoff(3, 60, 1, 30)
 
-    await limiter.record_failure(["a", "b"])
-    assert await limiter.retry_after(["a"]) == 0
-    await limiter.record_failure(["a"])
-    assert await limiter.retry_after(["b", "a"]) == 9
-    await limiter.clear("a")
-    assert await limiter.retry_after(["a", "b"]) == 0
+    assert await limiter.attempt([("a", two), ("b", three)], "1") == 0
+    assert await limiter.attempt([("a", two)], "2") == 0
+    assert await limiter.attempt([("b", three), ("a", two)], "3") == 9
+    assert limiter.failures == {"a": 2, "b": 1}  # the refused attempt counted nothing
+    await limiter.succeeded("2", reset=["b"], refund=["a"])
+    assert limiter.failures == {"a": 1}
+    assert limiter.resets == ["b"]
+    assert await limiter.attempt([("a", two), ("b", three)], "4") == 0
 
 
 def test_fake_secret_box_rotates_and_refuses_unknown_keys() -> None:

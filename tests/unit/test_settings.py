@@ -34,3 +34,35 @@ def test_db_pool_timeout_is_seconds_defaulting_to_10(raw: str | None, expected: 
 def test_a_bad_db_pool_timeout_is_refused_by_name(raw: str, reason: str) -> None:
     with pytest.raises(SettingsError, match=f"^DB_POOL_TIMEOUT must be .*{reason}"):
         load_settings({**BASE, "DB_POOL_TIMEOUT": raw})
+
+
+def test_rate_and_login_throttle_defaults() -> None:
+    settings = load_settings(BASE)
+    assert (settings.chat_messages_per_window, settings.chat_window_seconds) == (20, 10)
+    assert (settings.llm_calls_per_user_per_minute, settings.llm_calls_per_course_per_minute) == (
+        10,
+        60,
+    )
+    assert (
+        settings.login_failures_per_pair,
+        settings.login_failures_per_account,
+        settings.login_failures_per_address,
+    ) == (5, 50, 100)
+    assert (settings.login_failure_window, settings.login_account_window) == (900, 86_400)
+    assert (settings.login_backoff_first, settings.login_backoff_max) == (1, 300)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LOGIN_BACKOFF_MAX_SECONDS": "900"}, "LOGIN_BACKOFF_MAX_SECONDS must be at least"),
+        ({"LOGIN_ACCOUNT_WINDOW_SECONDS": "300"}, "LOGIN_BACKOFF_MAX_SECONDS must be at least"),
+        ({"LOGIN_BACKOFF_FIRST_SECONDS": "301"}, "LOGIN_BACKOFF_MAX_SECONDS must be at least"),
+        ({"LOGIN_FAILURES_PER_PAIR": "0"}, "LOGIN_FAILURES_PER_PAIR must be at least 1"),
+        ({"LLM_CALLS_PER_USER_PER_MINUTE": "0"}, "LLM_CALLS_PER_USER_PER_MINUTE must be at"),
+        ({"LLM_CALLS_PER_COURSE_PER_MINUTE": "x"}, "LLM_CALLS_PER_COURSE_PER_MINUTE must be an"),
+    ],
+)
+def test_bad_limits_are_refused_by_name(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{message}"):
+        load_settings({**BASE, **env})

@@ -26,6 +26,8 @@ from coagent.adapters.http.services import (
     HttpServices,
     RoomServices,
 )
+from coagent.adapters.limits.memory import InMemoryRateLimiter
+from coagent.adapters.limits.redis import RedisRateLimiter
 from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
@@ -50,7 +52,7 @@ from coagent.application.accounts.delete_user import DeleteUser
 from coagent.application.accounts.get_current_user import GetCurrentUser
 from coagent.application.accounts.impersonate import Impersonate, StopImpersonating
 from coagent.application.accounts.list_users import ListUsers, SearchUsers
-from coagent.application.accounts.log_in import LogIn
+from coagent.application.accounts.log_in import LogIn, LoginThrottle
 from coagent.application.accounts.log_out import LogOut, LogOutEverywhere
 from coagent.application.accounts.purge_sessions import PurgeExpiredSessions
 from coagent.application.accounts.refresh_session import RefreshSession
@@ -96,10 +98,13 @@ from coagent.application.courses.rooms import (
     UpdateRoom,
 )
 from coagent.application.demo.seed_demo import SeedDemo
+from coagent.application.limits import LlmCallQuota, Rate
 from coagent.application.llm.call_model import CallModel, RetryPolicy
 from coagent.application.ports.chat import TicketStore
 from coagent.application.ports.events import CourseEvent, EventPublisher
+from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.security import AttemptLimiter, RevocationList
+from coagent.domain.accounts.throttle import Backoff
 from coagent.main.settings import Settings
 
 logger = logging.getLogger("coagent")
@@ -173,16 +178,20 @@ def build_container(settings: Settings) -> Container:
     uow = SqlAlchemyUnitOfWorkFactory(session_factory)
     browser = SqlAlchemyDatabaseBrowser(session_factory)
     redis = create_redis(settings.redis_url) if settings.redis_url else None
-    limits = {
-        "login": (settings.login_failures_per_account, settings.login_failure_window),
-        "addr": (settings.login_failures_per_address, settings.login_failure_window),
-    }
     revocations: RevocationList
     limiter: AttemptLimiter
+    rate_limiter: RateLimiter
     if redis is not None:
-        revocations, limiter = RedisRevocationList(redis), RedisAttemptLimiter(redis, limits)
+        revocations, limiter = RedisRevocationList(redis), RedisAttemptLimiter(redis)
+        rate_limiter = RedisRateLimiter(redis)
     else:
-        revocations, limiter = InMemoryRevocationList(), InMemoryAttemptLimiter(limits)
+        revocations, limiter = InMemoryRevocationList(), InMemoryAttemptLimiter()
+        rate_limiter = InMemoryRateLimiter()
+    llm_quota = LlmCallQuota(
+        limiter=rate_limiter,
+        per_user=Rate(settings.llm_calls_per_user_per_minute, 60),
+        per_course=Rate(settings.llm_calls_per_course_per_minute, 60),
+    )
     hasher = Argon2PasswordHasher(
         memory_cost=settings.password_hash_memory_kib,
         time_cost=settings.password_hash_time_cost,
@@ -244,7 +253,13 @@ def build_container(settings: Settings) -> Container:
     http = HttpServices(
         accounts=AccountServices(
             authenticate=Authenticate(tokens=tokens, revocations=revocations),
-            log_in=LogIn(uow=uow, hasher=hasher, limiter=limiter, sessions=sessions),
+            log_in=LogIn(
+                uow=uow,
+                hasher=hasher,
+                limiter=limiter,
+                throttle=login_throttle(settings),
+                sessions=sessions,
+            ),
             refresh=RefreshSession(uow=uow, tokens=tokens, sessions=sessions, clock=clock),
             log_out=LogOut(uow=uow, tokens=tokens, sessions=sessions),
             log_out_everywhere=LogOutEverywhere(uow=uow, sessions=sessions),
@@ -295,6 +310,8 @@ def build_container(settings: Settings) -> Container:
                 clock=clock,
                 ids=ids,
                 max_length=settings.chat_max_message_length,
+                limiter=rate_limiter,
+                rate=Rate(settings.chat_messages_per_window, settings.chat_window_seconds),
             ),
             history=ReadHistory(
                 uow=uow,
@@ -314,7 +331,13 @@ def build_container(settings: Settings) -> Container:
             allowed_origins=settings.allowed_origins,
         ),
         agents=_agent_services(
-            uow, secret_box, clock, ids, call_model=call_model, llm_timeout=settings.llm_timeout
+            uow,
+            secret_box,
+            clock,
+            ids,
+            call_model=call_model,
+            llm_timeout=settings.llm_timeout,
+            llm_quota=llm_quota,
         ),
         readiness=readiness,
     )
@@ -337,6 +360,24 @@ def build_container(settings: Settings) -> Container:
         rotate_keys=RotateAgentKeys(uow=uow, secrets=secret_box),
         llm=llm,
         call_model=call_model,
+    )
+
+
+def login_throttle(settings: Settings) -> LoginThrottle:
+    """The free failures of each key, then back-off doubling from the first wait to the cap."""
+
+    def backoff(free: int, window: int) -> Backoff:
+        return Backoff(
+            free=free,
+            window_seconds=window,
+            first_wait_seconds=settings.login_backoff_first,
+            max_wait_seconds=settings.login_backoff_max,
+        )
+
+    return LoginThrottle(
+        pair=backoff(settings.login_failures_per_pair, settings.login_failure_window),
+        account=backoff(settings.login_failures_per_account, settings.login_account_window),
+        address=backoff(settings.login_failures_per_address, settings.login_failure_window),
     )
 
 
@@ -363,6 +404,7 @@ def _agent_services(
     *,
     call_model: CallModel,
     llm_timeout: float,
+    llm_quota: LlmCallQuota,
 ) -> AgentServices:
     return AgentServices(
         create=CreateAgentConfig(uow=uow, secrets=secrets, clock=clock, ids=ids),
@@ -378,6 +420,6 @@ def _agent_services(
         list_versions=ListAgentConfigVersions(uow=uow),
         restore_version=RestoreAgentConfigVersion(uow=uow, clock=clock),
         generate=GeneratePrompt(
-            uow=uow, call_model=call_model, secrets=secrets, timeout=llm_timeout
+            uow=uow, call_model=call_model, secrets=secrets, timeout=llm_timeout, quota=llm_quota
         ),
     )

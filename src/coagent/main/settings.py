@@ -33,9 +33,17 @@ class Settings:
     impersonation_ttl: int = 3600
     jwt_issuer: str = "coagent"
     jwt_audience: str = "coagent-api"
-    login_failures_per_account: int = 5
-    login_failures_per_address: int = 30
+    # Login throttling (docs/adr/0008-throttling.md): failures free per account and address
+    # pair and per address in `login_failure_window`, per account from every address in
+    # `login_account_window`; past them, a wait of `login_backoff_first` seconds after the
+    # latest failure, doubled per further failure, at most `login_backoff_max`.
+    login_failures_per_pair: int = 5
+    login_failures_per_account: int = 50
+    login_failures_per_address: int = 100
     login_failure_window: int = 900
+    login_account_window: int = 86_400
+    login_backoff_first: int = 1
+    login_backoff_max: int = 300
     password_hash_concurrency: int = 2
     # argon2id cost (KiB, passes); OWASP minimum by default, lowered only in tests.
     password_hash_memory_kib: int = 19 * 1024
@@ -52,6 +60,7 @@ class Settings:
     # Chat limits (per connection unless said otherwise).
     chat_max_message_length: int = 8000
     chat_max_frame_bytes: int = 64 * 1024
+    # New messages per user and room, over HTTP and WebSocket, in every process together.
     chat_messages_per_window: int = 20
     chat_window_seconds: int = 10
     chat_max_connections_per_user: int = 10  # per web process
@@ -65,6 +74,9 @@ class Settings:
     # Provider calls: seconds per attempt (agents put it in each request), transient retries.
     llm_timeout: int = 60
     llm_max_retries: int = 2
+    # Model calls (the design agent, later agent turns) per user and per course, per minute.
+    llm_calls_per_user_per_minute: int = 10
+    llm_calls_per_course_per_minute: int = 60
 
     @property
     def embedded(self) -> bool:
@@ -158,6 +170,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 "ENCRYPTION_KEYS must be Fernet keys (url-safe base64, 32 bytes)"
             ) from error
 
+    login_failure_window = _int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=2)
+    login_account_window = _int(env, "LOGIN_ACCOUNT_WINDOW_SECONDS", 86_400, minimum=2)
+    login_backoff_first = _int(env, "LOGIN_BACKOFF_FIRST_SECONDS", 1)
+    login_backoff_max = _int(env, "LOGIN_BACKOFF_MAX_SECONDS", 300)
+    shortest_window = min(login_failure_window, login_account_window)
+    if not login_backoff_first <= login_backoff_max < shortest_window:
+        raise SettingsError(
+            "LOGIN_BACKOFF_MAX_SECONDS must be at least LOGIN_BACKOFF_FIRST_SECONDS and less "
+            "than LOGIN_FAILURE_WINDOW_SECONDS and LOGIN_ACCOUNT_WINDOW_SECONDS (a wait "
+            "cannot outlast the failures it counts)"
+        )
+
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -171,9 +195,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         access_token_ttl=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 600, minimum=30),
         refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600, minimum=60),
         impersonation_ttl=_int(env, "IMPERSONATION_TTL_SECONDS", 3600, minimum=60),
-        login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5),
-        login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 30),
-        login_failure_window=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 900),
+        login_failures_per_pair=_int(env, "LOGIN_FAILURES_PER_PAIR", 5),
+        login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 50),
+        login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 100),
+        login_failure_window=login_failure_window,
+        login_account_window=login_account_window,
+        login_backoff_first=login_backoff_first,
+        login_backoff_max=login_backoff_max,
         password_hash_concurrency=_int(env, "PASSWORD_HASH_CONCURRENCY", 2),
         password_hash_memory_kib=_int(env, "PASSWORD_HASH_MEMORY_KIB", 19 * 1024, minimum=8),
         password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 2),
@@ -194,4 +222,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stalled_peer_timeout_seconds=_int(env, "STALLED_PEER_TIMEOUT_SECONDS", 30, minimum=1),
         llm_timeout=_int(env, "LLM_TIMEOUT_SECONDS", 60),
         llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, minimum=0),
+        llm_calls_per_user_per_minute=_int(env, "LLM_CALLS_PER_USER_PER_MINUTE", 10),
+        llm_calls_per_course_per_minute=_int(env, "LLM_CALLS_PER_COURSE_PER_MINUTE", 60),
     )

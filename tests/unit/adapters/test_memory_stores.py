@@ -7,9 +7,9 @@ import pytest
 
 from coagent.adapters.security import memory
 from coagent.adapters.security.memory import InMemoryAttemptLimiter, InMemoryRevocationList
+from coagent.domain.accounts.throttle import Backoff
 
 pytestmark = pytest.mark.anyio
-LIMITS = {"login": (3, 60), "addr": (5, 600)}
 A = UUID("00000000-0000-7000-8000-00000000000a")
 B = UUID("00000000-0000-7000-8000-00000000000b")
 
@@ -36,86 +36,87 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
 
 @pytest.fixture
 def limiter(clock: FakeTime) -> InMemoryAttemptLimiter:
-    return InMemoryAttemptLimiter(LIMITS)
+    return InMemoryAttemptLimiter()
+
+
+# Three free failures in 60 s, then 2 s, 4 s, 8 s... at most 20 s.
+THREE = Backoff(free=3, window_seconds=60, first_wait_seconds=2, max_wait_seconds=20)
+FIVE = Backoff(free=5, window_seconds=600, first_wait_seconds=1, max_wait_seconds=300)
 
 
 async def fail(limiter: InMemoryAttemptLimiter, clock: FakeTime, key: str, times: int) -> None:
-    for _ in range(times):
-        await limiter.record_failure([key])
+    for n in range(times):
+        assert await limiter.attempt([(key, THREE)], f"{key}-{clock.now}-{n}") == 0
         clock.now += 1
 
 
 # --- InMemoryAttemptLimiter ---------------------------------------------------------------------
 
 
-async def test_below_the_limit_there_is_no_wait(
+async def test_free_failures_then_a_doubling_wait_after_the_latest(
     limiter: InMemoryAttemptLimiter, clock: FakeTime
 ) -> None:
-    await fail(limiter, clock, "login:alice", 2)
+    await fail(limiter, clock, "alice", 3)  # failures at +0, +1, +2; now +3
 
-    assert await limiter.retry_after(["login:alice"]) == 0
-    assert await limiter.retry_after(["login:bob", "addr:1.2.3.4"]) == 0
+    assert await limiter.attempt([("alice", THREE)], "x") == pytest.approx(1.0)  # 2 s after +2
+    clock.now += 1
+    assert await limiter.attempt([("alice", THREE)], "4th") == 0
+    assert await limiter.attempt([("alice", THREE)], "x") == pytest.approx(4.0)
+    clock.now += 4
+    assert await limiter.attempt([("alice", THREE)], "5th") == 0
+    assert await limiter.attempt([("alice", THREE)], "x") == pytest.approx(8.0)
 
 
-async def test_at_the_limit_the_wait_lasts_until_the_oldest_counted_failure_expires(
+async def test_the_wait_stops_doubling_at_its_cap_and_ends_with_the_window(
     limiter: InMemoryAttemptLimiter, clock: FakeTime
 ) -> None:
-    start = clock.now
-    await fail(limiter, clock, "login:alice", 3)  # failures at start, +1, +2; now start+3
-
-    assert await limiter.retry_after(["login:alice"]) == 58  # 57 s left, answered as int + 1
-    clock.now = start + 59.5
-    assert await limiter.retry_after(["login:alice"]) == 1
-    clock.now = start + 60  # the first failure leaves the window
-    assert await limiter.retry_after(["login:alice"]) == 0
-
-
-async def test_the_window_slides(limiter: InMemoryAttemptLimiter, clock: FakeTime) -> None:
-    await fail(limiter, clock, "login:alice", 2)
-    clock.now += 100  # both old failures expire
-    await fail(limiter, clock, "login:alice", 2)
-
-    assert await limiter.retry_after(["login:alice"]) == 0
-    await fail(limiter, clock, "login:alice", 1)
-    assert await limiter.retry_after(["login:alice"]) > 0
+    for n in range(3):
+        assert await limiter.attempt([("alice", THREE)], f"free{n}") == 0
+    waits = []
+    for n in range(5):  # each next attempt comes as soon as it is allowed
+        waits.append(await limiter.attempt([("alice", THREE)], "x"))
+        clock.now += waits[-1]
+        assert await limiter.attempt([("alice", THREE)], f"a{n}") == 0
+    assert waits == [2, 4, 8, 16, 20]  # doubling, capped at 20 (at +0, +2, +6, +14, +30, +50)
+    assert await limiter.attempt([("alice", THREE)], "x") == pytest.approx(20.0)
+    # Failures older than 60 s are forgotten: at +70 only +14, +30 and +50 count, 3 of 3
+    # free, and the wait after the latest (2 s) is over.
+    clock.now += 20
+    assert await limiter.attempt([("alice", THREE)], "later") == 0
 
 
-async def test_each_prefix_has_its_own_limit_and_the_longest_wait_wins(
+async def test_the_longest_wait_of_the_keys_wins_and_a_refusal_counts_nothing(
     limiter: InMemoryAttemptLimiter, clock: FakeTime
 ) -> None:
-    keys = ["login:alice", "addr:1.2.3.4"]
-    for _ in range(3):
-        await limiter.record_failure(keys)
-        clock.now += 1
-
-    login_wait = await limiter.retry_after(["login:alice"])
-    assert await limiter.retry_after(["addr:1.2.3.4"]) == 0  # 3 of 5
-    assert login_wait > 0
-    for _ in range(2):
-        await limiter.record_failure(keys)
-    address_wait = await limiter.retry_after(["addr:1.2.3.4"])
-    assert address_wait > login_wait
-    assert await limiter.retry_after(keys) == address_wait
+    keys = [("pair", THREE), ("address", FIVE)]
+    for n in range(3):
+        assert await limiter.attempt(keys, f"k{n}") == 0
+    assert await limiter.attempt(keys, "x") == pytest.approx(2.0)  # the pair's
+    assert await limiter.attempt([("address", FIVE)], "other-pair") == 0  # 4 of 5
+    assert len(limiter._failures["address"]) == 4  # the refused attempt was not counted
 
 
-async def test_keys_are_independent_and_clear_resets_one(
-    limiter: InMemoryAttemptLimiter, clock: FakeTime
-) -> None:
-    await fail(limiter, clock, "login:alice", 3)
-    await fail(limiter, clock, "login:bob", 3)
+async def test_success_resets_and_refunds(limiter: InMemoryAttemptLimiter, clock: FakeTime) -> None:
+    keys = [("pair", THREE), ("account", FIVE)]
+    await limiter.attempt(keys, "wrong")
+    await limiter.attempt(keys, "right")
 
-    await limiter.clear("login:alice")
+    await limiter.succeeded("right", reset=["pair"], refund=["account", "nothing-here"])
 
-    assert await limiter.retry_after(["login:alice"]) == 0
-    assert await limiter.retry_after(["login:bob"]) > 0
-    await limiter.clear("login:nobody")  # clearing an unknown key is fine
+    assert "pair" not in limiter._failures
+    assert [attempt for _, attempt in limiter._failures["account"]] == ["wrong"]
+    await limiter.succeeded("wrong", reset=[], refund=["account"])
+    assert limiter._failures == {}
 
 
-async def test_asking_about_keys_does_not_grow_memory(limiter: InMemoryAttemptLimiter) -> None:
+async def test_memory_stays_bounded(clock: FakeTime) -> None:
+    limiter = InMemoryAttemptLimiter(max_keys=100)
     for n in range(1000):
-        assert await limiter.retry_after([f"login:user{n}", f"addr:10.0.{n // 256}.{n % 256}"]) == 0
+        assert await limiter.attempt([(f"user{n}", THREE)], "a") == 0
+        clock.now += 0.01
 
-    assert len(limiter._failures) == 0
+    assert len(limiter._failures) <= 100
+    assert "user999" in limiter._failures  # the newest are kept
 
 
 # --- InMemoryRevocationList ---------------------------------------------------------------------

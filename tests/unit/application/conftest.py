@@ -74,7 +74,7 @@ def accounts() -> Accounts:
         clock=clock,
         ids=ids,
         hasher=FakePasswordHasher(),
-        limiter=FakeAttemptLimiter(limit=3, retry_seconds=42),
+        limiter=FakeAttemptLimiter(retry_seconds=41.5),
         revocations=revocations,
         tokens=tokens,
         sessions=SessionIssuer(

@@ -10,14 +10,23 @@ from coagent.application.accounts.authenticate import Principal
 from coagent.application.chat.post_message import PostMessage, PostMessageCommand
 from coagent.application.chat.read_history import ReadHistory, ReadHistoryQuery
 from coagent.application.chat.tickets import IssueChatTicket, RedeemChatTicket
+from coagent.application.limits import Rate, chat_send_key
 from coagent.application.ports.chat import PageKey
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.domain.chat.message import Message
+from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import CourseRole
 from coagent.domain.courses.room import Room
-from coagent.domain.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from coagent.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyAttempts,
+)
 from tests.fakes.chat import DictHistoryCache, FakeTicketStore, RecordingChatPublisher
+from tests.fakes.limits import FakeRateLimiter
 from tests.fakes.security import FakeRevocationList
 from tests.unit.application.conftest import Accounts
 from tests.unit.application.test_rooms import assign, enroll, new_course, new_room
@@ -25,12 +34,15 @@ from tests.unit.application.test_rooms import assign, enroll, new_course, new_ro
 pytestmark = pytest.mark.anyio
 
 MAX_LENGTH = 100
+SEND_RATE = Rate(limit=1000, window_seconds=10)
+SMALL_RATE = Rate(limit=3, window_seconds=10)
 
 
 @dataclass
 class Chat:
     accounts: Accounts
     publisher: RecordingChatPublisher
+    limiter: FakeRateLimiter
     post: PostMessage
     history: ReadHistory
     cache: DictHistoryCache
@@ -71,15 +83,19 @@ async def chat(accounts: Accounts) -> Chat:
     room = await new_room(accounts, owner, course)
     publisher = RecordingChatPublisher()
     cache = DictHistoryCache()
+    limiter = FakeRateLimiter()
     return Chat(
         accounts=accounts,
         publisher=publisher,
+        limiter=limiter,
         post=PostMessage(
             uow=accounts.uow,
             publisher=publisher,
             clock=accounts.clock,
             ids=accounts.ids,
             max_length=MAX_LENGTH,
+            limiter=limiter,
+            rate=SEND_RATE,
         ),
         history=ReadHistory(uow=accounts.uow, cache=cache),
         cache=cache,
@@ -188,6 +204,88 @@ async def test_an_unknown_room_is_not_found(chat: Chat) -> None:
         await chat.post.execute(
             PostMessageCommand(actor_id=chat.student.id, room_id=uuid4(), content="hi")
         )
+
+
+def limited(chat: Chat) -> Chat:
+    """The same room with a send rate of 3 per 10 s."""
+    post = PostMessage(
+        uow=chat.accounts.uow,
+        publisher=chat.publisher,
+        clock=chat.accounts.clock,
+        ids=chat.accounts.ids,
+        max_length=MAX_LENGTH,
+        limiter=chat.limiter,
+        rate=SMALL_RATE,
+    )
+    return replace(chat, post=post)
+
+
+async def test_sends_over_the_rate_are_refused_and_store_nothing(chat: Chat) -> None:
+    chat = limited(chat)
+    for number in range(SMALL_RATE.limit):
+        await chat.send(chat.student, f"m{number}")
+    commits = chat.accounts.store.commits
+
+    with pytest.raises(TooManyAttempts) as error:
+        await chat.send(chat.student, "one too many")
+
+    assert error.value.retry_after == 8  # 7.5 s, rounded up to whole seconds
+    assert "retry in 8 s" in error.value.detail
+    assert [m.content for m in chat.stored()] == ["m0", "m1", "m2"]
+    assert len(chat.publisher.messages) == SMALL_RATE.limit
+    assert chat.accounts.store.commits == commits
+    key, limit, window = chat.limiter.calls[-1]
+    assert (key, limit, window) == (chat_send_key(chat.student.id, chat.room.id), 3, 10)
+
+
+async def test_the_send_rate_is_per_sender_and_room(chat: Chat) -> None:
+    chat = limited(chat)
+    for number in range(SMALL_RATE.limit):
+        await chat.send(chat.student, f"m{number}")
+    # Another sender in the same room is not held back by this one.
+    assert (await chat.send(chat.peer, "mine")).seq == 4
+    other_room = await new_room(chat.accounts, chat.owner, await _course_of(chat))
+    posted = await chat.post.execute(
+        PostMessageCommand(actor_id=chat.student.id, room_id=other_room.id, content="elsewhere")
+    )
+    assert posted.created
+
+
+async def test_a_resend_of_a_stored_message_is_not_counted(chat: Chat) -> None:
+    chat = limited(chat)
+    first = await chat.send(chat.student, "once", "c-1")
+    for _ in range(5):
+        again = await chat.post.execute(
+            PostMessageCommand(
+                actor_id=chat.student.id, room_id=chat.room.id, content="once", client_msg_id="c-1"
+            )
+        )
+        assert (again.created, again.message.id) == (False, first.id)
+    assert chat.limiter.counted[chat_send_key(chat.student.id, chat.room.id)] == 1
+    # Resends stay answered even when the sender is at the limit.
+    await chat.send(chat.student, "two")
+    await chat.send(chat.student, "three")
+    replay = await chat.post.execute(
+        PostMessageCommand(
+            actor_id=chat.student.id, room_id=chat.room.id, content="once", client_msg_id="c-1"
+        )
+    )
+    assert replay.created is False
+
+
+async def test_refused_sends_are_not_counted(chat: Chat) -> None:
+    with pytest.raises(InvalidInput):
+        await chat.send(chat.student, "   ")
+    with pytest.raises(NotFound):
+        await chat.send(chat.outsider, "let me in")
+    assert chat.limiter.calls == []
+
+
+async def _course_of(chat: Chat) -> Course:
+    async with chat.accounts.uow() as uow:
+        course = await uow.courses.get(chat.room.course_id)
+    assert course is not None
+    return course
 
 
 async def test_a_student_not_assigned_to_a_restricted_room_is_told_not_found(chat: Chat) -> None:

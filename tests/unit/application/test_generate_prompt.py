@@ -17,6 +17,7 @@ from coagent.application.agents.generate_prompt import (
     GeneratePromptCommand,
     design_request_text,
 )
+from coagent.application.limits import LlmCallQuota, Rate, llm_course_key, llm_user_key
 from coagent.application.llm.call_model import CallModel, RetryPolicy
 from coagent.application.ports.llm import (
     ProviderAuthError,
@@ -31,9 +32,16 @@ from coagent.domain.agents.keys import KeyType, mask_key
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import CourseRole
-from coagent.domain.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from coagent.domain.errors import (
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyAttempts,
+)
 from tests.fakes.clock import FakeIdGenerator, FixedClock
 from tests.fakes.factories import UserFactory
+from tests.fakes.limits import FakeRateLimiter
 from tests.fakes.llm import ScriptedLLM, ScriptedProviders, reply
 from tests.fakes.repositories import InMemoryUnitOfWorkFactory
 from tests.fakes.security import FakeSecretBox
@@ -43,6 +51,7 @@ pytestmark = pytest.mark.anyio
 STORED_KEY = "sk-stored-0123456789abcdef"
 BACKUP_KEY = "sk-backup-0123456789abcdef"
 REQUEST_KEY = "sk-request-0123456789abcdef"
+UNLIMITED = Rate(limit=1000, window_seconds=60)
 
 
 @pytest.fixture
@@ -60,6 +69,9 @@ class Design:
     now: datetime
     course: Course
     users: dict[str, User]
+    limiter: FakeRateLimiter
+    per_user: Rate = UNLIMITED
+    per_course: Rate = UNLIMITED
 
     def use_case(self, **kwargs: Any) -> GeneratePrompt:
         call_model = CallModel(
@@ -69,8 +81,16 @@ class Design:
             sleep=self._sleep,
             jitter=lambda: 0.0,
         )
+        quota = LlmCallQuota(
+            limiter=self.limiter, per_user=self.per_user, per_course=self.per_course
+        )
         return GeneratePrompt(
-            uow=self.uow, call_model=call_model, secrets=self.secrets, timeout=9, **kwargs
+            uow=self.uow,
+            call_model=call_model,
+            secrets=self.secrets,
+            timeout=9,
+            quota=quota,
+            **kwargs,
         )
 
     async def _sleep(self, seconds: float) -> None:
@@ -168,6 +188,7 @@ async def design() -> Design:
         now=now,
         course=course,
         users=users,
+        limiter=FakeRateLimiter(wait_seconds=41.2),
     )
 
 
@@ -192,6 +213,7 @@ async def test_who_is_refused(design: Design, who: str, in_course: bool, error: 
     with pytest.raises(error):
         await design.run(who, **extra)
     assert design.providers.gets == []
+    assert design.limiter.calls == []  # a refused caller spends no quota
 
 
 @pytest.mark.parametrize(
@@ -340,6 +362,55 @@ async def test_gemini_needs_a_key_even_with_a_base_url(design: Design) -> None:
     assert design.providers.gets == []
 
 
+# --- rate ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def limited(design: Design) -> Design:
+    design.per_user = Rate(limit=2, window_seconds=60)
+    design.per_course = Rate(limit=3, window_seconds=60)
+    return design
+
+
+async def test_calls_are_charged_to_the_caller_and_the_course(limited: Design) -> None:
+    design = limited
+    owner, course = design.users["owner"], design.course
+    await design.run("owner", course_id=course.id)
+    await design.run("owner")  # no course: the caller's limit only
+
+    assert design.limiter.calls == [
+        (llm_user_key(owner.id), 2, 60),
+        (llm_course_key(course.id), 3, 60),
+        (llm_user_key(owner.id), 2, 60),
+    ]
+    with pytest.raises(TooManyAttempts) as error:
+        await design.run("owner", course_id=course.id)
+    assert error.value.retry_after == 42
+    assert "from you" in error.value.detail
+    assert len(design.providers.offline.requests) == 2  # the refused call reached no provider
+    # The caller over their limit spent nothing of the course's.
+    assert design.limiter.counted[llm_course_key(course.id)] == 1
+
+
+async def test_the_course_limit_holds_across_its_staff(limited: Design) -> None:
+    design = limited
+    course = design.course
+    for who in ("owner", "owner", "co_teacher"):
+        await design.run(who, course_id=course.id)
+    with pytest.raises(TooManyAttempts) as error:
+        await design.run("admin", course_id=course.id)
+    assert "in this course" in error.value.detail
+    assert len(design.providers.offline.requests) == 3
+    # Elsewhere the admin is not held back by this course.
+    assert (await design.run("admin")).offline
+
+
+async def test_a_request_without_a_usable_key_spends_no_quota(design: Design) -> None:
+    with pytest.raises(InvalidInput):
+        await design.run("teacher", custom_provider=Provider.OPENAI)
+    assert design.limiter.calls == []
+
+
 # --- failures ------------------------------------------------------------------------------
 
 
@@ -400,3 +471,4 @@ async def test_invalid_commands_are_refused_before_anything_else(
     with pytest.raises(InvalidInput, match=message):
         await design.run("guest", **fields)  # validation comes before authorization
     assert design.providers.gets == []
+    assert design.limiter.calls == []

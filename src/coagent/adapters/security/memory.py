@@ -1,10 +1,12 @@
 """In-process revocation list and attempt limiter for the embedded single-process mode."""
 
 import time
-from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID
+
+from coagent.domain.accounts.throttle import Backoff
 
 
 class InMemoryRevocationList:
@@ -25,42 +27,53 @@ class InMemoryRevocationList:
 
 
 class InMemoryAttemptLimiter:
-    """Sliding-window failure counter; `limits` maps a key prefix to (max failures, window)."""
+    """`AttemptLimiter` for one process: each key keeps its failures (time, attempt id) in
+    the window. No await between checking and counting, so the step is atomic on the loop.
+    """
 
-    def __init__(self, limits: dict[str, tuple[int, int]]) -> None:
-        self._limits = limits
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(self, *, max_keys: int = 100_000) -> None:
+        self._failures: dict[str, deque[tuple[float, str]]] = {}
+        self._max_keys = max_keys
 
-    def _limit(self, key: str) -> tuple[int, int]:
-        return self._limits[key.split(":", 1)[0]]
-
-    def _prune(self, key: str, now: float) -> deque[float]:
-        """The key's failures still in the window; keys with none are forgotten."""
-        _, window = self._limit(key)
+    def _live(self, key: str, window: float, now: float) -> deque[tuple[float, str]]:
         failures = self._failures.get(key)
         if failures is None:
             return deque()
-        while failures and failures[0] <= now - window:
+        while failures and failures[0][0] <= now - window:
             failures.popleft()
         if not failures:
             del self._failures[key]
         return failures
 
-    async def retry_after(self, keys: Iterable[str]) -> int:
+    async def attempt(self, keys: Sequence[tuple[str, Backoff]], attempt_id: str) -> float:
         now = time.monotonic()
         wait = 0.0
-        for key in keys:
-            limit, window = self._limit(key)
-            failures = self._prune(key, now)
-            if len(failures) >= limit:
-                wait = max(wait, failures[-limit] + window - now)
-        return int(wait) + 1 if wait > 0 else 0
+        for key, backoff in keys:
+            failures = self._live(key, backoff.window_seconds, now)
+            if failures:
+                latest = failures[-1][0]
+                wait = max(wait, latest + backoff.wait_after(len(failures)) - now)
+        if wait > 0:
+            return wait
+        if len(self._failures) >= self._max_keys:  # bounded: forget the quietest half
+            by_latest = sorted(self._failures, key=lambda k: self._failures[k][-1][0])
+            for key in by_latest[: len(by_latest) // 2]:
+                del self._failures[key]
+        for key, _ in keys:
+            self._failures.setdefault(key, deque()).append((now, attempt_id))
+        return 0.0
 
-    async def record_failure(self, keys: Iterable[str]) -> None:
-        now = time.monotonic()
-        for key in keys:
-            self._prune(key, now)
-            self._failures[key].append(now)
-
-    async def clear(self, key: str) -> None:
-        self._failures.pop(key, None)
+    async def succeeded(
+        self, attempt_id: str, *, reset: Iterable[str], refund: Iterable[str]
+    ) -> None:
+        for key in reset:
+            self._failures.pop(key, None)
+        for key in refund:
+            failures = self._failures.get(key)
+            if failures is None:
+                continue
+            kept = deque(entry for entry in failures if entry[1] != attempt_id)
+            if kept:
+                self._failures[key] = kept
+            else:
+                del self._failures[key]

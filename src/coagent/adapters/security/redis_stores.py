@@ -1,12 +1,13 @@
 """Redis revocation list and attempt limiter, shared by every process."""
 
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID
 
 from redis.asyncio import Redis
+
+from coagent.domain.accounts.throttle import Backoff
 
 PREFIX = "coagent:"
 
@@ -47,42 +48,68 @@ class RedisRevocationList:
         return revoked
 
 
+# KEYS: the keys. ARGV[1]: the attempt id; then per key: free, window, first wait, longest
+# wait (ms). One script, so the check and the count are one step for every process; the
+# time is the Redis server's, so processes whose clocks disagree share one window.
+_ATTEMPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local at = 1 + (i - 1) * 4
+  local free, window = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local first, longest = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count >= free then
+    local latest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    local delay = math.min(first * 2 ^ math.min(count - free, 40), longest)
+    wait = math.max(wait, tonumber(latest[2]) + delay - now)
+  end
+end
+if wait > 0 then
+  return math.max(1, math.ceil(wait))
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[1])
+  redis.call('PEXPIRE', key, ARGV[1 + (i - 1) * 4 + 2])
+end
+return 0
+"""
+
+
 class RedisAttemptLimiter:
-    """Sliding window in a sorted set per key (score = time of failure)."""
+    """`AttemptLimiter` for several processes: a sorted set per key (member: attempt id,
+    score: server time in ms), pruned to the window on every attempt and expiring with it.
+    A key holds its failures of one window at most; with back-off that is a few dozen.
+    """
 
-    def __init__(self, redis: Redis, limits: dict[str, tuple[int, int]]) -> None:
+    def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._limits = limits
+        self._attempt = redis.register_script(_ATTEMPT)
 
-    def _limit(self, key: str) -> tuple[int, int]:
-        return self._limits[key.split(":", 1)[0]]
+    async def attempt(self, keys: Sequence[tuple[str, Backoff]], attempt_id: str) -> float:
+        args: list[str | int] = [attempt_id]
+        for _, backoff in keys:
+            args += [
+                backoff.free,
+                _ms(backoff.window_seconds),
+                _ms(backoff.first_wait_seconds),
+                _ms(backoff.max_wait_seconds),
+            ]
+        wait_ms = await self._attempt(keys=[PREFIX + key for key, _ in keys], args=args)
+        return int(wait_ms) / 1000
 
-    async def retry_after(self, keys: Iterable[str]) -> int:
-        now = time.time()
-        keys = list(keys)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                limit, window = self._limit(key)
-                pipe.zremrangebyscore(PREFIX + key, "-inf", now - window)
-                pipe.zrange(PREFIX + key, -limit, -limit, withscores=True)
-                pipe.zcard(PREFIX + key)
-            results = await pipe.execute()
-        wait = 0.0
-        for index, key in enumerate(keys):
-            limit, window = self._limit(key)
-            oldest, count = results[index * 3 + 1], results[index * 3 + 2]
-            if count >= limit and oldest:
-                wait = max(wait, float(oldest[0][1]) + window - now)
-        return int(wait) + 1 if wait > 0 else 0
-
-    async def record_failure(self, keys: Iterable[str]) -> None:
-        now = time.time()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                _, window = self._limit(key)
-                pipe.zadd(PREFIX + key, {uuid.uuid4().hex: now})
-                pipe.expire(PREFIX + key, window)
+    async def succeeded(
+        self, attempt_id: str, *, reset: Iterable[str], refund: Iterable[str]
+    ) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for key in reset:
+                pipe.delete(PREFIX + key)
+            for key in refund:
+                pipe.zrem(PREFIX + key, attempt_id)
             await pipe.execute()
 
-    async def clear(self, key: str) -> None:
-        await self._redis.delete(PREFIX + key)
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.courses.access import authorize
+from coagent.application.limits import LlmCallQuota
 from coagent.application.llm.call_model import CallModel, ModelChoice
 from coagent.application.ports.llm import ChatMessage, LLMRequest, ProviderError
 from coagent.application.ports.repositories import UnitOfWorkFactory
@@ -118,6 +119,10 @@ class GeneratePrompt:
     Guarantees: no database session is held across the provider call; a provider failure
     raises a `ProviderError`, never becomes the prompt; an empty answer is a `ProviderError`
     too. No key for a provider that needs one: `InvalidInput`.
+
+    Rate: every call that gets this far (authorized, valid, with a key) is charged to the
+    caller's and, with `course_id`, the course's model-call limits before the provider is
+    called; over either, `TooManyAttempts` and no call.
     """
 
     def __init__(
@@ -127,9 +132,11 @@ class GeneratePrompt:
         call_model: CallModel,
         secrets: SecretBox,
         timeout: float,
+        quota: LlmCallQuota,
         max_tokens: int = MAX_OUTPUT_TOKENS,
     ) -> None:
         self._uow = uow
+        self._quota = quota
         self._call_model = call_model
         self._secrets = secrets
         self._timeout = timeout
@@ -138,6 +145,7 @@ class GeneratePrompt:
     async def execute(self, command: GeneratePromptCommand) -> GeneratedPrompt:
         _check(command)
         plan = await self._plan(command)
+        await self._quota.charge(user_id=command.actor_id, course_id=command.course_id)
         request = LLMRequest(
             model=plan.choice.model,
             messages=(

@@ -4,8 +4,10 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.courses.rooms import authorize_room
+from coagent.application.limits import Rate, charge, chat_send_key
 from coagent.application.ports.chat import ChatPublisher, NewMessage
 from coagent.application.ports.clock import Clock, IdGenerator
+from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.chat.message import Message, check_client_msg_id, check_content
 from coagent.domain.courses.policy import Action
@@ -33,6 +35,12 @@ class PostMessage:
     Guarantees: the message is committed with a gapless per-room `seq` before anyone sees
     it; a resend with the same `client_msg_id` returns the stored message and publishes
     nothing; a resend whose content differs is a Conflict, never a silent overwrite.
+
+    Rate: at most `rate` new messages per sender and room, whichever path they come by (HTTP
+    or either WebSocket dialect) and across processes when the limiter is shared; more raise
+    `TooManyAttempts` and store nothing. Only a message about to be stored is counted: a
+    resend of a stored one is answered without counting, and refusals (not a member, bad
+    content) are not counted either.
     """
 
     def __init__(
@@ -43,8 +51,12 @@ class PostMessage:
         clock: Clock,
         ids: IdGenerator,
         max_length: int,
+        limiter: RateLimiter,
+        rate: Rate,
     ) -> None:
         self._uow = uow
+        self._limiter = limiter
+        self._rate = rate
         self._publisher = publisher
         self._clock = clock
         self._ids = ids
@@ -61,6 +73,14 @@ class PostMessage:
                 earlier = await uow.messages.find_sent(room.id, actor.id, client_msg_id)
                 if earlier is not None:
                     return _replayed(earlier, content)
+            # One Redis round trip while the pooled connection is held (no transaction is
+            # open on it yet): counting before the replay check would count resends.
+            await charge(
+                self._limiter,
+                chat_send_key(actor.id, room.id),
+                self._rate,
+                "Too many messages in this room",
+            )
             message_id, now = self._ids.new_id(), self._clock.now()
             try:
                 seq = await uow.messages.append_committed(

@@ -1,12 +1,13 @@
 """Ports for credentials, tokens, revocation and throttling."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from coagent.domain.accounts.roles import Role
+from coagent.domain.accounts.throttle import Backoff
 
 
 class PasswordHasher(Protocol):
@@ -65,15 +66,24 @@ class RevocationList(Protocol):
 
 
 class AttemptLimiter(Protocol):
-    """Counts failed attempts per key in a sliding time window."""
+    """Failed attempts per key, each key with its own `Backoff`, shared by every process
+    that shares the store.
+    """
 
-    async def retry_after(self, keys: Iterable[str]) -> int:
-        """Seconds until every key is below its limit again; 0 when none is over."""
+    async def attempt(self, keys: Sequence[tuple[str, Backoff]], attempt_id: str) -> float:
+        """One atomic step: when every key allows an attempt now, count one failure named
+        `attempt_id` against each (it is a failure until `succeeded` says otherwise) and
+        return 0.0; else count nothing and return the seconds until every key allows one.
+        """
         ...
 
-    async def record_failure(self, keys: Iterable[str]) -> None: ...
-
-    async def clear(self, key: str) -> None: ...
+    async def succeeded(
+        self, attempt_id: str, *, reset: Iterable[str], refund: Iterable[str]
+    ) -> None:
+        """The attempt succeeded: forget every failure of the `reset` keys, and take back
+        the failure `attempt_id` counted against the `refund` keys.
+        """
+        ...
 
 
 class SecretBox(Protocol):

@@ -145,9 +145,11 @@ class AgentsController(Controller):
             "fields override the configuration; request keys are used for this call only. "
             "No key for a provider that needs one: 422. A provider failure is a 502 (key or "
             "request rejected), 503 (rate limited, with Retry-After, or unavailable) or 504 "
-            "(timeout), never a 200."
+            "(timeout), never a 200. Model calls are limited per caller and per course "
+            "(`LLM_CALLS_PER_USER_PER_MINUTE`, `LLM_CALLS_PER_COURSE_PER_MINUTE`): over either, "
+            "429 with Retry-After and no call."
         ),
-        responses=problems(401, 403, 404, 502, 503, 504),
+        responses=problems(401, 403, 404, 429, 502, 503, 504),
     )
     async def generate(
         self, data: JSONBody[DesignRequest], services: Services, current: Current

@@ -86,9 +86,12 @@ class ChatController(Controller):
             "delivered live. Idempotent per sender and room by `Idempotency-Key` (or "
             "`client_msg_id`; the header wins when both are sent): a repeat answers 200 with "
             "the stored message and "
-            "`Idempotent-Replayed: true`; a repeat with different content is a 409."
+            "`Idempotent-Replayed: true`; a repeat with different content is a 409. New "
+            "messages per sender and room are limited over HTTP and WebSocket together "
+            "(`CHAT_MESSAGES_PER_WINDOW` per `CHAT_WINDOW_SECONDS`): more are a 429 with "
+            "Retry-After and are not stored; a repeat is not counted."
         ),
-        responses=problems(401, 404, 409),
+        responses=problems(401, 404, 409, 429),
         status_code=201,
     )
     async def send_message(

@@ -48,6 +48,7 @@ from coagent.domain.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    TooManyAttempts,
     Unavailable,
 )
 
@@ -83,6 +84,7 @@ ERROR_CODES: dict[type[CoagentError], str] = {
     Forbidden: "forbidden",
     NotFound: "not_found",
     NotAuthenticated: "unauthenticated",
+    TooManyAttempts: "rate_limited",
     Unavailable: "unavailable",
 }
 
@@ -153,7 +155,11 @@ class Connection:
 
 @dataclass(slots=True)
 class _Bucket:
-    """Messages per window, per connection (a token bucket)."""
+    """Frames that reach the database (sends, resumes) per connection, a token bucket: a
+    flood guard at twice the send rate, refusing before any database work. The send limit
+    users meet is `PostMessage`'s, per user and room across every socket, HTTP and process.
+    Pings and typing hints cost no database work and are not counted.
+    """
 
     capacity: float
     per_second: float
@@ -335,10 +341,11 @@ async def _read(
     v1: bool,
 ) -> None:
     limits = services.chat.limits
+    frames_per_window = 2 * limits.messages_per_window
     bucket = _Bucket(
-        capacity=limits.messages_per_window,
-        per_second=limits.messages_per_window / limits.window_seconds,
-        tokens=limits.messages_per_window,
+        capacity=frames_per_window,
+        per_second=frames_per_window / limits.window_seconds,
+        tokens=frames_per_window,
         stamp=time.monotonic(),
     )
     last_typing = 0.0
@@ -369,13 +376,11 @@ async def _read(
             except msgspec.DecodeError as error:
                 connection.send_now(error_frame("malformed", str(error)))
                 continue
-        if isinstance(inbound, MessageSend):
-            wait = bucket.take()
-            if wait:
-                connection.send_now(
-                    error_frame("rate_limited", f"Too many messages; retry in {wait:.1f} s")
-                )
-                continue
+        if isinstance(inbound, MessageSend | Resume) and (wait := bucket.take()):
+            connection.send_now(
+                error_frame("rate_limited", f"Too many frames; retry in {wait:.1f} s")
+            )
+        elif isinstance(inbound, MessageSend):
             if not await _send(connection, room, services, inbound):
                 return
         elif isinstance(inbound, Typing):
