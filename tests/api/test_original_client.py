@@ -301,6 +301,37 @@ def test_a_foreign_site_is_refused_through_any_proxy(client):
     assert client.get("/api/v1/users/me").json()["full_name"] != "Pwned"
 
 
+@pytest.mark.parametrize(
+    ("settings", "separate"),
+    [
+        ({"LOGIN_FAILURES_PER_ADDRESS": "2", "LOGIN_FAILURES_PER_ACCOUNT": "50"}, False),
+        (
+            {
+                "LOGIN_FAILURES_PER_ADDRESS": "2",
+                "LOGIN_FAILURES_PER_ACCOUNT": "50",
+                "FORWARDED_ALLOW_IPS": "*",
+            },
+            True,
+        ),
+    ],
+    indirect=["settings"],
+    ids=["untrusted-peer", "trusted-proxy"],
+)
+def test_login_throttling_sees_the_address_a_trusted_proxy_forwards(client, separate):
+    """As under uvicorn's --proxy-headers: only a trusted peer's X-Forwarded-For counts."""
+
+    def attempt(address: str) -> int:
+        response = client.post(
+            LOGIN,
+            data={"username": "someone@example.test", "password": "wrong"},
+            headers={"X-Forwarded-For": address},
+        )
+        return response.status_code
+
+    assert [attempt("203.0.113.1") for _ in range(3)] == [400, 400, 429]
+    assert attempt("203.0.113.2") == (400 if separate else 429)
+
+
 def test_the_socket_handshake_follows_the_same_rule(client):
     teacher = logged_in(client)
     course_id = create_course(client, teacher, "Ethics")
@@ -425,3 +456,19 @@ def test_the_openapi_document_describes_test_token(client):
     assert {"200", "401", "403"} <= operation["responses"].keys()
     assert "401 when the cookie is present" in operation["description"]
     assert "403 when it is absent" in operation["description"]
+
+
+@TRUSTED_PROXY
+def test_the_socket_handshake_behind_a_trusted_proxy(client):
+    """An older browser (no Fetch Metadata) through a proxy that forwards our host."""
+    teacher = logged_in(client)
+    room_id = create_room(client, teacher, create_course(client, teacher, "Ethics"))
+    _jar(client, access=teacher.access_token)
+    forwarded = {"Origin": CLIENT, "X-Forwarded-Host": "localhost:5173"}
+    with connect(client, room_id, headers=forwarded) as ws:
+        ws.send_text('{"type": "ping"}')
+        assert next_event(ws, "pong")["type"] == "pong"
+    foreign = {"Origin": "https://evil.example", "X-Forwarded-Host": "localhost:5173"}
+    with pytest.raises(WebSocketDisconnect) as refusal, connect(client, room_id, headers=foreign):
+        pytest.fail("accepted a foreign origin")
+    assert refusal.value.code == 4403
