@@ -175,6 +175,18 @@ def test_single_rules(headers: dict[str, str], expected: bool) -> None:
     assert trusted_origin(scope, ALLOWED) is expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "host", ["api.example.org@evil.example", "evil.example/api.example.org", "evil.example#x"]
+)
+def test_a_host_header_with_more_than_a_host_names_nobody(host: str) -> None:
+    scope = {
+        "type": "http",
+        "scheme": "http",
+        "headers": [(b"host", host.encode()), (b"origin", b"http://evil.example")],
+    }
+    assert not trusted_origin(scope, ALLOWED)  # type: ignore[arg-type]
+
+
 def test_two_different_values_of_one_header_are_refused() -> None:
     scope = {
         "type": "http",

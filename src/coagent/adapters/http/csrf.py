@@ -32,6 +32,7 @@ from coagent.adapters.http.proxy import FORWARDED_HOST
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HEADERS = (b"sec-fetch-site", b"origin", b"referer", b"host")
+_NOT_IN_HOST = frozenset("@/?#\\ ")
 
 
 def normalized_origin(value: str) -> str | None:
@@ -65,7 +66,9 @@ def own_origins(scope: Scope, host: str) -> set[str]:
     return {
         origin
         for name in hosts
-        if name and (origin := normalized_origin(f"{scheme}://{name}")) is not None
+        if name
+        and not _NOT_IN_HOST.intersection(name)  # "ours.example@evil.example" names evil
+        and (origin := normalized_origin(f"{scheme}://{name}")) is not None
     }
 
 
