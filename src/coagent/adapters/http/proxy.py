@@ -12,6 +12,7 @@ headers are ignored.
 Of a list (one entry per proxy), the last entry counts: the one our trusted peer vouches for.
 """
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from typing import Any, cast
@@ -34,12 +35,17 @@ class TrustedProxies:
         self._networks = tuple(
             ipaddress.ip_network(item, strict=False) for item in items if item != "*"
         )
+        # Peers repeat: parsing an address costs more than the rest of the request's checks.
+        self._trusts = functools.lru_cache(maxsize=4096)(self._compute)
 
     def __contains__(self, host: object) -> bool:
         if self.everyone:
             return True
-        if not isinstance(host, str) or not host:
+        if not isinstance(host, str) or not host or len(host) > 64:
             return False
+        return self._trusts(host)
+
+    def _compute(self, host: str) -> bool:
         try:
             address: _Address = ipaddress.ip_address(host)
         except ValueError:
