@@ -1,4 +1,4 @@
-"""Settings read from the environment: DB_POOL_TIMEOUT."""
+"""Settings read from the environment: DB_POOL_TIMEOUT, FORWARDED_ALLOW_IPS."""
 
 import pytest
 
@@ -66,3 +66,33 @@ def test_rate_and_login_throttle_defaults() -> None:
 def test_bad_limits_are_refused_by_name(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=f"^{message}"):
         load_settings({**BASE, **env})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, ("127.0.0.1", "::1")),
+        ("", ("127.0.0.1", "::1")),
+        ("10.0.0.2", ("10.0.0.2",)),
+        (" 10.0.0.0/8, fd00::/8 ,", ("10.0.0.0/8", "fd00::/8")),
+        ("*", ("*",)),
+    ],
+)
+def test_forwarded_allow_ips_defaults_to_loopback(
+    raw: str | None, expected: tuple[str, ...]
+) -> None:
+    env = dict(BASE) if raw is None else {**BASE, "FORWARDED_ALLOW_IPS": raw}
+    assert load_settings(env).forwarded_allow_ips == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("proxy.internal", "not an IP address or a CIDR network"),
+        ("10.0.0.0/33", "not an IP address or a CIDR network"),
+        ("*, 10.0.0.2", 'either "\\*" or a list'),
+    ],
+)
+def test_a_bad_forwarded_allow_ips_is_refused_by_name(raw: str, reason: str) -> None:
+    with pytest.raises(SettingsError, match=f"^FORWARDED_ALLOW_IPS.*{reason}"):
+        load_settings({**BASE, "FORWARDED_ALLOW_IPS": raw})

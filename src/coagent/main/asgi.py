@@ -1,4 +1,6 @@
-"""ASGI entry point for servers: `uvicorn --factory coagent.main.asgi:create_app`."""
+"""ASGI entry point for servers: `uvicorn --factory --no-proxy-headers coagent.main.asgi:create_app`
+(the app reads proxy headers itself, from the peers in FORWARDED_ALLOW_IPS).
+"""
 
 from litestar import Litestar
 

@@ -70,7 +70,9 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
         workers=workers,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        # The app reads proxy headers itself, from FORWARDED_ALLOW_IPS only (adapters/http/
+        # proxy.py): uvicorn's version hides whether the peer was a proxy at all.
+        proxy_headers=False,
         server_header=False,
         # Frames between 64 KiB and 1 MiB get an `error` event from the chat handler; larger
         # ones are refused by the server outright (close 1009) before we buffer them.

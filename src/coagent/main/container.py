@@ -391,6 +391,7 @@ def _deliver_to(hub: RoomHub) -> Callable[[CourseEvent], Awaitable[None]]:
 def http_config(settings: Settings) -> HttpConfig:
     return HttpConfig(
         allowed_origins=settings.allowed_origins,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         secure_cookies=settings.secure_cookies,
         access_log=settings.access_log,
     )

@@ -1,5 +1,6 @@
 """Configuration, read from the environment once, in the composition root only."""
 
+import ipaddress
 import logging
 import math
 import os
@@ -25,6 +26,8 @@ class Settings:
     secret_key: str = field(repr=False)
     encryption_keys: tuple[str, ...] = field(repr=False)
     allowed_origins: tuple[str, ...] = ()
+    # Peers whose X-Forwarded-* / Forwarded headers count (IP addresses, CIDR networks or "*").
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     secure_cookies: bool = False
     super_admin: str | None = None
     super_admin_password: str | None = field(default=None, repr=False)
@@ -124,6 +127,25 @@ def _list(raw: str | None) -> tuple[str, ...]:
     return tuple(item.strip().rstrip("/") for item in (raw or "").split(",") if item.strip())
 
 
+def _forwarded_allow_ips(raw: str | None) -> tuple[str, ...]:
+    """As uvicorn's option of the same name: comma-separated IPs and CIDR networks, or "*"."""
+    items = tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+    if not items:
+        return ("127.0.0.1", "::1")
+    if "*" in items:
+        if len(items) > 1:
+            raise SettingsError('FORWARDED_ALLOW_IPS is either "*" or a list of addresses')
+        return items
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as error:
+            raise SettingsError(
+                f"FORWARDED_ALLOW_IPS: {item!r} is not an IP address or a CIDR network"
+            ) from error
+    return items
+
+
 def _kept_secret(path: Path, generate: str) -> str:
     """Read a generated secret from the data directory, creating it once (mode 600)."""
     if path.exists():
@@ -189,6 +211,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=secret_key,
         encryption_keys=keys,
         allowed_origins=_list(env.get("ALLOWED_ORIGINS")),
+        forwarded_allow_ips=_forwarded_allow_ips(env.get("FORWARDED_ALLOW_IPS")),
         secure_cookies=_flag(env.get("SECURE_COOKIES"), default=False),
         super_admin=env.get("SUPER_ADMIN") or None,
         super_admin_password=env.get("SUPER_ADMIN_PASSWORD") or None,

@@ -406,18 +406,67 @@ async def test_enrolling_by_email(accounts: Accounts, cast: Cast) -> None:
     assert role_in(accounts, cast.course, newcomer) is CourseRole.STUDENT
 
 
-@pytest.mark.parametrize(
-    "who", [{}, {"user_email": "x@example.com", "user_id": UUID(int=1)}], ids=["none", "both"]
-)
-async def test_enrolling_needs_exactly_one_of_id_and_email(
-    accounts: Accounts, cast: Cast, who: dict[str, object]
-) -> None:
-    with pytest.raises(InvalidInput):
+async def test_enrolling_without_naming_anyone_is_invalid(accounts: Accounts, cast: Cast) -> None:
+    with pytest.raises(InvalidInput, match="Give user_id or user_email"):
         await EnrollMember(uow=accounts.uow).execute(
-            EnrollMemberCommand(actor_id=cast.owner.id, course_id=cast.course.id, **who)  # type: ignore[arg-type]
+            EnrollMemberCommand(actor_id=cast.owner.id, course_id=cast.course.id)
         )
 
     assert len(members_of(accounts, cast.course)) == 4
+
+
+async def test_enrolling_by_id_and_email_of_the_same_user(accounts: Accounts, cast: Cast) -> None:
+    """The original web client sends both for a picked search hit (any case, any spacing)."""
+    newcomer = await accounts.add_user(email="nina@example.com")
+
+    enrollment = await EnrollMember(uow=accounts.uow).execute(
+        EnrollMemberCommand(
+            actor_id=cast.ta.id,
+            course_id=cast.course.id,
+            user_id=newcomer.id,
+            user_email=" Nina@Example.com",
+        )
+    )
+
+    assert (enrollment.user.id, enrollment.created) == (newcomer.id, True)
+    assert role_in(accounts, cast.course, newcomer) is CourseRole.STUDENT
+
+
+async def test_enrolling_by_id_and_email_of_different_users_is_invalid(
+    accounts: Accounts, cast: Cast
+) -> None:
+    newcomer = await accounts.add_user(email="nina@example.com")
+    other = await accounts.add_user(email="olaf@example.com")
+
+    with pytest.raises(InvalidInput, match="name different users"):
+        await EnrollMember(uow=accounts.uow).execute(
+            EnrollMemberCommand(
+                actor_id=cast.owner.id,
+                course_id=cast.course.id,
+                user_id=newcomer.id,
+                user_email=other.email,
+            )
+        )
+
+    assert role_in(accounts, cast.course, newcomer) is None
+    assert role_in(accounts, cast.course, other) is None
+
+
+async def test_an_unauthorized_caller_learns_nothing_from_a_mismatch(
+    accounts: Accounts, cast: Cast
+) -> None:
+    """Authorization comes before the lookup: a student cannot probe whose email is whose."""
+    newcomer = await accounts.add_user(email="nina@example.com")
+
+    with pytest.raises(Forbidden):
+        await EnrollMember(uow=accounts.uow).execute(
+            EnrollMemberCommand(
+                actor_id=cast.student.id,
+                course_id=cast.course.id,
+                user_id=newcomer.id,
+                user_email="someone-else@example.com",
+            )
+        )
 
 
 @pytest.mark.parametrize("lookup", ["unknown-id", "unknown-email", "inactive-id", "inactive-email"])

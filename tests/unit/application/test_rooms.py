@@ -596,15 +596,44 @@ async def test_assigning_twice_changes_nothing_and_says_so(
     assert await visible_ids(accounts, cast.peer, cast.course) == [room.id]
 
 
-@pytest.mark.parametrize(
-    "who", [{}, {"user_email": "sam@example.com", "user_id": UUID(int=1)}], ids=["none", "both"]
-)
-async def test_assigning_needs_exactly_one_of_id_and_email(
-    accounts: Accounts, cast: Cast, room: Room, who: dict[str, object]
+async def test_assigning_without_naming_anyone_is_invalid(
+    accounts: Accounts, cast: Cast, room: Room
 ) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="Give user_id or user_email"):
         await AssignToRoom(uow=accounts.uow).execute(
-            AssignToRoomCommand(actor_id=cast.owner.id, room_id=room.id, **who)  # type: ignore[arg-type]
+            AssignToRoomCommand(actor_id=cast.owner.id, room_id=room.id)
+        )
+
+    assert accounts.store.room_assignments == {}
+
+
+async def test_assigning_by_id_and_email_of_the_same_member(
+    accounts: Accounts, cast: Cast, room: Room
+) -> None:
+    assignment = await AssignToRoom(uow=accounts.uow).execute(
+        AssignToRoomCommand(
+            actor_id=cast.ta.id,
+            room_id=room.id,
+            user_id=cast.student.id,
+            user_email="SAM@example.com",
+        )
+    )
+
+    assert (assignment.user.id, assignment.created) == (cast.student.id, True)
+    assert assigned_to(accounts, room) == {cast.student.id}
+
+
+async def test_assigning_by_id_and_email_of_different_users_is_invalid(
+    accounts: Accounts, cast: Cast, room: Room
+) -> None:
+    with pytest.raises(InvalidInput, match="name different users"):
+        await AssignToRoom(uow=accounts.uow).execute(
+            AssignToRoomCommand(
+                actor_id=cast.owner.id,
+                room_id=room.id,
+                user_id=cast.peer.id,
+                user_email="sam@example.com",
+            )
         )
 
     assert accounts.store.room_assignments == {}

@@ -37,6 +37,7 @@ from coagent.adapters.http.courses.schemas import EnrollRequest
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
+from coagent.adapters.http.proxy import ProxyHeadersMiddleware
 from coagent.adapters.http.services import HttpConfig, HttpServices
 
 access_logger = logging.getLogger("coagent.access")
@@ -134,7 +135,8 @@ def build_app(
     debug: bool = False,
 ) -> Litestar:
     middleware: list[Any] = [
-        DefineMiddleware(CsrfMiddleware, allowed_origins=config.allowed_origins)
+        DefineMiddleware(ProxyHeadersMiddleware, trusted=config.forwarded_allow_ips),
+        DefineMiddleware(CsrfMiddleware, allowed_origins=config.allowed_origins),
     ]
     if config.access_log:
         middleware.insert(0, _access_log)

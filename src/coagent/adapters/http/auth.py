@@ -15,7 +15,8 @@ from coagent.domain.errors import NotAuthenticated
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
 IMPERSONATING_COOKIE = "is_impersonating"
-# The refresh cookie goes only to the login endpoints that use it (refresh, logout, stop).
+# The refresh cookie goes only to the login endpoints that use it (refresh, logout, stop, and
+# test-token, which answers 401 rather than 403 when it is present).
 REFRESH_COOKIE_PATH = "/api/v1/login"
 
 SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}, {"AccessCookie": []}]

@@ -123,6 +123,8 @@ class ChatServices:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig:
     allowed_origins: tuple[str, ...] = ()
+    # Peers whose proxy headers count (see proxy.py); uvicorn's default.
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     secure_cookies: bool = False
     access_log: bool = True
     title: str = "CoAgent Studio API"

@@ -37,18 +37,29 @@ def require(decision: Decision) -> None:
 
 
 def check_user_reference(user_id: UUID | None, user_email: str | None) -> None:
-    """Enrollment and assignment name a user by id or by email, never both or neither."""
-    if (user_id is None) == (user_email is None):
-        raise InvalidInput("Give exactly one of user_id and user_email")
+    """Enrollment and assignment name a user by id, by email, or by both (see
+    `find_active_user`); naming nobody is invalid.
+    """
+    if user_id is None and user_email is None:
+        raise InvalidInput("Give user_id or user_email")
 
 
 async def find_active_user(
     uow: UnitOfWork, user_id: UUID | None, user_email: str | None
 ) -> User | None:
-    """The active account named by id or email (see `check_user_reference`), or None."""
-    user = (
-        await uow.users.get(user_id)
-        if user_id is not None
-        else await uow.users.get_by_login(normalize_email(user_email or ""))
-    )
+    """The active account named by id or email, or None.
+
+    Both may be given (the original web client sends both for a picked search hit): the id is
+    used, and the email must be that account's, else the two name different users (invalid).
+    """
+    if user_id is None:
+        user = await uow.users.get_by_login(normalize_email(user_email or ""))
+    else:
+        user = await uow.users.get(user_id)
+        if (
+            user is not None
+            and user_email is not None
+            and normalize_email(user_email) != user.email
+        ):
+            raise InvalidInput("user_id and user_email name different users")
     return user if user is not None and user.is_active else None

@@ -161,7 +161,9 @@ class LoginController(Controller):
         summary="Rotate the refresh token",
         description=(
             "Uses the `refresh_token` cookie (or `refresh_token` in the body). Each refresh "
-            "token works once; reusing one revokes the whole session."
+            "token works once; reusing one revokes the whole session. A failed refresh "
+            "(missing, expired, revoked, reused or invalid token) answers 401 and clears the "
+            "session cookies."
         ),
         responses=problems(401, 403),
         status_code=200,
@@ -235,23 +237,31 @@ class LoginController(Controller):
         operation_id="login_test_token",
         summary="Who am I (the original web client's session check)",
         description=(
-            "Returns your account. **Answers 403, not 401, when there is no valid session** "
-            "(missing, expired, revoked or invalid token): the original web client answers a "
-            "401 here by refreshing and reloading its login page, which calls this again, in an "
-            "endless loop. Every other endpoint answers 401."
+            "Returns your account. When the access token is missing, expired, revoked or "
+            "invalid, the answer depends on the `refresh_token` cookie (its path covers this "
+            "endpoint): **401 when the cookie is present**, so the original web client "
+            "refreshes (`POST /login/refresh`) and calls this again, and **403 when it is "
+            "absent**. That client answers a 401 by refreshing and reloading its login page, "
+            "which calls this again: without a refresh cookie a 401 would loop for ever, so "
+            "there is none (a failed refresh clears the cookie). Every other endpoint answers "
+            "401."
         ),
-        responses=problems(403),
+        responses=problems(401, 403),
         status_code=200,
         security=SECURITY,
     )
-    async def test_token(self, services: Services, principal: MaybePrincipal) -> UserRead:
-        if principal is None:
-            raise PermissionDeniedException("Not authenticated")
+    async def test_token(
+        self, request: Request[Any, Any, Any], services: Services, principal: MaybePrincipal
+    ) -> UserRead:
         try:
+            if principal is None:
+                raise NotAuthenticated("Not authenticated")
             user = await services.accounts.current_user.execute(
                 GetCurrentUserCommand(actor_id=principal.user_id)
             )
         except NotAuthenticated as error:
+            if request.cookies.get(REFRESH_COOKIE):
+                raise  # 401: the client refreshes, then asks again
             raise PermissionDeniedException(error.detail) from error
         return UserRead.of(user)
 

@@ -24,7 +24,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
 from coagent.adapters.http.auth import ACCESS_COOKIE, bearer_token
-from coagent.adapters.http.csrf import own_origin
+from coagent.adapters.http.csrf import trusted_origin
 from coagent.adapters.http.deps import Services
 from coagent.adapters.http.services import HttpServices
 from coagent.adapters.realtime.events import (
@@ -182,10 +182,8 @@ def _now() -> str:
 
 
 def _origin_allowed(socket: WebSocket[Any, Any, Any], allowed: tuple[str, ...]) -> bool:
-    origin = socket.headers.get("origin")
-    if not origin:
-        return True  # not a browser, so not a cross-site vector
-    return origin in {own_origin(socket.scope, socket.headers.get("host", "")), *allowed}
+    """The CSRF rule of cookie-authenticated HTTP writes (Fetch Metadata, then Origin)."""
+    return trusted_origin(socket.scope, allowed)
 
 
 async def _reject(

@@ -6,13 +6,16 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, delete, get, post, put
-from litestar.openapi.spec import Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coagent.adapters.http.accounts.schemas import Email, Message
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.bodies import sent
-from coagent.adapters.http.courses.schemas import Description
+from coagent.adapters.http.courses.schemas import (
+    USER_REFERENCE_ANY_OF,
+    USER_REFERENCE_RULE,
+    Description,
+)
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.problems import problems
 from coagent.application.courses.rooms import (
@@ -86,14 +89,15 @@ class RoomUpdate(msgspec.Struct):
 
 
 class AssignRequest(msgspec.Struct):
-    """Exactly one of `user_email` and `user_id`; the user must be a member of the course."""
+    """Who to assign (`user_id`, `user_email` or both); they must be a member of the course."""
 
     __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "one_of": [Schema(required=["user_id"]), Schema(required=["user_email"])]
+        "description": USER_REFERENCE_RULE + " The user must be a member of the course.",
+        "any_of": USER_REFERENCE_ANY_OF,
     }
 
-    user_email: Email | msgspec.UnsetType = msgspec.UNSET
-    user_id: UUID | msgspec.UnsetType = msgspec.UNSET
+    user_email: Email | msgspec.UnsetType | None = msgspec.UNSET
+    user_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class RoomsController(Controller):

@@ -6,6 +6,7 @@ from uuid import UUID
 
 import msgspec
 from litestar.openapi.spec import Schema
+from litestar.openapi.spec.enums import OpenAPIType
 
 from coagent.adapters.http.accounts.schemas import Email
 from coagent.domain.courses.course import Course, Member
@@ -14,6 +15,18 @@ from coagent.domain.courses.policy import CourseRole
 NO_NUL = r"^[^\x00]*$"
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
 Description = Annotated[str, msgspec.Meta(max_length=20_000, pattern=NO_NUL)]
+
+# Enrollment and room assignment name a user the way the original web client does: it sends
+# both fields, `null` for the one it does not know, and both ids for a picked search hit.
+USER_REFERENCE_RULE = (
+    "Name the user by `user_id`, by `user_email`, or by both; `null` counts as absent. "
+    "When both are given, `user_id` is used and `user_email` must be that user's address: "
+    "422 when they name different users or when neither is given."
+)
+USER_REFERENCE_ANY_OF = [
+    Schema(required=["user_id"], properties={"user_id": Schema(type=OpenAPIType.STRING)}),
+    Schema(required=["user_email"], properties={"user_email": Schema(type=OpenAPIType.STRING)}),
+]
 
 
 class CourseRead(msgspec.Struct):
@@ -49,15 +62,16 @@ class CourseUpdate(msgspec.Struct):
 
 
 class EnrollRequest(msgspec.Struct):
-    """Exactly one of `user_email` and `user_id`."""
+    """Who to enroll: `user_id`, `user_email`, or both when they name the same user."""
 
     # What the generated schema cannot say by itself (applied by the app's OpenAPI pass).
     __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "one_of": [Schema(required=["user_id"]), Schema(required=["user_email"])]
+        "description": USER_REFERENCE_RULE,
+        "any_of": USER_REFERENCE_ANY_OF,
     }
 
-    user_email: Email | msgspec.UnsetType = msgspec.UNSET
-    user_id: UUID | msgspec.UnsetType = msgspec.UNSET
+    user_email: Email | msgspec.UnsetType | None = msgspec.UNSET
+    user_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
     role: CourseRole = CourseRole.STUDENT
 
 
