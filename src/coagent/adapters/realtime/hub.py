@@ -243,18 +243,19 @@ class RoomHub:
         return frames + self._catch_up_frames(room) if socket.v1 else frames
 
     async def replay(self, room_id: UUID, socket: Subscriber, since: int) -> list[str]:
-        """For a socket already live: the messages after `since` it was given before."""
+        """For a socket already live: the messages after `since` it was given before, then
+        a catch-up of the agent streams in progress.
+        """
         room = self._rooms.get(room_id)
         if room is None:
             return []
-        if since >= socket.seen:
-            return self._catch_up_frames(room)
-        backlog = await self._backlog(room, since)
+        backlog = await self._backlog(room, since) if since < socket.seen else []
         if backlog is None:
-            return [resync_frame(room, "too far behind: page the history")]
+            return [resync_frame(room, "too far behind: page the history")] if socket.v1 else []
+        frames = [frame for seq, frame in backlog if seq <= socket.seen]
         # After the last await: a catch-up delta replaces whatever the client holds of
         # the turn (`first_index` 0), so deltas it already had are not applied twice.
-        return [frame for seq, frame in backlog if seq <= socket.seen] + self._catch_up_frames(room)
+        return frames + self._catch_up_frames(room) if socket.v1 else frames
 
     def leave(self, room_id: UUID, socket: Subscriber) -> None:
         """Every reserved socket leaves exactly once (also after the hub dropped it, or when
