@@ -56,8 +56,11 @@ class Clock:
         return self.now
 
 
-def _stream(hub: Hub, clock: Clock | None = None, interval: float = 0.05) -> HubAgentStream:
-    return HubAgentStream(hub=cast(RoomHub, hub), interval=interval, clock=clock or Clock())
+def _stream(hub: Hub, clock: Clock | None = None, busy_rate: float = 0) -> HubAgentStream:
+    """By default always busy: every turn is held to one frame per 50 ms."""
+    return HubAgentStream(
+        hub=cast(RoomHub, hub), interval=0.05, busy_rate=busy_rate, clock=clock or Clock()
+    )
 
 
 async def _delta(stream: HubAgentStream, text: str, turn: UUID = TURN) -> None:
@@ -89,7 +92,7 @@ async def test_the_first_piece_goes_out_at_once_and_later_ones_are_joined_until_
 
 async def test_held_pieces_go_out_when_the_interval_has_passed() -> None:
     hub = Hub()
-    stream = HubAgentStream(hub=cast(RoomHub, hub), interval=0.02)
+    stream = HubAgentStream(hub=cast(RoomHub, hub), interval=0.02, busy_rate=0)
     await _delta(stream, "a")
     await hub.next_publish()
     started = asyncio.get_running_loop().time()
@@ -116,7 +119,7 @@ async def test_a_piece_after_the_interval_goes_out_at_once() -> None:
 async def test_at_most_one_frame_per_interval_whatever_the_provider_sends() -> None:
     hub = Hub()
     interval = 0.01
-    stream = HubAgentStream(hub=cast(RoomHub, hub), interval=interval)
+    stream = HubAgentStream(hub=cast(RoomHub, hub), interval=interval, busy_rate=0)
     loop = asyncio.get_running_loop()
     text, started = "", loop.time()
     while loop.time() - started < 0.1:  # a provider streaming as fast as it can for 0.1 s
@@ -214,7 +217,7 @@ async def test_agent_errors_are_addressed_to_staff_and_notices_to_one_user() -> 
 
 async def test_a_failing_background_flush_is_logged_not_raised(caplog) -> None:
     hub = Hub()
-    stream = HubAgentStream(hub=cast(RoomHub, hub), interval=0.01)
+    stream = HubAgentStream(hub=cast(RoomHub, hub), interval=0.01, busy_rate=0)
     await _delta(stream, "a")
     hub.fail = True
     with caplog.at_level(logging.ERROR, logger="coagent.realtime"):
@@ -227,10 +230,69 @@ async def test_a_failing_background_flush_is_logged_not_raised(caplog) -> None:
 
 async def test_turns_whose_end_never_came_are_forgotten() -> None:
     hub, clock = Hub(), Clock()
-    stream = HubAgentStream(hub=cast(RoomHub, hub), clock=clock, idle_ttl=60)
+    stream = HubAgentStream(hub=cast(RoomHub, hub), clock=clock, idle_ttl=60, busy_rate=0)
     await _delta(stream, "a")
     await _delta(stream, "held")
     clock.now += 61
     await _delta(stream, "new turn", turn=uuid4())
     await stream.end(TURN)  # forgotten: its held piece is not sent late
     assert [f["text"] for f in hub.frames()] == ["a", "new turn"]
+
+
+# --- coalescing only under load
+
+
+async def test_below_the_busy_rate_every_piece_goes_out_at_once() -> None:
+    hub, clock = Hub(), Clock()
+    stream = _stream(hub, clock, busy_rate=100)
+    for piece in ("a", "b", "c"):
+        await _delta(stream, piece)  # the clock stands still: all inside one 50 ms window
+    assert [(f["index"], f["text"]) for f in hub.frames()] == [(0, "a"), (1, "b"), (2, "c")]
+
+
+async def test_at_the_busy_rate_turns_are_held_to_one_frame_per_interval() -> None:
+    hub, clock = Hub(), Clock()
+    stream = _stream(hub, clock, busy_rate=3)
+    other = uuid4()
+    for piece in ("a", "b"):
+        await _delta(stream, piece)
+    await _delta(stream, "x", turn=other)  # the third frame of the second: busy from here
+    await _delta(stream, "c")
+    assert [f["text"] for f in hub.frames()] == ["a", "b", "x"]
+    clock.now += 1.1  # a quiet second later: not busy any more
+    await _delta(stream, "d", turn=other)
+    await stream.end(TURN)
+    assert [f["text"] for f in hub.frames()] == ["a", "b", "x", "d", "c"]
+
+
+class SlowHub(Hub):
+    """Publishing waits until released, as a busy Redis would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def publish_event(
+        self, room_id: UUID, frame: str, audience: str = V1, stream: str = ""
+    ) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().publish_event(room_id, frame, audience, stream)
+
+
+async def test_pieces_that_come_while_a_frame_is_published_follow_it_joined() -> None:
+    hub = SlowHub()
+    stream = HubAgentStream(hub=cast(RoomHub, hub), busy_rate=100)
+    first = asyncio.ensure_future(_delta(stream, "a"))
+    await asyncio.wait_for(hub.entered.wait(), 5)
+
+    async def concurrently() -> None:  # another task of the runner, not awaiting the first
+        await _delta(stream, "b")
+        await _delta(stream, "c")
+
+    await asyncio.wait_for(concurrently(), 5)  # returns at once: the pieces wait
+    assert hub.sent == []
+    hub.release.set()
+    await asyncio.wait_for(first, 5)
+    assert [(f["index"], f["text"]) for f in hub.frames()] == [(0, "a"), (1, "bc")]

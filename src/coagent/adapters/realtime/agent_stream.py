@@ -3,16 +3,20 @@ web process (Redis pub/sub room channels; in memory when embedded).
 
 Usable in a process without sockets (a worker): publishing needs no listener.
 
-Deltas are coalesced per turn: the first piece goes out at once, later pieces wait until
-`interval` (50 ms) has passed since the turn's previous frame and then go out joined, so a
-turn sends at most one frame per interval to every socket however fast the provider streams;
-`end` sends what is waiting at once. Frames are numbered 0, 1, 2... per turn (`index`).
+Deltas are coalesced per turn, under load: while this process sends fewer than `busy_rate`
+delta frames a second (all its turns together) every piece goes out at once, so a reader sees
+each provider chunk within milliseconds (quality bar P7); pieces that arrive while the turn's
+previous frame is being published go out joined after it. Above that rate each turn sends at
+most one frame per `interval` (50 ms): the first piece after a quiet interval at once, later
+ones joined when the interval has passed. `end` sends what is waiting at once. Frames are
+numbered 0, 1, 2... per turn (`index`).
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -58,11 +62,15 @@ class HubAgentStream:
         *,
         hub: RoomHub,
         interval: float = 0.05,
+        busy_rate: float = 100.0,
         idle_ttl: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hub = hub
         self._interval = interval
+        self._busy_rate = busy_rate
+        # When this process sent its delta frames of the last second.
+        self._sent: deque[float] = deque()
         self._idle_ttl = idle_ttl
         self._clock = clock
         self._turns: dict[UUID, _Turn] = {}
@@ -79,15 +87,9 @@ class HubAgentStream:
             self._turns[turn_id] = turn
         turn.pending.append(text)
         turn.touched = now
-        if turn.timer is not None:
-            return  # a flush is due soon: it takes this piece too
-        wait = turn.last_sent + self._interval - now
-        if wait > 0:
-            turn.timer = asyncio.ensure_future(self._flush_later(turn, wait))
-            self._flushing.add(turn.timer)
-            turn.timer.add_done_callback(self._flushing.discard)
-            return
-        await self._flush(turn)
+        if turn.timer is not None or turn.lock.locked():
+            return  # a flush is due or under way: this piece goes out with or right after it
+        await self._send_or_hold(turn, now)
 
     async def end(self, turn_id: UUID) -> None:
         turn = self._turns.pop(turn_id, None)
@@ -129,6 +131,23 @@ class HubAgentStream:
 
     # --- internals
 
+    def _wait(self, turn: _Turn, now: float) -> float:
+        """How long the turn's pending pieces must wait: 0 unless the process is busy."""
+        while self._sent and now - self._sent[0] > 1.0:
+            self._sent.popleft()
+        if len(self._sent) < self._busy_rate:
+            return 0.0
+        return turn.last_sent + self._interval - now
+
+    async def _send_or_hold(self, turn: _Turn, now: float) -> None:
+        wait = self._wait(turn, now)
+        if wait <= 0:
+            await self._flush(turn)
+            return
+        turn.timer = asyncio.ensure_future(self._flush_later(turn, wait))
+        self._flushing.add(turn.timer)
+        turn.timer.add_done_callback(self._flushing.discard)
+
     async def _flush_later(self, turn: _Turn, wait: float) -> None:
         await asyncio.sleep(wait)
         turn.timer = None  # from here on it is not cancelled: it holds pieces
@@ -138,6 +157,13 @@ class HubAgentStream:
             logger.exception("streamed delta not published", extra={"turn_id": str(turn.id)})
 
     async def _flush(self, turn: _Turn) -> None:
+        await self._publish(turn)
+        # Pieces that came while it was published: after it (unless the turn was ended or
+        # aborted meanwhile: `end` sends them, `aborted` drops them).
+        if turn.pending and turn.timer is None and self._turns.get(turn.id) is turn:
+            await self._send_or_hold(turn, self._clock())
+
+    async def _publish(self, turn: _Turn) -> None:
         async with turn.lock:
             if not turn.pending:
                 return
@@ -145,6 +171,7 @@ class HubAgentStream:
             turn.pending.clear()
             turn.index += 1
             turn.last_sent = self._clock()
+            self._sent.append(turn.last_sent)
             frame = encode(
                 MessageDelta(
                     room_id=turn.room_id,
