@@ -30,11 +30,14 @@ from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
 from coagent.adapters.persistence.history_cache import InMemoryHistoryCache
+from coagent.adapters.persistence.revocation_record import SqlRevocationRecord
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from coagent.adapters.realtime.bus import InMemoryRoomBus, RedisRoomBus, RoomBus
 from coagent.adapters.realtime.hub import RoomHub
 from coagent.adapters.realtime.publishers import InProcessEventPublisher, RedisEventPublisher
 from coagent.adapters.realtime.tickets import InMemoryTicketStore, RedisTicketStore
+from coagent.adapters.redis_circuit import RedisCircuit
+from coagent.adapters.security.fallback_limiter import FallbackAttemptLimiter
 from coagent.adapters.security.memory import InMemoryAttemptLimiter, InMemoryRevocationList
 from coagent.adapters.security.passwords import Argon2PasswordHasher
 from coagent.adapters.security.redis_stores import RedisAttemptLimiter, RedisRevocationList
@@ -142,6 +145,7 @@ class Container:
     rotate_keys: RotateAgentKeys
     llm: ProviderRegistry
     call_model: CallModel
+    redis_circuit: RedisCircuit = field(default_factory=RedisCircuit)
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -149,7 +153,11 @@ class Container:
             return
         self._closed = True
         # Each step runs even when one before it fails: a skipped close leaks connections.
-        steps: list[Callable[[], Awaitable[None]]] = [self.hub.close, self.llm.aclose]
+        steps: list[Callable[[], Awaitable[None]]] = [
+            self.hub.close,
+            self.llm.aclose,
+            self.redis_circuit.aclose,
+        ]
         if self.redis is not None:
             steps.append(self.redis.aclose)
         steps.append(self.engine.dispose)
@@ -179,10 +187,26 @@ def build_container(settings: Settings) -> Container:
     }
     revocations: RevocationList
     limiter: AttemptLimiter
+    # One per process: once Redis fails, every Redis user here degrades at once (ADR 0007).
+    circuit = RedisCircuit(probe=redis.ping if redis is not None else None)
     if redis is not None:
-        revocations, limiter = RedisRevocationList(redis), RedisAttemptLimiter(redis, limits)
+        revocations = RedisRevocationList(
+            redis,
+            record=SqlRevocationRecord(session_factory),
+            access_ttl=timedelta(seconds=settings.access_token_ttl),
+            circuit=circuit,
+        )
+        limiter = FallbackAttemptLimiter(
+            shared=RedisAttemptLimiter(redis, limits),
+            local=InMemoryAttemptLimiter(limits),
+            circuit=circuit,
+        )
     else:
-        revocations, limiter = InMemoryRevocationList(), InMemoryAttemptLimiter(limits)
+        revocations = InMemoryRevocationList(
+            record=SqlRevocationRecord(session_factory),
+            access_ttl=timedelta(seconds=settings.access_token_ttl),
+        )
+        limiter = InMemoryAttemptLimiter(limits)
     hasher = Argon2PasswordHasher(
         memory_cost=settings.password_hash_memory_kib,
         time_cost=settings.password_hash_time_cost,
@@ -213,7 +237,8 @@ def build_container(settings: Settings) -> Container:
         listener = Redis.from_url(
             settings.redis_url, socket_connect_timeout=2, health_check_interval=10
         )
-        bus, tickets = RedisRoomBus(listener=listener, publisher=redis), RedisTicketStore(redis)
+        bus = RedisRoomBus(listener=listener, publisher=redis)
+        tickets = RedisTicketStore(redis, circuit=circuit)
         hub = RoomHub(bus=bus, source=ReplayMessages(uow=uow))
     else:
         in_process = InProcessEventPublisher()
@@ -337,6 +362,7 @@ def build_container(settings: Settings) -> Container:
         rotate_keys=RotateAgentKeys(uow=uow, secrets=secret_box),
         llm=llm,
         call_model=call_model,
+        redis_circuit=circuit,
     )
 
 

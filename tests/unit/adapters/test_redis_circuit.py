@@ -1,0 +1,155 @@
+"""RedisCircuit and FallbackAttemptLimiter without a Redis: failures are simulated."""
+
+import asyncio
+from collections.abc import Iterable
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from coagent.adapters.redis_circuit import RedisCircuit, RedisDown
+from coagent.adapters.security.fallback_limiter import FallbackAttemptLimiter
+from coagent.adapters.security.memory import InMemoryAttemptLimiter
+
+pytestmark = pytest.mark.anyio
+
+LIMITS = {"login": (3, 60), "addr": (10, 60)}
+
+
+class Redisish:
+    """Answers, or fails like a Redis that is down; counts the calls that reached it."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.calls = 0
+
+    async def answer(self) -> str:
+        self.calls += 1
+        if self.down:
+            raise RedisConnectionError("Connection refused")
+        return "PONG"
+
+
+async def test_a_closed_circuit_passes_calls_and_results_through() -> None:
+    redis, circuit = Redisish(), RedisCircuit(probe=Redisish().answer)
+
+    assert await circuit.call(redis.answer) == "PONG"
+    assert not circuit.is_open
+
+
+async def test_a_failure_opens_it_and_later_calls_skip_redis_until_the_probe_answers() -> None:
+    redis = Redisish()
+    circuit = RedisCircuit(probe=redis.answer, cool_off=0.01)
+    redis.down = True
+
+    with pytest.raises(RedisDown):
+        await circuit.call(redis.answer)
+    calls = redis.calls
+    for _ in range(5):
+        with pytest.raises(RedisDown):
+            await circuit.call(redis.answer)
+    assert circuit.is_open
+    assert redis.calls - calls <= 1  # the callers never waited on Redis; only the probe asks
+
+    redis.down = False
+    await asyncio.wait_for(circuit.wait_closed(), 5)
+    assert await circuit.call(redis.answer) == "PONG"
+    await circuit.aclose()
+
+
+async def test_any_redis_error_counts_and_other_errors_propagate() -> None:
+    circuit = RedisCircuit(cool_off=60)
+
+    async def refused() -> None:
+        raise ResponseError("OOM command not allowed")
+
+    async def bug() -> None:
+        raise KeyError("ours")
+
+    with pytest.raises(KeyError):
+        await circuit.call(bug)
+    assert not circuit.is_open
+    with pytest.raises(RedisDown):
+        await circuit.call(refused)
+    assert circuit.is_open
+
+
+async def test_without_a_probe_it_closes_after_the_cool_off(monkeypatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("coagent.adapters.redis_circuit.time.monotonic", lambda: clock[0])
+    redis = Redisish()
+    circuit = RedisCircuit(cool_off=1.0)
+    redis.down = True
+    with pytest.raises(RedisDown):
+        await circuit.call(redis.answer)
+
+    clock[0] += 0.5
+    assert circuit.is_open
+    clock[0] += 0.6
+    assert not circuit.is_open
+    redis.down = False
+    assert await circuit.call(redis.answer) == "PONG"
+
+
+async def test_closing_stops_the_probe() -> None:
+    redis = Redisish()
+    circuit = RedisCircuit(probe=redis.answer, cool_off=0.01)
+    redis.down = True
+    with pytest.raises(RedisDown):
+        await circuit.call(redis.answer)
+
+    await circuit.aclose()
+    calls = redis.calls
+    await asyncio.sleep(0.05)  # several cool-offs: a running probe would have asked again
+    assert redis.calls == calls
+
+
+# -- login throttling while Redis is down ------------------------------------------------------
+
+
+class BrokenLimiter:
+    """A shared limiter whose Redis is gone."""
+
+    async def retry_after(self, keys: Iterable[str]) -> int:
+        raise RedisConnectionError("Connection refused")
+
+    async def record_failure(self, keys: Iterable[str]) -> None:
+        raise RedisConnectionError("Connection refused")
+
+    async def clear(self, key: str) -> None:
+        raise RedisConnectionError("Connection refused")
+
+
+def fallback(shared: object) -> FallbackAttemptLimiter:
+    return FallbackAttemptLimiter(
+        shared=shared,  # type: ignore[arg-type]
+        local=InMemoryAttemptLimiter(LIMITS),
+        circuit=RedisCircuit(cool_off=60),
+    )
+
+
+async def test_without_redis_this_process_throttles_with_the_same_limits() -> None:
+    limiter = fallback(BrokenLimiter())
+    keys = ["login:ann", "addr:10.0.0.1"]
+
+    for _ in range(3):
+        assert await limiter.retry_after(keys) == 0
+        await limiter.record_failure(keys)
+
+    assert 0 < await limiter.retry_after(keys) <= 60
+    assert await limiter.retry_after(["login:bob"]) == 0
+    await limiter.clear("login:ann")
+    assert await limiter.retry_after(["login:ann"]) == 0
+
+
+async def test_the_stricter_of_the_shared_and_local_counts_wins() -> None:
+    shared = InMemoryAttemptLimiter(LIMITS)  # stands for Redis: other processes' failures
+    limiter = fallback(shared)
+    for _ in range(3):
+        await shared.record_failure(["login:ann"])
+    assert await limiter.retry_after(["login:ann"]) > 0  # other processes' failures count
+
+    for _ in range(3):
+        await limiter.record_failure(["login:cy"])
+    await shared.clear("login:cy")  # e.g. Redis restarted and lost them
+    assert await limiter.retry_after(["login:cy"]) > 0  # still counted here
