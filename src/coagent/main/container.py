@@ -237,7 +237,7 @@ def build_container(settings: Settings) -> Container:
         listener = Redis.from_url(
             settings.redis_url, socket_connect_timeout=2, health_check_interval=10
         )
-        bus = RedisRoomBus(listener=listener, publisher=redis)
+        bus = RedisRoomBus(listener=listener, publisher=redis, circuit=circuit)
         tickets = RedisTicketStore(redis, circuit=circuit)
         hub = RoomHub(bus=bus, source=ReplayMessages(uow=uow))
     else:

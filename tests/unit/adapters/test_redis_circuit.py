@@ -104,6 +104,44 @@ async def test_closing_stops_the_probe() -> None:
     assert redis.calls == calls
 
 
+async def test_what_must_not_be_skipped_is_tried_briefly_while_open() -> None:
+    redis = Redisish()
+    circuit = RedisCircuit(cool_off=60)
+    redis.down = True
+    with pytest.raises(RedisDown):
+        await circuit.call(redis.answer)
+    never = asyncio.Event()
+
+    async def hangs() -> None:  # what the client's retries look like from here
+        await never.wait()
+
+    with pytest.raises(RedisDown):
+        await circuit.attempt(hangs, timeout_when_open=0.01)
+    assert circuit.is_open
+    redis.down = False
+    assert await circuit.attempt(redis.answer, timeout_when_open=1) == "PONG"
+    assert not circuit.is_open  # an answer is proof enough
+
+
+async def test_an_attempt_while_closed_waits_as_long_as_it_takes_and_trips_on_failure() -> None:
+    circuit = RedisCircuit(cool_off=60)
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        await release.wait()
+        return "late"
+
+    pending = asyncio.create_task(circuit.attempt(slow, timeout_when_open=0.01))
+    await asyncio.sleep(0.05)  # past the open-circuit bound: a closed circuit sets none
+    release.set()
+    assert await pending == "late"
+    redis = Redisish()
+    redis.down = True
+    with pytest.raises(RedisDown):
+        await circuit.attempt(redis.answer, timeout_when_open=1)
+    assert circuit.is_open
+
+
 # -- login throttling while Redis is down ------------------------------------------------------
 
 
