@@ -57,9 +57,14 @@ def student(client: TestClient[Any]) -> Session:
 
 
 @pytest.fixture
-def room_id(client: TestClient[Any], owner: Session, student: Session) -> str:
+def course_id(client: TestClient[Any], owner: Session, student: Session) -> str:
     course_id = create_course(client, owner, "Outages")
     enroll(client, owner, course_id, student.user.id, "student")
+    return course_id
+
+
+@pytest.fixture
+def room_id(client: TestClient[Any], owner: Session, course_id: str) -> str:
     return create_room(client, owner, course_id)
 
 
@@ -87,6 +92,7 @@ def test_with_redis_down_requests_degrade_or_answer_503_never_500(
     private_redis: PrivateRedis,
     owner: Session,
     student: Session,
+    course_id: str,
     room_id: str,
 ) -> None:
     early = client.post(TICKET, headers=student.headers).json()["ticket"]
@@ -100,6 +106,12 @@ def test_with_redis_down_requests_degrade_or_answer_503_never_500(
     assert sent.status_code == 201, sent.text
     history = client.get(f"/api/v1/chat/messages/{room_id}", headers=owner.headers)
     assert [m["content"] for m in history.json()] == ["while Redis is down"]
+    announced = client.post(
+        "/api/v1/announcements/",
+        json={"title": "Outage", "content": "still here", "course_id": course_id},
+        headers=owner.headers,
+    )
+    assert announced.status_code == 201, announced.text
     # A login works (throttled by this process meanwhile).
     fresh = client.post(LOGIN, data={"username": owner.user.email, "password": PASSWORD})
     assert fresh.status_code == 200, fresh.text

@@ -231,7 +231,7 @@ def build_container(settings: Settings) -> Container:
     bus: RoomBus
     tickets: TicketStore
     if redis is not None and settings.redis_url:
-        events: EventPublisher = RedisEventPublisher(redis)
+        events: EventPublisher = RedisEventPublisher(redis, circuit=circuit)
         # The listener's own client must not retry: its supervisor has to see every
         # disconnect, to re-subscribe and recover what pub/sub dropped meanwhile.
         listener = Redis.from_url(
