@@ -160,7 +160,8 @@ async def test_while_redis_is_down_the_record_answers_and_revocations_wait(
         private_redis.start()
         await asyncio.wait_for(circuit.wait_closed(), 10)
         assert await revocations.is_revoked(revoked)
-        # Written as soon as Redis answered again (the rebuild would have found it too).
+        assert not await revocations.is_revoked(live)  # reaches Redis (rebuilds, too)
+        # Written as soon as a check reached Redis again (the rebuild would have found it too).
         assert await redis.exists(key(revoked))
     finally:
         await circuit.aclose()
@@ -187,6 +188,7 @@ async def test_a_revocation_that_missed_redis_is_written_when_it_answers_again(
         private_redis.start()
         await redis.set(COMPLETE, b"1")  # as if Redis had kept its data through the blip
         await asyncio.wait_for(circuit.wait_closed(), 10)
+        assert await here.is_revoked(sid)  # known here, whatever Redis says
 
         await here.is_revoked(uuid.uuid4())  # any check that reaches Redis writes what waits
 

@@ -67,6 +67,8 @@ class RedisRevocationList:
         now = time.monotonic()
         if self._clear_until.get(session_id, 0.0) > now:
             return False
+        if session_id in self._unwritten:  # revoked here; Redis has not been told yet
+            return True
         revoked = await self._from_redis(session_id)
         if revoked is None:
             revoked = await self._record.is_revoked(session_id)
