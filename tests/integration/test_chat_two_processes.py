@@ -315,6 +315,44 @@ def test_delivery_resumes_after_a_redis_restart_and_clients_get_resync(
     assert after[0]["seq"] == 2
 
 
+def test_with_redis_down_sends_commit_and_logouts_hold_in_every_process(
+    web: list[str], room: dict[str, Any], redis_server: RedisServer
+) -> None:
+    """ADR 0007: while Redis is down a send commits (its event reaches the other process's
+    clients with the resync after Redis returns) and a logout in one process is refused by
+    the other (from the database), also after the restart emptied Redis.
+    """
+    other = _token(web[0], "s@two.test")
+    bearer = {"Authorization": f"Bearer {other}"}
+
+    async def scenario() -> tuple[int, int, int, dict[str, Any]]:
+        async with (
+            _ws(web[1], room["id"], room["student"]) as ws,
+            httpx.AsyncClient(headers=bearer, timeout=10) as http,
+        ):
+            assert _send(web[0], room, "before").status_code == 201
+            assert (await _next(ws, "message"))["content"] == "before"
+            redis_server.stop()
+            sent = _send(web[0], room, "during").status_code
+            logout = await http.post(f"{web[0]}/api/v1/login/logout")
+            assert logout.status_code == 200, logout.text
+            refused_during = (await http.get(f"{web[1]}/api/v1/users/me")).status_code
+            redis_server.start()
+            resync = await _next(ws, "resync", timeout=20)
+            refused_after = (await http.get(f"{web[1]}/api/v1/users/me")).status_code
+            return sent, refused_during, refused_after, resync
+
+    sent, refused_during, refused_after, resync = asyncio.run(scenario())
+    assert sent == 201
+    assert (refused_during, refused_after) == (401, 401)
+    assert resync["last_seq"] == 2  # the message sent during the outage is in what to re-read
+    history = httpx.get(
+        f"{web[1]}/api/v1/chat/messages/{room['id']}",
+        headers={"Authorization": f"Bearer {room['student']}"},
+    )
+    assert [m["content"] for m in history.json()] == ["before", "during"]
+
+
 # The flood: long messages (the length limit is raised for it), enough of them that a socket
 # nobody reads fills the server's kernel send buffer (up to the tcp_wmem maximum, 4 MiB by
 # default), the slow client's (small) receive buffer, the transports' buffers and then the

@@ -12,9 +12,16 @@ from redis.asyncio import Redis
 from coagent.adapters.security.redis_stores import RedisAttemptLimiter, RedisRevocationList
 from coagent.domain.accounts.throttle import Backoff
 from coagent.main.container import create_redis
+from tests.fakes.revocations import FakeRevocationRecord
 from tests.integration.conftest import utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+def revocation_list(client: Redis) -> RedisRevocationList:
+    return RedisRevocationList(
+        client, record=FakeRevocationRecord(), access_ttl=timedelta(minutes=10)
+    )
 
 
 @pytest.fixture
@@ -40,7 +47,7 @@ async def eventually_false(check, *, within: float = 5.0) -> bool:
 
 
 async def test_revoked_sessions_are_revoked_until_the_given_time(client: Redis) -> None:
-    revocations = RedisRevocationList(client)
+    revocations = revocation_list(client)
     revoked, other = [uuid.uuid4(), uuid.uuid4()], uuid.uuid4()
 
     await revocations.revoke(revoked, until=utcnow() + timedelta(seconds=30))
@@ -53,7 +60,7 @@ async def test_revoked_sessions_are_revoked_until_the_given_time(client: Redis) 
 
 
 async def test_a_short_revocation_gets_a_short_ttl(client: Redis) -> None:
-    revocations = RedisRevocationList(client)
+    revocations = revocation_list(client)
     sid = uuid.uuid4()
 
     await revocations.revoke([sid], until=utcnow() + timedelta(seconds=2))
@@ -63,7 +70,7 @@ async def test_a_short_revocation_gets_a_short_ttl(client: Redis) -> None:
 
 
 async def test_revocation_until_the_past_does_not_linger(client: Redis) -> None:
-    revocations = RedisRevocationList(client)
+    revocations = revocation_list(client)
     sid = uuid.uuid4()
 
     await revocations.revoke([sid], until=utcnow() - timedelta(minutes=5))
@@ -72,7 +79,7 @@ async def test_revocation_until_the_past_does_not_linger(client: Redis) -> None:
 
 
 async def test_revoking_nothing_is_harmless(client: Redis) -> None:
-    await RedisRevocationList(client).revoke([], until=utcnow() + timedelta(seconds=5))
+    await revocation_list(client).revoke([], until=utcnow() + timedelta(seconds=5))
     assert await client.dbsize() == 0
 
 
@@ -162,7 +169,7 @@ async def test_other_processes_see_a_revocation_within_the_recheck_window(
 ) -> None:
     clock = [1000.0]
     monkeypatch.setattr("coagent.adapters.security.redis_stores.time.monotonic", lambda: clock[0])
-    here, elsewhere = RedisRevocationList(client), RedisRevocationList(client)
+    here, elsewhere = revocation_list(client), revocation_list(client)
     session = uuid.uuid4()
     assert not await elsewhere.is_revoked(session)  # remembered as clear for 1 s
 

@@ -32,12 +32,15 @@ from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
 from coagent.adapters.persistence.history_cache import InMemoryHistoryCache
+from coagent.adapters.persistence.revocation_record import SqlRevocationRecord
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from coagent.adapters.realtime.agent_stream import HubAgentStream
 from coagent.adapters.realtime.bus import InMemoryRoomBus, RedisRoomBus, RoomBus
 from coagent.adapters.realtime.hub import RoomHub
 from coagent.adapters.realtime.publishers import InProcessEventPublisher, RedisEventPublisher
 from coagent.adapters.realtime.tickets import InMemoryTicketStore, RedisTicketStore
+from coagent.adapters.redis_circuit import RedisCircuit
+from coagent.adapters.security.fallback_limiter import FallbackAttemptLimiter, FallbackRateLimiter
 from coagent.adapters.security.memory import InMemoryAttemptLimiter, InMemoryRevocationList
 from coagent.adapters.security.passwords import Argon2PasswordHasher
 from coagent.adapters.security.redis_stores import RedisAttemptLimiter, RedisRevocationList
@@ -150,6 +153,7 @@ class Container:
     rotate_keys: RotateAgentKeys
     llm: ProviderRegistry
     call_model: CallModel
+    redis_circuit: RedisCircuit = field(default_factory=RedisCircuit)
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -161,6 +165,7 @@ class Container:
             self.agent_stream.aclose,
             self.hub.close,
             self.llm.aclose,
+            self.redis_circuit.aclose,
         ]
         if self.redis is not None:
             steps.append(self.redis.aclose)
@@ -188,11 +193,27 @@ def build_container(settings: Settings) -> Container:
     revocations: RevocationList
     limiter: AttemptLimiter
     rate_limiter: RateLimiter
+    # One per process: once Redis fails, every Redis user here degrades at once (ADR 0007).
+    circuit = RedisCircuit(probe=redis.ping if redis is not None else None)
     if redis is not None:
-        revocations, limiter = RedisRevocationList(redis), RedisAttemptLimiter(redis)
-        rate_limiter = RedisRateLimiter(redis)
+        revocations = RedisRevocationList(
+            redis,
+            record=SqlRevocationRecord(session_factory),
+            access_ttl=timedelta(seconds=settings.access_token_ttl),
+            circuit=circuit,
+        )
+        limiter = FallbackAttemptLimiter(
+            shared=RedisAttemptLimiter(redis), local=InMemoryAttemptLimiter(), circuit=circuit
+        )
+        rate_limiter = FallbackRateLimiter(
+            shared=RedisRateLimiter(redis), local=InMemoryRateLimiter(), circuit=circuit
+        )
     else:
-        revocations, limiter = InMemoryRevocationList(), InMemoryAttemptLimiter()
+        revocations = InMemoryRevocationList(
+            record=SqlRevocationRecord(session_factory),
+            access_ttl=timedelta(seconds=settings.access_token_ttl),
+        )
+        limiter = InMemoryAttemptLimiter()
         rate_limiter = InMemoryRateLimiter()
     llm_quota = LlmCallQuota(
         limiter=rate_limiter,
@@ -223,13 +244,14 @@ def build_container(settings: Settings) -> Container:
     bus: RoomBus
     tickets: TicketStore
     if redis is not None and settings.redis_url:
-        events: EventPublisher = RedisEventPublisher(redis)
+        events: EventPublisher = RedisEventPublisher(redis, circuit=circuit)
         # The listener's own client must not retry: its supervisor has to see every
         # disconnect, to re-subscribe and recover what pub/sub dropped meanwhile.
         listener = Redis.from_url(
             settings.redis_url, socket_connect_timeout=2, health_check_interval=10
         )
-        bus, tickets = RedisRoomBus(listener=listener, publisher=redis), RedisTicketStore(redis)
+        bus = RedisRoomBus(listener=listener, publisher=redis, circuit=circuit)
+        tickets = RedisTicketStore(redis, circuit=circuit)
         hub = RoomHub(bus=bus, source=ReplayMessages(uow=uow))
     else:
         in_process = InProcessEventPublisher()
@@ -368,6 +390,7 @@ def build_container(settings: Settings) -> Container:
         rotate_keys=RotateAgentKeys(uow=uow, secrets=secret_box),
         llm=llm,
         call_model=call_model,
+        redis_circuit=circuit,
     )
 
 

@@ -1,5 +1,6 @@
 """Course event publishers: in-process listeners, and Redis failures that lose no data."""
 
+import asyncio
 import logging
 import uuid
 
@@ -12,6 +13,7 @@ from coagent.adapters.realtime.publishers import (
     RedisEventPublisher,
     course_channel,
 )
+from coagent.adapters.redis_circuit import RedisCircuit
 from coagent.application.ports.events import CourseEvent
 
 pytestmark = pytest.mark.anyio
@@ -62,4 +64,26 @@ async def test_redis_publisher_sends_the_event_as_json_on_the_course_channel():
 async def test_redis_outage_is_logged_not_raised(caplog):
     caplog.set_level(logging.WARNING)
     await RedisEventPublisher(_Redis(fail=True)).publish(EVENT)  # type: ignore[arg-type]
-    assert [r.getMessage() for r in caplog.records] == ["event not published"]
+    assert [r.getMessage() for r in caplog.records if r.name == "coagent.realtime"] == [
+        "event not published"
+    ]
+
+
+async def test_while_redis_is_known_down_a_publish_is_tried_briefly_not_skipped(caplog):
+    caplog.set_level(logging.WARNING)
+    circuit = RedisCircuit(cool_off=60)
+    await RedisEventPublisher(_Redis(fail=True), circuit=circuit).publish(EVENT)  # type: ignore[arg-type]
+    assert circuit.is_open
+
+    class Hanging(_Redis):
+        async def publish(self, channel: str, payload: bytes) -> int:
+            await asyncio.Event().wait()  # what retrying against a dead Redis looks like
+            return 0
+
+    publisher = RedisEventPublisher(Hanging(fail=False), circuit=circuit, timeout_when_down=0.01)  # type: ignore[arg-type]
+    await publisher.publish(EVENT)  # returns: bounded, logged
+    assert "event not published" in [r.getMessage() for r in caplog.records]
+    back = _Redis(fail=False)
+    await RedisEventPublisher(back, circuit=circuit).publish(EVENT)  # type: ignore[arg-type]
+    assert len(back.published) == 1  # tried although the circuit was open, which it closes
+    assert not circuit.is_open

@@ -156,7 +156,7 @@ _DESCRIPTIONS = {
     422: "Request is not valid",
     429: "Too many attempts; see Retry-After",
     502: "The language model provider failed (rejected key or request)",
-    503: "A dependency is busy or unavailable (the database, a provider); see Retry-After",
+    503: "A dependency is busy or unavailable (the database, Redis, a provider); see Retry-After",
     504: "The language model provider timed out",
 }
 

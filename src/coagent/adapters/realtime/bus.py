@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from coagent.adapters.redis_circuit import RedisCircuit, RedisDown
+
 logger = logging.getLogger("coagent.realtime")
 
 OnMessage = Callable[[str, bytes], None]
@@ -86,9 +88,13 @@ class RedisRoomBus:
         publisher: Redis,
         backoff_cap: float = 2.0,
         subscribe_timeout: float = 5.0,
+        circuit: RedisCircuit | None = None,
+        publish_timeout_when_down: float = 0.25,
     ) -> None:
         self._listener = listener
         self._publisher = publisher
+        self._circuit = circuit or RedisCircuit()
+        self._publish_timeout_when_down = publish_timeout_when_down
         self._backoff_cap = backoff_cap
         self._subscribe_timeout = subscribe_timeout
         # A private channel keeps the connection subscribed (and checkable) when no room is.
@@ -126,10 +132,15 @@ class RedisRoomBus:
                 await self._pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, payload: bytes) -> None:
+        # Never skipped (a message published late beats one that reaches no other process),
+        # but while Redis is known to be down, tried briefly instead of with every retry.
         try:
-            await self._publisher.publish(channel, payload)
-        except (RedisError, OSError) as error:
-            raise BusUnavailable(type(error).__name__) from error
+            await self._circuit.attempt(
+                lambda: self._publisher.publish(channel, payload),
+                timeout_when_open=self._publish_timeout_when_down,
+            )
+        except RedisDown as error:
+            raise BusUnavailable(str(error)) from error
 
     async def close(self) -> None:
         if self._task is not None:

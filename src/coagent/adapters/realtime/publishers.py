@@ -5,8 +5,8 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from coagent.adapters.redis_circuit import RedisCircuit, RedisDown
 from coagent.application.ports.events import CourseEvent
 
 logger = logging.getLogger("coagent.realtime")
@@ -23,19 +23,31 @@ def encode(event: CourseEvent) -> bytes:
 
 
 class RedisEventPublisher:
-    """PUBLISH to the course's channel; every web process subscribed to it delivers."""
+    """PUBLISH to the course's channel; every web process subscribed to it delivers. While
+    Redis is known to be down, tried briefly instead of with every retry (ADR 0007).
+    """
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        circuit: RedisCircuit | None = None,
+        timeout_when_down: float = 0.25,
+    ) -> None:
         self._redis = redis
+        self._circuit = circuit or RedisCircuit()
+        self._timeout_when_down = timeout_when_down
 
     async def publish(self, event: CourseEvent) -> None:
+        channel, payload = course_channel(event.course_id), encode(event)
         try:
-            await self._redis.publish(course_channel(event.course_id), encode(event))
-        except RedisError as error:
-            # The change is committed; clients that miss the event see it when they re-read.
-            logger.warning(
-                "event not published", extra={"type": event.type, "error": type(error).__name__}
+            await self._circuit.attempt(
+                lambda: self._redis.publish(channel, payload),
+                timeout_when_open=self._timeout_when_down,
             )
+        except RedisDown as error:
+            # The change is committed; clients that miss the event see it when they re-read.
+            logger.warning("event not published", extra={"type": event.type, "error": str(error)})
 
 
 class InProcessEventPublisher:

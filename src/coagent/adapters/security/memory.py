@@ -1,17 +1,31 @@
 """In-process revocation list and attempt limiter for the embedded single-process mode."""
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from coagent.application.ports.revocations import REBUILD_SLACK, RevocationRecord
 from coagent.domain.accounts.throttle import Backoff
 
 
 class InMemoryRevocationList:
-    def __init__(self) -> None:
+    """With a `record`, the first check loads the revocations whose access tokens may still
+    live from the database, so restarting the process forgets none (docs/adr/0007).
+    """
+
+    def __init__(
+        self,
+        *,
+        record: RevocationRecord | None = None,
+        access_ttl: timedelta = timedelta(minutes=10),
+    ) -> None:
         self._until: dict[UUID, float] = {}
+        self._record = record
+        self._access_ttl = access_ttl
+        self._loading = asyncio.Lock()
 
     async def revoke(self, session_ids: Iterable[UUID], until: datetime) -> None:
         deadline = until.timestamp()
@@ -19,11 +33,23 @@ class InMemoryRevocationList:
         # Forget entries whose tokens have all expired, so the map stays small.
         self._until = {sid: t for sid, t in self._until.items() if t > now}
         for session_id in session_ids:
-            self._until[session_id] = deadline
+            self._until[session_id] = max(deadline, self._until.get(session_id, deadline))
 
     async def is_revoked(self, session_id: UUID) -> bool:
+        if self._record is not None:
+            await self._load(self._record)
         deadline = self._until.get(session_id)
         return deadline is not None and deadline > time.time()
+
+    async def _load(self, record: RevocationRecord) -> None:
+        async with self._loading:
+            if self._record is None:  # loaded while this caller waited
+                return
+            now = datetime.now(UTC)
+            lifetime = self._access_ttl + REBUILD_SLACK
+            for session_id, at in await record.revoked_since(now - lifetime):
+                self._until.setdefault(session_id, (at + lifetime).timestamp())
+            self._record = None
 
 
 class InMemoryAttemptLimiter:

@@ -132,7 +132,8 @@ class ChatController(Controller):
         description=(
             "A single-use ticket for `GET /api/v1/chat/ws/{room_id}?ticket=...`, valid for a "
             "few seconds and bound to the caller's session (for clients that cannot send a "
-            "cookie or an Authorization header on the handshake)."
+            "cookie or an Authorization header on the handshake). Tickets live in Redis: "
+            "while it is unreachable this answers 503 with Retry-After."
         ),
         responses=problems(401),
         status_code=201,

@@ -320,6 +320,9 @@ async def _authenticate(
     except NotAuthenticated as error:
         await _reject(socket, v1, CLOSE_UNAUTHENTICATED, "unauthenticated", error.detail)
         return None
+    except Unavailable as error:  # tickets need Redis; a revocation check, the database
+        await _reject(socket, v1, CLOSE_UNAVAILABLE, "unavailable", error.detail)
+        return None
 
 
 def _since(raw: str | None) -> int | None:
