@@ -12,7 +12,7 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from coagent.adapters.llm.common import error_for_status, parse_seconds
+from coagent.adapters.llm.common import MALFORMED, bad_response, error_for_status, parse_seconds
 from coagent.application.ports.llm import (
     ChatMessage,
     Completion,
@@ -52,26 +52,31 @@ class GeminiProvider:
         await self._http.aclose()
 
     async def complete(self, request: LLMRequest) -> Completion:
+        contents, config = _contents(request.messages), _config(request)
         try:
             async with asyncio.timeout(request.timeout):
                 response = await self._client.aio.models.generate_content(
-                    model=request.model,
-                    contents=_contents(request.messages),
-                    config=_config(request),
+                    model=request.model, contents=contents, config=config
                 )
         except TimeoutError:
             raise ProviderTimeout(f"{NAME} timed out after {request.timeout:g} s") from None
         except (errors.APIError, httpx2.HTTPError) as error:
             raise _translate(error) from None
+        except MALFORMED:  # an HTML page or a body that is not JSON (the SDK's ValueError)
+            raise bad_response(NAME) from None
         assembly = _Assembly(model=request.model)
-        assembly.add(response)
+        try:
+            assembly.add(response)
+        except MALFORMED:
+            raise bad_response(NAME) from None
         return assembly.completion()
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamEvent, None]:
+        contents, config = _contents(request.messages), _config(request)
         assembly = _Assembly(model=request.model)
         try:
             chunks = await self._client.aio.models.generate_content_stream(
-                model=request.model, contents=_contents(request.messages), config=_config(request)
+                model=request.model, contents=contents, config=config
             )
             async for chunk in chunks:
                 text = assembly.add(chunk)
@@ -79,6 +84,8 @@ class GeminiProvider:
                     yield TextDelta(text=text)
         except (errors.APIError, httpx2.HTTPError) as error:
             raise _translate(error) from None
+        except MALFORMED:  # the SDK's UnknownApiResponseError is a ValueError
+            raise bad_response(NAME, "a malformed stream") from None
         yield assembly.completion()
 
 
@@ -93,6 +100,15 @@ class _Assembly:
         self._usage: Usage | None = None
 
     def add(self, response: types.GenerateContentResponse) -> str:
+        """Raises `ValueError` for a body with none of a response's parts (JSON, but not
+        Gemini's: the SDK reads any object as an empty response).
+        """
+        if not isinstance(response, types.GenerateContentResponse) or (
+            response.candidates is None
+            and response.prompt_feedback is None
+            and response.usage_metadata is None
+        ):
+            raise ValueError("not a GenerateContentResponse")
         self._model = response.model_version or self._model
         if (meta := response.usage_metadata) is not None:
             self._usage = Usage(
