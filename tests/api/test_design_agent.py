@@ -67,7 +67,7 @@ def scripted() -> ScriptedProviders:
 def client(
     settings: Settings, scripted: ScriptedProviders, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TestClient[Any]]:
-    monkeypatch.setattr(container_module, "ProviderRegistry", lambda: scripted)
+    monkeypatch.setattr(container_module, "ProviderRegistry", lambda **_: scripted)
     with TestClient(app=create_app(settings), base_url="http://testserver.local") as test_client:
         yield test_client
     assert scripted.closed  # the container closes its providers on shutdown

@@ -7,6 +7,7 @@ from contextlib import aclosing
 
 import pytest
 
+from coagent.adapters.llm.endpoints import LOOPBACK, EndpointGuard
 from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.application.llm.call_model import CallModel, ModelChoice, RetryPolicy
 from coagent.application.ports.llm import (
@@ -67,7 +68,8 @@ async def server() -> AsyncIterator[FakeLLMServer]:
 
 @pytest.fixture
 async def registry() -> AsyncIterator[ProviderRegistry]:
-    providers = ProviderRegistry(max_clients=4)
+    # The fake server listens on 127.0.0.1: allowed, as in the embedded default.
+    providers = ProviderRegistry(max_clients=4, guard=EndpointGuard(LOOPBACK))
     yield providers
     await providers.aclose()
 

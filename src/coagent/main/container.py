@@ -26,6 +26,7 @@ from coagent.adapters.http.services import (
     HttpServices,
     RoomServices,
 )
+from coagent.adapters.llm.endpoints import EndpointGuard
 from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
@@ -235,7 +236,8 @@ def build_container(settings: Settings) -> Container:
         readiness["redis"] = redis_ready
 
     secret_box = FernetSecretBox(list(settings.encryption_keys))
-    llm = ProviderRegistry()
+    endpoints = EndpointGuard(settings.llm_allowed_hosts)
+    llm = ProviderRegistry(guard=endpoints)
     call_model = CallModel(
         providers=llm,
         secrets=secret_box,
@@ -314,7 +316,13 @@ def build_container(settings: Settings) -> Container:
             allowed_origins=settings.allowed_origins,
         ),
         agents=_agent_services(
-            uow, secret_box, clock, ids, call_model=call_model, llm_timeout=settings.llm_timeout
+            uow,
+            secret_box,
+            clock,
+            ids,
+            call_model=call_model,
+            llm_timeout=settings.llm_timeout,
+            endpoints=endpoints,
         ),
         readiness=readiness,
     )
@@ -363,20 +371,25 @@ def _agent_services(
     *,
     call_model: CallModel,
     llm_timeout: float,
+    endpoints: EndpointGuard,
 ) -> AgentServices:
     return AgentServices(
-        create=CreateAgentConfig(uow=uow, secrets=secrets, clock=clock, ids=ids),
+        create=CreateAgentConfig(
+            uow=uow, secrets=secrets, clock=clock, ids=ids, endpoints=endpoints
+        ),
         list=ListAgentConfigs(uow=uow),
         list_system=ListSystemAgentConfigs(uow=uow),
-        update=UpdateAgentConfig(uow=uow, secrets=secrets, clock=clock),
-        upsert=UpsertAgentConfig(uow=uow, secrets=secrets, clock=clock, ids=ids),
+        update=UpdateAgentConfig(uow=uow, secrets=secrets, clock=clock, endpoints=endpoints),
+        upsert=UpsertAgentConfig(
+            uow=uow, secrets=secrets, clock=clock, ids=ids, endpoints=endpoints
+        ),
         delete=DeleteAgentConfig(uow=uow),
         activate=ActivateAgentConfig(uow=uow),
         read_keys=ReadAgentKeys(uow=uow),
         set_keys=SetAgentKeys(uow=uow, secrets=secrets, clock=clock),
         save_version=SaveAgentConfigVersion(uow=uow, clock=clock, ids=ids),
         list_versions=ListAgentConfigVersions(uow=uow),
-        restore_version=RestoreAgentConfigVersion(uow=uow, clock=clock),
+        restore_version=RestoreAgentConfigVersion(uow=uow, clock=clock, endpoints=endpoints),
         generate=GeneratePrompt(
             uow=uow, call_model=call_model, secrets=secrets, timeout=llm_timeout
         ),

@@ -1,8 +1,10 @@
 """Configuration, read from the environment once, in the composition root only."""
 
+import ipaddress
 import logging
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +67,9 @@ class Settings:
     # Provider calls: seconds per attempt (agents put it in each request), transient retries.
     llm_timeout: int = 60
     llm_max_retries: int = 2
+    # Host names and CIDR ranges provider calls may reach although they are internal
+    # (loopback, private, link-local...). Default: loopback when embedded, nothing otherwise.
+    llm_allowed_hosts: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -110,6 +115,29 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _list(raw: str | None) -> tuple[str, ...]:
     return tuple(item.strip().rstrip("/") for item in (raw or "").split(",") if item.strip())
+
+
+# The embedded default of LLM_ALLOWED_HOSTS: a local Ollama or test server needs no set-up.
+EMBEDDED_LLM_HOSTS = ("localhost", "127.0.0.0/8", "::1")
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def _allowed_hosts(raw: str | None, embedded: bool) -> tuple[str, ...]:
+    """LLM_ALLOWED_HOSTS: comma-separated host names and CIDR ranges (unset: the default)."""
+    entries = tuple(item.strip().lower() for item in (raw or "").split(",") if item.strip())
+    if not entries:
+        return EMBEDDED_LLM_HOSTS if embedded else ()
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if not _HOST_NAME.match(entry):
+                raise SettingsError(
+                    f"LLM_ALLOWED_HOSTS: {entry!r} is neither a host name nor a CIDR range"
+                ) from None
+    return entries
 
 
 def _kept_secret(path: Path, generate: str) -> str:
@@ -194,4 +222,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stalled_peer_timeout_seconds=_int(env, "STALLED_PEER_TIMEOUT_SECONDS", 30, minimum=1),
         llm_timeout=_int(env, "LLM_TIMEOUT_SECONDS", 60),
         llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, minimum=0),
+        llm_allowed_hosts=_allowed_hosts(env.get("LLM_ALLOWED_HOSTS"), embedded),
     )

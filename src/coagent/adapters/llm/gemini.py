@@ -13,10 +13,12 @@ from google import genai
 from google.genai import errors, types
 
 from coagent.adapters.llm.common import MALFORMED, bad_response, error_for_status, parse_seconds
+from coagent.adapters.llm.endpoints import EndpointGuard, refused_by_guard
 from coagent.application.ports.llm import (
     ChatMessage,
     Completion,
     LLMRequest,
+    ProviderEndpointRefused,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -27,16 +29,25 @@ from coagent.application.ports.llm import (
 )
 
 NAME = "gemini"
+REFUSED = (
+    f"{NAME}: the base_url host is, or resolves to, an address calls may not go to "
+    "(loopback, private, link-local...); nothing was sent. An operator may allow it with "
+    "LLM_ALLOWED_HOSTS"
+)
 
 
 class GeminiProvider:
-    """One pooled google-genai client (and its httpx2 connection pool)."""
+    """One pooled google-genai client (and its httpx2 connection pool, whose connections go
+    through the `guard`; default: internal addresses refused).
+    """
 
     name = NAME
     is_offline = False
 
-    def __init__(self, *, api_key: str, base_url: str | None) -> None:
-        self._http = httpx2.AsyncClient()
+    def __init__(
+        self, *, api_key: str, base_url: str | None, guard: EndpointGuard | None = None
+    ) -> None:
+        self._http = (guard or EndpointGuard()).client()
         self._base_url = base_url
         self._client = genai.Client(
             api_key=api_key,
@@ -217,6 +228,8 @@ def _parts(message: ChatMessage, names: dict[str, str]) -> Iterable[types.Part]:
 
 def _translate(error: Exception) -> ProviderError:
     """SDK error to typed error; never copies the SDK message (it quotes the provider body)."""
+    if refused_by_guard(error):
+        return ProviderEndpointRefused(REFUSED)
     if isinstance(error, httpx2.TimeoutException):
         return ProviderTimeout(f"{NAME} timed out")
     if isinstance(error, errors.APIError):

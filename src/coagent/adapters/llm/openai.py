@@ -20,10 +20,12 @@ from coagent.adapters.llm.common import (
     parse_arguments,
     parse_seconds,
 )
+from coagent.adapters.llm.endpoints import EndpointGuard, refused_by_guard
 from coagent.application.ports.llm import (
     ChatMessage,
     Completion,
     LLMRequest,
+    ProviderEndpointRefused,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -37,16 +39,31 @@ NAME = "openai"
 # OpenAI accepts a message `name` only in this shape; other display names are dropped (the
 # prompt builder writes names that matter into the content).
 _VALID_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+REFUSED = (
+    f"{NAME}: the base_url host is, or resolves to, an address calls may not go to "
+    "(loopback, private, link-local...); nothing was sent. An operator may allow it with "
+    "LLM_ALLOWED_HOSTS"
+)
 
 
 class OpenAIProvider:
-    """One pooled `AsyncOpenAI` client. The SDK's own retries are off: `CallModel` retries."""
+    """One pooled `AsyncOpenAI` client. The SDK's own retries are off: `CallModel` retries.
+    Its connections go through the `guard` (default: internal addresses refused).
+    """
 
     name = NAME
     is_offline = False
 
-    def __init__(self, *, api_key: str, base_url: str | None) -> None:
-        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+    def __init__(
+        self, *, api_key: str, base_url: str | None, guard: EndpointGuard | None = None
+    ) -> None:
+        http = openai.DefaultAsyncHttpxClient(
+            transport=(guard or EndpointGuard()).transport(openai.DEFAULT_CONNECTION_LIMITS),
+            trust_env=False,
+        )
+        self._client = AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, http_client=http
+        )
         # The official API wants max_completion_tokens; compatible servers know max_tokens.
         self._compatible = base_url is not None
 
@@ -233,6 +250,8 @@ def _tool_calls(calls: Iterable[ToolCall]) -> Iterable[dict[str, Any]]:
 
 def _translate(error: openai.OpenAIError) -> ProviderError:
     """SDK error to typed error; never copies the SDK message (it quotes the provider body)."""
+    if refused_by_guard(error):
+        return ProviderEndpointRefused(REFUSED)
     if isinstance(error, openai.APITimeoutError):
         return ProviderTimeout(f"{NAME} timed out")
     if isinstance(error, openai.APIConnectionError):

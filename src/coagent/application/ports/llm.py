@@ -145,6 +145,16 @@ class LLMProvider(Protocol):
         ...
 
 
+class EndpointPolicy(Protocol):
+    """Where provider calls may go. The adapter checks every connection again, resolved."""
+
+    def check_base_url(self, base_url: str) -> None:
+        """Raises `InvalidInput` when the URL's host, as written, is an address calls may not
+        go to (loopback, private, link-local...) and the operator did not allow it.
+        """
+        ...
+
+
 class LLMProviders(Protocol):
     """Hands out providers with pooled clients (one per provider, key and base URL)."""
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Final
 from uuid import UUID
 
+from coagent.domain.agents.keys import KeyType
 from coagent.domain.agents.schedule import Schedule
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
 from coagent.domain.errors import InvalidInput
@@ -89,6 +90,9 @@ class AgentConfig:
     updated_at: datetime
     # The main key's mask (`sk-…89`), computed when it was stored; None when there is no key.
     masked_api_key: str | None = None
+    # Set by the update that changed the provider or base_url: the stored keys it deleted
+    # (a key never follows its configuration to another endpoint). Not stored.
+    dropped_keys: tuple[KeyType, ...] = ()
 
     @property
     def is_system(self) -> bool:
@@ -134,6 +138,11 @@ def snapshot_of(config: AgentConfig) -> ConfigSnapshot:
         schedule=config.schedule,
         settings=config.settings,
     )
+
+
+def same_endpoint(before: AgentConfig, after: AgentConfig) -> bool:
+    """Whether stored keys may stay: a key belongs to one provider at one base URL."""
+    return before.provider == after.provider and before.base_url == after.base_url
 
 
 def restored(config: AgentConfig, snapshot: ConfigSnapshot, now: datetime) -> AgentConfig:
