@@ -1,4 +1,4 @@
-"""Settings read from the environment: DB_POOL_TIMEOUT."""
+"""Settings read from the environment: DB_POOL_TIMEOUT, LLM_ALLOWED_HOSTS."""
 
 import pytest
 
@@ -34,3 +34,33 @@ def test_db_pool_timeout_is_seconds_defaulting_to_10(raw: str | None, expected: 
 def test_a_bad_db_pool_timeout_is_refused_by_name(raw: str, reason: str) -> None:
     with pytest.raises(SettingsError, match=f"^DB_POOL_TIMEOUT must be .*{reason}"):
         load_settings({**BASE, "DB_POOL_TIMEOUT": raw})
+
+
+# --- LLM_ALLOWED_HOSTS ----------------------------------------------------------------------
+
+
+def test_llm_allowed_hosts_default_to_nothing_with_a_database_url() -> None:
+    assert load_settings(BASE).llm_allowed_hosts == ()
+
+
+def test_the_embedded_default_allows_loopback(tmp_path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path), "SECRET_KEY": "s" * 40})
+    assert settings.embedded
+    assert settings.llm_allowed_hosts == ("localhost", "127.0.0.0/8", "::1")
+
+
+def test_llm_allowed_hosts_are_names_and_ranges() -> None:
+    raw = " Ollama.LAN, 10.0.0.0/8 ,fd00::/8,[::1], 192.168.1.5 ,"
+    assert load_settings({**BASE, "LLM_ALLOWED_HOSTS": raw}).llm_allowed_hosts == (
+        "ollama.lan",
+        "10.0.0.0/8",
+        "fd00::/8",
+        "[::1]",
+        "192.168.1.5",
+    )
+
+
+@pytest.mark.parametrize("entry", ["http://ollama.lan", "10.0.0.0/33", "*.example.org", "a b"])
+def test_a_bad_llm_allowed_host_is_refused_by_name(entry: str) -> None:
+    with pytest.raises(SettingsError, match=r"^LLM_ALLOWED_HOSTS: .* neither a host name"):
+        load_settings({**BASE, "LLM_ALLOWED_HOSTS": f"localhost,{entry}"})
