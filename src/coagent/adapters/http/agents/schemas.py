@@ -71,6 +71,16 @@ KeyValue = Annotated[
     ),
 ]
 Label = Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)]
+DroppedKeys = Annotated[
+    list[KeyType],
+    msgspec.Meta(
+        description=(
+            "The key types this request deleted because it changed model_provider or "
+            "base_url (a stored key never follows its configuration to another endpoint); "
+            "send the keys again for the new endpoint. Empty otherwise"
+        )
+    ),
+]
 
 
 class AgentConfigRead(msgspec.Struct):
@@ -98,7 +108,7 @@ class AgentConfigRead(msgspec.Struct):
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
-    dropped_keys: list[KeyType] = msgspec.field(default_factory=list)
+    dropped_keys: DroppedKeys = msgspec.field(default_factory=list)
 
     @classmethod
     def of(cls, config: AgentConfig) -> "AgentConfigRead":
