@@ -2,10 +2,15 @@
 of every connection (with a scripted resolver: what a DNS server answers).
 """
 
+import contextlib
+import ipaddress
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import httpcore2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from coagent.adapters.llm.endpoints import (
     LOOPBACK,
@@ -15,6 +20,7 @@ from coagent.adapters.llm.endpoints import (
     parse_allowed,
     refused_by_guard,
 )
+from coagent.domain.agents.config import BASE_URL_PATTERN
 from coagent.domain.errors import InvalidInput
 
 pytestmark = pytest.mark.anyio
@@ -91,7 +97,15 @@ def test_public_hosts_and_names_pass_when_saved(host: str) -> None:
 
 
 def test_only_http_urls_with_a_host_are_accepted() -> None:
-    for url in ("ftp://api.openai.com/v1", "file:///etc/passwd", "http:///v1", "gopher://x"):
+    for url in (
+        "ftp://api.openai.com/v1",
+        "file:///etc/passwd",
+        "http:///v1",
+        "gopher://x",
+        "http://[D84]:36194",  # brackets around no IPv6 address (found by the fuzz run)
+        "http://[1::2::3]/v1",
+        "http://[::1",
+    ):
         with pytest.raises(InvalidInput):
             EndpointGuard().check_base_url(url)
 
@@ -183,3 +197,17 @@ def test_a_refusal_is_found_through_the_sdk_wrappers() -> None:
         wrap()
     assert refused_by_guard(caught.value)
     assert not refused_by_guard(ConnectionError("plain"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(url=st.from_regex(BASE_URL_PATTERN, fullmatch=True))
+def test_every_base_url_the_schema_accepts_is_judged_never_a_crash(url: str) -> None:
+    """The HTTP schema and the domain share BASE_URL_PATTERN: whatever it lets through has a
+    host Python can parse (no "[D84]"), so the check answers yes or InvalidInput, never 500.
+    """
+    host = urlsplit(url).hostname
+    assert host
+    if url.split("//", 1)[1].startswith("["):
+        ipaddress.ip_address(host)
+    with contextlib.suppress(InvalidInput):  # a refusal is an answer
+        EndpointGuard().check_base_url(url)

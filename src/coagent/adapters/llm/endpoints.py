@@ -147,10 +147,13 @@ class EndpointGuard:
         """Raises `InvalidInput` when the URL's host is refused as written (no DNS lookup:
         a name is checked again, resolved, at every connection).
         """
-        parts = urlsplit(base_url)
-        host = (parts.hostname or "").lower()
-        if parts.scheme not in {"http", "https"} or not host:
-            raise InvalidInput("base_url must be an http(s) URL with a host")
+        scheme = base_url.split(":", 1)[0].lower()
+        try:
+            host = (urlsplit(base_url).hostname or "").lower()
+        except ValueError:  # brackets around something that is no IPv6 address: "[D84]"
+            host = ""
+        if scheme not in {"http", "https"} or not host:
+            raise InvalidInput("base_url must be an http(s) URL with a valid host")
         if host in self._names:
             return
         address = literal_address(host)
