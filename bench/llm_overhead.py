@@ -43,6 +43,7 @@ from tests.integration.fake_llm_server import (  # noqa: E402
     openai_completion,
 )
 
+from coagent.adapters.llm.endpoints import LOOPBACK, EndpointGuard  # noqa: E402
 from coagent.adapters.llm.registry import ProviderRegistry  # noqa: E402
 from coagent.adapters.security.secret_box import FernetSecretBox  # noqa: E402
 from coagent.application.llm.call_model import CallModel, ModelChoice  # noqa: E402
@@ -94,7 +95,7 @@ class Bench:
         self.direct = AsyncOpenAI(api_key=KEY, base_url=self.base_url, max_retries=0)
         box = FernetSecretBox([Fernet.generate_key().decode()])
         self.ciphertexts = [box.encrypt(KEY)]
-        self.registry = ProviderRegistry()
+        self.registry = ProviderRegistry(guard=EndpointGuard(LOOPBACK))  # a local fake server
         self.call = CallModel(providers=self.registry, secrets=box)
         self.choice = ModelChoice(provider="openai", model=MODEL, base_url=self.base_url)
         self.request = LLMRequest(

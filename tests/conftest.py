@@ -108,6 +108,9 @@ def make_settings(tmp_path: Path, **env: Any) -> Settings:
         "CHAT_MESSAGES_PER_WINDOW": "10000",
         "LLM_CALLS_PER_USER_PER_MINUTE": "10000",
         "LLM_CALLS_PER_COURSE_PER_MINUTE": "10000",
+        # Local fake LLM servers listen on 127.0.0.1: allowed as in the embedded default,
+        # also when a test sets DATABASE_URL (pass LLM_ALLOWED_HOSTS to test the refusals).
+        "LLM_ALLOWED_HOSTS": "localhost,127.0.0.0/8,::1",
     }
     values.update({key: str(value) for key, value in env.items() if value is not None})
     return load_settings(values)

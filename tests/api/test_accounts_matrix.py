@@ -373,8 +373,8 @@ def _create_taken_email(case: Case) -> httpx.Response:
     "users_search",
     "GET",
     f"{USERS}/search",
-    # Global staff only (TA and above): search reaches every active account's email, so it
-    # follows the global role. A course TA who is a student globally enrolls by email or id.
+    # Global staff only (TA and above): it follows the global role. A course TA who is a
+    # student globally enrolls by email or id. What each caller finds: the test below.
     by_caller(200, guest=403, student=403, ta=403, other_student=403),
 )
 def _search(case: Case) -> httpx.Response:
@@ -463,6 +463,44 @@ def test_every_operation_by_every_caller(client, accounts, endpoint, caller, sta
     if status >= 400:
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("caller", "browses"),
+    [
+        ("co_teacher", False),
+        ("owner", False),
+        ("other_teacher", False),
+        ("admin", True),
+        ("super_admin", True),
+    ],
+)
+def test_search_finds_only_whom_the_caller_may_enroll(client, accounts, caller, browses):
+    """Admins search by prefix; other staff find one account by its exact email or username,
+    never an admin account (so never an admin's email or role).
+    """
+    headers = accounts.world.sessions[caller].headers
+    plain, root = accounts.plain, accounts.peer_super_admin
+
+    def found(query: str) -> list[str]:
+        response = client.get(f"{USERS}/search", params={"q": query}, headers=headers)
+        assert response.status_code == 200, response.text
+        if not browses:
+            for secret in (root.email, accounts.peer_admin.email):
+                assert secret not in response.text
+            assert {user["role"] for user in response.json()} <= {
+                "guest",
+                "student",
+                "ta",
+                "teacher",
+            }
+        return [user["id"] for user in response.json()]
+
+    assert found(plain.email.upper()) == [str(plain.id)]
+    assert (str(plain.id) in found(plain.email[:-4])) is browses  # a prefix
+    assert found(root.email) == ([str(root.id)] if browses else [])
+    assert found(accounts.peer_admin.email) == ([str(accounts.peer_admin.id)] if browses else [])
+    assert (str(root.id) in found("super_admin")) is browses
 
 
 def _documented(client) -> dict[str, tuple[str, str]]:

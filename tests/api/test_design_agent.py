@@ -20,6 +20,8 @@ from coagent.application.agents.generate_prompt import DEFAULT_META_PROMPT
 from coagent.application.ports.llm import (
     ProviderAuthError,
     ProviderBadRequest,
+    ProviderBadResponse,
+    ProviderEndpointRefused,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -68,7 +70,7 @@ def scripted() -> ScriptedProviders:
 def client(
     settings: Settings, scripted: ScriptedProviders, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TestClient[Any]]:
-    monkeypatch.setattr(container_module, "ProviderRegistry", lambda: scripted)
+    monkeypatch.setattr(container_module, "ProviderRegistry", lambda **_: scripted)
     with TestClient(app=create_app(settings), base_url="http://testserver.local") as test_client:
         yield test_client
     assert scripted.closed  # the container closes its providers on shutdown
@@ -354,6 +356,12 @@ def test_anonymous_callers_and_missing_courses(client, world, scripted):
     [
         (ProviderAuthError("openai: the API key was rejected"), 502, 1),
         (ProviderBadRequest("openai: unknown model"), 502, 1),
+        (
+            ProviderBadResponse("openai answered with a body that is not a valid API response"),
+            502,
+            1,
+        ),
+        (ProviderEndpointRefused("openai: base_url resolves to a refused address"), 502, 1),
         (ProviderUnavailable("openai: the service is unavailable"), 503, 1 + RETRIES),
         (ProviderTimeout("openai: no answer in time"), 504, 1 + RETRIES),
     ],

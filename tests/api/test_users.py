@@ -219,22 +219,35 @@ def test_delete_rules_and_effect(client):
 
 
 def test_search_is_for_staff_and_bounded(client):
-    seed_user(client, email="findme@school.test")
+    seed_user(client, email="findme@school.test", username="finder")
     seed_user(client, email="find_me_not@school.test", active=False)
     seed_user(client, email="fin%d@school.test")
+    root = seed_user(client, Role.SUPER_ADMIN, email="root@school.test")
     student = signed_in(client)
     ta = signed_in(client, Role.TA)
+    admin = signed_in(client, Role.ADMIN)
     assert (
         client.get(
             "/api/v1/users/search", params={"q": "find"}, headers=student.headers
         ).status_code
         == 403
     )
-    found = client.get("/api/v1/users/search", params={"q": "FIND"}, headers=ta.headers)
-    assert found.status_code == 200
-    assert [u["email"] for u in found.json()] == ["findme@school.test"]
-    literal = client.get("/api/v1/users/search", params={"q": "n%d"}, headers=ta.headers)
-    assert [u["email"] for u in literal.json()] == ["fin%d@school.test"]
+
+    def emails(query: str, who) -> list[str]:
+        found = client.get("/api/v1/users/search", params={"q": query}, headers=who.headers)
+        assert found.status_code == 200, found.text
+        return [u["email"] for u in found.json()]
+
+    # Admins: a prefix search over active accounts, wildcards literal.
+    assert emails("FIND", admin) == ["findme@school.test"]
+    assert emails("fin%", admin) == ["fin%d@school.test"]
+    assert emails("root", admin) == ["root@school.test"]
+    # Other staff: the exact email or username only, and never an admin account.
+    assert emails("FIND", ta) == []
+    assert emails("FindMe@School.test", ta) == ["findme@school.test"]
+    assert emails("finder", ta) == ["findme@school.test"]
+    assert emails("find_me_not@school.test", ta) == []
+    assert emails(root.email, ta) == []
     assert (
         client.get("/api/v1/users/search", params={"q": "f"}, headers=ta.headers).status_code == 422
     )

@@ -16,6 +16,23 @@ from coagent.application.ports.llm import (
 )
 from coagent.domain.errors import InvalidInput
 
+
+class FakeEndpointPolicy:
+    """The `EndpointPolicy` port: refuses base URLs whose host is in `refused`; records every
+    URL it was asked about.
+    """
+
+    def __init__(self, *refused: str) -> None:
+        self.refused = set(refused)
+        self.checked: list[str] = []
+
+    def check_base_url(self, base_url: str) -> None:
+        self.checked.append(base_url)
+        host = base_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+        if host in self.refused:
+            raise InvalidInput(f"base_url must not point to an internal address (here {host})")
+
+
 # One call's outcome: a completion, an error, or a stream script (events and errors in order).
 Outcome = Completion | ProviderError | Sequence[StreamEvent | ProviderError]
 
@@ -126,6 +143,7 @@ class ScriptedProviders:
         *,
         per_key: Mapping[str, ScriptedLLM] | None = None,
         offline: ScriptedLLM | None = None,
+        guard: object = None,  # the real registry's endpoint guard: scripts connect nowhere
     ) -> None:
         self.llm = llm or ScriptedLLM(default=reply())
         self.per_key = dict(per_key or {})

@@ -154,6 +154,14 @@ def _contains(needle: str, *haystacks: str | None) -> bool:
     return any(needle in value.lower() for value in haystacks if value)
 
 
+def _starts_with(prefix: str, email: str, username: str | None, name: str | None) -> bool:
+    prefix = prefix.lower()
+    words = (name or "").lower().split(" ")
+    return any(
+        value.lower().startswith(prefix) for value in (email, username or "", *words) if value
+    )
+
+
 class InMemoryUserRepository:
     def __init__(self, users: _Overlay[UUID, User], cascade: Callable[[UUID], None]) -> None:
         self._users = users
@@ -206,7 +214,7 @@ class InMemoryUserRepository:
         found = [
             u
             for u in self._users.values()
-            if u.is_active and _contains(query, u.email, u.username, u.full_name)
+            if u.is_active and _starts_with(query, u.email, u.username, u.full_name)
         ]
         return sorted(found, key=lambda u: u.email)[:limit]
 

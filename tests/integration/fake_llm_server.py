@@ -18,13 +18,16 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass
 class Reply:
-    """`json` answers with a body; `sse` streams frames (a dict is JSON, a str is sent as is).
+    """`json` answers with a body; `sse` streams frames (a dict is JSON, a str is sent as is);
+    `text` is sent as is, as `content_type` (an HTML error page, a truncated body).
     `delay` waits before the status line, `gap` between frames.
     """
 
     status: int = 200
     json: Any = None
     sse: Sequence[Any] | None = None
+    text: str | None = None
+    content_type: str = "text/html; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     gap: float = 0.0
@@ -123,6 +126,12 @@ async def _write_reply(writer: asyncio.StreamWriter, reply: Reply) -> None:
     if reply.delay:
         await asyncio.sleep(reply.delay)
     headers = {"connection": "keep-alive", **reply.headers}
+    if reply.text is not None:
+        raw = reply.text.encode()
+        headers |= {"content-type": reply.content_type, "content-length": str(len(raw))}
+        writer.write(_head(reply.status, headers) + raw)
+        await writer.drain()
+        return
     if reply.sse is None:
         body = json.dumps(reply.json if reply.json is not None else {}).encode()
         headers |= {"content-type": "application/json", "content-length": str(len(body))}

@@ -4,19 +4,98 @@ from datetime import timedelta
 
 import pytest
 
+from coagent.adapters.persistence._models import metadata
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser, is_secret
 from coagent.application.ports.repositories import StoredImage
+from coagent.domain.agents.config import AgentConfig, AgentType, Provider
+from coagent.domain.agents.keys import KeyType
+from coagent.domain.agents.trigger import DEFAULT_TRIGGER
 from coagent.domain.errors import NotFound
-from tests.integration.conftest import Database, UserFactory, new_session, utcnow
+from tests.integration.conftest import Database, UserFactory, new_id, new_session, utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
+# Every column of our schema that holds a secret (or something derived from one).
+SECRETS = {
+    ("user_account", "password_hash"),
+    ("auth_session", "refresh_jti"),
+    ("avatar", "data"),
+    ("agent_key", "ciphertext"),
+}
+
+
 def test_secret_column_names() -> None:
-    for name in ("password_hash", "refresh_jti", "data", "encrypted_api_key", "reset_token"):
+    for name in (
+        "password_hash",
+        "refresh_jti",
+        "data",
+        "encrypted_api_key",
+        "reset_token",
+        "ciphertext",
+        "key_ciphertext",
+        "encrypted_value",
+        "token_digest",
+        "client_credentials",
+    ):
         assert is_secret(name)
-    for name in ("email", "user_id", "created_at", "content_type", "title"):
+    for name in ("email", "user_id", "created_at", "content_type", "title", "mask"):
         assert not is_secret(name)
+
+
+def test_every_secret_column_of_the_schema_is_hidden() -> None:
+    columns = {(table.name, column.name) for table in metadata.sorted_tables for column in table.c}
+    assert columns >= SECRETS  # the list names real columns
+    assert all(is_secret(column) for _, column in SECRETS)
+
+
+async def test_agent_keys_show_their_mask_never_their_ciphertext(database: Database) -> None:
+    now = utcnow()
+    config = AgentConfig(
+        id=new_id(),
+        course_id=None,
+        type=AgentType.DESIGN,
+        name="Design",
+        provider=Provider.OPENAI,
+        model=None,
+        base_url=None,
+        system_prompt="x",
+        context_window=10,
+        trigger=DEFAULT_TRIGGER,
+        schedule=None,
+        settings={},
+        is_active=True,
+        created_by=None,
+        created_at=now,
+        updated_at=now,
+    )
+    ciphertext = "gAAAAABciphertext-of-a-provider-key"
+    async with database.uow() as uow:
+        await uow.agent_configs.add(config)
+        await uow.agent_configs.set_key(
+            config.id, KeyType.API_KEY, ciphertext=ciphertext, mask="sk-…89"
+        )
+        await uow.commit()
+    browser = SqlAlchemyDatabaseBrowser(database.sessions)
+    options = {"limit": 100, "offset": 0, "start": None, "end": None}
+    for resolve in (False, True):
+        rows = await browser.rows(
+            "agent_key",
+            search=None,
+            resolve_relations=resolve,
+            **options,  # type: ignore[arg-type]
+        )
+        assert len(rows) == 1
+        assert rows[0]["mask"] == "sk-…89"
+        assert "ciphertext" not in rows[0]
+        assert ciphertext not in repr(rows)
+    found = await browser.rows(
+        "agent_key",
+        search="ciphertext-of",
+        resolve_relations=False,
+        **options,  # type: ignore[arg-type]
+    )
+    assert found == []
 
 
 async def test_rows_without_secrets_filtered_and_resolved(database: Database) -> None:

@@ -7,6 +7,7 @@ from contextlib import aclosing
 
 import pytest
 
+from coagent.adapters.llm.endpoints import LOOPBACK, EndpointGuard
 from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.application.llm.call_model import CallModel, ModelChoice, RetryPolicy
 from coagent.application.ports.llm import (
@@ -16,6 +17,7 @@ from coagent.application.ports.llm import (
     LLMRequest,
     ProviderAuthError,
     ProviderBadRequest,
+    ProviderBadResponse,
     ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
@@ -68,7 +70,8 @@ async def server() -> AsyncIterator[FakeLLMServer]:
 
 @pytest.fixture
 async def registry() -> AsyncIterator[ProviderRegistry]:
-    providers = ProviderRegistry(max_clients=4)
+    # The fake server listens on 127.0.0.1: allowed, as in the embedded default.
+    providers = ProviderRegistry(max_clients=4, guard=EndpointGuard(LOOPBACK))
     yield providers
     await providers.aclose()
 
@@ -363,3 +366,67 @@ async def drain(stream: AsyncIterator[StreamEvent], seen: list[StreamEvent]) -> 
     async with aclosing(stream) as events:  # type: ignore[type-var]
         async for event in events:
             seen.append(event)  # noqa: PERF401  # one by one: a failure keeps what came first
+
+
+HTML = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
+MALFORMED_BODIES = [
+    Reply(text=HTML),  # an HTML error page, answered with 200
+    Reply(text=HTML, content_type="application/json"),  # claims JSON, is not
+    Reply(text='{"truncated": ', content_type="application/json"),
+    Reply(json=[1, 2]),  # JSON, but not an object
+    Reply(
+        text='{"candidates": null, "unexpected": 1}', content_type="application/json"
+    ),  # an object of another shape
+]
+BODY_IDS = ["html", "html-as-json", "truncated", "array", "wrong-shape"]
+
+
+@pytest.mark.parametrize("reply", MALFORMED_BODIES, ids=BODY_IDS)
+async def test_a_body_that_is_not_an_api_response_is_a_bad_response(
+    server: FakeLLMServer, registry: ProviderRegistry, reply: Reply
+) -> None:
+    server.then(reply)
+
+    with pytest.raises(ProviderBadResponse, match="gemini") as caught:
+        await gemini(registry, server).complete(REQUEST)
+    assert "502 Bad Gateway" not in str(caught.value)  # never the body itself
+    assert_no_key(caught.value)
+
+
+@pytest.mark.parametrize("reply", MALFORMED_BODIES, ids=BODY_IDS)
+async def test_a_stream_that_is_not_an_event_stream_is_a_bad_response(
+    server: FakeLLMServer, registry: ProviderRegistry, reply: Reply
+) -> None:
+    server.then(reply)
+
+    with pytest.raises(ProviderBadResponse, match="gemini") as caught:
+        await collect(gemini(registry, server).stream(REQUEST))
+    assert "502 Bad Gateway" not in str(caught.value)
+    assert_no_key(caught.value)
+
+
+async def test_a_malformed_event_is_a_bad_response(
+    server: FakeLLMServer, registry: ProviderRegistry
+) -> None:
+    server.then(Reply(sse=["{not json"]))
+
+    with pytest.raises(ProviderBadResponse):
+        await collect(gemini(registry, server).stream(REQUEST))
+
+
+async def test_a_bad_response_is_not_retried_and_the_provider_still_works(
+    server: FakeLLMServer, registry: ProviderRegistry
+) -> None:
+    box = FakeSecretBox(["server-key"])
+    calls = call_model(registry, box)
+    keys = [box.encrypt(KEY)]
+    server.then(Reply(text=HTML))
+
+    with pytest.raises(ProviderBadResponse):
+        await calls.complete(choice(server), keys, REQUEST)
+    assert len(server.seen) == 1
+
+    server.then(Reply(sse=gemini_chunks(("ok",))))
+    events = await collect(calls.stream(choice(server), keys, REQUEST))
+    assert isinstance(events[-1], Completion)
+    assert events[-1].text == "ok"

@@ -208,6 +208,7 @@ async def test_search_treats_wildcards_literally(
     users = {
         "percent": UserFactory.build(full_name="Gets 50% off"),
         "fifty": UserFactory.build(full_name="Gets 50 off"),
+        "later": UserFactory.build(full_name="Gets 150% off"),
         "underscore": UserFactory.build(username="a_b"),
         "any_char": UserFactory.build(username="axb"),
         "backslash": UserFactory.build(full_name="x\\y"),
@@ -219,9 +220,28 @@ async def test_search_treats_wildcards_literally(
         page = await uow.users.list(offset=0, limit=10, search=query)
         found = await uow.users.search(query, limit=10)
 
-    assert [u.id for u in page.items] == [users[expected].id]
-    assert page.total == 1
-    assert [u.id for u in found] == [users[expected].id]
+    contains = ["later"] if expected == "percent" else []
+    assert sorted(u.id for u in page.items) == sorted(users[k].id for k in [expected, *contains])
+    assert page.total == 1 + len(contains)
+    assert [u.id for u in found] == [users[expected].id]  # search: a prefix of a word
+
+
+async def test_search_matches_prefixes_of_email_username_and_name_words(
+    database: Database,
+) -> None:
+    ann = UserFactory.build(email="ann@school.test", username="zed", full_name="Ann Lee")
+    annex = UserFactory.build(email="x@school.test", username="annex", full_name="Lee Ann")
+    await add_users(
+        database,
+        ann,
+        annex,
+        UserFactory.build(email="joann@school.test", username="jo", full_name="Joann Bo"),
+        UserFactory.build(email="b@school.test", username="bob", full_name="Bobann"),
+    )
+    async with database.uow() as uow:
+        assert [u.id for u in await uow.users.search("ANN", limit=10)] == [ann.id, annex.id]
+        assert [u.id for u in await uow.users.search("lee", limit=10)] == [ann.id, annex.id]
+        assert await uow.users.search("school", limit=10) == []
 
 
 async def test_search_returns_only_active_accounts_up_to_limit(database: Database) -> None:

@@ -1,4 +1,4 @@
-"""Settings read from the environment: DB_POOL_TIMEOUT, FORWARDED_ALLOW_IPS."""
+"""Settings read from the environment: pools, limits, FORWARDED_ALLOW_IPS, LLM_ALLOWED_HOSTS."""
 
 import pytest
 
@@ -96,3 +96,33 @@ def test_forwarded_allow_ips_defaults_to_loopback(
 def test_a_bad_forwarded_allow_ips_is_refused_by_name(raw: str, reason: str) -> None:
     with pytest.raises(SettingsError, match=f"^FORWARDED_ALLOW_IPS.*{reason}"):
         load_settings({**BASE, "FORWARDED_ALLOW_IPS": raw})
+
+
+# --- LLM_ALLOWED_HOSTS ----------------------------------------------------------------------
+
+
+def test_llm_allowed_hosts_default_to_nothing_with_a_database_url() -> None:
+    assert load_settings(BASE).llm_allowed_hosts == ()
+
+
+def test_the_embedded_default_allows_loopback(tmp_path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path), "SECRET_KEY": "s" * 40})
+    assert settings.embedded
+    assert settings.llm_allowed_hosts == ("localhost", "127.0.0.0/8", "::1")
+
+
+def test_llm_allowed_hosts_are_names_and_ranges() -> None:
+    raw = " Ollama.LAN, 10.0.0.0/8 ,fd00::/8,[::1], 192.168.1.5 ,"
+    assert load_settings({**BASE, "LLM_ALLOWED_HOSTS": raw}).llm_allowed_hosts == (
+        "ollama.lan",
+        "10.0.0.0/8",
+        "fd00::/8",
+        "[::1]",
+        "192.168.1.5",
+    )
+
+
+@pytest.mark.parametrize("entry", ["http://ollama.lan", "10.0.0.0/33", "*.example.org", "a b"])
+def test_a_bad_llm_allowed_host_is_refused_by_name(entry: str) -> None:
+    with pytest.raises(SettingsError, match=r"^LLM_ALLOWED_HOSTS: .* neither a host name"):
+        load_settings({**BASE, "LLM_ALLOWED_HOSTS": f"localhost,{entry}"})

@@ -12,7 +12,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coagent.adapters.http.agents.services import AgentServices
 from coagent.adapters.http.services import (
@@ -28,6 +28,7 @@ from coagent.adapters.http.services import (
 )
 from coagent.adapters.limits.memory import InMemoryRateLimiter
 from coagent.adapters.limits.redis import RedisRateLimiter
+from coagent.adapters.llm.endpoints import EndpointGuard
 from coagent.adapters.llm.registry import ProviderRegistry
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
@@ -190,31 +191,8 @@ def build_container(settings: Settings) -> Container:
     uow = SqlAlchemyUnitOfWorkFactory(session_factory)
     browser = SqlAlchemyDatabaseBrowser(session_factory)
     redis = create_redis(settings.redis_url) if settings.redis_url else None
-    revocations: RevocationList
-    limiter: AttemptLimiter
-    rate_limiter: RateLimiter
-    # One per process: once Redis fails, every Redis user here degrades at once (ADR 0007).
-    circuit = RedisCircuit(probe=redis.ping if redis is not None else None)
-    if redis is not None:
-        revocations = RedisRevocationList(
-            redis,
-            record=SqlRevocationRecord(session_factory),
-            access_ttl=timedelta(seconds=settings.access_token_ttl),
-            circuit=circuit,
-        )
-        limiter = FallbackAttemptLimiter(
-            shared=RedisAttemptLimiter(redis), local=InMemoryAttemptLimiter(), circuit=circuit
-        )
-        rate_limiter = FallbackRateLimiter(
-            shared=RedisRateLimiter(redis), local=InMemoryRateLimiter(), circuit=circuit
-        )
-    else:
-        revocations = InMemoryRevocationList(
-            record=SqlRevocationRecord(session_factory),
-            access_ttl=timedelta(seconds=settings.access_token_ttl),
-        )
-        limiter = InMemoryAttemptLimiter()
-        rate_limiter = InMemoryRateLimiter()
+    stores = _security_stores(settings, redis, session_factory)
+    revocations, limiter, rate_limiter, circuit = stores
     llm_quota = LlmCallQuota(
         limiter=rate_limiter,
         per_user=Rate(settings.llm_calls_per_user_per_minute, 60),
@@ -273,7 +251,8 @@ def build_container(settings: Settings) -> Container:
         readiness["redis"] = redis_ready
 
     secret_box = FernetSecretBox(list(settings.encryption_keys))
-    llm = ProviderRegistry()
+    endpoints = EndpointGuard(settings.llm_allowed_hosts)
+    llm = ProviderRegistry(guard=endpoints)
     call_model = CallModel(
         providers=llm,
         secrets=secret_box,
@@ -367,6 +346,7 @@ def build_container(settings: Settings) -> Container:
             call_model=call_model,
             llm_timeout=settings.llm_timeout,
             llm_quota=llm_quota,
+            endpoints=endpoints,
         ),
         readiness=readiness,
     )
@@ -412,6 +392,40 @@ def login_throttle(settings: Settings) -> LoginThrottle:
     )
 
 
+def _security_stores(
+    settings: Settings, redis: Redis | None, session_factory: async_sessionmaker[AsyncSession]
+) -> tuple[RevocationList, AttemptLimiter, RateLimiter, RedisCircuit]:
+    """Revocations and limiters: shared through Redis (falling back to this process's own, or
+    to the database, while Redis is down: ADR 0007), or in this process when embedded.
+    """
+    revocations: RevocationList
+    limiter: AttemptLimiter
+    rate_limiter: RateLimiter
+    # One per process: once Redis fails, every Redis user here degrades at once (ADR 0007).
+    circuit = RedisCircuit(probe=redis.ping if redis is not None else None)
+    if redis is not None:
+        revocations = RedisRevocationList(
+            redis,
+            record=SqlRevocationRecord(session_factory),
+            access_ttl=timedelta(seconds=settings.access_token_ttl),
+            circuit=circuit,
+        )
+        limiter = FallbackAttemptLimiter(
+            shared=RedisAttemptLimiter(redis), local=InMemoryAttemptLimiter(), circuit=circuit
+        )
+        rate_limiter = FallbackRateLimiter(
+            shared=RedisRateLimiter(redis), local=InMemoryRateLimiter(), circuit=circuit
+        )
+    else:
+        revocations = InMemoryRevocationList(
+            record=SqlRevocationRecord(session_factory),
+            access_ttl=timedelta(seconds=settings.access_token_ttl),
+        )
+        limiter = InMemoryAttemptLimiter()
+        rate_limiter = InMemoryRateLimiter()
+    return revocations, limiter, rate_limiter, circuit
+
+
 def _deliver_to(hub: RoomHub) -> Callable[[CourseEvent], Awaitable[None]]:
     async def deliver(event: CourseEvent) -> None:
         hub.deliver_course_event(event)
@@ -437,20 +451,25 @@ def _agent_services(
     call_model: CallModel,
     llm_timeout: float,
     llm_quota: LlmCallQuota,
+    endpoints: EndpointGuard,
 ) -> AgentServices:
     return AgentServices(
-        create=CreateAgentConfig(uow=uow, secrets=secrets, clock=clock, ids=ids),
+        create=CreateAgentConfig(
+            uow=uow, secrets=secrets, clock=clock, ids=ids, endpoints=endpoints
+        ),
         list=ListAgentConfigs(uow=uow),
         list_system=ListSystemAgentConfigs(uow=uow),
-        update=UpdateAgentConfig(uow=uow, secrets=secrets, clock=clock),
-        upsert=UpsertAgentConfig(uow=uow, secrets=secrets, clock=clock, ids=ids),
+        update=UpdateAgentConfig(uow=uow, secrets=secrets, clock=clock, endpoints=endpoints),
+        upsert=UpsertAgentConfig(
+            uow=uow, secrets=secrets, clock=clock, ids=ids, endpoints=endpoints
+        ),
         delete=DeleteAgentConfig(uow=uow),
         activate=ActivateAgentConfig(uow=uow),
         read_keys=ReadAgentKeys(uow=uow),
         set_keys=SetAgentKeys(uow=uow, secrets=secrets, clock=clock),
         save_version=SaveAgentConfigVersion(uow=uow, clock=clock, ids=ids),
         list_versions=ListAgentConfigVersions(uow=uow),
-        restore_version=RestoreAgentConfigVersion(uow=uow, clock=clock),
+        restore_version=RestoreAgentConfigVersion(uow=uow, clock=clock, endpoints=endpoints),
         generate=GeneratePrompt(
             uow=uow, call_model=call_model, secrets=secrets, timeout=llm_timeout, quota=llm_quota
         ),

@@ -4,6 +4,7 @@ import ipaddress
 import logging
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,10 @@ class Settings:
     llm_calls_per_user_per_minute: int = 10
     llm_calls_per_course_per_minute: int = 60
 
+    # Host names and CIDR ranges provider calls may reach although they are internal
+    # (loopback, private, link-local...). Default: loopback when embedded, nothing otherwise.
+    llm_allowed_hosts: tuple[str, ...] = ()
+
     @property
     def embedded(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -144,6 +149,29 @@ def _forwarded_allow_ips(raw: str | None) -> tuple[str, ...]:
                 f"FORWARDED_ALLOW_IPS: {item!r} is not an IP address or a CIDR network"
             ) from error
     return items
+
+
+# The embedded default of LLM_ALLOWED_HOSTS: a local Ollama or test server needs no set-up.
+EMBEDDED_LLM_HOSTS = ("localhost", "127.0.0.0/8", "::1")
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def _allowed_hosts(raw: str | None, embedded: bool) -> tuple[str, ...]:
+    """LLM_ALLOWED_HOSTS: comma-separated host names and CIDR ranges (unset: the default)."""
+    entries = tuple(item.strip().lower() for item in (raw or "").split(",") if item.strip())
+    if not entries:
+        return EMBEDDED_LLM_HOSTS if embedded else ()
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if not _HOST_NAME.match(entry):
+                raise SettingsError(
+                    f"LLM_ALLOWED_HOSTS: {entry!r} is neither a host name nor a CIDR range"
+                ) from None
+    return entries
 
 
 def _kept_secret(path: Path, generate: str) -> str:
@@ -247,4 +275,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, minimum=0),
         llm_calls_per_user_per_minute=_int(env, "LLM_CALLS_PER_USER_PER_MINUTE", 10),
         llm_calls_per_course_per_minute=_int(env, "LLM_CALLS_PER_COURSE_PER_MINUTE", 60),
+        llm_allowed_hosts=_allowed_hosts(env.get("LLM_ALLOWED_HOSTS"), embedded),
     )

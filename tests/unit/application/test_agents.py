@@ -48,6 +48,7 @@ from coagent.domain.courses.policy import CourseRole
 from coagent.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tests.fakes.clock import FakeIdGenerator, FixedClock
 from tests.fakes.factories import UserFactory
+from tests.fakes.llm import FakeEndpointPolicy
 from tests.fakes.repositories import InMemoryUnitOfWorkFactory
 from tests.fakes.security import FakeSecretBox
 
@@ -68,12 +69,33 @@ class Agents:
     admin: User
     course: Course
     ids: FakeIdGenerator
+    endpoints: FakeEndpointPolicy
 
     def create(self) -> CreateAgentConfig:
-        return CreateAgentConfig(uow=self.uow, secrets=self.secrets, clock=self.clock, ids=self.ids)
+        return CreateAgentConfig(
+            uow=self.uow,
+            secrets=self.secrets,
+            clock=self.clock,
+            ids=self.ids,
+            endpoints=self.endpoints,
+        )
 
     def update(self) -> UpdateAgentConfig:
-        return UpdateAgentConfig(uow=self.uow, secrets=self.secrets, clock=self.clock)
+        return UpdateAgentConfig(
+            uow=self.uow, secrets=self.secrets, clock=self.clock, endpoints=self.endpoints
+        )
+
+    def upsert(self) -> UpsertAgentConfig:
+        return UpsertAgentConfig(
+            uow=self.uow,
+            secrets=self.secrets,
+            clock=self.clock,
+            ids=self.ids,
+            endpoints=self.endpoints,
+        )
+
+    def restore(self) -> RestoreAgentConfigVersion:
+        return RestoreAgentConfigVersion(uow=self.uow, clock=self.clock, endpoints=self.endpoints)
 
     async def new(self, **fields) -> AgentConfig:
         values = {
@@ -125,7 +147,13 @@ async def agents() -> Agents:
         await tx.courses.add_member(course.id, users["student"].id, CourseRole.STUDENT)
         await tx.commit()
     return Agents(
-        uow=uow, clock=clock, secrets=FakeSecretBox(["k1"]), course=course, ids=ids, **users
+        uow=uow,
+        clock=clock,
+        secrets=FakeSecretBox(["k1"]),
+        course=course,
+        ids=ids,
+        endpoints=FakeEndpointPolicy("127.0.0.1", "169.254.169.254"),
+        **users,
     )
 
 
@@ -317,7 +345,7 @@ async def test_versions_snapshot_restore_and_stay_with_managers(agents: Agents):
     )
     assert [v.version_label for v in page.items] == ["after", "v1"]
     assert page.total == 2
-    restore = RestoreAgentConfigVersion(uow=agents.uow, clock=agents.clock)
+    restore = agents.restore()
     restored = await restore.execute(
         RestoreAgentConfigVersionCommand(
             actor_id=agents.owner.id, config_id=config.id, version_id=first.id
@@ -335,9 +363,7 @@ async def test_versions_snapshot_restore_and_stay_with_managers(agents: Agents):
 
 
 async def test_system_configurations_are_for_admins_only(agents: Agents):
-    upsert = UpsertAgentConfig(
-        uow=agents.uow, secrets=agents.secrets, clock=agents.clock, ids=agents.ids
-    )
+    upsert = agents.upsert()
     command = UpsertAgentConfigCommand(
         actor_id=agents.owner.id,
         course_id=None,
@@ -430,3 +456,225 @@ async def test_rotation_moves_every_key_to_the_newest_server_key(agents: Agents)
     assert again.rotated == 5
     stranger = await RotateAgentKeys(uow=agents.uow, secrets=FakeSecretBox(["k3"])).execute()
     assert (stranger.rotated, stranger.undecryptable) == (0, 5)
+
+
+# --- a stored key never follows its configuration to another endpoint ---------------------
+
+ALL_KEYS = (KeyType.ROOM_KEY, KeyType.GLOBAL_KEY, KeyType.API_KEY, KeyType.BACKUP_KEY)
+LOCAL = "https://llm.example.org/v1"
+
+
+async def _with_every_key(agents: Agents, **fields) -> AgentConfig:
+    config = await agents.new(api_key=KEY, provider=Provider.OPENAI, **fields)
+    await SetAgentKeys(uow=agents.uow, secrets=agents.secrets, clock=agents.clock).execute(
+        SetAgentKeysCommand(
+            actor_id=agents.owner.id,
+            config_id=config.id,
+            keys={
+                KeyType.ROOM_KEY: "sk-room-000000000000001",
+                KeyType.GLOBAL_KEY: "sk-global-0000000000002",
+                KeyType.BACKUP_KEY: "sk-backup-0000000000003",
+            },
+        )
+    )
+    return config
+
+
+async def _stored_keys(agents: Agents, config_id: UUID) -> list[KeyType]:
+    async with agents.uow() as uow:
+        return list(await uow.agent_configs.key_masks(config_id))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        ConfigChanges(base_url="https://attacker.example.net/v1"),
+        ConfigChanges(base_url=None),
+        ConfigChanges(provider=Provider.GEMINI),
+        ConfigChanges(provider=Provider.GEMINI, base_url=LOCAL, system_prompt="Same URL."),
+        ConfigChanges(base_url="https://attacker.example.net/v1", api_key="sk-…89"),  # the mask
+        ConfigChanges(base_url="https://attacker.example.net/v1", api_key=""),
+    ],
+    ids=["base-url", "base-url-cleared", "provider", "provider-only", "mask-sent", "deleted"],
+)
+async def test_a_new_endpoint_drops_every_stored_key(agents: Agents, changes: ConfigChanges):
+    config = await _with_every_key(agents, base_url=LOCAL)
+    assert await _stored_keys(agents, config.id) == list(ALL_KEYS)
+    co_teacher = agents.owner  # any manager: the owner stored the keys, anyone may move them
+
+    updated = await agents.update().execute(
+        UpdateAgentConfigCommand(actor_id=co_teacher.id, config_id=config.id, changes=changes)
+    )
+
+    assert updated.dropped_keys == ALL_KEYS
+    assert updated.masked_api_key is None
+    assert await _stored_keys(agents, config.id) == []
+    event = agents.uow.store.audit[-1]
+    assert event.action == "agent_config.keys_dropped"
+    assert event.details == {"key_types": [k.value for k in ALL_KEYS]}
+
+
+async def test_a_key_sent_with_the_new_endpoint_is_the_only_one_kept(agents: Agents):
+    config = await _with_every_key(agents)
+    new_key = "sk-for-the-new-server-0000077"
+
+    updated = await agents.update().execute(
+        UpdateAgentConfigCommand(
+            actor_id=agents.owner.id,
+            config_id=config.id,
+            changes=ConfigChanges(base_url=LOCAL, api_key=new_key),
+        )
+    )
+
+    assert updated.masked_api_key == "sk-…77"
+    assert updated.dropped_keys == (KeyType.ROOM_KEY, KeyType.GLOBAL_KEY, KeyType.BACKUP_KEY)
+    async with agents.uow() as uow:
+        stored = [agents.secrets.decrypt(c) for c in await uow.agent_configs.keys_of(config.id)]
+    assert stored == [new_key]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        ConfigChanges(system_prompt="Only the prompt."),
+        ConfigChanges(provider=Provider.OPENAI, base_url=LOCAL, api_key="sk-…89"),  # sent back
+    ],
+    ids=["other-fields", "same-endpoint-sent-back"],
+)
+async def test_the_same_endpoint_keeps_the_keys(agents: Agents, changes: ConfigChanges):
+    config = await _with_every_key(agents, base_url=LOCAL)
+    audited = len(agents.uow.store.audit)
+
+    updated = await agents.update().execute(
+        UpdateAgentConfigCommand(actor_id=agents.owner.id, config_id=config.id, changes=changes)
+    )
+
+    assert updated.dropped_keys == ()
+    assert updated.masked_api_key == "sk-…89"
+    assert await _stored_keys(agents, config.id) == list(ALL_KEYS)
+    assert len(agents.uow.store.audit) == audited
+
+
+async def test_the_upsert_paths_drop_the_keys_too(agents: Agents):
+    config = await _with_every_key(agents)
+    upsert = agents.upsert()
+
+    moved = await upsert.execute(
+        UpsertAgentConfigCommand(
+            actor_id=agents.owner.id,
+            course_id=agents.course.id,
+            type=AgentType.TEACHER,
+            changes=ConfigChanges(base_url="https://attacker.example.net/v1"),
+        )
+    )
+
+    assert moved.id == config.id
+    assert moved.dropped_keys == ALL_KEYS
+    assert moved.masked_api_key is None
+    assert await _stored_keys(agents, config.id) == []
+    again = await upsert.execute(
+        UpsertAgentConfigCommand(
+            actor_id=agents.owner.id,
+            course_id=agents.course.id,
+            type=AgentType.TEACHER,
+            changes=ConfigChanges(
+                provider=Provider.GEMINI,
+                base_url="https://attacker.example.net/v1",
+                api_key="AIza-new-key-00000000066",
+            ),
+        )
+    )
+    assert again.dropped_keys == ()  # nothing was stored to drop; the new key is kept
+    assert again.masked_api_key == "AIz…66"
+
+
+async def test_restoring_a_version_with_another_endpoint_drops_the_keys(agents: Agents):
+    config = await agents.new(provider=Provider.OPENAI, base_url=LOCAL)
+    save = SaveAgentConfigVersion(uow=agents.uow, clock=agents.clock, ids=agents.ids)
+    version = await save.execute(
+        SaveAgentConfigVersionCommand(actor_id=agents.owner.id, config_id=config.id)
+    )
+    await agents.update().execute(
+        UpdateAgentConfigCommand(
+            actor_id=agents.owner.id,
+            config_id=config.id,
+            changes=ConfigChanges(base_url=None, api_key=KEY),
+        )
+    )
+    assert await _stored_keys(agents, config.id) == [KeyType.API_KEY]
+    same = await save.execute(
+        SaveAgentConfigVersionCommand(actor_id=agents.owner.id, config_id=config.id)
+    )
+    restore = agents.restore()
+
+    kept = await restore.execute(
+        RestoreAgentConfigVersionCommand(
+            actor_id=agents.owner.id, config_id=config.id, version_id=same.id
+        )
+    )
+    assert (kept.dropped_keys, kept.masked_api_key) == ((), "sk-…89")
+    restored = await restore.execute(
+        RestoreAgentConfigVersionCommand(
+            actor_id=agents.owner.id, config_id=config.id, version_id=version.id
+        )
+    )
+
+    assert restored.base_url == LOCAL
+    assert restored.dropped_keys == (KeyType.API_KEY,)
+    assert restored.masked_api_key is None
+    assert await _stored_keys(agents, config.id) == []
+
+
+async def test_a_refused_base_url_is_invalid_and_nothing_is_written(agents: Agents):
+    config = await _with_every_key(agents)
+    refused = "http://169.254.169.254/latest"
+    before = agents.stored(config.id)
+
+    with pytest.raises(InvalidInput, match="internal address"):
+        await agents.update().execute(
+            UpdateAgentConfigCommand(
+                actor_id=agents.owner.id,
+                config_id=config.id,
+                changes=ConfigChanges(base_url=refused),
+            )
+        )
+    with pytest.raises(InvalidInput, match="internal address"):
+        await agents.upsert().execute(
+            UpsertAgentConfigCommand(
+                actor_id=agents.owner.id,
+                course_id=agents.course.id,
+                type=AgentType.TEACHER,
+                changes=ConfigChanges(base_url=refused),
+            )
+        )
+    with pytest.raises(InvalidInput, match="internal address"):
+        await agents.new(name="New", base_url="http://127.0.0.1:11434/v1")
+
+    assert agents.stored(config.id) == before
+    assert await _stored_keys(agents, config.id) == list(ALL_KEYS)
+    assert len(agents.uow.store.agent_configs) == 1
+    assert refused in agents.endpoints.checked
+
+
+async def test_a_version_whose_base_url_is_now_refused_is_not_restored(agents: Agents):
+    config = await agents.new(api_key=KEY, provider=Provider.OPENAI, base_url=LOCAL)
+    version = await SaveAgentConfigVersion(
+        uow=agents.uow, clock=agents.clock, ids=agents.ids
+    ).execute(SaveAgentConfigVersionCommand(actor_id=agents.owner.id, config_id=config.id))
+    await agents.update().execute(
+        UpdateAgentConfigCommand(
+            actor_id=agents.owner.id,
+            config_id=config.id,
+            changes=ConfigChanges(base_url=None, api_key=KEY),
+        )
+    )
+    agents.endpoints.refused.add("llm.example.org")  # the operator tightened the policy
+
+    with pytest.raises(InvalidInput):
+        await agents.restore().execute(
+            RestoreAgentConfigVersionCommand(
+                actor_id=agents.owner.id, config_id=config.id, version_id=version.id
+            )
+        )
+    assert agents.stored(config.id).base_url is None
+    assert await _stored_keys(agents, config.id) == [KeyType.API_KEY]

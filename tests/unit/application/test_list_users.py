@@ -91,27 +91,65 @@ async def test_only_admins_list_accounts(
 # --- SearchUsers --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", [Role.TA, Role.TEACHER, Role.ADMIN, Role.SUPER_ADMIN])
-async def test_staff_find_active_people(
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.SUPER_ADMIN])
+async def test_admins_search_by_prefix_over_every_active_account(
+    accounts: Accounts, search_users: SearchUsers, role: Role
+) -> None:
+    admin = await accounts.add_user(role=role, email="staff@example.com", username="staff")
+    ann = await accounts.add_user(email="ann@school.org", username="ann", full_name="Ann Lee")
+    lee = await accounts.add_user(email="x@school.org", username="annex", full_name="Lee Ann")
+    other = await accounts.add_user(email="anna@school.org", username="zz", role=Role.ADMIN)
+    await accounts.add_user(email="joanne@school.org", username="jo", full_name="Jo Banne")
+    await accounts.add_user(email="ann.gone@school.org", username="anngone", is_active=False)
+    await accounts.add_user(email="bob@school.org", username="bob", full_name="Bobann")
+
+    found = await search_users.execute(SearchUsersCommand(actor_id=admin.id, query=" ANN "))
+
+    assert [u.id for u in found] == [ann.id, other.id, lee.id]  # by email
+    by_word = await search_users.execute(SearchUsersCommand(actor_id=admin.id, query="lee"))
+    assert [u.id for u in by_word] == [ann.id, lee.id]
+
+
+@pytest.mark.parametrize("role", [Role.TA, Role.TEACHER])
+async def test_course_staff_find_only_the_exact_email_or_username(
     accounts: Accounts, search_users: SearchUsers, role: Role
 ) -> None:
     staff = await accounts.add_user(role=role, email="staff@example.com", username="staff")
     ann = await accounts.add_user(email="ann@school.org", username="ann", full_name="Ann Lee")
-    await accounts.add_user(email="ann.gone@school.org", username="anngone", is_active=False)
+    await accounts.add_user(email="anna@school.org", username="anna")
 
-    found = await search_users.execute(SearchUsersCommand(actor_id=staff.id, query=" ANN "))
+    async def search(query: str) -> list[object]:
+        found = await search_users.execute(SearchUsersCommand(actor_id=staff.id, query=query))
+        return [u.id for u in found]
 
-    assert [u.id for u in found] == [ann.id]
+    assert await search(" ANN@School.org ") == [ann.id]
+    assert await search("Ann") == [ann.id]  # the exact username
+    for partial in ("an", "ann@", "school.org", "Ann Lee", "lee", "ann%"):
+        assert await search(partial) == [], partial
+
+
+@pytest.mark.parametrize("role", [Role.TA, Role.TEACHER])
+async def test_course_staff_never_find_admins_or_inactive_accounts(
+    accounts: Accounts, search_users: SearchUsers, role: Role
+) -> None:
+    staff = await accounts.add_user(role=role)
+    admin = await accounts.add_user(role=Role.ADMIN, email="admin@school.org", username="boss")
+    root = await accounts.add_user(role=Role.SUPER_ADMIN, email="root@school.org")
+    await accounts.add_user(email="gone@school.org", is_active=False)
+
+    for query in (admin.email, "boss", root.email, "gone@school.org"):
+        found = await search_users.execute(SearchUsersCommand(actor_id=staff.id, query=query))
+        assert found == [], query
+    as_admin = await search_users.execute(SearchUsersCommand(actor_id=admin.id, query="root@"))
+    assert [u.id for u in as_admin] == [root.id]
 
 
 async def test_search_results_are_bounded(accounts: Accounts, search_users: SearchUsers) -> None:
-    teacher = await accounts.add_user(role=Role.TEACHER, email="t@example.org")
+    admin = await accounts.add_user(role=Role.ADMIN, email="t@example.org")
     for _ in range(5):
         await accounts.add_user()
 
-    found = await search_users.execute(
-        SearchUsersCommand(actor_id=teacher.id, query="example.com", limit=3)
-    )
+    found = await search_users.execute(SearchUsersCommand(actor_id=admin.id, query="user", limit=3))
 
     assert len(found) == 3
 

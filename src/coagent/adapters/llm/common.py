@@ -8,11 +8,16 @@ from typing import Any
 from coagent.application.ports.llm import (
     ProviderAuthError,
     ProviderBadRequest,
+    ProviderBadResponse,
     ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
 )
+
+# What a body of the wrong shape raises while an SDK reads it (an HTML page where JSON was
+# expected, a list where an object was): a `ProviderBadResponse`, never a 500.
+MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
@@ -55,3 +60,10 @@ def error_for_status(provider: str, status: int, retry_after: float | None) -> P
     if status >= 500:
         return ProviderUnavailable(f"{provider} is unavailable (HTTP {status})")
     return ProviderBadRequest(f"{provider} refused the request (HTTP {status})")
+
+
+def bad_response(
+    provider: str, what: str = "a body that is not a valid API response"
+) -> ProviderBadResponse:
+    """The detail names the provider only: the body may be anything (and echo the key)."""
+    return ProviderBadResponse(f"{provider} answered with {what}; check its base_url")

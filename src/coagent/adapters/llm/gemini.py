@@ -12,11 +12,13 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from coagent.adapters.llm.common import error_for_status, parse_seconds
+from coagent.adapters.llm.common import MALFORMED, bad_response, error_for_status, parse_seconds
+from coagent.adapters.llm.endpoints import EndpointGuard, refused_by_guard
 from coagent.application.ports.llm import (
     ChatMessage,
     Completion,
     LLMRequest,
+    ProviderEndpointRefused,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -27,16 +29,25 @@ from coagent.application.ports.llm import (
 )
 
 NAME = "gemini"
+REFUSED = (
+    f"{NAME}: the base_url host is, or resolves to, an address calls may not go to "
+    "(loopback, private, link-local...); nothing was sent. An operator may allow it with "
+    "LLM_ALLOWED_HOSTS"
+)
 
 
 class GeminiProvider:
-    """One pooled google-genai client (and its httpx2 connection pool)."""
+    """One pooled google-genai client (and its httpx2 connection pool, whose connections go
+    through the `guard`; default: internal addresses refused).
+    """
 
     name = NAME
     is_offline = False
 
-    def __init__(self, *, api_key: str, base_url: str | None) -> None:
-        self._http = httpx2.AsyncClient()
+    def __init__(
+        self, *, api_key: str, base_url: str | None, guard: EndpointGuard | None = None
+    ) -> None:
+        self._http = (guard or EndpointGuard()).client()
         self._base_url = base_url
         self._client = genai.Client(
             api_key=api_key,
@@ -52,26 +63,31 @@ class GeminiProvider:
         await self._http.aclose()
 
     async def complete(self, request: LLMRequest) -> Completion:
+        contents, config = _contents(request.messages), _config(request)
         try:
             async with asyncio.timeout(request.timeout):
                 response = await self._client.aio.models.generate_content(
-                    model=request.model,
-                    contents=_contents(request.messages),
-                    config=_config(request),
+                    model=request.model, contents=contents, config=config
                 )
         except TimeoutError:
             raise ProviderTimeout(f"{NAME} timed out after {request.timeout:g} s") from None
         except (errors.APIError, httpx2.HTTPError) as error:
             raise _translate(error) from None
+        except MALFORMED:  # an HTML page or a body that is not JSON (the SDK's ValueError)
+            raise bad_response(NAME) from None
         assembly = _Assembly(model=request.model)
-        assembly.add(response)
+        try:
+            assembly.add(response)
+        except MALFORMED:
+            raise bad_response(NAME) from None
         return assembly.completion()
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamEvent, None]:
+        contents, config = _contents(request.messages), _config(request)
         assembly = _Assembly(model=request.model)
         try:
             chunks = await self._client.aio.models.generate_content_stream(
-                model=request.model, contents=_contents(request.messages), config=_config(request)
+                model=request.model, contents=contents, config=config
             )
             async for chunk in chunks:
                 text = assembly.add(chunk)
@@ -79,6 +95,8 @@ class GeminiProvider:
                     yield TextDelta(text=text)
         except (errors.APIError, httpx2.HTTPError) as error:
             raise _translate(error) from None
+        except MALFORMED:  # the SDK's UnknownApiResponseError is a ValueError
+            raise bad_response(NAME, "a malformed stream") from None
         yield assembly.completion()
 
 
@@ -93,6 +111,15 @@ class _Assembly:
         self._usage: Usage | None = None
 
     def add(self, response: types.GenerateContentResponse) -> str:
+        """Raises `ValueError` for a body with none of a response's parts (JSON, but not
+        Gemini's: the SDK reads any object as an empty response).
+        """
+        if not isinstance(response, types.GenerateContentResponse) or (
+            response.candidates is None
+            and response.prompt_feedback is None
+            and response.usage_metadata is None
+        ):
+            raise ValueError("not a GenerateContentResponse")
         self._model = response.model_version or self._model
         if (meta := response.usage_metadata) is not None:
             self._usage = Usage(
@@ -201,6 +228,8 @@ def _parts(message: ChatMessage, names: dict[str, str]) -> Iterable[types.Part]:
 
 def _translate(error: Exception) -> ProviderError:
     """SDK error to typed error; never copies the SDK message (it quotes the provider body)."""
+    if refused_by_guard(error):
+        return ProviderEndpointRefused(REFUSED)
     if isinstance(error, httpx2.TimeoutException):
         return ProviderTimeout(f"{NAME} timed out")
     if isinstance(error, errors.APIError):

@@ -11,13 +11,21 @@ from typing import Any
 import httpx2
 import openai
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
 
-from coagent.adapters.llm.common import error_for_status, parse_arguments, parse_seconds
+from coagent.adapters.llm.common import (
+    MALFORMED,
+    bad_response,
+    error_for_status,
+    parse_arguments,
+    parse_seconds,
+)
+from coagent.adapters.llm.endpoints import EndpointGuard, refused_by_guard
 from coagent.application.ports.llm import (
     ChatMessage,
     Completion,
     LLMRequest,
+    ProviderEndpointRefused,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -31,16 +39,31 @@ NAME = "openai"
 # OpenAI accepts a message `name` only in this shape; other display names are dropped (the
 # prompt builder writes names that matter into the content).
 _VALID_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+REFUSED = (
+    f"{NAME}: the base_url host is, or resolves to, an address calls may not go to "
+    "(loopback, private, link-local...); nothing was sent. An operator may allow it with "
+    "LLM_ALLOWED_HOSTS"
+)
 
 
 class OpenAIProvider:
-    """One pooled `AsyncOpenAI` client. The SDK's own retries are off: `CallModel` retries."""
+    """One pooled `AsyncOpenAI` client. The SDK's own retries are off: `CallModel` retries.
+    Its connections go through the `guard` (default: internal addresses refused).
+    """
 
     name = NAME
     is_offline = False
 
-    def __init__(self, *, api_key: str, base_url: str | None) -> None:
-        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+    def __init__(
+        self, *, api_key: str, base_url: str | None, guard: EndpointGuard | None = None
+    ) -> None:
+        http = openai.DefaultAsyncHttpxClient(
+            transport=(guard or EndpointGuard()).transport(openai.DEFAULT_CONNECTION_LIMITS),
+            trust_env=False,
+        )
+        self._client = AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, http_client=http
+        )
         # The official API wants max_completion_tokens; compatible servers know max_tokens.
         self._compatible = base_url is not None
 
@@ -51,38 +74,23 @@ class OpenAIProvider:
         await self._client.close()
 
     async def complete(self, request: LLMRequest) -> Completion:
+        arguments = self._arguments(request)
         try:
             async with asyncio.timeout(request.timeout):
-                response = await self._client.chat.completions.create(
-                    **self._arguments(request), stream=False
-                )
+                response = await self._client.chat.completions.create(**arguments, stream=False)
         except TimeoutError:
             raise ProviderTimeout(f"{NAME} timed out after {request.timeout:g} s") from None
         except openai.OpenAIError as error:
             raise _translate(error) from None
-        if not response.choices:
-            raise ProviderUnavailable(f"{NAME} returned no choices")
-        choice = response.choices[0]
-        calls = tuple(
-            ToolCall(
-                id=call.id,
-                name=call.function.name,
-                arguments=parse_arguments(NAME, call.function.arguments),
-            )
-            for call in choice.message.tool_calls or ()
-            if call.type == "function"
-        )
-        usage = response.usage
-        return Completion(
-            text=choice.message.content or "",
-            tool_calls=calls,
-            finish_reason=choice.finish_reason,
-            usage=Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
-            if usage
-            else None,
-            provider=NAME,
-            model=response.model or request.model,
-        )
+        except MALFORMED:  # a JSON content type on a body that is not JSON
+            raise bad_response(NAME) from None
+        # Another content type (an HTML error page) comes back as text, not a completion.
+        if not isinstance(response, ChatCompletion):
+            raise bad_response(NAME)
+        try:
+            return _completion(response, request)
+        except MALFORMED:  # JSON, but not of a completion's shape
+            raise bad_response(NAME) from None
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamEvent, None]:
         try:
@@ -93,10 +101,18 @@ class OpenAIProvider:
             )
         except openai.OpenAIError as error:
             raise _translate(error) from None
+        except MALFORMED:
+            raise bad_response(NAME) from None
+        if not chunks.response.headers.get("content-type", "").startswith("text/event-stream"):
+            # The SDK would read an HTML page as an empty stream: an empty answer.
+            await chunks.close()
+            raise bad_response(NAME, "something other than an event stream")
         assembly = _Assembly(model=request.model)
+        received = False
         try:
             async with chunks:
                 async for chunk in chunks:
+                    received = True
                     text = assembly.add(chunk)
                     if text:
                         yield TextDelta(text=text)
@@ -106,6 +122,10 @@ class OpenAIProvider:
             raise ProviderTimeout(f"{NAME} stream stalled past {request.timeout:g} s") from None
         except httpx2.TransportError:
             raise ProviderUnavailable(f"{NAME} stream was cut off") from None
+        except MALFORMED:  # an event that is not JSON, or not of a chunk's shape
+            raise bad_response(NAME, "a malformed event stream") from None
+        if not received:
+            raise bad_response(NAME, "an event stream without a single event")
         yield assembly.completion()
 
     def _arguments(self, request: LLMRequest) -> dict[str, Any]:
@@ -130,6 +150,32 @@ class OpenAIProvider:
                 for tool in request.tools
             ]
         return arguments
+
+
+def _completion(response: ChatCompletion, request: LLMRequest) -> Completion:
+    if not response.choices:
+        raise ProviderUnavailable(f"{NAME} returned no choices")
+    choice = response.choices[0]
+    calls = tuple(
+        ToolCall(
+            id=call.id,
+            name=call.function.name,
+            arguments=parse_arguments(NAME, call.function.arguments),
+        )
+        for call in choice.message.tool_calls or ()
+        if call.type == "function"
+    )
+    usage = response.usage
+    return Completion(
+        text=choice.message.content or "",
+        tool_calls=calls,
+        finish_reason=choice.finish_reason,
+        usage=Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
+        if usage
+        else None,
+        provider=NAME,
+        model=response.model or request.model,
+    )
 
 
 class _Assembly:
@@ -204,6 +250,8 @@ def _tool_calls(calls: Iterable[ToolCall]) -> Iterable[dict[str, Any]]:
 
 def _translate(error: openai.OpenAIError) -> ProviderError:
     """SDK error to typed error; never copies the SDK message (it quotes the provider body)."""
+    if refused_by_guard(error):
+        return ProviderEndpointRefused(REFUSED)
     if isinstance(error, openai.APITimeoutError):
         return ProviderTimeout(f"{NAME} timed out")
     if isinstance(error, openai.APIConnectionError):

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Protocol
 
+from coagent.adapters.llm.endpoints import EndpointGuard
 from coagent.adapters.llm.gemini import GeminiProvider
 from coagent.adapters.llm.offline import OfflineProvider
 from coagent.adapters.llm.openai import OpenAIProvider
@@ -29,25 +30,34 @@ class PooledProvider(LLMProvider, Protocol):
 Factory = Callable[[str, str | None], PooledProvider]
 
 
-def _openai(api_key: str, base_url: str | None) -> PooledProvider:
-    return OpenAIProvider(api_key=api_key, base_url=base_url)
+def default_factories(guard: EndpointGuard) -> dict[str, Factory]:
+    """The real providers, each connecting only where `guard` allows."""
 
+    def _openai(api_key: str, base_url: str | None) -> PooledProvider:
+        return OpenAIProvider(api_key=api_key, base_url=base_url, guard=guard)
 
-def _gemini(api_key: str, base_url: str | None) -> PooledProvider:
-    return GeminiProvider(api_key=api_key, base_url=base_url)
+    def _gemini(api_key: str, base_url: str | None) -> PooledProvider:
+        return GeminiProvider(api_key=api_key, base_url=base_url, guard=guard)
 
-
-DEFAULT_FACTORIES: dict[str, Factory] = {"openai": _openai, "gemini": _gemini}
+    return {"openai": _openai, "gemini": _gemini}
 
 
 class ProviderRegistry:
+    """`guard`: where provider connections may go (default: internal addresses refused)."""
+
     def __init__(
-        self, *, max_clients: int = 64, factories: dict[str, Factory] | None = None
+        self,
+        *,
+        max_clients: int = 64,
+        factories: dict[str, Factory] | None = None,
+        guard: EndpointGuard | None = None,
     ) -> None:
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1")
         self._max = max_clients
-        self._factories = DEFAULT_FACTORIES if factories is None else factories
+        self._factories = (
+            default_factories(guard or EndpointGuard()) if factories is None else factories
+        )
         self._offline = OfflineProvider()
         self._pool: OrderedDict[tuple[str, bytes, str | None], _Lease] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()

@@ -6,8 +6,10 @@ Safety rules:
   is looked up in that dictionary and never reaches SQL text. Every statement is built with
   SQLAlchemy Core, so values (search, dates) are bound parameters.
 - Secret columns are never selected, searched or returned: `password_hash`, `refresh_jti`,
-  avatar bytes (`data`), and every column whose name contains "secret", "token", "key" or
-  "hash". That rule is deliberately blunt: it also hides harmless columns such as
+  avatar bytes (`data`), the provider keys' ciphertexts (`agent_key.ciphertext`: the viewer
+  shows their `mask`, as every other response does), and every column whose name contains
+  "secret", "token", "key", "hash", "cipher", "crypt", "password", "jti", "salt" or
+  "credential". That rule is deliberately blunt: it also hides harmless columns such as
   `system_state.key` (a marker name), so that a future column like `encrypted_api_key` or
   `reset_token` is hidden without anyone remembering to list it.
 - On PostgreSQL the transaction is READ ONLY and has a statement timeout.
@@ -42,8 +44,19 @@ from coagent.adapters.persistence.repositories import contains_pattern
 from coagent.domain.errors import NotFound
 
 HIDDEN_TABLES = frozenset({"alembic_version"})
-SECRET_COLUMNS = frozenset({"password_hash", "refresh_jti", "data"})
-SECRET_FRAGMENTS = ("secret", "token", "key", "hash")
+SECRET_COLUMNS = frozenset({"password_hash", "refresh_jti", "data", "ciphertext"})
+SECRET_FRAGMENTS = (
+    "secret",
+    "token",
+    "key",
+    "hash",
+    "cipher",
+    "crypt",
+    "password",
+    "jti",
+    "salt",
+    "credential",
+)
 STATEMENT_TIMEOUT_MS = 10_000
 
 # For foreign keys into these tables, resolve_relations adds "<prefix>_<suffix>" with the

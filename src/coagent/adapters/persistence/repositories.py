@@ -30,6 +30,11 @@ def contains_pattern(value: str) -> str:
     return f"%{escaped}%"
 
 
+def prefix_pattern(value: str) -> str:
+    """A LIKE pattern matching text that starts with `value` literally (wildcards escaped)."""
+    return contains_pattern(value).removeprefix("%")
+
+
 class SqlAlchemyUserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -95,7 +100,7 @@ class SqlAlchemyUserRepository:
     async def search(self, query: str, *, limit: int) -> Sequence[User]:
         rows = await self._session.scalars(
             select(UserModel)
-            .where(self._matches(query), UserModel.is_active.is_(True))
+            .where(self._starts_with(query), UserModel.is_active.is_(True))
             .order_by(UserModel.email)
             .limit(limit)
         )
@@ -113,6 +118,17 @@ class SqlAlchemyUserRepository:
             UserModel.email.like(pattern, escape="\\"),
             UserModel.username.like(pattern, escape="\\"),
             func.lower(UserModel.full_name).like(pattern, escape="\\"),
+        )
+
+    @staticmethod
+    def _starts_with(text: str) -> Any:
+        """Email or username starts with `text`, or the name or one of its words does."""
+        pattern = prefix_pattern(text)
+        return or_(
+            UserModel.email.like(pattern, escape="\\"),
+            UserModel.username.like(pattern, escape="\\"),
+            func.lower(UserModel.full_name).like(pattern, escape="\\"),
+            func.lower(UserModel.full_name).like(f"% {pattern}", escape="\\"),
         )
 
     async def _flush_unique(self) -> None:

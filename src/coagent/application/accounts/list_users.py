@@ -7,6 +7,7 @@ from uuid import UUID
 from coagent.application.accounts.actor import load_actor
 from coagent.application.ports.repositories import Page, UnitOfWorkFactory
 from coagent.domain.accounts import policy
+from coagent.domain.accounts.credentials import normalize_login
 from coagent.domain.accounts.user import User
 from coagent.domain.errors import Forbidden, InvalidInput
 
@@ -49,6 +50,10 @@ class SearchUsersCommand:
 class SearchUsers:
     """Staff (TA and above), to find people to enroll. Needs at least two characters and
     returns a bounded number of active accounts, so it cannot dump the user table.
+
+    Admins get a prefix search (email, username, or a word of the name). Other staff get an
+    exact match only: the account whose email (or username) is the query, any case, and never
+    an admin or super admin, so course staff cannot list accounts or learn admins' emails.
     """
 
     def __init__(self, *, uow: UnitOfWorkFactory) -> None:
@@ -64,4 +69,9 @@ class SearchUsers:
             actor = await load_actor(uow, command.actor_id)
             if not policy.may_search_people(actor):
                 raise Forbidden("Only course staff may search people")
-            return await uow.users.search(query, limit=command.limit)
+            if policy.may_browse_people(actor):
+                return await uow.users.search(query, limit=command.limit)
+            found = await uow.users.get_by_login(normalize_login(query))
+            if found is None or not policy.may_find_in_search(actor, found):
+                return []
+            return [found]

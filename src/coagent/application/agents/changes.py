@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, Final
 from uuid import UUID
 
+from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWork
 from coagent.application.ports.security import SecretBox
 from coagent.domain.agents.config import (
@@ -24,7 +25,7 @@ from coagent.domain.agents.config import (
     Provider,
     check_config,
 )
-from coagent.domain.agents.keys import KeyType, check_key, looks_masked, mask_key
+from coagent.domain.agents.keys import KEY_ORDER, KeyType, check_key, looks_masked, mask_key
 from coagent.domain.agents.schedule import Schedule
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
 
@@ -72,6 +73,44 @@ def apply_changes(config: AgentConfig, changes: ConfigChanges, now: datetime) ->
     """The configuration with the changes made, checked, and `updated_at` bumped."""
     values = {name: value for name in _FIELDS if (value := getattr(changes, name)) is not KEEP}
     return check_config(replace(config, **values, updated_at=now))
+
+
+def check_endpoint(
+    endpoints: EndpointPolicy, before: AgentConfig | None, after: AgentConfig
+) -> None:
+    """A new base_url must pass the endpoint policy (InvalidInput); one already stored is
+    checked again, resolved, at every call.
+    """
+    if after.base_url is not None and (before is None or after.base_url != before.base_url):
+        endpoints.check_base_url(after.base_url)
+
+
+async def drop_stored_keys(
+    uow: UnitOfWork, *, actor_id: UUID, config_id: UUID
+) -> tuple[KeyType, ...]:
+    """Delete every stored key of a configuration whose provider or base_url changed, and
+    audit it (types only). Returns the key types that were stored, in call order.
+    """
+    masks = await uow.agent_configs.key_masks(config_id)
+    dropped = tuple(key_type for key_type in KEY_ORDER if key_type in masks)
+    for key_type in dropped:
+        await uow.agent_configs.delete_key(config_id, key_type)
+    if dropped:
+        await uow.audit.record(
+            actor_id=actor_id,
+            action="agent_config.keys_dropped",
+            target_type="agent_config",
+            target_id=str(config_id),
+            details={"key_types": [key_type.value for key_type in dropped]},
+        )
+    return dropped
+
+
+def still_dropped(dropped: tuple[KeyType, ...], written: "KeyWrite") -> tuple[KeyType, ...]:
+    """The dropped key types, without the main key when the same request stored a new one."""
+    if written.changed and written.mask is not None:
+        return tuple(key_type for key_type in dropped if key_type is not KeyType.API_KEY)
+    return dropped
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

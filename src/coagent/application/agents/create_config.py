@@ -6,9 +6,10 @@ from typing import Any
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.changes import write_key
+from coagent.application.agents.changes import check_endpoint, write_key
 from coagent.application.courses.access import authorize
 from coagent.application.ports.clock import Clock, IdGenerator
+from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.security import SecretBox
 from coagent.domain.agents.config import (
@@ -50,16 +51,23 @@ class CreateAgentConfig:
 
     The first configuration of a type in a course is created active, the others inactive;
     the name must be free within (course, type) (Conflict otherwise). A key is encrypted
-    before it is stored.
+    before it is stored. A base_url must pass the endpoint policy (InvalidInput).
     """
 
     def __init__(
-        self, *, uow: UnitOfWorkFactory, secrets: SecretBox, clock: Clock, ids: IdGenerator
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        secrets: SecretBox,
+        clock: Clock,
+        ids: IdGenerator,
+        endpoints: EndpointPolicy,
     ) -> None:
         self._uow = uow
         self._secrets = secrets
         self._clock = clock
         self._ids = ids
+        self._endpoints = endpoints
 
     async def execute(self, command: CreateAgentConfigCommand) -> AgentConfig:
         async with self._uow() as uow:
@@ -86,6 +94,7 @@ class CreateAgentConfig:
                     updated_at=now,
                 )
             )
+            check_endpoint(self._endpoints, None, config)
             if await uow.agent_configs.name_taken(course.id, config.type, config.name):
                 raise Conflict(NAME_TAKEN)
             is_first = await uow.agent_configs.active_for(course.id, config.type) is None

@@ -1,14 +1,16 @@
 """RestoreAgentConfigVersion."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.agents.access import VERSION_NOT_FOUND, authorize_config
+from coagent.application.agents.changes import check_endpoint, drop_stored_keys
 from coagent.application.agents.create_config import NAME_TAKEN
 from coagent.application.ports.clock import Clock
+from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWorkFactory
-from coagent.domain.agents.config import AgentConfig, check_config, restored
+from coagent.domain.agents.config import AgentConfig, check_config, restored, same_endpoint
 from coagent.domain.courses.policy import Action
 from coagent.domain.errors import Conflict, NotFound
 
@@ -24,14 +26,17 @@ class RestoreAgentConfigVersion:
     """`agent_config.manage` on its course; admins only for system configurations.
 
     Puts every snapshotted field back (name, provider, model, base_url, prompt, context
-    window, trigger, schedule, settings) and bumps `updated_at`; keys and activation stay.
-    A version of another configuration is NotFound; a name since taken by another
-    configuration is a Conflict.
+    window, trigger, schedule, settings) and bumps `updated_at`; activation stays, and so do
+    the keys unless the version has another provider or base_url: then every stored key is
+    deleted (`dropped_keys`), as in an update. A restored base_url must pass the endpoint
+    policy of today (InvalidInput). A version of another configuration is NotFound; a name
+    since taken by another configuration is a Conflict.
     """
 
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, endpoints: EndpointPolicy) -> None:
         self._uow = uow
         self._clock = clock
+        self._endpoints = endpoints
 
     async def execute(self, command: RestoreAgentConfigVersionCommand) -> AgentConfig:
         async with self._uow() as uow:
@@ -43,10 +48,14 @@ class RestoreAgentConfigVersion:
             if version is None or version.config_id != config.id:
                 raise NotFound(VERSION_NOT_FOUND)
             updated = check_config(restored(config, version.snapshot, self._clock.now()))
+            check_endpoint(self._endpoints, config, updated)
             if updated.name != config.name and await uow.agent_configs.name_taken(
                 updated.course_id, updated.type, updated.name, except_id=updated.id
             ):
                 raise Conflict(NAME_TAKEN)
             await uow.agent_configs.update(updated)
+            if not same_endpoint(config, updated):
+                dropped = await drop_stored_keys(uow, actor_id=actor.id, config_id=config.id)
+                updated = replace(updated, masked_api_key=None, dropped_keys=dropped)
             await uow.commit()
         return updated

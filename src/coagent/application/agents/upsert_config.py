@@ -10,14 +10,18 @@ from coagent.application.agents.changes import (
     ConfigChanges,
     apply_changes,
     blank_config,
+    check_endpoint,
+    drop_stored_keys,
+    still_dropped,
     write_key,
 )
 from coagent.application.agents.create_config import NAME_TAKEN
 from coagent.application.courses.access import authorize
 from coagent.application.ports.clock import Clock, IdGenerator
+from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.security import SecretBox
-from coagent.domain.agents.config import AgentConfig, AgentType, check_placement
+from coagent.domain.agents.config import AgentConfig, AgentType, check_placement, same_endpoint
 from coagent.domain.agents.keys import KeyType
 from coagent.domain.courses.policy import Action
 from coagent.domain.errors import Conflict
@@ -38,16 +42,25 @@ class UpsertAgentConfig:
     configurations: admins only.
 
     Changes the active configuration of the type (else the oldest one) like a partial update;
-    when there is none, creates one, active, from the defaults and the changes.
+    when there is none, creates one, active, from the defaults and the changes. As in
+    `UpdateAgentConfig`, a changed provider or base_url deletes every stored key (reported in
+    `dropped_keys`), and a new base_url must pass the endpoint policy.
     """
 
     def __init__(
-        self, *, uow: UnitOfWorkFactory, secrets: SecretBox, clock: Clock, ids: IdGenerator
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        secrets: SecretBox,
+        clock: Clock,
+        ids: IdGenerator,
+        endpoints: EndpointPolicy,
     ) -> None:
         self._uow = uow
         self._secrets = secrets
         self._clock = clock
         self._ids = ids
+        self._endpoints = endpoints
 
     async def execute(self, command: UpsertAgentConfigCommand) -> AgentConfig:
         check_placement(command.course_id, command.type)
@@ -58,6 +71,7 @@ class UpsertAgentConfig:
             else:
                 await authorize(uow, actor, command.course_id, Action.AGENT_CONFIG_MANAGE)
             now = self._clock.now()
+            dropped: tuple[KeyType, ...] = ()
             existing = await uow.agent_configs.first_of(command.course_id, command.type)
             if existing is None:
                 base = blank_config(
@@ -68,18 +82,23 @@ class UpsertAgentConfig:
                     now=now,
                 )
                 config = replace(apply_changes(base, command.changes, now), is_active=True)
+                check_endpoint(self._endpoints, None, config)
                 if await uow.agent_configs.name_taken(config.course_id, config.type, config.name):
                     raise Conflict(NAME_TAKEN)
                 await uow.agent_configs.add(config)
                 mask = None
             else:
                 config = apply_changes(existing, command.changes, now)
+                check_endpoint(self._endpoints, existing, config)
                 if config.name != existing.name and await uow.agent_configs.name_taken(
                     config.course_id, config.type, config.name, except_id=config.id
                 ):
                     raise Conflict(NAME_TAKEN)
                 await uow.agent_configs.update(config)
                 mask = existing.masked_api_key
+                if not same_endpoint(existing, config):
+                    dropped = await drop_stored_keys(uow, actor_id=actor.id, config_id=config.id)
+                    mask = None
             if command.changes.api_key is not KEEP:
                 written = await write_key(
                     uow,
@@ -90,5 +109,6 @@ class UpsertAgentConfig:
                     current_mask=mask,
                 )
                 mask = written.mask
+                dropped = still_dropped(dropped, written)
             await uow.commit()
-        return replace(config, masked_api_key=mask)
+        return replace(config, masked_api_key=mask, dropped_keys=dropped)

@@ -113,6 +113,20 @@ class ProviderBadRequest(ProviderError):
     """The provider refused the request itself (unknown model, bad schema): never retried."""
 
 
+class ProviderBadResponse(ProviderError):
+    """The provider answered something that is not an API response (an HTML error page, a
+    body that is not JSON or not of the expected shape, a stream that is not one): never
+    retried, since a misconfigured endpoint would answer the same again.
+    """
+
+
+class ProviderEndpointRefused(ProviderError):
+    """The endpoint's host is, or resolves to, an address calls may not go to (loopback,
+    private, link-local, unspecified, multicast) and `LLM_ALLOWED_HOSTS` does not allow it.
+    Nothing was sent (no key left the process); never retried.
+    """
+
+
 class LLMProvider(Protocol):
     """One provider bound to one key (or none) and one endpoint."""
 
@@ -127,6 +141,16 @@ class LLMProvider(Protocol):
         """`TextDelta`s in order, then exactly one `Completion` (full text, tool calls, usage).
         Raises a `ProviderError` on any failure, possibly after some deltas. A generator, so
         a caller stopping early can `aclose()` it and free the connection at once.
+        """
+        ...
+
+
+class EndpointPolicy(Protocol):
+    """Where provider calls may go. The adapter checks every connection again, resolved."""
+
+    def check_base_url(self, base_url: str) -> None:
+        """Raises `InvalidInput` when the URL's host, as written, is an address calls may not
+        go to (loopback, private, link-local...) and the operator did not allow it.
         """
         ...
 

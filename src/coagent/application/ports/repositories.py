@@ -51,7 +51,9 @@ class UserRepository(Protocol):
         ...
 
     async def search(self, query: str, *, limit: int) -> Sequence[User]:
-        """Active accounts whose email, username or name contains `query` (any case)."""
+        """Active accounts whose email or username starts with `query`, or whose name or one
+        of its words does (any case, wildcards literal), ordered by email.
+        """
         ...
 
     async def exists_with_role(self, role: Role) -> bool: ...

@@ -61,3 +61,15 @@ def may_impersonate(actor: User, target: User) -> bool:
 
 def may_search_people(actor: User) -> bool:
     return actor.is_active and actor.role.is_staff
+
+
+def may_browse_people(actor: User) -> bool:
+    """Prefix search over every account (admins); other staff look people up by exact email
+    or username only, so search never lists the platform's accounts to course staff.
+    """
+    return actor.is_active and actor.role.is_admin
+
+
+def may_find_in_search(actor: User, target: User) -> bool:
+    """Admin accounts are found by admins only: their email and role stay private."""
+    return target.is_active and (actor.role.is_admin or not target.role.is_admin)

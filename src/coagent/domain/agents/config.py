@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Final
 from uuid import UUID
 
+from coagent.domain.agents.keys import KeyType
 from coagent.domain.agents.schedule import Schedule
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
 from coagent.domain.errors import InvalidInput
@@ -59,8 +60,19 @@ MAX_SETTINGS_DEPTH: Final = 16
 # in clear), an optional port from 1 to 65535, an optional path; no query, no fragment.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+# An IPv6 address in brackets, in the textual forms of RFC 4291 (so "[D84]" is no host).
+_H = r"[0-9A-Fa-f]{1,4}"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_V4 = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
+_IPV6 = (
+    rf"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:|(?:{_H}:){{1,6}}:{_H}"
+    rf"|(?:{_H}:){{1,5}}(?::{_H}){{1,2}}|(?:{_H}:){{1,4}}(?::{_H}){{1,3}}"
+    rf"|(?:{_H}:){{1,3}}(?::{_H}){{1,4}}|(?:{_H}:){{1,2}}(?::{_H}){{1,5}}"
+    rf"|{_H}:(?::{_H}){{1,6}}|:(?:(?::{_H}){{1,7}}|:)"
+    rf"|(?:{_H}:){{6}}{_V4}|::(?:[Ff]{{4}}(?::0{{1,4}})?:)?{_V4}|(?:{_H}:){{1,4}}:{_V4})"
+)
 BASE_URL_PATTERN: Final = (
-    rf"^https?://(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::{_PORT})?"
+    rf"^https?://(?:{_LABEL}(?:\.{_LABEL})*|\[{_IPV6}\])(?::{_PORT})?"
     r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
 )
 _BASE_URL = re.compile(BASE_URL_PATTERN)
@@ -89,6 +101,9 @@ class AgentConfig:
     updated_at: datetime
     # The main key's mask (`sk-…89`), computed when it was stored; None when there is no key.
     masked_api_key: str | None = None
+    # Set by the update that changed the provider or base_url: the stored keys it deleted
+    # (a key never follows its configuration to another endpoint). Not stored.
+    dropped_keys: tuple[KeyType, ...] = ()
 
     @property
     def is_system(self) -> bool:
@@ -134,6 +149,11 @@ def snapshot_of(config: AgentConfig) -> ConfigSnapshot:
         schedule=config.schedule,
         settings=config.settings,
     )
+
+
+def same_endpoint(before: AgentConfig, after: AgentConfig) -> bool:
+    """Whether stored keys may stay: a key belongs to one provider at one base URL."""
+    return before.provider == after.provider and before.base_url == after.base_url
 
 
 def restored(config: AgentConfig, snapshot: ConfigSnapshot, now: datetime) -> AgentConfig:

@@ -151,7 +151,12 @@ class UsersController(Controller):
     @get(
         "/search",
         operation_id="users_search",
-        description="Course staff (TA and above), to find people to enroll. At least 2 characters.",
+        description=(
+            "Staff (global role TA and above), to find people to enroll; at least 2 "
+            "characters. Admins: active accounts whose email or username starts with `q`, or "
+            "whose name has a word that does. Other staff: only the active account whose email "
+            "or username is exactly `q` (any case), never an admin account; [] otherwise."
+        ),
         responses=problems(401, 403),
     )
     async def search_users(

@@ -113,8 +113,12 @@ class AgentsController(Controller):
         description=(
             "Admins only: change the system configuration of a type (`design` or `analytics`), "
             "or create it, active, when there is none."
+            "Changing `model_provider` or `base_url` deletes every stored key (api_key, room_key, "
+            "global_key, backup_key) unless `api_key` is sent in the same request; the "
+            "response lists the deleted types in `dropped_keys` (and `masked_api_key` is "
+            "null). A base_url to an internal address is a 422."
         ),
-        responses=problems(401, 403, 409),
+        responses=problems(401, 403, 409, 422),
     )
     async def upsert_system(
         self,
@@ -144,8 +148,10 @@ class AgentsController(Controller):
             "system design configuration, else the built-in offline defaults. The `custom_*` "
             "fields override the configuration; request keys are used for this call only. "
             "No key for a provider that needs one: 422. A provider failure is a 502 (key or "
-            "request rejected), 503 (rate limited, with Retry-After, or unavailable) or 504 "
-            "(timeout), never a 200. Model calls are limited per caller and per course "
+            "request rejected, an answer that is not the API's, or a base_url that resolves "
+            "to an internal address: the connection is refused before anything is sent), "
+            "503 (rate limited, with Retry-After, or unavailable) or 504 (timeout), never a "
+            "200. Model calls are limited per caller and per course "
             "(`LLM_CALLS_PER_USER_PER_MINUTE`, `LLM_CALLS_PER_COURSE_PER_MINUTE`): over either, "
             "429 with Retry-After and no call."
         ),
@@ -193,9 +199,10 @@ class AgentsController(Controller):
         operation_id="agents_create",
         description=(
             "Co-teachers, the owner and admins. The first configuration of a type in the "
-            "course becomes active. A name already used for the type is a 409."
+            "course becomes active. A name already used for the type is a 409; a base_url to "
+            "an internal address a 422."
         ),
-        responses=problems(401, 403, 404, 409),
+        responses=problems(401, 403, 404, 409, 422),
     )
     async def create(
         self,
@@ -230,8 +237,12 @@ class AgentsController(Controller):
             "Co-teachers, the owner and admins (admins only for system configurations). "
             "Partial: only the fields sent change; read-only fields sent back are ignored; "
             "the masked key sent back never replaces the key."
+            "Changing `model_provider` or `base_url` deletes every stored key (api_key, room_key, "
+            "global_key, backup_key) unless `api_key` is sent in the same request; the "
+            "response lists the deleted types in `dropped_keys` (and `masked_api_key` is "
+            "null). A base_url to an internal address is a 422."
         ),
-        responses=problems(401, 403, 404, 409),
+        responses=problems(401, 403, 404, 409, 422),
     )
     async def update(
         self,
@@ -343,8 +354,12 @@ class AgentConfigController(Controller):
         description=(
             "Co-teachers, the owner and admins: change the course's active configuration of "
             "the type (else its oldest), or create it, active, when there is none."
+            "Changing `model_provider` or `base_url` deletes every stored key (api_key, room_key, "
+            "global_key, backup_key) unless `api_key` is sent in the same request; the "
+            "response lists the deleted types in `dropped_keys` (and `masked_api_key` is "
+            "null). A base_url to an internal address is a 422."
         ),
-        responses=problems(401, 403, 404, 409),
+        responses=problems(401, 403, 404, 409, 422),
     )
     async def upsert(
         self,
@@ -416,10 +431,12 @@ class AgentConfigController(Controller):
         "/{config_id:uuid}/versions/{version_id:uuid}/restore",
         operation_id="agent_config_versions_restore",
         description=(
-            "Co-teachers, the owner and admins: put a version's fields back (keys and "
-            "activation stay). A version of another configuration is a 404."
+            "Co-teachers, the owner and admins: put a version's fields back (activation "
+            "stays; keys stay unless the version has another `model_provider` or `base_url`: "
+            "then every stored key is deleted and listed in `dropped_keys`). A version of "
+            "another configuration is a 404; a base_url now refused is a 422."
         ),
-        responses=problems(401, 403, 404, 409),
+        responses=problems(401, 403, 404, 409, 422),
         status_code=200,
     )
     async def restore(

@@ -52,7 +52,13 @@ BaseUrl = Annotated[
     msgspec.Meta(
         max_length=MAX_BASE_URL,
         pattern=f"^(?:{BASE_URL_PATTERN.removeprefix('^').removesuffix('$')})?$",
-        description="An OpenAI-compatible server (e.g. http://localhost:11434/v1 for Ollama)",
+        description=(
+            "An OpenAI-compatible server (e.g. http://localhost:11434/v1 for Ollama). Hosts "
+            "that are or resolve to loopback, private, link-local or other internal "
+            "addresses are refused (422; checked again at each call) unless the operator "
+            "allows them in LLM_ALLOWED_HOSTS (the embedded default allows loopback). "
+            "Changing it deletes the stored keys"
+        ),
     ),
 ]
 ContextWindow = Annotated[int, msgspec.Meta(ge=MIN_CONTEXT_WINDOW, le=MAX_CONTEXT_WINDOW)]
@@ -65,10 +71,25 @@ KeyValue = Annotated[
     ),
 ]
 Label = Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)]
+DroppedKeys = Annotated[
+    list[KeyType],
+    msgspec.Meta(
+        description=(
+            "The key types this request deleted because it changed model_provider or "
+            "base_url (a stored key never follows its configuration to another endpoint); "
+            "send the keys again for the new endpoint. Empty otherwise"
+        )
+    ),
+]
 
 
 class AgentConfigRead(msgspec.Struct):
-    """A configuration; keys appear only as `masked_api_key` (`sk-…89`)."""
+    """A configuration; keys appear only as `masked_api_key` (`sk-…89`).
+
+    `dropped_keys`: the key types this very request deleted because it changed
+    `model_provider` or `base_url` (a stored key never follows its configuration to another
+    endpoint): send the keys again for the new endpoint. Empty otherwise, and in lists.
+    """
 
     id: UUID
     course_id: UUID | None
@@ -87,6 +108,7 @@ class AgentConfigRead(msgspec.Struct):
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
+    dropped_keys: DroppedKeys = msgspec.field(default_factory=list)
 
     @classmethod
     def of(cls, config: AgentConfig) -> "AgentConfigRead":
@@ -108,6 +130,7 @@ class AgentConfigRead(msgspec.Struct):
             created_by=config.created_by,
             created_at=config.created_at,
             updated_at=config.updated_at,
+            dropped_keys=list(config.dropped_keys),
         )
 
 
