@@ -49,6 +49,7 @@ def create_worker_broker() -> AsyncBroker:
     @broker.on_event(TaskiqEvents.WORKER_STARTUP)
     async def _startup(state: TaskiqState) -> None:
         state.container = build_container(settings)
+        state.container.agents_runtime.bind(broker)
         state.services = state.container.worker
         logger.info("worker started", extra={"broker": type(broker).__name__})
 

@@ -153,7 +153,7 @@ def worker(workers: int) -> None:
 
 @cli.command()
 def scheduler() -> None:
-    """Run the scheduler that kicks periodic tasks (run exactly one; needs REDIS_URL)."""
+    """Run the scheduler: periodic tasks and the agents' tick (run exactly one; needs REDIS_URL)."""
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException(
@@ -162,11 +162,15 @@ def scheduler() -> None:
     from taskiq.cli.scheduler.args import SchedulerArgs  # noqa: PLC0415
     from taskiq.cli.scheduler.run import run_scheduler  # noqa: PLC0415
 
+    from coagent.main.agents_runtime import with_agent_ticks  # noqa: PLC0415
     from coagent.main.broker import create_scheduler  # noqa: PLC0415
 
+    periodic = create_scheduler(settings)
     asyncio.run(
-        run_scheduler(
-            SchedulerArgs(scheduler=create_scheduler(settings), modules=[], configure_logging=False)
+        with_agent_ticks(
+            settings,
+            periodic.broker,
+            run_scheduler(SchedulerArgs(scheduler=periodic, modules=[], configure_logging=False)),
         )
     )
 

@@ -100,6 +100,7 @@ from coagent.application.llm.call_model import CallModel, RetryPolicy
 from coagent.application.ports.chat import TicketStore
 from coagent.application.ports.events import CourseEvent, EventPublisher
 from coagent.application.ports.security import AttemptLimiter, RevocationList
+from coagent.main.agents_runtime import AgentsRuntime, build_agents_runtime
 from coagent.main.settings import Settings
 
 logger = logging.getLogger("coagent")
@@ -142,6 +143,7 @@ class Container:
     rotate_keys: RotateAgentKeys
     llm: ProviderRegistry
     call_model: CallModel
+    agents_runtime: AgentsRuntime
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -241,6 +243,9 @@ def build_container(settings: Settings) -> Container:
         secrets=secret_box,
         policy=RetryPolicy(max_retries=settings.llm_max_retries),
     )
+    agents_runtime = build_agents_runtime(
+        settings, uow=uow, clock=clock, ids=ids, call_model=call_model, publisher=hub
+    )
     http = HttpServices(
         accounts=AccountServices(
             authenticate=Authenticate(tokens=tokens, revocations=revocations),
@@ -295,6 +300,7 @@ def build_container(settings: Settings) -> Container:
                 clock=clock,
                 ids=ids,
                 max_length=settings.chat_max_message_length,
+                agents=agents_runtime.kicker,
             ),
             history=ReadHistory(
                 uow=uow,
@@ -324,7 +330,10 @@ def build_container(settings: Settings) -> Container:
         redis=redis,
         hasher=hasher,
         http=http,
-        worker=WorkerServices(purge_expired_sessions=PurgeExpiredSessions(uow=uow, clock=clock)),
+        worker=WorkerServices(
+            purge_expired_sessions=PurgeExpiredSessions(uow=uow, clock=clock),
+            turns=agents_runtime.tasks,
+        ),
         create_admin=CreateAdmin(uow=uow, accounts=accounts),
         bootstrap_super_admin=BootstrapSuperAdmin(uow=uow, accounts=accounts),
         secret_box=secret_box,
@@ -337,6 +346,7 @@ def build_container(settings: Settings) -> Container:
         rotate_keys=RotateAgentKeys(uow=uow, secrets=secret_box),
         llm=llm,
         call_model=call_model,
+        agents_runtime=agents_runtime,
     )
 
 

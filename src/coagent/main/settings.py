@@ -65,6 +65,14 @@ class Settings:
     # Provider calls: seconds per attempt (agents put it in each request), transient retries.
     llm_timeout: int = 60
     llm_max_retries: int = 2
+    # Agent turns: per room per minute; mentions of an agent per user per window.
+    agent_turns_per_minute: int = 6
+    agent_mentions_per_user: int = 5
+    agent_mention_window_seconds: int = 60
+    # A turn runner's lease on a room (renewed every third of it while it works).
+    agent_lease_seconds: int = 15
+    # How often the scheduler checks time triggers and reclaims stalled turns.
+    scheduler_tick_seconds: float = 1.0
 
     @property
     def embedded(self) -> bool:
@@ -82,7 +90,9 @@ def _flag(value: str | None, default: bool) -> bool:
     raise SettingsError(f"Expected a boolean, got {value!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -92,6 +102,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
         raise SettingsError(f"{name} must be an integer") from error
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}")
     return value
 
 
@@ -105,6 +117,14 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number of seconds") from error
     if not math.isfinite(value) or value <= 0:
         raise SettingsError(f"{name} must be a number of seconds greater than 0")
+    return value
+
+
+def _tick(env: Mapping[str, str]) -> float:
+    """SCHEDULER_TICK_SECONDS: 0.1 to 2 (a time trigger must fire within 2 s of its time)."""
+    value = _positive_float(env, "SCHEDULER_TICK_SECONDS", 1.0)
+    if not 0.1 <= value <= 2.0:
+        raise SettingsError("SCHEDULER_TICK_SECONDS must be between 0.1 and 2")
     return value
 
 
@@ -194,4 +214,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stalled_peer_timeout_seconds=_int(env, "STALLED_PEER_TIMEOUT_SECONDS", 30, minimum=1),
         llm_timeout=_int(env, "LLM_TIMEOUT_SECONDS", 60),
         llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, minimum=0),
+        agent_turns_per_minute=_int(env, "AGENT_TURNS_PER_MINUTE", 6, maximum=600),
+        agent_mentions_per_user=_int(env, "AGENT_MENTIONS_PER_USER", 5, maximum=1000),
+        agent_mention_window_seconds=_int(env, "AGENT_MENTION_WINDOW_SECONDS", 60, maximum=3600),
+        agent_lease_seconds=_int(env, "AGENT_LEASE_SECONDS", 15, minimum=3, maximum=300),
+        scheduler_tick_seconds=_tick(env),
     )

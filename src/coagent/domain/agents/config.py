@@ -89,6 +89,9 @@ class AgentConfig:
     updated_at: datetime
     # The main key's mask (`sk-…89`), computed when it was stored; None when there is no key.
     masked_api_key: str | None = None
+    # The configuration's version as agent turns record it: 1, then + 1 on every update
+    # (the store counts; what `update` is given here is ignored).
+    revision: int = 1
 
     @property
     def is_system(self) -> bool:

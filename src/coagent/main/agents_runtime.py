@@ -1,0 +1,171 @@
+"""The agent turn runtime's wiring: its use cases, built from the shared infrastructure.
+
+One `AgentsRuntime` per process. The web process uses its kicker (PostMessage) and its HTTP
+services; workers run its tasks; the scheduler (or, embedded, the web process) runs its tick:
+reclaim stalled turns, kick rooms whose queue has no runner, queue due time triggers.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
+
+from taskiq import AsyncBroker
+
+from coagent.adapters.http.turns.controller import TurnServices
+from coagent.adapters.limits.memory import InMemoryRateLimiter
+from coagent.adapters.worker.kicker import TaskiqTurnKicker
+from coagent.adapters.worker.tasks import TurnTasks
+from coagent.application.llm.call_model import CallModel
+from coagent.application.ports.agent_events import AgentStream, AgentTrace
+from coagent.application.ports.chat import ChatPublisher
+from coagent.application.ports.clock import Clock, IdGenerator
+from coagent.application.ports.limits import RateLimiter
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.turns.common import TurnLimits
+from coagent.application.turns.consider_message import ConsiderMessage
+from coagent.application.turns.list_turns import ListTurns
+from coagent.application.turns.reclaim_turns import ReclaimTurns, ReclaimTurnsCommand
+from coagent.application.turns.request_turn import RequestTurn
+from coagent.application.turns.run_turns import RunTurns
+from coagent.application.turns.tick_time_triggers import (
+    TickTimeTriggers,
+    TickTimeTriggersCommand,
+)
+from coagent.main.settings import Settings
+
+logger = logging.getLogger("coagent.agents")
+T = TypeVar("T")
+
+
+class QuietAgentStream:
+    """`AgentStream` until the realtime adapter is wired: streamed pieces and traces are
+    dropped (the stored reply still reaches every socket through the ChatPublisher).
+    """
+
+    async def delta(self, *, room_id: UUID, turn_id: UUID, message_id: UUID, text: str) -> None:
+        return None
+
+    async def end(self, turn_id: UUID) -> None:
+        return None
+
+    async def aborted(self, *, room_id: UUID, turn_id: UUID, message_id: UUID, reason: str) -> None:
+        return None
+
+    async def trace(self, event: AgentTrace) -> None:
+        logger.info("agent trace", extra={"turn_id": str(event.turn_id), "code": event.code})
+
+    async def notify_user(self, *, room_id: UUID, user_id: UUID, code: str, detail: str) -> None:
+        return None
+
+
+@dataclass
+class AgentsRuntime:
+    kicker: TaskiqTurnKicker
+    tasks: TurnTasks
+    http: TurnServices
+    reclaim: ReclaimTurns
+    time_triggers: TickTimeTriggers
+    tick_seconds: float
+
+    def bind(self, broker: AsyncBroker) -> None:
+        """Kicks go to `broker` from now on."""
+        self.kicker.bind(broker)
+
+    async def tick(self) -> None:
+        """One scheduler round; a failing step (database or Redis down) is logged, and the
+        next round tries again.
+        """
+        await _logged("reclaim", self.reclaim.execute(ReclaimTurnsCommand()))
+        await _logged("time triggers", self.time_triggers.execute(TickTimeTriggersCommand()))
+
+    async def run_ticks(self) -> None:
+        """Tick forever, every `tick_seconds` (cancel to stop)."""
+        while True:
+            await self.tick()
+            await asyncio.sleep(self.tick_seconds)
+
+
+async def _logged(step: str, work: Awaitable[T]) -> T | None:
+    try:
+        return await work
+    except Exception as error:  # noqa: BLE001 - the next tick retries
+        logger.warning("agent tick failed", extra={"step": step, "error": type(error).__name__})
+        return None
+
+
+def build_agents_runtime(
+    settings: Settings,
+    *,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    ids: IdGenerator,
+    call_model: CallModel,
+    publisher: ChatPublisher,
+    stream: AgentStream | None = None,
+    limiter: RateLimiter | None = None,
+) -> AgentsRuntime:
+    stream = stream or QuietAgentStream()
+    limiter = limiter or InMemoryRateLimiter()
+    kicker = TaskiqTurnKicker()
+    limits = TurnLimits(
+        turns_per_minute=settings.agent_turns_per_minute,
+        mentions_per_user=settings.agent_mentions_per_user,
+        mention_window_seconds=settings.agent_mention_window_seconds,
+    )
+    return AgentsRuntime(
+        kicker=kicker,
+        tasks=TurnTasks(
+            consider_message=ConsiderMessage(
+                uow=uow,
+                clock=clock,
+                ids=ids,
+                kicker=kicker,
+                stream=stream,
+                limiter=limiter,
+                limits=limits,
+            ),
+            run_turns=RunTurns(
+                uow=uow,
+                clock=clock,
+                ids=ids,
+                call_model=call_model,
+                stream=stream,
+                publisher=publisher,
+                lease_seconds=settings.agent_lease_seconds,
+                llm_timeout=settings.llm_timeout,
+            ),
+        ),
+        http=TurnServices(
+            request=RequestTurn(
+                uow=uow, clock=clock, ids=ids, kicker=kicker, stream=stream, limits=limits
+            ),
+            list=ListTurns(uow=uow),
+        ),
+        reclaim=ReclaimTurns(uow=uow, clock=clock, kicker=kicker, stream=stream),
+        time_triggers=TickTimeTriggers(
+            uow=uow, clock=clock, ids=ids, kicker=kicker, stream=stream, limits=limits
+        ),
+        tick_seconds=settings.scheduler_tick_seconds,
+    )
+
+
+async def with_agent_ticks(settings: Settings, broker: AsyncBroker, main: Awaitable[None]) -> None:
+    """`coagent scheduler`: run `main` (taskiq's scheduler loop on `broker`) beside the
+    agent tick, in one process. Either ending ends both.
+    """
+    from coagent.main.container import build_container  # noqa: PLC0415 - cli imports lazily
+
+    container = build_container(settings)
+    runtime = container.agents_runtime
+    runtime.bind(broker)
+    ticks = asyncio.create_task(runtime.run_ticks())
+    try:
+        await main
+    finally:
+        ticks.cancel()
+        await asyncio.gather(ticks, return_exceptions=True)
+        await runtime.kicker.drain()
+        await container.aclose()
