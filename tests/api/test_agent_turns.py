@@ -1,0 +1,190 @@
+"""Agent turns over HTTP and WebSocket: the staff endpoints by every caller, and the
+embedded default (SQLite, in-process broker) answering a mention with the offline provider.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from coagent.domain.accounts.roles import Role
+from coagent.main import migrations
+from coagent.main.app import create_app
+from tests.api.chat_helpers import ROOMS, connect, create_room, next_event, send
+from tests.api.conftest import (
+    World,
+    container_of,
+    create_course,
+    enroll,
+    matrix_cases,
+    run,
+    signed_in,
+)
+from tests.conftest import make_settings
+
+AGENTS = "/api/v1/agents/"
+
+
+def _teacher_config(client, world_or_session: Any, course_id: str, **fields: Any) -> dict:
+    session = (
+        world_or_session.sessions["owner"]
+        if isinstance(world_or_session, World)
+        else world_or_session
+    )
+    body = {
+        "type": "teacher",
+        "name": "Prof Bot",
+        "system_prompt": "You teach.",
+        "model_provider": "offline",
+        "trigger_config": {"type": "mention"},
+        **fields,
+    }
+    response = client.post(f"{AGENTS}{course_id}", json=body, headers=session.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def room(client, world: World) -> str:
+    _teacher_config(client, world, world.course_id)
+    return create_room(client, world.sessions["owner"], world.course_id, ai_mode="teacher_only")
+
+
+STAFF = (401, 404, 403, 202, 202, 202, 404, 404, 202, 202)
+READERS = (401, 404, 403, 200, 200, 200, 404, 404, 200, 200)
+MATRIX = {
+    "request": ("POST", ROOMS + "{r}/agents/teacher/turns", STAFF),
+    "list": ("GET", ROOMS + "{r}/agents/turns", READERS),
+}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "caller", "status"), matrix_cases({k: v[2] for k, v in MATRIX.items()})
+)
+def test_every_turn_endpoint_by_every_caller(client, world, room, endpoint, caller, status):
+    method, path, _ = MATRIX[endpoint]
+    headers = {} if caller == "anonymous" else world.sessions[caller].headers
+    response = client.request(method, path.replace("{r}", room), headers=headers)
+    assert response.status_code == status, response.text
+    if status == 202:
+        body = response.json()
+        assert (body["kind"], body["status"], body["agent_type"]) == (
+            "request",
+            "queued",
+            "teacher",
+        )
+        assert body["reason"].startswith("requested by ")
+    if status == 200:
+        assert isinstance(response.json(), list)
+        assert response.headers["X-Total-Count"] == "0"
+
+
+def test_requested_turns_are_listed_newest_first_with_paging(client, world, room):
+    owner = world.sessions["owner"].headers
+    ids = [
+        client.post(f"{ROOMS}{room}/agents/teacher/turns", headers=owner).json()["id"]
+        for _ in range(3)
+    ]
+    page = client.get(f"{ROOMS}{room}/agents/turns?limit=2", headers=owner)
+    assert page.status_code == 200
+    assert [turn["id"] for turn in page.json()] == ids[::-1][:2]
+    assert page.headers["X-Total-Count"] == "3"
+    assert 'rel="next"' in page.headers["Link"]
+    first = page.json()[0]
+    assert first["config_revision"] == 1
+    assert first["config_id"] is not None
+    assert first["message_id"] is None
+    assert client.get(f"{ROOMS}{room}/agents/turns?limit=0", headers=owner).status_code == 422
+
+
+def test_a_request_where_the_ai_is_off_is_409_and_adds_nothing(client, world, room):
+    owner = world.sessions["owner"].headers
+    assert client.put(f"{ROOMS}{room}", json={"ai_mode": "off"}, headers=owner).status_code == 200
+    response = client.post(f"{ROOMS}{room}/agents/teacher/turns", headers=owner)
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert client.get(f"{ROOMS}{room}/agents/turns", headers=owner).json() == []
+
+
+def test_a_request_without_an_active_teacher_configuration_is_409(client, world):
+    room_id = create_room(client, world.sessions["owner"], world.course_id)
+    response = client.post(
+        f"{ROOMS}{room_id}/agents/teacher/turns", headers=world.sessions["ta"].headers
+    )
+    assert response.status_code == 409
+
+
+# --- the embedded default ---------------------------------------------------------------
+
+
+@pytest.fixture
+def embedded_client(tmp_path: Path):
+    settings = make_settings(tmp_path)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.database_url)
+    with TestClient(app=create_app(settings), base_url="http://testserver.local") as client:
+        yield client
+
+
+def _settle(client) -> None:
+    """Wait until every kicked agent task ran (in-process broker)."""
+    container = container_of(client)
+    broker = client.app.state.broker
+
+    async def settle() -> None:
+        for _ in range(3):  # a task may kick the next one
+            await container.agents_runtime.kicker.drain()
+            await broker.wait_all()
+
+    run(client, settle)
+
+
+def _embedded_room(client, **room: Any) -> tuple[Any, Any, str]:
+    owner = signed_in(client, Role.TEACHER)
+    student = signed_in(client, Role.STUDENT)
+    course_id = create_course(client, owner, "Embedded")
+    enroll(client, owner, course_id, student.user.id, "student")
+    _teacher_config(client, owner, course_id)
+    room_id = create_room(client, owner, course_id, **room)
+    return owner, student, room_id
+
+
+def test_embedded_a_mention_is_answered_over_the_socket_labelled_offline(embedded_client):
+    client = embedded_client
+    owner, student, room_id = _embedded_room(client, ai_mode="teacher_only")
+    with connect(client, room_id, student) as ws:
+        send(ws, "@teacher what is a categorical imperative?")
+        mine = next_event(ws)
+        assert mine["author"]["kind"] == "user"
+        reply = next_event(ws)
+    assert reply["author"]["kind"] == "agent"
+    assert reply["agent_type"] == "teacher"
+    assert reply["metadata"]["is_ai"] is True
+    assert reply["content"].startswith("[offline reply]")
+    assert reply["seq"] == mine["seq"] + 1
+    _settle(client)
+    [turn] = client.get(f"{ROOMS}{room_id}/agents/turns", headers=owner.headers).json()
+    assert (turn["status"], turn["kind"], turn["message_id"]) == (
+        "succeeded",
+        "mention",
+        reply["id"],
+    )
+    assert turn["provider"] == "offline"
+    assert turn["reason"] == f"mentioned by {student.user.full_name}"
+    # History carries the link too.
+    history = client.get(f"/api/v1/chat/messages/{room_id}", headers=owner.headers).json()
+    assert history[-1]["id"] == reply["id"]
+
+
+@pytest.mark.parametrize("room", [{"ai_mode": "off"}, {"is_ai_active": False}])
+def test_embedded_no_turn_when_the_rooms_ai_is_off(embedded_client, room):
+    client = embedded_client
+    owner, student, room_id = _embedded_room(client, **room)
+    with connect(client, room_id, student) as ws:
+        send(ws, "@teacher hello?")
+        next_event(ws)
+    _settle(client)
+    assert client.get(f"{ROOMS}{room_id}/agents/turns", headers=owner.headers).json() == []
+    history = client.get(f"/api/v1/chat/messages/{room_id}", headers=owner.headers).json()
+    assert [m["author"]["kind"] for m in history] == ["user"]
