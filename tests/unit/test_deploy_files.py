@@ -14,6 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from coagent.main.agents_runtime import SCHEDULER_ALIVE
 from coagent.main.cli import cli
 
 try:
@@ -201,9 +202,13 @@ def test_compose_services_and_their_order():
     assert services["scheduler"]["deploy"]["replicas"] == 1  # two would kick tasks twice
     assert services["migrate"].get("restart") == "no"
     assert "/health" in " ".join(services["web"]["healthcheck"]["test"])
-    for name in ("migrate", "worker", "scheduler"):
+    for name in ("migrate", "worker"):
         # The image's HEALTHCHECK probes the web port; these services do not serve it.
         assert services[name]["healthcheck"] == {"disable": True}
+    # The scheduler is healthy while its tick keeps touching its file.
+    probe = " ".join(services["scheduler"]["healthcheck"]["test"])
+    assert str(SCHEDULER_ALIVE) in probe
+    assert "getmtime" in probe
 
 
 @needs_yaml

@@ -7,8 +7,10 @@ reclaim stalled turns, kick rooms whose queue has no runner, queue due time trig
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
 
@@ -38,6 +40,9 @@ from coagent.main.settings import Settings
 
 logger = logging.getLogger("coagent.agents")
 T = TypeVar("T")
+
+# Touched by `coagent scheduler` after every tick; compose's health check reads its age.
+SCHEDULER_ALIVE = Path(tempfile.gettempdir()) / "coagent-scheduler.alive"
 
 
 class QuietAgentStream:
@@ -81,10 +86,14 @@ class AgentsRuntime:
         await _logged("reclaim", self.reclaim.execute(ReclaimTurnsCommand()))
         await _logged("time triggers", self.time_triggers.execute(TickTimeTriggersCommand()))
 
-    async def run_ticks(self) -> None:
-        """Tick forever, every `tick_seconds` (cancel to stop)."""
+    async def run_ticks(self, alive: Path | None = None) -> None:
+        """Tick forever, every `tick_seconds` (cancel to stop); touch `alive` after each
+        round (the scheduler's health check reads its age).
+        """
         while True:
             await self.tick()
+            if alive is not None:
+                await asyncio.to_thread(alive.touch)
             await asyncio.sleep(self.tick_seconds)
 
 
@@ -161,7 +170,7 @@ async def with_agent_ticks(settings: Settings, broker: AsyncBroker, main: Awaita
     container = build_container(settings)
     runtime = container.agents_runtime
     runtime.bind(broker)
-    ticks = asyncio.create_task(runtime.run_ticks())
+    ticks = asyncio.create_task(runtime.run_ticks(SCHEDULER_ALIVE))
     try:
         await main
     finally:
