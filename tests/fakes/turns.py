@@ -62,17 +62,33 @@ class InMemoryAgentTurnRepository:
             if t.room_id == room_id and t.created_at >= since and t.status is not TurnStatus.SKIPPED
         )
 
-    async def activity(self, room_id: UUID, agent_type: str) -> RoomActivity:
+    async def activity(
+        self, room_id: UUID, agent_type: str, *, up_to_seq: int | None = None
+    ) -> RoomActivity:
         messages = sorted(
             (m for m in self._message_rows.values() if m.room_id == room_id), key=lambda m: m.seq
         )
+        upto = up_to_seq if up_to_seq is not None else (messages[-1].seq if messages else 0)
         own = [m for m in messages if m.agent_type == agent_type]
-        since = own[-1].seq if own else 0
-        humans_since = [m for m in messages if m.agent_type is None and m.seq > since]
+        since = max((m.seq for m in own if m.seq <= upto), default=0)
+        if up_to_seq is not None:
+            claimed = (
+                t.caused_by_seq
+                for t in self._turns.values()
+                if t.room_id == room_id
+                and t.agent_type == agent_type
+                and t.caused_by_seq is not None
+                and t.caused_by_seq < up_to_seq
+                and t.status
+                in {TurnStatus.QUEUED, TurnStatus.RUNNING, TurnStatus.SUCCEEDED, TurnStatus.MERGED}
+            )
+            since = max(since, max(claimed, default=0))
+        humans_since = [m for m in messages if m.agent_type is None and since < m.seq]
+        counted = [m for m in humans_since if m.seq <= upto]
         humans = [m for m in messages if m.agent_type is None]
         agents = [m for m in messages if m.agent_type is not None]
         return RoomActivity(
-            human_messages_since_agent=len(humans_since),
+            human_messages_since_agent=len(counted),
             last_agent_message_at=own[-1].created_at if own else None,
             first_human_since_agent_at=humans_since[0].created_at if humans_since else None,
             last_message_at=messages[-1].created_at if messages else None,

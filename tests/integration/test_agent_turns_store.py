@@ -391,3 +391,21 @@ async def test_a_configuration_revision_counts_its_updates(database: Database) -
 
 def test_message_key_is_the_causing_seq() -> None:
     assert message_key(7) == "msg:7"
+
+
+async def test_activity_up_to_a_message_counts_what_no_turn_has_claimed(database: Database) -> None:
+    world = await _world(database)
+    for n in range(1, 6):
+        await _post(database, world, f"m{n}")
+    async with database.uow() as uow:
+        before = await uow.turns.activity(world.room.id, "teacher", up_to_seq=3)
+    assert before.human_messages_since_agent == 3
+    await _add(database, _turn(world, "msg:3", seq=3))  # a queued turn answers up to 3
+    await _add(database, _turn(world, "msg:4", seq=4, status=TurnStatus.FAILED))  # claims nothing
+    async with database.uow() as uow:
+        third = await uow.turns.activity(world.room.id, "teacher", up_to_seq=3)
+        fifth = await uow.turns.activity(world.room.id, "teacher", up_to_seq=5)
+        whole = await uow.turns.activity(world.room.id, "teacher")
+    assert third.human_messages_since_agent == 3  # its own turn does not count against it
+    assert fifth.human_messages_since_agent == 2  # 4 and 5
+    assert whole.human_messages_since_agent == 5

@@ -569,3 +569,27 @@ async def test_a_sent_message_is_handed_to_the_agents_once() -> None:
     posted = await post.execute(command)
     await post.execute(command)  # a resend: nothing new, nothing considered
     assert world.kicker.considered == [(world.room.id, posted.message.seq)]
+
+
+async def test_message_count_decided_late_or_out_of_order_still_speaks_once_per_n() -> None:
+    world = await make_world(Trigger(type=TriggerType.MESSAGE_COUNT, value=3))
+    seqs = [await world.post(f"point {n}") for n in range(1, 5)]
+
+    async def consider(seq: int) -> Any:
+        return await world.consider().execute(
+            ConsiderMessageCommand(room_id=world.room.id, seq=seq)
+        )
+
+    # Jobs run in any order on concurrent workers; all four messages are stored already.
+    results = {seq: await consider(seq) for seq in (seqs[3], seqs[2], seqs[0], seqs[1])}
+    spoke = sorted(seq for seq, result in results.items() if result.turn_id is not None)
+    # msg 4 was decided first (4 since the agent never spoke) and msg 3 (3 of 3): two turns,
+    # and the runner merges the second into the first, so one reply.
+    assert spoke == [3, 4]
+    world.llm.then(streamed("Summing up."))
+    await world.runner().execute(RunTurnsCommand(room_id=world.room.id))
+    assert sorted(t.status.value for t in world.turns()) == ["merged", "succeeded"]
+    assert len(world.agent_messages()) == 1
+    # The next message counts from the agent's reply.
+    fifth = await world.post("point 5")
+    assert (await consider(fifth)).turn_id is None

@@ -97,21 +97,48 @@ def _usage_values(usage: TurnUsage | None) -> dict[str, Any]:
     }
 
 
-def _activity_query(room_id: UUID, agent_type: str) -> Any:
+_CLAIMING = (
+    TurnStatus.QUEUED.value,
+    TurnStatus.RUNNING.value,
+    TurnStatus.SUCCEEDED.value,
+    TurnStatus.MERGED.value,
+)
+
+
+def _activity_query(
+    room_id: UUID, agent_type: str, up_to_seq: int | None, *, postgresql: bool
+) -> Any:
     """One statement of scalar subqueries, each an index range scan on (room_id, seq) or
-    (room_id, agent_type, seq) from the newest end.
+    (room_id, agent_type, seq) from the newest end. With `up_to_seq`, the count is of the
+    human messages up to it since the agent last spoke or took a turn for a message before
+    it (a turn still running has claimed the messages it answers).
     """
-    m = _MESSAGE.c
+    m, t = _MESSAGE.c, _TURN.c
     in_room = m.room_id == room_id
     human = m.agent_type.is_(None)
-    last_agent_seq = (
+    upto = [m.seq <= up_to_seq] if up_to_seq is not None else []
+    last_agent_seq = func.coalesce(
         select(m.seq)
-        .where(in_room, m.agent_type == agent_type)
+        .where(in_room, m.agent_type == agent_type, *upto)
         .order_by(m.seq.desc())
         .limit(1)
-        .scalar_subquery()
+        .scalar_subquery(),
+        0,
     )
-    since = func.coalesce(last_agent_seq, 0)
+    since: Any = last_agent_seq
+    if up_to_seq is not None:
+        claimed = func.coalesce(
+            select(func.max(t.caused_by_seq))
+            .where(
+                t.room_id == room_id,
+                t.agent_type == agent_type,
+                t.caused_by_seq < up_to_seq,
+                t.status.in_(_CLAIMING),
+            )
+            .scalar_subquery(),
+            0,
+        )
+        since = (func.greatest if postgresql else func.max)(last_agent_seq, claimed)
 
     def newest(*conditions: Any) -> Any:
         return (
@@ -123,7 +150,7 @@ def _activity_query(room_id: UUID, agent_type: str) -> Any:
         )
 
     return select(
-        select(func.count()).where(in_room, human, m.seq > since).scalar_subquery(),
+        select(func.count()).where(in_room, human, m.seq > since, *upto).scalar_subquery(),
         newest(m.agent_type == agent_type),
         select(m.created_at)
         .where(in_room, human, m.seq > since)
@@ -191,8 +218,13 @@ class SqlAlchemyAgentTurnRepository:
         )
         return int(count or 0)
 
-    async def activity(self, room_id: UUID, agent_type: str) -> RoomActivity:
-        row = (await self._session.execute(_activity_query(room_id, agent_type))).one()
+    async def activity(
+        self, room_id: UUID, agent_type: str, *, up_to_seq: int | None = None
+    ) -> RoomActivity:
+        query = _activity_query(
+            room_id, agent_type, up_to_seq, postgresql=is_postgresql(self._session)
+        )
+        row = (await self._session.execute(query)).one()
         count, last_agent, first_human, last_any, last_human, last_any_agent = row
         return RoomActivity(
             human_messages_since_agent=int(count or 0),

@@ -72,8 +72,15 @@ class AgentTurnRepository(Protocol):
         """Turns of the room created at or after `since` that were not skipped."""
         ...
 
-    async def activity(self, room_id: UUID, agent_type: str) -> RoomActivity:
-        """The room's activity as `agent_type` sees it, in one read."""
+    async def activity(
+        self, room_id: UUID, agent_type: str, *, up_to_seq: int | None = None
+    ) -> RoomActivity:
+        """The room's activity as `agent_type` sees it, in one read. With `up_to_seq` (a
+        message being decided on, decided perhaps after later ones), the human messages
+        counted are those up to it since the agent's last message or since the latest
+        message an earlier turn of the agent answers (queued, running, succeeded or
+        merged): a reply still being written has claimed them.
+        """
         ...
 
     async def message_at(self, room_id: UUID, seq: int) -> Message | None: ...

@@ -71,7 +71,7 @@ class ConsiderMessage:
             message = await uow.turns.message_at(room.id, command.seq)
             if message is None or message.agent_type is not None:
                 return Considered(turn_id=None, status=None, reason="not a human message")
-            activity = await uow.turns.activity(room.id, agent)
+            activity = await uow.turns.activity(room.id, agent, up_to_seq=message.seq)
             now = self._clock.now()
             decision = decide_on_message(
                 room=room,
