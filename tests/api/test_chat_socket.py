@@ -170,10 +170,10 @@ def test_malformed_frames_get_errors_and_the_socket_survives(client, world, room
 
 
 def test_frames_over_64_kib_are_refused_with_an_error(client, world, room_id) -> None:
-    with connect(client, room_id, world.sessions["student"], v1=False) as ws:
+    with connect(client, room_id, world.sessions["student"]) as ws:
         ws.send_text("x" * (64 * 1024 + 1))
         error = next_event(ws, "error")
-        ws.send_text("small")
+        send(ws, "small")
         assert next_event(ws)["content"] == "small"
     assert error["code"] == "frame_too_large"
 

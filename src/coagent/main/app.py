@@ -119,12 +119,13 @@ async def _close_revoked_sockets(
     """
     join = container.http.chat.join
 
-    async def allowed(user_id: UUID, room_id: UUID) -> bool:
+    async def access(user_id: UUID, room_id: UUID) -> bool | None:
+        """None when the user may no longer read the room, else whether they are staff."""
         try:
-            await join.execute(JoinRoomCommand(actor_id=user_id, room_id=room_id))
+            granted = await join.execute(JoinRoomCommand(actor_id=user_id, room_id=room_id))
         except (NotFound, NotAuthenticated):
-            return False
-        return True
+            return None
+        return granted.is_staff
 
     rounds = 0
     while True:
@@ -133,7 +134,7 @@ async def _close_revoked_sockets(
         try:
             await container.hub.drop_revoked(container.revocations.is_revoked)
             if rounds % access_every == 0:
-                await container.hub.drop_unauthorized(allowed)
+                await container.hub.drop_unauthorized(access)
         except Exception:  # noqa: BLE001 - Redis or the database may be down; next round
             logger.warning("socket access sweep failed")
 

@@ -31,6 +31,7 @@ from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
 from coagent.adapters.persistence.history_cache import InMemoryHistoryCache
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from coagent.adapters.realtime.agent_stream import HubAgentStream
 from coagent.adapters.realtime.bus import InMemoryRoomBus, RedisRoomBus, RoomBus
 from coagent.adapters.realtime.hub import RoomHub
 from coagent.adapters.realtime.publishers import InProcessEventPublisher, RedisEventPublisher
@@ -139,6 +140,8 @@ class Container:
     events: EventPublisher
     seed_demo: SeedDemo
     hub: RoomHub
+    # Live agent output (the AgentStream port) over the hub's bus; works without sockets.
+    agent_stream: HubAgentStream
     revocations: RevocationList
     rotate_keys: RotateAgentKeys
     llm: ProviderRegistry
@@ -151,7 +154,11 @@ class Container:
             return
         self._closed = True
         # Each step runs even when one before it fails: a skipped close leaks connections.
-        steps: list[Callable[[], Awaitable[None]]] = [self.hub.close, self.llm.aclose]
+        steps: list[Callable[[], Awaitable[None]]] = [
+            self.agent_stream.aclose,
+            self.hub.close,
+            self.llm.aclose,
+        ]
         if self.redis is not None:
             steps.append(self.redis.aclose)
         steps.append(self.engine.dispose)
@@ -342,6 +349,7 @@ def build_container(settings: Settings) -> Container:
         events=events,
         seed_demo=SeedDemo(uow=uow, accounts=accounts, clock=clock, ids=ids),
         hub=hub,
+        agent_stream=HubAgentStream(hub=hub),
         revocations=revocations,
         rotate_keys=RotateAgentKeys(uow=uow, secrets=secret_box),
         llm=llm,

@@ -48,8 +48,9 @@ class Store:
 
 
 class Socket:
-    def __init__(self, room_size: int = 100) -> None:
+    def __init__(self, room_size: int = 100, *, v1: bool = True, staff: bool = False) -> None:
         self.user_id, self.session_id, self.seen = uuid4(), uuid4(), 0
+        self.v1, self.staff = v1, staff
         self.frames: list[str] = []
         self.size = room_size
         self.dropped: int | None = None

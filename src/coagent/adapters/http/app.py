@@ -29,6 +29,7 @@ from coagent.adapters.http.agents.trigger_schemas import OPENAPI_PATCHED_STRUCTS
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
 from coagent.adapters.http.bodies import strict_json_body
 from coagent.adapters.http.chat.controller import ChatController, MessageCreate
+from coagent.adapters.http.chat.event_schemas import add_event_schemas
 from coagent.adapters.http.chat.socket import chat_socket
 from coagent.adapters.http.courses.announcements import AnnouncementsController
 from coagent.adapters.http.courses.controller import CoursesController
@@ -216,5 +217,6 @@ def build_app(
             *OPENAPI_PATCHED_STRUCTS,
         ],
     )
+    add_event_schemas(app)
     _fix_options_allow(app)
     return app

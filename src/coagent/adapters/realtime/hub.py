@@ -12,28 +12,46 @@ resumes). How:
 - after the bus reconnects, what was missed is read from the database and every socket
   gets `resync` (ephemeral events such as typing or announcements may have been lost).
 A socket whose bounded queue is full is closed with `CLOSE_RESYNC`; it never slows others.
+
+Each frame has an audience read from the bus envelope (never by parsing the frame per
+socket): everyone, `coagent.v1` sockets, staff `coagent.v1` sockets, or one user's sockets.
+The hub also remembers, per room, the text streamed so far of each agent turn in progress
+(from the `message.delta` frames it relays), so a `coagent.v1` socket that joins or resumes
+mid-stream first gets one catch-up delta with all of it, then the live ones.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
+
+import msgspec
 
 from coagent.adapters.realtime.bus import BusUnavailable, RoomBus
 from coagent.adapters.realtime.events import (
     CLOSE_NOT_FOUND,
     CLOSE_RESYNC,
     CLOSE_UNAUTHENTICATED,
+    EVERYONE,
+    STAFF,
+    STREAM_ABORTED,
+    STREAM_DELTA,
+    V1,
+    MessageDelta,
+    ResyncEvent,
     course_event_from_json,
     course_frame,
     encode,
     envelope,
+    error_frame,
+    legacy_frame,
     message_frame,
-    open_envelope,
+    open_addressed,
 )
 from coagent.application.ports.events import CourseEvent
 from coagent.domain.chat.message import Message
@@ -55,6 +73,11 @@ class Subscriber(Protocol):
     session_id: UUID
     # The highest seq this socket has been given; the hub owns it.
     seen: int
+    # Speaks `coagent.v1` (else the original clients' dialect: messages and system lines).
+    v1: bool
+    # Course staff (TA and above): receives `agent.*` traces. Decided at join, re-checked
+    # with access (`drop_unauthorized`).
+    staff: bool
 
     def offer(self, frame: str) -> bool:
         """Queue a frame without waiting; False when the socket's queue is full."""
@@ -75,6 +98,43 @@ class MessageSource(Protocol):
     async def last_seq(self, room_id: UUID) -> int: ...
 
 
+# Who may no longer read a room (None), or whether they are course staff.
+AccessCheck = Callable[[UUID, UUID], Awaitable[bool | None]]
+
+
+class _TurnRef(msgspec.Struct):
+    turn_id: UUID | None = None
+
+
+_turn_of = msgspec.json.Decoder(_TurnRef)
+_delta = msgspec.json.Decoder(MessageDelta)
+
+
+@dataclass(eq=False, slots=True)
+class _Stream:
+    """The text of an agent turn streamed so far, as this hub relayed it."""
+
+    message_id: UUID
+    first_index: int
+    index: int
+    parts: list[str]
+    updated: float
+
+    def catch_up(self, room_id: UUID, turn_id: UUID) -> str:
+        text = "".join(self.parts)
+        self.parts = [text]
+        return encode(
+            MessageDelta(
+                room_id=room_id,
+                turn_id=turn_id,
+                message_id=self.message_id,
+                index=self.index,
+                first_index=self.first_index,
+                text=text,
+            )
+        )
+
+
 @dataclass(eq=False)
 class _Room:
     id: UUID
@@ -86,6 +146,9 @@ class _Room:
     pending: dict[int, str] = field(default_factory=dict)
     filling: asyncio.Task[None] | None = None
     closing: asyncio.TimerHandle | None = None
+    # Agent turns streaming now, and the last turns that ended (late deltas are ignored).
+    streams: dict[UUID, _Stream] = field(default_factory=dict)
+    ended: OrderedDict[UUID, None] = field(default_factory=OrderedDict)
 
     def backlog(self, since: int) -> list[tuple[int, str]] | None:
         """Messages after `since` from memory, or None when memory does not reach back."""
@@ -107,6 +170,7 @@ class RoomHub:
         replay_limit: int = 1000,
         gap_wait: float = 0.25,
         linger: float = 30.0,
+        stream_ttl: float = 120.0,
     ) -> None:
         self._bus = bus
         self._source = source
@@ -114,6 +178,7 @@ class RoomHub:
         self._replay_limit = replay_limit
         self._gap_wait = gap_wait
         self._linger = linger
+        self._stream_ttl = stream_ttl
         self._rooms: dict[UUID, _Room] = {}
         self._courses: dict[UUID, set[UUID]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -157,30 +222,40 @@ class RoomHub:
         room = await self._open(room_id, course_id)
         frames: list[str] = []
         socket.seen = room.last_seq
+        # The original clients cannot read `resync`: they page nothing and simply go on.
         if since is not None and since > room.last_seq:
-            frames.append(resync_frame(room, "since_seq is ahead of the room"))
+            if socket.v1:
+                frames.append(resync_frame(room, "since_seq is ahead of the room"))
         elif since is not None and since < room.last_seq:
             backlog = await self._backlog(room, since)
             if backlog is None:
-                frames.append(resync_frame(room, "too far behind: page the history"))
+                if socket.v1:
+                    frames.append(resync_frame(room, "too far behind: page the history"))
             else:
                 frames.extend(frame for _, frame in backlog)
                 socket.seen = max([since, *(seq for seq, _ in backlog)])
         if room.closing is not None:
             room.closing.cancel()
             room.closing = None
+        # From here to the end no await: the catch-up holds exactly the deltas relayed
+        # before the socket is in the room, and it gets every later one live.
         room.sockets.add(socket)
-        return frames
+        return frames + self._catch_up_frames(room) if socket.v1 else frames
 
     async def replay(self, room_id: UUID, socket: Subscriber, since: int) -> list[str]:
-        """For a socket already live: the messages after `since` it was given before."""
+        """For a socket already live: the messages after `since` it was given before, then
+        a catch-up of the agent streams in progress.
+        """
         room = self._rooms.get(room_id)
-        if room is None or since >= socket.seen:
+        if room is None:
             return []
-        backlog = await self._backlog(room, since)
+        backlog = await self._backlog(room, since) if since < socket.seen else []
         if backlog is None:
-            return [resync_frame(room, "too far behind: page the history")]
-        return [frame for seq, frame in backlog if seq <= socket.seen]
+            return [resync_frame(room, "too far behind: page the history")] if socket.v1 else []
+        frames = [frame for seq, frame in backlog if seq <= socket.seen]
+        # After the last await: a catch-up delta replaces whatever the client holds of
+        # the turn (`first_index` 0), so deltas it already had are not applied twice.
+        return frames + self._catch_up_frames(room) if socket.v1 else frames
 
     def leave(self, room_id: UUID, socket: Subscriber) -> None:
         """Every reserved socket leaves exactly once (also after the hub dropped it, or when
@@ -229,27 +304,27 @@ class RoomHub:
                     dropped += 1
         return dropped
 
-    async def drop_unauthorized(self, allowed: Callable[[UUID, UUID], Awaitable[bool]]) -> int:
+    async def drop_unauthorized(self, access: AccessCheck) -> int:
         """Close the sockets of users who may no longer read their room (removed from the
-        course, unassigned from a restricted room, deactivated); returns how many.
-        `allowed(user_id, room_id)` is asked once per pair.
+        course, unassigned from a restricted room, deactivated); returns how many. The
+        others' staff standing is brought up to date (a TA made a student stops receiving
+        traces). `access(user_id, room_id)` is asked once per pair: None when the user may
+        no longer read the room, else whether they are course staff.
         """
         dropped = 0
+        gone = error_frame("not_found", "You no longer have access to this room")
         for room in list(self._rooms.values()):
             for user_id in {socket.user_id for socket in room.sockets}:
-                if await allowed(user_id, room.id):
-                    continue
-                for socket in [s for s in room.sockets if s.user_id == user_id]:
+                staff = await access(user_id, room.id)
+                sockets = [s for s in room.sockets if s.user_id == user_id]
+                for socket in sockets:
+                    if staff is not None:
+                        socket.staff = staff
+                        continue
                     room.sockets.discard(socket)
-                    socket.offer(
-                        encode(
-                            {
-                                "type": "error",
-                                "code": "not_found",
-                                "detail": "You no longer have access to this room",
-                            }
-                        )
-                    )
+                    frame = gone if socket.v1 else legacy_frame(gone, room.id)
+                    if frame is not None:
+                        socket.offer(frame)
                     socket.drop(CLOSE_NOT_FOUND, "access to the room ended")
                     dropped += 1
         return dropped
@@ -274,16 +349,21 @@ class RoomHub:
             if room is not None and room.ready.is_set():
                 self._accept(room, message.seq, frame)
 
-    async def publish_event(self, room_id: UUID, frame: str) -> None:
-        """An event outside the message order (typing, presence, join/leave)."""
+    async def publish_event(
+        self, room_id: UUID, frame: str, audience: str = V1, stream: str = ""
+    ) -> None:
+        """An event outside the message order (typing, presence, join/leave, deltas...),
+        by default for `coagent.v1` sockets only. Works without `start()` (a worker process
+        publishes for the web processes' sockets).
+        """
         if self._closed:
             return
         try:
-            await self._publish(room_channel(room_id), envelope(0, frame))
+            await self._publish(room_channel(room_id), envelope(0, frame, audience, stream))
         except BusUnavailable:
             room = self._rooms.get(room_id)
             if room is not None:
-                self._broadcast(room, frame)
+                self._deliver(room, frame, audience, stream)
 
     async def _publish(self, channel: str, payload: bytes) -> None:
         self._publishing += 1
@@ -301,7 +381,7 @@ class RoomHub:
         for room_id in list(self._courses.get(event.course_id, ())):
             room = self._rooms.get(room_id)
             if room is not None:
-                self._broadcast(room, frame)
+                self._deliver(room, frame, V1)
 
     # --- internals
 
@@ -356,9 +436,9 @@ class RoomHub:
                 room = self._rooms.get(UUID(channel[len(ROOM_PREFIX) :]))
                 if room is None:
                     return
-                seq, frame = open_envelope(payload)
+                seq, audience, stream, frame = open_addressed(payload)
                 if seq == 0:
-                    self._broadcast(room, frame)
+                    self._deliver(room, frame, audience, stream)
                 elif not room.ready.is_set():
                     room.pending[seq] = frame
                 else:
@@ -385,6 +465,10 @@ class RoomHub:
     def _emit(self, room: _Room, seq: int, frame: str) -> None:
         room.last_seq = seq
         room.ring.append((seq, frame))
+        if room.streams:  # the stored message of a streamed turn ends its stream
+            turn_id = _turn_of.decode(frame).turn_id
+            if turn_id is not None:
+                self._end_stream(room, turn_id)
         for socket in list(room.sockets):
             if seq > socket.seen:
                 socket.seen = seq
@@ -392,9 +476,76 @@ class RoomHub:
                     self._overflow(room, socket)
 
     def _broadcast(self, room: _Room, frame: str) -> None:
-        for socket in list(room.sockets):
+        """To every `coagent.v1` socket (hub notices such as `resync`)."""
+        self._deliver(room, frame, V1)
+
+    def _deliver(self, room: _Room, frame: str, audience: str, stream: str = "") -> None:
+        if stream:
+            self._track(room, frame, stream)
+        if audience == EVERYONE:
+            targets = list(room.sockets)
+        elif audience == V1:
+            targets = [s for s in room.sockets if s.v1]
+        elif audience == STAFF:
+            targets = [s for s in room.sockets if s.v1 and s.staff]
+        elif audience.startswith("u:"):
+            user_id = UUID(audience[2:])
+            for socket in [s for s in room.sockets if s.user_id == user_id]:
+                own = frame if socket.v1 else legacy_frame(frame, room.id)
+                if own is not None and not socket.offer(own):
+                    self._overflow(room, socket)
+            return
+        else:  # an audience from a newer version: deliver to nobody rather than to all
+            return
+        for socket in targets:
             if not socket.offer(frame):
                 self._overflow(room, socket)
+
+    # --- streams in progress (mid-stream joins)
+
+    def _track(self, room: _Room, frame: str, stream: str) -> None:
+        now = time.monotonic()
+        if stream == STREAM_ABORTED:
+            turn_id = _turn_of.decode(frame).turn_id
+            if turn_id is not None:
+                self._end_stream(room, turn_id)
+            return
+        if stream != STREAM_DELTA:
+            return
+        delta = _delta.decode(frame)
+        if delta.turn_id in room.ended:
+            return
+        known = room.streams.get(delta.turn_id)
+        if known is not None and delta.first_index <= known.index:
+            return  # had it already
+        if known is None or delta.first_index > known.index + 1:
+            # The first frame this hub sees of the turn (or one after a frame it missed):
+            # what it holds starts here.
+            room.streams[delta.turn_id] = _Stream(
+                message_id=delta.message_id,
+                first_index=delta.first_index,
+                index=delta.index,
+                parts=[delta.text],
+                updated=now,
+            )
+            return
+        known.parts.append(delta.text)
+        known.index, known.updated = delta.index, now
+
+    def _end_stream(self, room: _Room, turn_id: UUID) -> None:
+        room.streams.pop(turn_id, None)
+        room.ended[turn_id] = None
+        while len(room.ended) > 64:
+            room.ended.popitem(last=False)
+
+    def _catch_up_frames(self, room: _Room) -> list[str]:
+        """One `message.delta` per turn streaming now, with all its text so far."""
+        if not room.streams:
+            return []
+        horizon = time.monotonic() - self._stream_ttl
+        for turn_id in [t for t, s in room.streams.items() if s.updated < horizon]:
+            self._end_stream(room, turn_id)  # its end never came: the turn died
+        return [stream.catch_up(room.id, turn_id) for turn_id, stream in room.streams.items()]
 
     def _overflow(self, room: _Room, socket: Subscriber) -> None:
         room.sockets.discard(socket)
@@ -476,6 +627,4 @@ class RoomHub:
 
 
 def resync_frame(room: _Room, reason: str) -> str:
-    return encode(
-        {"type": "resync", "room_id": room.id, "last_seq": room.last_seq, "reason": reason}
-    )
+    return encode(ResyncEvent(room_id=room.id, last_seq=room.last_seq, reason=reason))

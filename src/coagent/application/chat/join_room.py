@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.courses.rooms import authorize_room
+from coagent.application.courses.rooms import room_access
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.courses.policy import Action
 
@@ -22,6 +22,8 @@ class RoomPass:
     course_id: UUID
     user_id: UUID
     display_name: str
+    # Course staff (TA and above): their `coagent.v1` sockets receive agent traces.
+    is_staff: bool = False
 
 
 class JoinRoom:
@@ -32,12 +34,11 @@ class JoinRoom:
 
     async def execute(self, command: JoinRoomCommand) -> RoomPass:
         async with self._uow() as uow:
-            actor, room = await authorize_room(
-                uow, command.actor_id, command.room_id, Action.CHAT_READ
-            )
+            access = await room_access(uow, command.actor_id, command.room_id, Action.CHAT_READ)
         return RoomPass(
-            room_id=room.id,
-            course_id=room.course_id,
-            user_id=actor.id,
-            display_name=actor.display_name,
+            room_id=access.room.id,
+            course_id=access.room.course_id,
+            user_id=access.actor.id,
+            display_name=access.actor.display_name,
+            is_staff=access.staff,
         )

@@ -40,6 +40,8 @@ class RoomAccess:
     actor: User
     room: Room
     last_seq: int  # the room's latest committed message when the access was read
+    # Course staff (TA and above, admins): may see what students may not (agent traces).
+    staff: bool = False
 
 
 async def room_access(uow: UnitOfWork, actor_id: UUID, room_id: UUID, action: Action) -> RoomAccess:
@@ -60,7 +62,12 @@ async def room_access(uow: UnitOfWork, actor_id: UUID, room_id: UUID, action: Ac
     ):
         raise NotFound(ROOM_NOT_FOUND)
     require(decision)
-    return RoomAccess(actor=actor, room=found.room, last_seq=found.last_seq)
+    return RoomAccess(
+        actor=actor,
+        room=found.room,
+        last_seq=found.last_seq,
+        staff=standing.relation >= Relation.TA,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

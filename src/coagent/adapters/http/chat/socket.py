@@ -2,7 +2,9 @@
 
 Dialects: without a subprotocol every text frame is one message (the original clients);
 with `coagent.v1` frames are typed JSON (`message.send`, `typing`, `resume`, `ping`).
-Outbound frames are always JSON events with a `type`.
+Outbound frames are always JSON events with a `type`; a socket without a subprotocol gets
+only `message` events and `system` lines (an error it must read becomes a `system` line),
+because the original client reads `sender` and `content` on every frame.
 
 One task reads, one task (per socket) writes from a bounded queue, and the hub only ever
 queues: a slow client fills its own queue and is closed with a resync code, nobody waits for
@@ -34,9 +36,14 @@ from coagent.adapters.realtime.events import (
     CLOSE_TOO_MANY,
     CLOSE_UNAUTHENTICATED,
     CLOSE_UNAVAILABLE,
+    PresenceEvent,
+    UserRef,
     encode,
     error_frame,
+    legacy_frame,
     message_frame,
+    now,
+    system_frame,
 )
 from coagent.adapters.realtime.hub import RoomHub
 from coagent.application.chat.join_room import JoinRoomCommand, RoomPass
@@ -98,11 +105,22 @@ class Connection:
     """One socket: a bounded outbound queue drained by its own writer task."""
 
     def __init__(
-        self, socket: WebSocket[Any, Any, Any], *, user_id: UUID, session_id: UUID, queue_size: int
+        self,
+        socket: WebSocket[Any, Any, Any],
+        *,
+        user_id: UUID,
+        session_id: UUID,
+        queue_size: int,
+        room_id: UUID | None = None,
+        v1: bool = True,
+        staff: bool = False,
     ) -> None:
         self.socket = socket
         self.user_id = user_id
         self.session_id = session_id
+        self.room_id = room_id
+        self.v1 = v1
+        self.staff = staff
         self.seen = 0
         self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self.closed = asyncio.Event()
@@ -122,7 +140,14 @@ class Connection:
         return True
 
     def send_now(self, frame: str) -> None:
-        """A reply to this socket's own frame; counts against the same bound."""
+        """A reply to this socket's own frame; counts against the same bound. The original
+        clients get it as they can read it (an error as a `system` line), or not at all.
+        """
+        if not self.v1:
+            legacy = legacy_frame(frame, self.room_id)
+            if legacy is None:
+                return
+            frame = legacy
         if not self.offer(frame):
             self.drop(CLOSE_RESYNC, "too slow: reconnect with since_seq")
 
@@ -187,8 +212,9 @@ async def _reject(
 ) -> None:
     """Accept only to say why (browsers cannot read a refused handshake), then close."""
     await socket.accept(subprotocols=V1 if v1 else None)
+    frame = error_frame(error, detail)
     with contextlib.suppress(Exception):
-        await socket.send_text(error_frame(error, detail))
+        await socket.send_text(frame if v1 else legacy_frame(frame, None) or frame)
         await socket.close(code=code, reason=detail[:120])
 
 
@@ -228,7 +254,13 @@ async def chat_socket(
         )
         return
     connection = Connection(
-        socket, user_id=user_id, session_id=session_id, queue_size=limits.queue_size
+        socket,
+        user_id=user_id,
+        session_id=session_id,
+        queue_size=limits.queue_size,
+        room_id=room.room_id,
+        v1=v1,
+        staff=room.is_staff,
     )
     try:
         # Join before accepting: once the client sees the socket open, nothing is missed.
@@ -295,34 +327,23 @@ def _since(raw: str | None) -> int | None:
 
 
 async def _announce(hub: RoomHub, room: RoomPass, event: Literal["join", "leave"]) -> None:
-    user = {"id": room.user_id, "name": room.display_name}
+    """`system` join/leave lines and `presence`, for `coagent.v1` sockets only: in a class
+    of 30 the original client's transcript would be buried in them (docs/adr/0004).
+    """
+    user = UserRef(id=room.user_id, name=room.display_name)
     verb = "joined" if event == "join" else "left"
-    now = _now()
     await hub.publish_event(
-        room.room_id,
-        encode(
-            {
-                "type": "system",
-                "event": event,
-                "room_id": room.room_id,
-                "user": user,
-                "sender": "System",
-                "content": f"{room.display_name} {verb}",
-                "timestamp": now,
-                "metadata": None,
-            }
-        ),
+        room.room_id, system_frame(room.room_id, event, f"{room.display_name} {verb}", user)
     )
     await hub.publish_event(
         room.room_id,
         encode(
-            {
-                "type": "presence",
-                "room_id": room.room_id,
-                "user": user,
-                "status": "online" if event == "join" else "offline",
-                "timestamp": now,
-            }
+            PresenceEvent(
+                room_id=room.room_id,
+                user=user,
+                status="online" if event == "join" else "offline",
+                timestamp=now(),
+            )
         ),
     )
 
