@@ -12,7 +12,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from uuid import UUID
 
 from taskiq import AsyncBroker
 
@@ -21,7 +20,7 @@ from coagent.adapters.limits.memory import InMemoryRateLimiter
 from coagent.adapters.worker.kicker import TaskiqTurnKicker
 from coagent.adapters.worker.tasks import TurnTasks
 from coagent.application.llm.call_model import CallModel
-from coagent.application.ports.agent_events import AgentStream, AgentTrace
+from coagent.application.ports.agent_events import AgentStream
 from coagent.application.ports.chat import ChatPublisher
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.limits import RateLimiter
@@ -43,27 +42,6 @@ T = TypeVar("T")
 
 # Touched by `coagent scheduler` after every tick; compose's health check reads its age.
 SCHEDULER_ALIVE = Path(tempfile.gettempdir()) / "coagent-scheduler.alive"
-
-
-class QuietAgentStream:
-    """`AgentStream` until the realtime adapter is wired: streamed pieces and traces are
-    dropped (the stored reply still reaches every socket through the ChatPublisher).
-    """
-
-    async def delta(self, *, room_id: UUID, turn_id: UUID, message_id: UUID, text: str) -> None:
-        return None
-
-    async def end(self, turn_id: UUID) -> None:
-        return None
-
-    async def aborted(self, *, room_id: UUID, turn_id: UUID, message_id: UUID, reason: str) -> None:
-        return None
-
-    async def trace(self, event: AgentTrace) -> None:
-        logger.info("agent trace", extra={"turn_id": str(event.turn_id), "code": event.code})
-
-    async def notify_user(self, *, room_id: UUID, user_id: UUID, code: str, detail: str) -> None:
-        return None
 
 
 @dataclass
@@ -113,10 +91,9 @@ def build_agents_runtime(
     ids: IdGenerator,
     call_model: CallModel,
     publisher: ChatPublisher,
-    stream: AgentStream | None = None,
+    stream: AgentStream,
     limiter: RateLimiter | None = None,
 ) -> AgentsRuntime:
-    stream = stream or QuietAgentStream()
     limiter = limiter or InMemoryRateLimiter()
     kicker = TaskiqTurnKicker()
     limits = TurnLimits(

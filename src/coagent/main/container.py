@@ -250,8 +250,15 @@ def build_container(settings: Settings) -> Container:
         secrets=secret_box,
         policy=RetryPolicy(max_retries=settings.llm_max_retries),
     )
+    agent_stream = HubAgentStream(hub=hub)
     agents_runtime = build_agents_runtime(
-        settings, uow=uow, clock=clock, ids=ids, call_model=call_model, publisher=hub
+        settings,
+        uow=uow,
+        clock=clock,
+        ids=ids,
+        call_model=call_model,
+        publisher=hub,
+        stream=agent_stream,
     )
     http = HttpServices(
         accounts=AccountServices(
@@ -349,7 +356,7 @@ def build_container(settings: Settings) -> Container:
         events=events,
         seed_demo=SeedDemo(uow=uow, accounts=accounts, clock=clock, ids=ids),
         hub=hub,
-        agent_stream=HubAgentStream(hub=hub),
+        agent_stream=agent_stream,
         revocations=revocations,
         rotate_keys=RotateAgentKeys(uow=uow, secrets=secret_box),
         llm=llm,
