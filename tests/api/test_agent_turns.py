@@ -2,6 +2,7 @@
 embedded default (SQLite, in-process broker) answering a mention with the offline provider.
 """
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +158,18 @@ def test_embedded_a_mention_is_answered_over_the_socket_labelled_offline(embedde
         send(ws, "@teacher what is a categorical imperative?")
         mine = next_event(ws)
         assert mine["author"]["kind"] == "user"
-        reply = next_event(ws)
+        deltas = []
+        while True:
+            event = json.loads(ws.receive_text(timeout=5))
+            if event["type"] == "message.delta":
+                deltas.append(event)
+            if event["type"] == "message":
+                reply = event
+                break
     assert reply["author"]["kind"] == "agent"
+    assert deltas, "the reply was streamed first"
+    assert "".join(d["text"] for d in deltas) == reply["content"]
+    assert {d["turn_id"] for d in deltas} == {reply["turn_id"]}
     assert reply["agent_type"] == "teacher"
     assert reply["metadata"]["is_ai"] is True
     assert reply["content"].startswith("[offline reply]")
