@@ -3,6 +3,7 @@ embedded default (SQLite, in-process broker) answering a mention with the offlin
 """
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,59 @@ def test_embedded_no_turn_when_the_rooms_ai_is_off(embedded_client, room):
     assert client.get(f"{ROOMS}{room_id}/agents/turns", headers=owner.headers).json() == []
     history = client.get(f"/api/v1/chat/messages/{room_id}", headers=owner.headers).json()
     assert [m["author"]["kind"] for m in history] == ["user"]
+
+
+def _demo_login(client, data_dir: Path, email: str) -> dict[str, str]:
+    line = next(
+        line
+        for line in (data_dir / "demo-credentials.txt").read_text().splitlines()
+        if email in line
+    )
+    password = line.rsplit("password ", 1)[1].strip()
+    response = client.post(
+        "/api/v1/login/access-token", data={"username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _agent_reply(ws) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Frames up to the next agent message: that message and every message event before it."""
+    before = []
+    while True:
+        event = json.loads(ws.receive_text(timeout=5))
+        if event["type"] != "message":
+            continue
+        if event["author"]["kind"] == "agent":
+            return event, before
+        before.append(event)
+
+
+def test_the_demo_room_answers_a_mention_within_a_second_and_every_third_message(
+    embedded_client, tmp_path
+):
+    client = embedded_client
+    alice = _demo_login(client, tmp_path / "data", "alice@demo.coagent")
+    [course] = client.get("/api/v1/courses/", headers=alice).json()
+    [room] = client.get(f"{ROOMS}?course_id={course['id']}", headers=alice).json()
+    with connect(client, room["id"], headers=alice) as ws:
+        sent_at = time.monotonic()
+        send(ws, "@teacher should AI grade essays?")
+        reply, _ = _agent_reply(ws)
+        answered_in = time.monotonic() - sent_at
+        assert reply["content"].startswith("[offline reply]")
+        assert answered_in < 1.0
+        for n in range(1, 4):
+            send(ws, f"point {n}")
+        reply, before = _agent_reply(ws)
+    assert [m["content"] for m in before] == ["point 1", "point 2", "point 3"]
+    assert reply["content"].startswith("[offline reply]")
+    _settle(client)
+    teacher = _demo_login(client, tmp_path / "data", "teacher@demo.coagent")
+    turns = client.get(f"{ROOMS}{room['id']}/agents/turns", headers=teacher).json()
+    assert [(t["kind"], t["status"]) for t in turns] == [
+        ("message_count", "succeeded"),
+        ("mention", "succeeded"),
+    ]
+    assert turns[0]["reason"] == "every 3 messages"
