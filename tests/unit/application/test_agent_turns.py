@@ -593,3 +593,41 @@ async def test_message_count_decided_late_or_out_of_order_still_speaks_once_per_
     # The next message counts from the agent's reply.
     fifth = await world.post("point 5")
     assert (await consider(fifth)).turn_id is None
+
+
+class HookedLLM(ScriptedLLM):
+    """Runs `hook` once, right after the first streamed event (a message arriving while the
+    agent composes).
+    """
+
+    hook: Any = None
+
+    async def stream(self, request: Any) -> Any:
+        async for event in super().stream(request):
+            yield event
+            if self.hook is not None:
+                hook, self.hook = self.hook, None
+                await hook()
+
+
+async def test_a_message_arriving_mid_reply_is_answered_by_the_next_turn_not_this_one() -> None:
+    world = await make_world(Trigger(type=TriggerType.MESSAGE_COUNT, value=1))
+    world.llm = HookedLLM()
+    world.llm.then(streamed("On the first."), streamed("On the second."))
+    await world.say("first")
+
+    async def arrives() -> None:
+        await world.say("second")
+
+    world.llm.hook = arrives
+    ran = await world.runner().execute(RunTurnsCommand(room_id=world.room.id))
+    assert ran.ran == 2
+    first, second = world.turns()
+    assert (first.seen_up_to_seq, second.caused_by_seq) == (1, 2)
+    assert second.status is TurnStatus.SUCCEEDED  # not merged: the first never saw it
+    prompts = ["\n".join(m.content for m in r.messages[1:]) for r in world.llm.requests]
+    assert "second" not in prompts[0]
+    assert "second" in prompts[1]
+    assert "On the first." in prompts[1]  # the next turn sees the reply before it
+    contents = [m.content for m in sorted(world.agent_messages(), key=lambda m: m.seq)]
+    assert contents == ["On the first.", "On the second."]

@@ -93,8 +93,8 @@ class RunTurns:
             took_once = True
             try:
                 while (started := await self._start_next(room_id, holder)) is not None:
-                    turn, token = started
-                    await self._run(turn, token, holder)
+                    turn, token, seen = started
+                    await self._run(turn, token, holder, seen)
                     ran += 1
             finally:
                 await self._release_room(room_id, holder)
@@ -122,7 +122,10 @@ class RunTurns:
         async with self._uow() as uow:
             return await uow.turns.next_queued(room_id) is not None
 
-    async def _start_next(self, room_id: UUID, holder: UUID) -> tuple[AgentTurn, UUID] | None:
+    async def _start_next(self, room_id: UUID, holder: UUID) -> tuple[AgentTurn, UUID, int] | None:
+        """The oldest queued turn, started under a fresh lease token, with the room's last
+        seq it sees (the turns it merged are answered by it; its prompt ends there).
+        """
         now = self._clock.now()
         token = self._ids.new_id()
         async with self._uow() as uow:
@@ -144,13 +147,13 @@ class RunTurns:
                 room_id=room_id, agent_type=turn.agent_type, into=turn.id, up_to_seq=seen, now=now
             )
             await uow.commit()
-        return turn, token
+        return turn, token, seen
 
     # --- one turn
 
-    async def _run(self, turn: AgentTurn, token: UUID, holder: UUID) -> None:
+    async def _run(self, turn: AgentTurn, token: UUID, holder: UUID, seen: int) -> None:
         try:
-            setup = await self._setup(turn)
+            setup = await self._setup(turn, seen)
             if setup is None:
                 await self._fail(turn, token, TurnError.NO_CONFIGURATION, None, streamed=None)
                 return
@@ -160,7 +163,7 @@ class RunTurns:
             with suppress(Exception):
                 await self._fail(turn, token, TurnError.INTERNAL_ERROR, None, streamed=None)
 
-    async def _setup(self, turn: AgentTurn) -> _Setup | None:
+    async def _setup(self, turn: AgentTurn, seen: int) -> _Setup | None:
         async with self._uow() as uow:
             room = await uow.rooms.get(turn.room_id)
             if room is None:
@@ -173,7 +176,9 @@ class RunTurns:
             if config is None:
                 return None
             course = await uow.courses.get(room.course_id)
-            history = await uow.messages.page(room.id, limit=config.context_window)
+            history = await uow.messages.page(
+                room.id, limit=config.context_window, before_seq=seen + 1
+            )
             keys = await uow.agent_configs.keys_of(config.id)
         return _Setup(
             room=room,
@@ -292,10 +297,19 @@ class RunTurns:
         while True:
             await asyncio.sleep(every)
             expires = self._clock.now() + self._lease
-            async with self._uow() as uow:
-                kept = await uow.turns.renew(turn.id, token, expires_at=expires)
-                kept = kept and await uow.turns.renew_room(turn.room_id, holder, expires_at=expires)
-                await uow.commit()
+            try:
+                async with self._uow() as uow:
+                    kept = await uow.turns.renew(turn.id, token, expires_at=expires)
+                    kept = kept and await uow.turns.renew_room(
+                        turn.room_id, holder, expires_at=expires
+                    )
+                    await uow.commit()
+            except Exception as error:  # noqa: BLE001 - the database may come back in time
+                logger.warning(
+                    "agent lease not renewed",
+                    extra={"turn_id": str(turn.id), "error": type(error).__name__},
+                )
+                continue
             if not kept:
                 return
 
