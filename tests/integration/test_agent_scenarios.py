@@ -29,6 +29,7 @@ from coagent.adapters.worker.tasks import CONSIDER_MESSAGE, RUN_TURNS
 from coagent.application.chat.post_message import PostMessageCommand
 from coagent.domain.accounts.roles import Role
 from coagent.domain.agents.config import AgentConfig, AgentType, Provider
+from coagent.domain.agents.schedule import parse_schedule
 from coagent.domain.agents.trigger import Trigger, TriggerType
 from coagent.domain.agents.turn import AgentTurn
 from coagent.domain.courses.course import Course
@@ -274,7 +275,7 @@ async def _room(web: Web, stack: Stack, trigger: Trigger, **room_fields: Any) ->
         system_prompt="You facilitate the debate.",
         context_window=10,
         trigger=trigger,
-        schedule=None,
+        schedule=room_fields.pop("schedule", None),
         settings={},
         is_active=True,
         created_by=owner.id,
@@ -414,13 +415,42 @@ async def test_message_count_fires_on_the_nth_message_only(stack: Stack, web: We
     assert stack.llm.calls == 1
 
 
-async def test_ai_mode_off_makes_no_call_at_all(stack: Stack, web: Web) -> None:
+OFF_DUTY = parse_schedule({"general": {"mode": "range_weekly", "rules": []}})  # never on duty
+
+
+@pytest.mark.parametrize(
+    "silenced",
+    [{"ai_mode": AiMode.OFF}, {"is_ai_active": False}, {"schedule": OFF_DUTY}],
+    ids=["ai_mode_off", "ai_paused", "off_duty"],
+)
+async def test_a_silenced_agent_makes_no_call_at_all(
+    stack: Stack, web: Web, silenced: dict[str, Any]
+) -> None:
     stack.llm.script()
-    await _room(web, stack, Trigger(type=TriggerType.MESSAGE_COUNT, value=1), ai_mode=AiMode.OFF)
+    await _room(web, stack, Trigger(type=TriggerType.MESSAGE_COUNT, value=1), **silenced)
     await _say(web, "@teacher are you there?")
     await _until(lambda: _queue_done(stack), stack)  # the consider job ran
     assert await _turns(web) == []
     assert stack.llm.calls == 0
+
+
+async def test_silence_fires_once_from_the_scheduler(stack: Stack, web: Web) -> None:
+    stack.llm.script(_reply("It went quiet: what do you think?"))
+    await _room(web, stack, Trigger(type=TriggerType.SILENCE, value=10))
+    await _say(web, "hmm")
+    said_at = time.monotonic()
+
+    async def replied() -> bool:
+        return len(await _agent_messages(web)) == 1
+
+    waited = await _until(replied, stack, within=30)
+    assert time.monotonic() - said_at >= 10 - 0.5  # not before its time
+    assert waited < 10 + 2 + 5  # within 2 s of it (plus the reply itself), by the tick
+    await asyncio.sleep(1.5)  # three more ticks: the answered silence is not due again
+    [turn] = await _turns(web)
+    assert (turn.kind.value, turn.reason) == ("silence", "silence ≥ 10 s")
+    assert turn.trigger_key.startswith("silence:")
+    assert stack.llm.calls == 1
 
 
 async def test_a_provider_500_stores_nothing_and_fails_the_turn(stack: Stack, web: Web) -> None:
@@ -502,3 +532,4 @@ async def test_a_worker_killed_mid_stream_is_replaced_and_the_reply_comes_once(
     assert (turn.status.value, turn.attempts) == ("succeeded", 2)
     assert stack.llm.calls == 2
     assert took < 60
+    print(f"killed worker's turn completed by another worker {took:.1f} s after the kill")
