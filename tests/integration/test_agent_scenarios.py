@@ -293,7 +293,25 @@ async def _room(web: Web, stack: Stack, trigger: Trigger, **room_fields: Any) ->
     web.room, web.student_id = room, student.id
     for socket in (web.staff, web.student):
         await web.container.hub.join(room.id, course.id, socket, since=None)
+    await _subscribed(web)
     return web
+
+
+async def _subscribed(web: Web) -> None:
+    """Until this process's hub hears the room over Redis (a probe it published comes back):
+    from then on it misses nothing a worker publishes.
+    """
+    probe = json.dumps({"type": "probe", "id": str(uuid.uuid4())})
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        await web.container.hub.publish_event(web.room.id, probe)
+        for _ in range(10):
+            if probe in web.student.frames:
+                web.student.frames.clear()
+                web.staff.frames.clear()
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the hub never heard the room over Redis")
 
 
 async def _say(web: Web, content: str) -> int:

@@ -153,5 +153,4 @@ async def with_agent_ticks(settings: Settings, broker: AsyncBroker, main: Awaita
     finally:
         ticks.cancel()
         await asyncio.gather(ticks, return_exceptions=True)
-        await runtime.kicker.drain()
         await container.aclose()

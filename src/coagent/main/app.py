@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     task.cancel()
                     with suppress(asyncio.CancelledError):
                         await task
-            await container.agents_runtime.kicker.drain()
+            await container.agents_runtime.kicker.drain()  # before the broker goes
             try:
                 await asyncio.wait_for(broker.shutdown(), 10)
             except Exception:  # noqa: BLE001 - still close the rest

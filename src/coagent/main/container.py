@@ -155,6 +155,7 @@ class Container:
         self._closed = True
         # Each step runs even when one before it fails: a skipped close leaks connections.
         steps: list[Callable[[], Awaitable[None]]] = [
+            self.agents_runtime.kicker.drain,  # kicks under way reach the queue first
             self.agent_stream.aclose,
             self.hub.close,
             self.llm.aclose,
