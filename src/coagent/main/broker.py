@@ -1,13 +1,24 @@
 """The task broker: in-process for the embedded default, Redis streams otherwise."""
 
+import asyncio
 import logging
+from typing import Any
 
-from taskiq import AsyncBroker, InMemoryBroker, TaskiqEvents, TaskiqScheduler, TaskiqState
+from taskiq import (
+    AsyncBroker,
+    InMemoryBroker,
+    TaskiqEvents,
+    TaskiqMessage,
+    TaskiqMiddleware,
+    TaskiqScheduler,
+    TaskiqState,
+)
 from taskiq.schedule_sources import LabelScheduleSource
 from taskiq_redis import RedisStreamBroker
 
 from coagent.adapters.worker.tasks import register_tasks
 from coagent.main.settings import Settings, load_settings
+from coagent.main.stopping import HAND_BACK_SECONDS, worker_starting
 
 logger = logging.getLogger("coagent.worker")
 
@@ -37,14 +48,44 @@ def create_broker(settings: Settings | None = None) -> AsyncBroker:
     return broker
 
 
+class RunningTasks(TaskiqMiddleware):
+    """Knows the worker's task executions still running, to cancel them at shutdown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        task = asyncio.current_task()  # the receiver runs each message in its own task
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return message
+
+    async def hand_back(self, seconds: float = HAND_BACK_SECONDS) -> int:
+        """Cancel the executions still running (after the receiver's grace) and give them
+        `seconds` to run their clean-up; returns how many were cancelled.
+        """
+        running = [task for task in self._tasks if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            logger.warning("cancelled running tasks at shutdown", extra={"tasks": len(running)})
+            await asyncio.wait(running, timeout=seconds)
+        return len(running)
+
+
 def create_worker_broker() -> AsyncBroker:
     """Entry point for `taskiq worker`: the worker process builds its own container."""
+    ready = worker_starting()  # a stop signal before `ready()` ends the process at once
     from coagent.main.container import build_container  # noqa: PLC0415
     from coagent.main.logging import configure_logging  # noqa: PLC0415
 
     settings = load_settings()
     configure_logging(settings.log_level, json_output=settings.log_json)
     broker = create_broker(settings)
+    running = RunningTasks()
+    broker.add_middlewares(running)
 
     @broker.on_event(TaskiqEvents.WORKER_STARTUP)
     async def _startup(state: TaskiqState) -> None:
@@ -52,10 +93,14 @@ def create_worker_broker() -> AsyncBroker:
         state.container.agents_runtime.bind(broker)
         state.services = state.container.worker
         logger.info("worker started", extra={"broker": type(broker).__name__})
+        ready()
 
     @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
     async def _shutdown(state: TaskiqState) -> None:
-        await state.container.aclose()
+        await running.hand_back()  # the tasks still running after the grace
+        container = getattr(state, "container", None)
+        if container is not None:
+            await container.aclose()
 
     return broker
 

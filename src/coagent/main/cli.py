@@ -3,7 +3,6 @@
 import asyncio
 import os
 import socket
-import sys
 
 import click
 
@@ -131,12 +130,22 @@ def _listen(host: str, port: int, stalled_peer_timeout: int, *, reuse_port: bool
 @cli.command()
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
 def worker(workers: int) -> None:
-    """Run a task worker (needs REDIS_URL; the embedded mode runs tasks in the web process)."""
+    """Run a task worker (needs REDIS_URL; the embedded mode runs tasks in the web process).
+
+    Ends within 10 s of SIGTERM or SIGINT (see coagent.main.stopping): 0, or 1 when a worker
+    process had to be killed or to force its own exit.
+    """
+    from coagent.main import stopping  # noqa: PLC0415
+
+    stopping.exit_while_starting()
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException("REDIS_URL is required to run a separate worker")
     from taskiq.cli.worker.args import WorkerArgs  # noqa: PLC0415
     from taskiq.cli.worker.run import run_worker  # noqa: PLC0415
+
+    # Imported once here, so the worker processes fork with it and start in a second.
+    import coagent.main.container  # noqa: F401, PLC0415
 
     status = run_worker(
         WorkerArgs(
@@ -145,15 +154,23 @@ def worker(workers: int) -> None:
             workers=workers,
             configure_logging=False,
             max_async_tasks=50,
-            shutdown_timeout=30,
+            wait_tasks_timeout=stopping.TASK_GRACE_SECONDS,
+            shutdown_timeout=stopping.SHUTDOWN_SECONDS,
         )
     )
-    sys.exit(status or 0)
+    reaped = stopping.reap_workers()
+    stopping.leave(1 if status else reaped)
 
 
 @cli.command()
 def scheduler() -> None:
-    """Run the scheduler: periodic tasks and the agents' tick (run exactly one; needs REDIS_URL)."""
+    """Run the scheduler: periodic tasks and the agents' tick (run exactly one; needs REDIS_URL).
+
+    Ends within 10 s of SIGTERM or SIGINT: 0, or 1 when it failed or did not stop in time.
+    """
+    from coagent.main import stopping  # noqa: PLC0415
+
+    stopping.exit_while_starting()
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException(
@@ -165,14 +182,15 @@ def scheduler() -> None:
     from coagent.main.agents_runtime import with_agent_ticks  # noqa: PLC0415
     from coagent.main.broker import create_scheduler  # noqa: PLC0415
 
-    periodic = create_scheduler(settings)
-    asyncio.run(
-        with_agent_ticks(
+    async def main() -> None:
+        periodic = create_scheduler(settings)
+        await with_agent_ticks(
             settings,
             periodic.broker,
             run_scheduler(SchedulerArgs(scheduler=periodic, modules=[], configure_logging=False)),
         )
-    )
+
+    stopping.leave(stopping.run_until_signalled(main))
 
 
 @cli.group()

@@ -1,5 +1,6 @@
 """The decision rule, table by table: room gating, schedule, mentions, each trigger, time."""
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -75,6 +76,11 @@ def make_agent(
         created_at=NOW,
         updated_at=NOW,
     )
+
+
+def wide(text: str) -> str:
+    """`text` in full-width forms, as CJK input methods type ASCII (spaces stay)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
 def said(content: str, sender: str = "Ana") -> HumanMessage:
@@ -180,6 +186,7 @@ def test_an_inactive_configuration_never_speaks() -> None:
     [
         ("@teacher can you help?", True),
         ("hey @Teacher, help", True),
+        (wide("@Teacher") + " 請問", True),  # full-width, from a CJK input method
         ("HEY @TEACHER", True),
         ("question for @teacher.", True),
         ("(@teacher)", True),
@@ -260,10 +267,27 @@ def test_mentions_of_the_peer_agent(text: str, expected: bool) -> None:
         ("C++ Bot", "c++ bots", False),
         ("Default Profile", "default profile?", True),
         ("  Ms Lee  ", "ms lee", True),  # the name's outer spaces do not count
+        ("Ms Lee", wide("ms lee?"), True),  # full-width forms (NFKC)
+        (wide("Ms Lee"), "ms lee", True),
     ],
 )
 def test_names_with_cjk_symbols_and_spaces(name: str, text: str, expected: bool) -> None:
     assert mentions(text, make_agent(name=name)) is expected
+
+
+@pytest.mark.parametrize(
+    "text", ["a." * 10_000, "a" * 20_000, "老" * 20_000, "a-" * 10_000, "x@" * 10_000]
+)
+def test_mention_matching_stays_linear_on_hostile_text(text: str) -> None:
+    """Searching the whole text for address shapes took 2-13 s on these (quadratic
+    backtracking); word by word it takes milliseconds.
+    """
+    began = time.perf_counter()
+
+    found = mentions(text + " @teacher", make_agent())
+
+    assert found is True
+    assert time.perf_counter() - began < 2.0
 
 
 def test_a_mention_names_its_sender_in_the_reason() -> None:
@@ -277,6 +301,27 @@ def test_a_mention_names_its_sender_in_the_reason() -> None:
     )
 
     assert decision == Decision(speak=True, kind=TurnKind.MENTION, reason="mentioned by Bo Chen")
+
+
+@pytest.mark.parametrize(
+    ("sender", "reason"),
+    [
+        ("Ana\nLopez", "mentioned by Ana Lopez"),
+        ("   ", "mentioned by someone"),
+        ("x" * 200, "mentioned by " + "x" * 79 + "…"),
+    ],
+)
+def test_the_sender_in_a_reason_is_one_short_line(sender: str, reason: str) -> None:
+    decision = decide_on_message(
+        room=make_room(),
+        config=make_agent(),
+        activity=QUIET,
+        message=said("@teacher", sender=sender),
+        now=NOW,
+        roll=0.5,
+    )
+
+    assert decision.reason == reason
 
 
 @pytest.mark.parametrize(

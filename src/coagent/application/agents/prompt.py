@@ -21,7 +21,9 @@ prompt. Your own earlier chat messages are the assistant messages. Answer with y
 message only, as plain text, without a name in brackets and without the tags."""
 
 # An opening or closing tag in any case or spacing (`</chat_message>`, `< / CHAT_MESSAGE`).
-_TAG_LIKE: Final = re.compile(rf"<(?=\s*/?\s*{TAG}\b)", re.IGNORECASE)
+# Possessive, so a `<` before thousands of spaces costs one pass (backtracking over where `/`
+# might go was quadratic: 0.8 s for 8,000 characters).
+_TAG_LIKE: Final = re.compile(rf"<(?=\s*+(?:/\s*+)?{TAG}\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

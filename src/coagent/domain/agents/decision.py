@@ -1,9 +1,11 @@
 """When an agent speaks: one rule, a pure function of its inputs (no I/O, no clock, no RNG).
 
-Order (docs/product.md §5): the room's AI is off or paused, or (for the peer agent) the room
-is not `both` → never; the agent is off duty by its schedule → never; a mention → always;
-otherwise its trigger. Time triggers (`time_interval`, `silence`) are decided by the
-scheduler through `decide_on_time`; message triggers through `decide_on_message`.
+Order (docs/product.md §5): the room's AI is off or paused, or the agent's type does not
+speak in the room's mode (teacher: `teacher_only` and `both`; peer: `both` only; design and
+analytics: never), or its configuration is not the active one → never; the agent is off duty
+by its schedule → never; a mention → always; otherwise its trigger. Time triggers
+(`time_interval`, `silence`) are decided by the scheduler through `decide_on_time`; message
+triggers through `decide_on_message`.
 
 The caller draws the one random number a `probability` trigger uses (`roll`), once per human
 message (derived from the message, so a retried job rolls the same), and passes it in.
@@ -96,11 +98,14 @@ def mentions(text: str, config: AgentConfig) -> bool:
     followed by a letter or digit (`@teachers` and `ana@teacher` are not mentions), except
     on the side of a name that begins or ends with a CJK character, where words have no
     spaces between them (`請問老師` mentions `老師`). Any run of white space matches a space
-    in the name. URLs (`https://x/teacher`, `www.x.org/teacher`, `x.org/teacher`) and
-    e-mail addresses (`ana@teacher.org`) are removed before matching.
+    in the name; full-width forms match their ASCII ones (NFKC). URLs (`https://x/teacher`,
+    `www.x.org/teacher`, `x.org/teacher`) and e-mail addresses (`ana@teacher.org`) are
+    removed before matching.
     """
-    cleaned = _without_addresses(text)
-    return any(pattern.search(cleaned) for pattern in _patterns(config.type, config.name))
+    # NFKC: `@teacher` typed in full-width forms (a CJK input method) reads as ASCII.
+    cleaned = _without_addresses(unicodedata.normalize("NFKC", text))
+    name = unicodedata.normalize("NFKC", config.name)
+    return any(pattern.search(cleaned) for pattern in _patterns(config.type, name))
 
 
 def decide_on_message(
@@ -133,7 +138,7 @@ def decide_on_message(
         return _silent(blocked)
     if mentions(message.content, config):
         return Decision(
-            speak=True, kind=TurnKind.MENTION, reason=f"mentioned by {message.sender_name}"
+            speak=True, kind=TurnKind.MENTION, reason=f"mentioned by {_short(message.sender_name)}"
         )
     trigger = config.trigger
     match trigger.type:
@@ -206,6 +211,8 @@ def decide_on_time(
     return due
 
 
+MAX_REASON_NAME: Final = 80
+
 # Agent types that speak in rooms, with the room modes that let them.
 _SPEAKS_IN: Final[dict[AgentType, frozenset[AiMode]]] = {
     AgentType.TEACHER: frozenset({AiMode.TEACHER_ONLY, AiMode.BOTH}),
@@ -231,6 +238,12 @@ def _blocked(room: Room, config: AgentConfig, now: datetime, default_tz_name: st
     return None
 
 
+def _short(name: str) -> str:
+    """A display name for a reason: one line, at most `MAX_REASON_NAME` characters."""
+    flat = " ".join(name.split()) or "someone"
+    return flat if len(flat) <= MAX_REASON_NAME else flat[: MAX_REASON_NAME - 1] + "…"
+
+
 def _silent(reason: str) -> Decision:
     return Decision(speak=False, kind=None, reason=reason)
 
@@ -248,14 +261,13 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-# Removed before matching: URLs with a scheme or `www.`, host names followed by a path, and
-# e-mail addresses.
-_ADDRESSES: Final = re.compile(
-    r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)\S+"
-    r"|(?<![\w@])(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?/\S*"
-    r"|[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+",
-    re.IGNORECASE,
-)
+# Words (runs without white space) removed before matching: URLs with a scheme or `www.`,
+# host names followed by a path, and e-mail addresses. Judged word by word, each pattern
+# anchored or literal-led, so the cost stays linear in the text (a search over the whole
+# text for these shapes backtracks quadratically: seconds for 8,000 characters of `a.a.a.`).
+_WORDS: Final = re.compile(r"\S+")
+_HOST_PATH: Final = re.compile(r"[(<\[\"']*(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?/", re.IGNORECASE)
+_EMAIL: Final = re.compile(r"\w@[\w-]+\.[\w-]")
 _HANDLES: Final[dict[AgentType, tuple[str, ...]]] = {
     AgentType.TEACHER: ("@teacher", "老師"),
     AgentType.STUDENT: ("@student", "@peer"),
@@ -263,7 +275,21 @@ _HANDLES: Final[dict[AgentType, tuple[str, ...]]] = {
 
 
 def _without_addresses(text: str) -> str:
-    return _ADDRESSES.sub(" ", text)
+    return _WORDS.sub(_unless_address, text)
+
+
+def _unless_address(word: re.Match[str]) -> str:
+    text = word.group()
+    lowered = text.lower()
+    if (
+        "://" in text
+        or lowered.startswith(("www.", "(www.", "<www."))
+        or lowered.startswith("mailto:")
+        or _EMAIL.search(text)
+        or _HOST_PATH.match(text)
+    ):
+        return " "
+    return text
 
 
 def _is_cjk(char: str) -> bool:
