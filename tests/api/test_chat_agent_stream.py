@@ -14,6 +14,8 @@ from litestar.testing.websocket_test_session import WebSocketTestSession
 from coagent.adapters.realtime.agent_stream import HubAgentStream
 from coagent.application.ports.agent_events import AgentError
 from coagent.main import migrations
+from coagent.main.app import socket_access
+from coagent.main.container import build_container
 from coagent.main.settings import Settings
 from tests.api.chat_helpers import connect, create_room, next_event, post, send
 from tests.api.conftest import World, container_of, run
@@ -297,3 +299,67 @@ def test_the_openapi_document_describes_every_outbound_event(client) -> None:
     }
     assert "turn_id" in schemas["MessageEvent"]["properties"]
     assert set(schemas["AgentErrorEvent"]["required"]) >= {"agent_type", "code", "detail"}
+
+
+def test_a_demoted_ta_stops_receiving_traces_at_the_access_check(
+    client, world, room_id, stream
+) -> None:
+    ta, owner = world.sessions["ta"], world.sessions["owner"]
+    container = container_of(client)
+    turn = uuid4()
+
+    async def fail() -> None:
+        await stream.trace(
+            AgentError(
+                room_id=UUID(room_id), turn_id=turn, agent_type="teacher", code="c", detail="d"
+            )
+        )
+
+    with connect(client, room_id, ta) as ws:
+        run(client, fail)
+        assert next_event(ws, "agent.error")["turn_id"] == str(turn)
+        demoted = client.put(
+            f"/api/v1/courses/{world.course_id}/members/{ta.user.id}",
+            json={"role": "student"},
+            headers=owner.headers,
+        )
+        assert demoted.status_code == 200, demoted.text
+        check = socket_access(container.http.chat.join)
+        assert run(client, container.hub.drop_unauthorized, check) == 0  # still a member
+        run(client, fail)
+        assert post(client, owner, room_id, "marker").status_code == 201
+        seen = [e["type"] for e in _frames_until(ws, "marker")]
+    assert "agent.error" not in seen
+
+
+def test_a_process_without_sockets_streams_to_the_web_process(
+    client, world, room_id, settings
+) -> None:
+    """A worker builds its own container and never starts the hub's listener: its
+    `agent_stream` still reaches the sockets of the web process (through Redis, or the
+    embedded process's own bus).
+    """
+    turn, student = uuid4(), world.sessions["student"]
+    with connect(client, room_id, student) as ws:
+
+        async def from_a_worker() -> None:
+            # Embedded, turns run in the web process: its own container streams.
+            embedded = settings.redis_url is None
+            worker = container_of(client) if embedded else build_container(settings)
+            try:
+                await worker.agent_stream.delta(
+                    room_id=UUID(room_id), turn_id=turn, message_id=turn, text="from afar"
+                )
+                await worker.agent_stream.end(turn)
+                await worker.agent_stream.notify_user(
+                    room_id=UUID(room_id), user_id=student.user.id, code="c", detail="for you"
+                )
+            finally:
+                if not embedded:
+                    await worker.aclose()
+
+        run(client, from_a_worker)
+        delta = next_event(ws, "message.delta")
+        notice = next_event(ws, "error")
+    assert (delta["turn_id"], delta["index"], delta["text"]) == (str(turn), 0, "from afar")
+    assert notice["detail"] == "for you"

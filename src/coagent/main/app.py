@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from uuid import UUID
 
@@ -12,7 +12,7 @@ from taskiq import AsyncBroker
 from coagent.adapters.http.app import build_app
 from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS
 from coagent.application.accounts.bootstrap import BootstrapSuperAdminCommand
-from coagent.application.chat.join_room import JoinRoomCommand
+from coagent.application.chat.join_room import JoinRoom, JoinRoomCommand
 from coagent.domain.errors import CoagentError, NotAuthenticated, NotFound
 from coagent.main.broker import create_broker
 from coagent.main.container import Container, build_container, http_config
@@ -108,6 +108,21 @@ async def _embedded_housekeeping(broker: AsyncBroker, every: float = 900.0) -> N
             await task.kiq()
 
 
+def socket_access(join: JoinRoom) -> Callable[[UUID, UUID], Awaitable[bool | None]]:
+    """The hub's access re-check: None when the user may no longer read the room, else
+    whether they are course staff (whose sockets receive agent traces).
+    """
+
+    async def access(user_id: UUID, room_id: UUID) -> bool | None:
+        try:
+            granted = await join.execute(JoinRoomCommand(actor_id=user_id, room_id=room_id))
+        except (NotFound, NotAuthenticated):
+            return None
+        return granted.is_staff
+
+    return access
+
+
 async def _close_revoked_sockets(
     container: Container, every: float = 2.0, access_every: int = 15
 ) -> None:
@@ -117,16 +132,7 @@ async def _close_revoked_sockets(
     answers from memory for a second; the access check is one short unit of work per
     (user, room) pair.
     """
-    join = container.http.chat.join
-
-    async def access(user_id: UUID, room_id: UUID) -> bool | None:
-        """None when the user may no longer read the room, else whether they are staff."""
-        try:
-            granted = await join.execute(JoinRoomCommand(actor_id=user_id, room_id=room_id))
-        except (NotFound, NotAuthenticated):
-            return None
-        return granted.is_staff
-
+    access = socket_access(container.http.chat.join)
     rounds = 0
     while True:
         await asyncio.sleep(every)

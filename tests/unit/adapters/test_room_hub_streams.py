@@ -399,3 +399,28 @@ async def test_a_malformed_stream_frame_never_stops_the_listener() -> None:
     await _post(hub, store)
     assert socket.types() == ["message"]
     await hub.close()
+
+
+async def test_no_catch_up_for_a_turn_whose_message_the_replay_carries() -> None:
+    """The stored message was read from the database before this hub relayed it: the
+    resuming socket gets the message, not the stream it replaces.
+    """
+    hub, stream, store = await _hub(ring_size=1)
+    await _join(hub, Socket())
+    await _post(hub, store)
+    await _post(hub, store)  # the ring holds seq 2 only: a resume from 0 reads the store
+    turn, other = uuid4(), uuid4()
+    await _stream_text(stream, turn, uuid4(), "answered")
+    await _stream_text(stream, other, uuid4(), "still going")
+    store.messages.append(_message(3, turn))  # committed; its publish has not come yet
+    late = Socket()
+    await _join(hub, late, since=0)
+    assert [(e["type"], e.get("text")) for e in late.events()] == [
+        ("message", None),
+        ("message", None),
+        ("message", None),
+        ("message.delta", "still going"),
+    ]
+    await hub.publish_message(store.messages[-1])  # now it comes: not sent twice
+    assert [e["type"] for e in late.events()].count("message") == 3
+    await hub.close()

@@ -240,7 +240,7 @@ class RoomHub:
         # From here to the end no await: the catch-up holds exactly the deltas relayed
         # before the socket is in the room, and it gets every later one live.
         room.sockets.add(socket)
-        return frames + self._catch_up_frames(room) if socket.v1 else frames
+        return frames + self._catch_up_frames(room, frames) if socket.v1 else frames
 
     async def replay(self, room_id: UUID, socket: Subscriber, since: int) -> list[str]:
         """For a socket already live: the messages after `since` it was given before, then
@@ -255,7 +255,7 @@ class RoomHub:
         frames = [frame for seq, frame in backlog if seq <= socket.seen]
         # After the last await: a catch-up delta replaces whatever the client holds of
         # the turn (`first_index` 0), so deltas it already had are not applied twice.
-        return frames + self._catch_up_frames(room) if socket.v1 else frames
+        return frames + self._catch_up_frames(room, frames) if socket.v1 else frames
 
     def leave(self, room_id: UUID, socket: Subscriber) -> None:
         """Every reserved socket leaves exactly once (also after the hub dropped it, or when
@@ -538,14 +538,22 @@ class RoomHub:
         while len(room.ended) > 64:
             room.ended.popitem(last=False)
 
-    def _catch_up_frames(self, room: _Room) -> list[str]:
-        """One `message.delta` per turn streaming now, with all its text so far."""
+    def _catch_up_frames(self, room: _Room, replayed: list[str]) -> list[str]:
+        """One `message.delta` per turn streaming now, with all its text so far; none for a
+        turn whose stored message is among the `replayed` frames (read from the database
+        before this hub relayed it).
+        """
         if not room.streams:
             return []
         horizon = time.monotonic() - self._stream_ttl
         for turn_id in [t for t, s in room.streams.items() if s.updated < horizon]:
             self._end_stream(room, turn_id)  # its end never came: the turn died
-        return [stream.catch_up(room.id, turn_id) for turn_id, stream in room.streams.items()]
+        stored = {_turn_of.decode(frame).turn_id for frame in replayed}
+        return [
+            stream.catch_up(room.id, turn_id)
+            for turn_id, stream in room.streams.items()
+            if turn_id not in stored
+        ]
 
     def _overflow(self, room: _Room, socket: Subscriber) -> None:
         room.sockets.discard(socket)
