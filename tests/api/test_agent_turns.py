@@ -256,3 +256,43 @@ def test_the_demo_room_answers_a_mention_within_a_second_and_every_third_message
         ("mention", "succeeded"),
     ]
     assert turns[0]["reason"] == "every 3 messages"
+
+
+@pytest.fixture
+def limited_client(tmp_path: Path):
+    settings = make_settings(
+        tmp_path, AGENT_MENTIONS_PER_USER="1", AGENT_TURNS_PER_MINUTE="2", SEED_DEMO="false"
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.database_url)
+    with TestClient(app=create_app(settings), base_url="http://testserver.local") as client:
+        yield client
+
+
+def test_embedded_limits_a_users_mentions_and_the_rooms_turns(limited_client):
+    client = limited_client
+    owner, student, room_id = _embedded_room(client, ai_mode="teacher_only")
+    other = signed_in(client, Role.STUDENT)
+    [course_id] = [c["id"] for c in client.get("/api/v1/courses/", headers=owner.headers).json()]
+    enroll(client, owner, course_id, other.user.id, "student")
+    with connect(client, room_id, student) as ws, connect(client, room_id, owner) as staff_ws:
+        send(ws, "@teacher first")
+        _agent_reply(ws)
+        send(ws, "@teacher again")  # past this student's limit of 1 mention per minute
+        notice = next_event(ws, "error")
+        assert notice["code"] == "agent_rate_limited"
+        _settle(client)
+        assert len(client.get(f"{ROOMS}{room_id}/agents/turns", headers=owner.headers).json()) == 1
+        with connect(client, room_id, other) as other_ws:
+            send(other_ws, "@teacher from me")  # the room's 2nd turn this minute
+            _agent_reply(other_ws)
+            _settle(client)
+            response = client.post(f"{ROOMS}{room_id}/agents/teacher/turns", headers=owner.headers)
+            assert response.status_code == 202
+            assert response.json()["status"] == "skipped"  # the 3rd: over the room's 2
+        trace = next_event(staff_ws, "agent.error")
+    assert trace["code"] == "turn_limit"
+    assert trace["turn_id"] == response.json()["id"]
+    turns = client.get(f"{ROOMS}{room_id}/agents/turns", headers=owner.headers).json()
+    assert [t["status"] for t in turns] == ["skipped", "succeeded", "succeeded"]
+    assert "limit of 2 turns per minute" in turns[0]["reason"]
