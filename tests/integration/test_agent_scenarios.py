@@ -8,15 +8,17 @@ run` does. Outcomes are read back from the database (another process writes them
 """
 
 import asyncio
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +49,12 @@ from tests.conftest import (
 )
 from tests.integration.conftest import UserFactory, new_id, process_env, utcnow
 from tests.integration.fake_llm_server import FakeLLMServer, Reply, openai_chunks, openai_error
+from tests.integration.loopback import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.anyio]
 
 COAGENT = str(Path(sys.executable).with_name("coagent"))
+REDIS_SERVER = shutil.which("redis-server")
 LEASE_SECONDS = 3
 QUEUE = "coagent:tasks"  # the Redis stream the broker and workers share (main/broker.py)
 
@@ -217,9 +221,9 @@ class Web:
     student: Socket
 
 
-@pytest.fixture
-async def web(stack: Stack, tmp_path: Path) -> Any:
-    settings = make_settings(tmp_path, DATABASE_URL=stack.db_url, REDIS_URL=stack.redis_url)
+@contextlib.asynccontextmanager
+async def _web_on(db_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Web]:
+    settings = make_settings(tmp_path, DATABASE_URL=db_url, REDIS_URL=redis_url)
     container = build_container(settings)
     broker = create_broker(settings)
     await broker.startup()
@@ -238,6 +242,12 @@ async def web(stack: Stack, tmp_path: Path) -> Any:
         await container.agents_runtime.kicker.drain()
         await broker.shutdown()
         await container.aclose()
+
+
+@pytest.fixture
+async def web(stack: Stack, tmp_path: Path) -> AsyncIterator[Web]:
+    async with _web_on(stack.db_url, stack.redis_url, tmp_path) as web:
+        yield web
 
 
 async def _room(web: Web, stack: Stack, trigger: Trigger, **room_fields: Any) -> Web:
@@ -551,3 +561,112 @@ async def test_a_worker_killed_mid_stream_is_replaced_and_the_reply_comes_once(
     assert stack.llm.calls == 2
     assert took < 60
     print(f"killed worker's turn completed by another worker {took:.1f} s after the kill")
+
+
+class PrivateRedis:
+    """A redis-server of this test's own (append-only file on), which it may restart: the
+    shared test Redis must not be.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.directory.mkdir(exist_ok=True)
+        with (self.directory / "redis.log").open("ab") as output:
+            self.process = subprocess.Popen(  # noqa: S603 - the system's redis-server
+                [
+                    REDIS_SERVER,
+                    *("--port", str(self.port), "--bind", "127.0.0.1"),
+                    *("--dir", str(self.directory), "--appendonly", "yes", "--save", ""),
+                ],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # writes its append-only file, exits
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_redis_restarted_during_a_turn_gives_one_reply(
+    stack: Stack, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    own = Stack(
+        db_url=stack.db_url,
+        redis_url=private_redis.url,
+        llm=stack.llm,
+        logs=tmp_path,
+        processes={},
+    )
+    own.start("scheduler-r", "scheduler")
+    own.start("worker-r", "worker")
+    try:
+        async with _web_on(stack.db_url, private_redis.url, tmp_path) as web:
+            # A slow stream: about 6 s, long enough to restart Redis in the middle of it.
+            stack.llm.script(_reply("Slow ", "but ", "sure.", gap=1.5))
+            await _room(web, own, Trigger(type=TriggerType.MENTION))
+            await _say(web, "@teacher take your time")
+
+            async def streaming() -> bool:
+                turns = await _turns(web)
+                return stack.llm.calls == 1 and bool(turns) and turns[0].status.value == "running"
+
+            await _until(streaming, own)
+            private_redis.stop()
+            private_redis.start()
+
+            async def replied() -> bool:
+                return len(await _agent_messages(web)) == 1
+
+            await _until(replied, own, within=60)
+            await _until(lambda: _settled(web), own)
+            await asyncio.sleep(1)  # a duplicate would have every chance to show up
+            [message] = await _agent_messages(web)
+            [turn] = await _turns(web)
+            assert message.content == "Slow but sure."
+            assert (turn.status.value, turn.attempts) == ("succeeded", 1)  # never reclaimed
+            assert stack.llm.calls == 1
+            # The worker came through the restart: it still runs the next turn.
+            stack.llm.script(_reply("Still here."))
+            await _say(web, "@teacher still there?")
+
+            async def second() -> bool:
+                return len(await _agent_messages(web)) == 2
+
+            await _until(second, own, within=60)
+    finally:
+        for name in list(own.processes):
+            own.stop(name)
