@@ -10,11 +10,25 @@ from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.turns import TurnKicker
 from coagent.application.turns.common import TurnLimits, admit, roll_for, trace_skipped
 from coagent.domain.agents.config import AgentType
-from coagent.domain.agents.decision import HumanMessage, TurnKind, decide_on_message
+from coagent.domain.agents.decision import (
+    HumanMessage,
+    RoomActivity,
+    TurnKind,
+    decide_on_message,
+)
+from coagent.domain.agents.trigger import TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus, message_key, short_reason
 from coagent.domain.courses.room import AiMode
 
 MENTION_LIMITED = "agent_rate_limited"
+NO_ACTIVITY = RoomActivity(
+    human_messages_since_agent=0,
+    last_agent_message_at=None,
+    first_human_since_agent_at=None,
+    last_message_at=None,
+    last_human_message_at=None,
+    last_any_agent_message_at=None,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +85,13 @@ class ConsiderMessage:
             message = await uow.turns.message_at(room.id, command.seq)
             if message is None or message.agent_type is not None:
                 return Considered(turn_id=None, status=None, reason="not a human message")
-            activity = await uow.turns.activity(room.id, agent, up_to_seq=message.seq)
+            # Only `message_count` reads the room's activity: skip its query otherwise (the
+            # send-to-first-token path, P6).
+            activity = (
+                await uow.turns.activity(room.id, agent, up_to_seq=message.seq)
+                if config.trigger.type is TriggerType.MESSAGE_COUNT
+                else NO_ACTIVITY
+            )
             now = self._clock.now()
             decision = decide_on_message(
                 room=room,
