@@ -409,3 +409,31 @@ async def test_activity_up_to_a_message_counts_what_no_turn_has_claimed(database
     assert third.human_messages_since_agent == 3  # its own turn does not count against it
     assert fifth.human_messages_since_agent == 2  # 4 and 5
     assert whole.human_messages_since_agent == 5
+
+
+async def test_deleting_a_room_configuration_or_user_keeps_the_database_consistent(
+    database: Database,
+) -> None:
+    world = await _world(database)
+    await _post(database, world, "@teacher hi")
+    turn = _turn(world, requested_by=world.user_id, kind=TurnKind.REQUEST)
+    await _add(database, turn)
+    token, now = new_id(), utcnow()
+    await _start(database, turn, token, now)
+    async with database.uow() as uow:
+        await uow.turns.take_room(world.room.id, new_id(), now=now, expires_at=now + LEASE)
+        await uow.turns.complete(turn.id, token, reply=_reply(world), usage=USAGE)
+        await uow.commit()
+    async with database.uow() as uow:  # the configuration goes: the turn keeps its record
+        await uow.agent_configs.delete(world.config.id)
+        await uow.users.delete(world.user_id)
+        await uow.commit()
+    async with database.uow() as uow:
+        kept = await uow.turns.get(turn.id)
+    assert kept is not None
+    assert (kept.config_id, kept.requested_by, kept.config_revision) == (None, None, 1)
+    async with database.uow() as uow:  # the room goes: its turns, lease and messages too
+        await uow.rooms.delete(world.room.id)
+        await uow.commit()
+    for table in ("agent_turn", "agent_room_lease", "message"):
+        assert await database.scalar(f"SELECT count(*) FROM {table}") == 0  # noqa: S608
