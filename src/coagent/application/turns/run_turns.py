@@ -15,7 +15,7 @@ from coagent.application.ports.agent_events import AgentError, AgentStream
 from coagent.application.ports.chat import ChatPublisher
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.llm import Completion, LLMRequest, ProviderError, TextDelta
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from coagent.application.ports.turns import AgentReply, TurnUsage
 from coagent.application.turns.common import error_code
 from coagent.domain.agents.config import DEFAULT_MODELS, AgentConfig, AgentType
@@ -49,6 +49,41 @@ class _Setup:
     course_title: str
     history: tuple[Message, ...]
     keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Started:
+    turn: AgentTurn
+    token: UUID
+    setup: _Setup | None  # None: no configuration to run it with
+
+
+_HELD = "held"  # another runner holds the room
+_EMPTY = "empty"  # nothing queued (the lease was released)
+
+
+async def _setup(uow: UnitOfWork, turn: AgentTurn, seen: int) -> _Setup | None:
+    """The room, the configuration (the turn's, else the active one), the course's title,
+    the history up to `seen` and the keys.
+    """
+    room = await uow.rooms.get(turn.room_id)
+    if room is None:
+        return None
+    config = await uow.agent_configs.get(turn.config_id) if turn.config_id else None
+    if config is None or not config.is_active:
+        config = await uow.agent_configs.active_for(room.course_id, AgentType(turn.agent_type))
+    if config is None:
+        return None
+    course = await uow.courses.get(room.course_id)
+    history = await uow.messages.page(room.id, limit=config.context_window, before_seq=seen + 1)
+    keys = await uow.agent_configs.keys_of(config.id)
+    return _Setup(
+        room=room,
+        config=config,
+        course_title=course.title if course else "",
+        history=tuple(history),
+        keys=tuple(keys),
+    )
 
 
 class _LeaseLost(Exception):
@@ -89,104 +124,72 @@ class RunTurns:
     async def execute(self, command: RunTurnsCommand) -> RanTurns:
         room_id, holder = command.room_id, self._ids.new_id()
         ran, took_once = 0, False
-        while await self._take_room(room_id, holder):
-            took_once = True
-            try:
-                while (started := await self._start_next(room_id, holder)) is not None:
-                    turn, token, seen = started
-                    await self._run(turn, token, holder, seen)
-                    ran += 1
-            finally:
-                await self._release_room(room_id, holder)
-            # A turn queued between our last look and the release was kicked to a runner
-            # that found the room held: look once more now that it is free.
-            if not await self._has_queued(room_id):
+        while True:
+            started = await self._start_next(room_id, holder)
+            if started is _HELD:
                 break
+            took_once = True
+            if started is _EMPTY:
+                # The lease went in the transaction that found the queue empty. A turn queued
+                # just after that look was kicked to a runner that found the room held: look
+                # once more now that it is free.
+                if not await self._has_queued(room_id):
+                    break
+                continue
+            assert isinstance(started, _Started)  # noqa: S101 - narrowing for the type checker
+            await self._run(started, holder)
+            ran += 1
         return RanTurns(held=not took_once, ran=ran)
-
-    # --- the room lease
-
-    async def _take_room(self, room_id: UUID, holder: UUID) -> bool:
-        now = self._clock.now()
-        async with self._uow() as uow:
-            took = await uow.turns.take_room(room_id, holder, now=now, expires_at=now + self._lease)
-            await uow.commit()
-        return took
-
-    async def _release_room(self, room_id: UUID, holder: UUID) -> None:
-        async with self._uow() as uow:
-            await uow.turns.release_room(room_id, holder)
-            await uow.commit()
 
     async def _has_queued(self, room_id: UUID) -> bool:
         async with self._uow() as uow:
             return await uow.turns.next_queued(room_id) is not None
 
-    async def _start_next(self, room_id: UUID, holder: UUID) -> tuple[AgentTurn, UUID, int] | None:
-        """The oldest queued turn, started under a fresh lease token, with the room's last
-        seq it sees (the turns it merged are answered by it; its prompt ends there).
+    async def _start_next(self, room_id: UUID, holder: UUID) -> "_Started | str":
+        """In one transaction: take (or renew) the room's lease; start its oldest queued turn
+        under a fresh lease token, seeing the room up to its last seq (merging the queued
+        turns that seq covers); read what the turn needs. `_HELD` when another runner holds
+        the room; `_EMPTY` (the lease released) when nothing is queued.
         """
         now = self._clock.now()
         token = self._ids.new_id()
+        expires = now + self._lease
         async with self._uow() as uow:
-            if not await uow.turns.renew_room(room_id, holder, expires_at=now + self._lease):
-                return None  # lost the room: whoever holds it now runs the queue
+            if not await uow.turns.take_room(room_id, holder, now=now, expires_at=expires):
+                return _HELD
             turn = await uow.turns.next_queued(room_id)
             if turn is None:
-                return None
+                await uow.turns.release_room(room_id, holder)
+                await uow.commit()
+                return _EMPTY
             seen = await uow.messages.last_seq(room_id)
-            if not await uow.turns.start(
-                turn.id,
-                lease_token=token,
-                now=now,
-                lease_expires_at=now + self._lease,
-                seen_up_to_seq=seen,
-            ):
-                return None
+            started = await uow.turns.start(
+                turn.id, lease_token=token, now=now, lease_expires_at=expires, seen_up_to_seq=seen
+            )
+            if not started:  # pragma: no cover - the room lease orders runners
+                await uow.turns.release_room(room_id, holder)
+                await uow.commit()
+                return _EMPTY
             await uow.turns.merge_seen(
                 room_id=room_id, agent_type=turn.agent_type, into=turn.id, up_to_seq=seen, now=now
             )
+            setup = await _setup(uow, turn, seen)
             await uow.commit()
-        return turn, token, seen
+        return _Started(turn=turn, token=token, setup=setup)
 
     # --- one turn
 
-    async def _run(self, turn: AgentTurn, token: UUID, holder: UUID, seen: int) -> None:
+    async def _run(self, started: "_Started", holder: UUID) -> None:
+        turn, token = started.turn, started.token
         try:
-            setup = await self._setup(turn, seen)
-            if setup is None:
+            if started.setup is None:
                 await self._fail(turn, token, TurnError.NO_CONFIGURATION, None, streamed=None)
                 return
-            await self._speak(turn, token, holder, setup)
+            await self._speak(turn, token, holder, started.setup)
         except Exception:
             logger.exception("agent turn failed", extra={"turn_id": str(turn.id)})
             with suppress(Exception):
                 await self._fail(turn, token, TurnError.INTERNAL_ERROR, None, streamed=None)
-
-    async def _setup(self, turn: AgentTurn, seen: int) -> _Setup | None:
-        async with self._uow() as uow:
-            room = await uow.rooms.get(turn.room_id)
-            if room is None:
-                return None
-            config = await uow.agent_configs.get(turn.config_id) if turn.config_id else None
-            if config is None or not config.is_active:
-                config = await uow.agent_configs.active_for(
-                    room.course_id, AgentType(turn.agent_type)
-                )
-            if config is None:
-                return None
-            course = await uow.courses.get(room.course_id)
-            history = await uow.messages.page(
-                room.id, limit=config.context_window, before_seq=seen + 1
-            )
-            keys = await uow.agent_configs.keys_of(config.id)
-        return _Setup(
-            room=room,
-            config=config,
-            course_title=course.title if course else "",
-            history=tuple(history),
-            keys=tuple(keys),
-        )
 
     async def _speak(self, turn: AgentTurn, token: UUID, holder: UUID, setup: _Setup) -> None:
         config = setup.config
