@@ -631,3 +631,17 @@ async def test_a_message_arriving_mid_reply_is_answered_by_the_next_turn_not_thi
     assert "On the first." in prompts[1]  # the next turn sees the reply before it
     contents = [m.content for m in sorted(world.agent_messages(), key=lambda m: m.seq)]
     assert contents == ["On the first.", "On the second."]
+
+
+async def test_a_queued_turn_is_skipped_when_the_rooms_ai_is_turned_off_before_it_runs() -> None:
+    world = await make_world()
+    await world.say("@teacher one")
+    await world.say("@teacher two")
+    await world.set_room(is_ai_active=False)
+    ran = await world.runner().execute(RunTurnsCommand(room_id=world.room.id))
+    assert ran.ran == 0
+    assert [t.status for t in world.turns()] == [TurnStatus.SKIPPED, TurnStatus.SKIPPED]
+    assert "AI was turned off" in world.turns()[0].reason
+    assert world.llm.requests == []
+    assert world.agent_messages() == []
+    assert world.uow.store.room_leases == {}

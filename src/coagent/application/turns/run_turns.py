@@ -19,9 +19,9 @@ from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from coagent.application.ports.turns import AgentReply, TurnUsage
 from coagent.application.turns.common import error_code
 from coagent.domain.agents.config import DEFAULT_MODELS, AgentConfig, AgentType
-from coagent.domain.agents.turn import AgentTurn, TurnError
+from coagent.domain.agents.turn import AgentTurn, TurnError, short_reason
 from coagent.domain.chat.message import Message, agent_display_name
-from coagent.domain.courses.room import Room
+from coagent.domain.courses.room import AiMode, Room
 from coagent.domain.errors import InvalidInput
 
 logger = logging.getLogger("coagent.agents")
@@ -60,6 +60,7 @@ class _Started:
 
 _HELD = "held"  # another runner holds the room
 _EMPTY = "empty"  # nothing queued (the lease was released)
+_SKIPPED = "skipped"  # the oldest queued turn may not run any more
 
 
 async def _setup(uow: UnitOfWork, turn: AgentTurn, seen: int) -> _Setup | None:
@@ -129,6 +130,8 @@ class RunTurns:
             if started is _HELD:
                 break
             took_once = True
+            if started is _SKIPPED:
+                continue
             if started is _EMPTY:
                 # The lease went in the transaction that found the queue empty. A turn queued
                 # just after that look was kicked to a runner that found the room held: look
@@ -162,6 +165,13 @@ class RunTurns:
                 await uow.turns.release_room(room_id, holder)
                 await uow.commit()
                 return _EMPTY
+            room = await uow.rooms.get(room_id)
+            if room is not None and (room.ai_mode is AiMode.OFF or not room.is_ai_active):
+                # Turned off after the turn was queued: it never runs.
+                reason = short_reason(f"{turn.reason} (skipped: the room's AI was turned off)")
+                await uow.turns.skip(turn.id, reason=reason, now=now)
+                await uow.commit()
+                return _SKIPPED
             seen = await uow.messages.last_seq(room_id)
             started = await uow.turns.start(
                 turn.id, lease_token=token, now=now, lease_expires_at=expires, seen_up_to_seq=seen
