@@ -7,7 +7,6 @@ reclaim stalled turns, kick rooms whose queue has no runner, queue due time trig
 
 import asyncio
 import logging
-import tempfile
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +34,11 @@ from coagent.application.turns.tick_time_triggers import (
     TickTimeTriggers,
     TickTimeTriggersCommand,
 )
+from coagent.main.liveness import SCHEDULER_ALIVE, touch
 from coagent.main.settings import Settings
 
 logger = logging.getLogger("coagent.agents")
 T = TypeVar("T")
-
-# Touched by `coagent scheduler` after every tick; compose's health check reads its age.
-SCHEDULER_ALIVE = Path(tempfile.gettempdir()) / "coagent-scheduler.alive"
 
 
 @dataclass
@@ -71,7 +68,7 @@ class AgentsRuntime:
         while True:
             await self.tick()
             if alive is not None:
-                await asyncio.to_thread(alive.touch)
+                await touch(alive)
             await asyncio.sleep(self.tick_seconds)
 
 
