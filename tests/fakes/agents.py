@@ -116,6 +116,7 @@ class InMemoryAgentConfigRepository:
             schedule=config.schedule,
             settings=dict(config.settings),
             updated_at=config.updated_at,
+            revision=stored.revision + 1,
         )
         self._check_unique(updated)
         self._configs.put(config.id, updated)

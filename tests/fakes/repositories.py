@@ -50,6 +50,7 @@ from coagent.application.ports.repositories import (
     SystemState,
     UserRepository,
 )
+from coagent.application.ports.turns import AgentTurnRepository
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
@@ -61,6 +62,7 @@ from coagent.domain.courses.room import Room
 from coagent.domain.errors import Conflict, NotFound
 from tests.fakes.agents import InMemoryAgentConfigRepository
 from tests.fakes.chat import InMemoryMessageRepository
+from tests.fakes.turns import InMemoryAgentTurnRepository
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -100,6 +102,8 @@ class InMemoryStore:
         self.agent_versions: dict[UUID, Any] = {}
         self.messages: dict[UUID, Message] = {}
         self.room_seqs: dict[UUID, int] = {}
+        self.agent_turns: dict[UUID, Any] = {}
+        self.room_leases: dict[UUID, Any] = {}
         self.commits = 0
         self.pending_claims: set[str] = set()
         self._row_locks: dict[UUID, anyio.Lock] = {}
@@ -740,6 +744,7 @@ class InMemoryUnitOfWork:
     announcements: AnnouncementRepository
     agent_configs: AgentConfigRepository
     messages: MessageRepository
+    turns: AgentTurnRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -769,7 +774,12 @@ class InMemoryUnitOfWork:
             lambda course_id: self._course_rows.get(course_id) is not None,
             self.lock_row,
         )
-        self._message_rows = (_Overlay(self._store.messages), _Overlay(self._store.room_seqs))
+        self._message_rows = (
+            _Overlay(self._store.messages),
+            _Overlay(self._store.room_seqs),
+            _Overlay(self._store.agent_turns),
+            _Overlay(self._store.room_leases),
+        )
         self._room_repo = InMemoryRoomRepository(
             self._room_rows,
             self._assignment_rows,
@@ -783,6 +793,15 @@ class InMemoryUnitOfWork:
         )
         self._room_repo.on_delete = self._message_repo.room_deleted
         self._message_repo.commit = self.commit
+        self.turns = InMemoryAgentTurnRepository(
+            self._message_rows[2],
+            self._message_rows[3],
+            self._message_repo,
+            self._message_rows[0],
+            self._message_rows[1],
+            self._room_rows,
+            self._agent_rows[0],
+        )
         self._announcement_repo = InMemoryAnnouncementRepository(
             self._announcement_rows, self._course_rows, self._user_rows
         )

@@ -20,7 +20,9 @@ from urllib.parse import parse_qs, urlsplit
 class Reply:
     """`json` answers with a body; `sse` streams frames (a dict is JSON, a str is sent as is);
     `text` is sent as is, as `content_type` (an HTML error page, a truncated body).
-    `delay` waits before the status line, `gap` between frames.
+    `delay` waits before the status line, `gap` between frames; `stall_after` frames into a
+    stream the server stops sending and holds the connection until it is closed (a provider
+    that hangs mid-answer).
     """
 
     status: int = 200
@@ -31,6 +33,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     gap: float = 0.0
+    stall_after: int | None = None
 
 
 @dataclass
@@ -56,6 +59,11 @@ class FakeLLMServer:
     def then(self, *replies: Reply) -> "FakeLLMServer":
         self.script.extend(replies)
         return self
+
+    @property
+    def calls(self) -> int:
+        """How many requests the server has answered (or is answering)."""
+        return len(self.seen)
 
     @property
     def url(self) -> str:
@@ -141,6 +149,8 @@ async def _write_reply(writer: asyncio.StreamWriter, reply: Reply) -> None:
     headers |= {"content-type": "text/event-stream", "transfer-encoding": "chunked"}
     writer.write(_head(reply.status, headers))
     for index, frame in enumerate(reply.sse):
+        if index == reply.stall_after:
+            await asyncio.Event().wait()  # until the connection is closed
         if index and reply.gap:
             await asyncio.sleep(reply.gap)
         data = frame if isinstance(frame, str) else json.dumps(frame)

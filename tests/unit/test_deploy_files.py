@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from coagent.main.cli import cli
+from coagent.main.liveness import SCHEDULER_ALIVE, WORKER_ALIVE
 
 try:
     import yaml
@@ -201,9 +202,12 @@ def test_compose_services_and_their_order():
     assert services["scheduler"]["deploy"]["replicas"] == 1  # two would kick tasks twice
     assert services["migrate"].get("restart") == "no"
     assert "/health" in " ".join(services["web"]["healthcheck"]["test"])
-    for name in ("migrate", "worker", "scheduler"):
-        # The image's HEALTHCHECK probes the web port; these services do not serve it.
-        assert services[name]["healthcheck"] == {"disable": True}
+    # The image's HEALTHCHECK probes the web port; the migration does not serve it.
+    assert services["migrate"]["healthcheck"] == {"disable": True}
+    # The scheduler and workers are healthy while they keep touching their files.
+    for name, alive in (("scheduler", SCHEDULER_ALIVE), ("worker", WORKER_ALIVE)):
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        assert f"getmtime('{alive}')" in probe
 
 
 @needs_yaml

@@ -1,4 +1,4 @@
-"""Settings read from the environment: pools, limits, FORWARDED_ALLOW_IPS, LLM_ALLOWED_HOSTS."""
+"""Settings read from the environment: pools, limits, proxies, LLM hosts, the agent runtime."""
 
 import pytest
 
@@ -126,3 +126,36 @@ def test_llm_allowed_hosts_are_names_and_ranges() -> None:
 def test_a_bad_llm_allowed_host_is_refused_by_name(entry: str) -> None:
     with pytest.raises(SettingsError, match=r"^LLM_ALLOWED_HOSTS: .* neither a host name"):
         load_settings({**BASE, "LLM_ALLOWED_HOSTS": f"localhost,{entry}"})
+
+
+def test_agent_settings_default_as_documented() -> None:
+    settings = load_settings(BASE)
+    assert settings.agent_turns_per_minute == 6
+    assert (settings.agent_mentions_per_user, settings.agent_mention_window_seconds) == (5, 60)
+    assert settings.agent_lease_seconds == 15
+    assert settings.scheduler_tick_seconds == 1.0
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "reason"),
+    [
+        ("AGENT_TURNS_PER_MINUTE", "0", "at least 1"),
+        ("AGENT_TURNS_PER_MINUTE", "601", "at most 600"),
+        ("AGENT_MENTIONS_PER_USER", "1001", "at most 1000"),
+        ("AGENT_MENTION_WINDOW_SECONDS", "3601", "at most 3600"),
+        ("AGENT_LEASE_SECONDS", "2", "at least 3"),
+        ("AGENT_LEASE_SECONDS", "301", "at most 300"),
+        ("SCHEDULER_TICK_SECONDS", "0.05", "between 0.1 and 2"),
+        ("SCHEDULER_TICK_SECONDS", "5", "between 0.1 and 2"),
+        ("SCHEDULER_TICK_SECONDS", "soon", "a number of seconds"),
+    ],
+)
+def test_agent_settings_out_of_bounds_are_refused_by_name(name: str, raw: str, reason: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name} must be .*{reason}"):
+        load_settings({**BASE, name: raw})
+
+
+def test_agent_settings_within_bounds_are_read() -> None:
+    env = {**BASE, "AGENT_TURNS_PER_MINUTE": "2", "SCHEDULER_TICK_SECONDS": "0.5"}
+    settings = load_settings(env)
+    assert (settings.agent_turns_per_minute, settings.scheduler_tick_seconds) == (2, 0.5)

@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     container = build_container(settings)
     broker = create_broker(settings)
+    container.agents_runtime.bind(broker)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -68,16 +69,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
         housekeeping = (
             None if settings.redis_url else asyncio.create_task(_embedded_housekeeping(broker))
         )
+        # ... and the agents' scheduler tick (time triggers, recovery).
+        agent_ticks = (
+            None
+            if settings.redis_url
+            else asyncio.create_task(container.agents_runtime.run_ticks())
+        )
         try:
             yield
         finally:
             sweeper.cancel()
             with suppress(asyncio.CancelledError):
                 await sweeper
-            if housekeeping is not None:
-                housekeeping.cancel()
-                with suppress(asyncio.CancelledError):
-                    await housekeeping
+            for task in (housekeeping, agent_ticks):
+                if task is not None:
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
+            await container.agents_runtime.kicker.drain()  # before the broker goes
             try:
                 await asyncio.wait_for(broker.shutdown(), 10)
             except Exception:  # noqa: BLE001 - still close the rest
@@ -87,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = build_app(services=container.http, config=http_config(settings), lifespan=[lifespan])
     app.state.container = container
     app.state.broker = broker
+    app.state.turn_services = container.agents_runtime.http
     return app
 
 

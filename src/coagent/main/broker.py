@@ -17,6 +17,7 @@ from taskiq.schedule_sources import LabelScheduleSource
 from taskiq_redis import RedisStreamBroker
 
 from coagent.adapters.worker.tasks import register_tasks
+from coagent.main.liveness import WORKER_ALIVE, touch_every
 from coagent.main.settings import Settings, load_settings
 from coagent.main.stopping import HAND_BACK_SECONDS, worker_starting
 
@@ -90,12 +91,17 @@ def create_worker_broker() -> AsyncBroker:
     @broker.on_event(TaskiqEvents.WORKER_STARTUP)
     async def _startup(state: TaskiqState) -> None:
         state.container = build_container(settings)
+        state.container.agents_runtime.bind(broker)
         state.services = state.container.worker
+        state.alive = asyncio.create_task(touch_every(WORKER_ALIVE))  # compose's health check
         logger.info("worker started", extra={"broker": type(broker).__name__})
         ready()
 
     @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
     async def _shutdown(state: TaskiqState) -> None:
+        alive = getattr(state, "alive", None)
+        if alive is not None:
+            alive.cancel()
         await running.hand_back()  # the tasks still running after the grace
         container = getattr(state, "container", None)
         if container is not None:

@@ -166,7 +166,7 @@ def worker(workers: int) -> None:
 
 @cli.command()
 def scheduler() -> None:
-    """Run the scheduler that kicks periodic tasks (run exactly one; needs REDIS_URL).
+    """Run the scheduler: periodic tasks and the agents' tick (run exactly one; needs REDIS_URL).
 
     Ends within 10 s of SIGTERM or SIGINT: 0, or 1 when it failed or did not stop in time.
     """
@@ -181,11 +181,15 @@ def scheduler() -> None:
     from taskiq.cli.scheduler.args import SchedulerArgs  # noqa: PLC0415
     from taskiq.cli.scheduler.run import run_scheduler  # noqa: PLC0415
 
+    from coagent.main.agents_runtime import with_agent_ticks  # noqa: PLC0415
     from coagent.main.broker import create_scheduler  # noqa: PLC0415
 
     async def main() -> None:
-        await run_scheduler(
-            SchedulerArgs(scheduler=create_scheduler(settings), modules=[], configure_logging=False)
+        periodic = create_scheduler(settings)
+        await with_agent_ticks(
+            settings,
+            periodic.broker,
+            run_scheduler(SchedulerArgs(scheduler=periodic, modules=[], configure_logging=False)),
         )
 
     stopping.leave(stopping.run_until_signalled(main))

@@ -110,6 +110,7 @@ from coagent.application.ports.events import CourseEvent, EventPublisher
 from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.security import AttemptLimiter, RevocationList
 from coagent.domain.accounts.throttle import Backoff
+from coagent.main.agents_runtime import AgentsRuntime, build_agents_runtime
 from coagent.main.settings import Settings
 
 logger = logging.getLogger("coagent")
@@ -154,6 +155,7 @@ class Container:
     rotate_keys: RotateAgentKeys
     llm: ProviderRegistry
     call_model: CallModel
+    agents_runtime: AgentsRuntime
     redis_circuit: RedisCircuit = field(default_factory=RedisCircuit)
     _closed: bool = field(default=False, repr=False)
 
@@ -163,6 +165,7 @@ class Container:
         self._closed = True
         # Each step runs even when one before it fails: a skipped close leaks connections.
         steps: list[Callable[[], Awaitable[None]]] = [
+            self.agents_runtime.kicker.drain,  # kicks under way reach the queue first
             self.agent_stream.aclose,
             self.hub.close,
             self.llm.aclose,
@@ -258,6 +261,17 @@ def build_container(settings: Settings) -> Container:
         secrets=secret_box,
         policy=RetryPolicy(max_retries=settings.llm_max_retries),
     )
+    agent_stream = HubAgentStream(hub=hub)
+    agents_runtime = build_agents_runtime(
+        settings,
+        uow=uow,
+        clock=clock,
+        ids=ids,
+        call_model=call_model,
+        publisher=hub,
+        stream=agent_stream,
+        limiter=rate_limiter,
+    )
     http = HttpServices(
         accounts=AccountServices(
             authenticate=Authenticate(tokens=tokens, revocations=revocations),
@@ -320,6 +334,7 @@ def build_container(settings: Settings) -> Container:
                 max_length=settings.chat_max_message_length,
                 limiter=rate_limiter,
                 rate=Rate(settings.chat_messages_per_window, settings.chat_window_seconds),
+                agents=agents_runtime.kicker,
             ),
             history=ReadHistory(
                 uow=uow,
@@ -356,7 +371,10 @@ def build_container(settings: Settings) -> Container:
         redis=redis,
         hasher=hasher,
         http=http,
-        worker=WorkerServices(purge_expired_sessions=PurgeExpiredSessions(uow=uow, clock=clock)),
+        worker=WorkerServices(
+            purge_expired_sessions=PurgeExpiredSessions(uow=uow, clock=clock),
+            turns=agents_runtime.tasks,
+        ),
         create_admin=CreateAdmin(uow=uow, accounts=accounts),
         bootstrap_super_admin=BootstrapSuperAdmin(uow=uow, accounts=accounts),
         secret_box=secret_box,
@@ -365,12 +383,13 @@ def build_container(settings: Settings) -> Container:
         events=events,
         seed_demo=SeedDemo(uow=uow, accounts=accounts, clock=clock, ids=ids),
         hub=hub,
-        agent_stream=HubAgentStream(hub=hub),
+        agent_stream=agent_stream,
         revocations=revocations,
         rotate_keys=RotateAgentKeys(uow=uow, secrets=secret_box),
         llm=llm,
         call_model=call_model,
         redis_circuit=circuit,
+        agents_runtime=agents_runtime,
     )
 
 

@@ -86,6 +86,15 @@ class Settings:
     # (loopback, private, link-local...). Default: loopback when embedded, nothing otherwise.
     llm_allowed_hosts: tuple[str, ...] = ()
 
+    # Agent turns: per room per minute; mentions of an agent per user per window.
+    agent_turns_per_minute: int = 6
+    agent_mentions_per_user: int = 5
+    agent_mention_window_seconds: int = 60
+    # A turn runner's lease on a room (renewed every third of it while it works).
+    agent_lease_seconds: int = 15
+    # How often the scheduler checks time triggers and reclaims stalled turns.
+    scheduler_tick_seconds: float = 1.0
+
     @property
     def embedded(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -102,7 +111,9 @@ def _flag(value: str | None, default: bool) -> bool:
     raise SettingsError(f"Expected a boolean, got {value!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -112,6 +123,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
         raise SettingsError(f"{name} must be an integer") from error
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}")
     return value
 
 
@@ -125,6 +138,14 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number of seconds") from error
     if not math.isfinite(value) or value <= 0:
         raise SettingsError(f"{name} must be a number of seconds greater than 0")
+    return value
+
+
+def _tick(env: Mapping[str, str]) -> float:
+    """SCHEDULER_TICK_SECONDS: 0.1 to 2 (a time trigger must fire within 2 s of its time)."""
+    value = _positive_float(env, "SCHEDULER_TICK_SECONDS", 1.0)
+    if not 0.1 <= value <= 2.0:
+        raise SettingsError("SCHEDULER_TICK_SECONDS must be between 0.1 and 2")
     return value
 
 
@@ -276,4 +297,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_calls_per_user_per_minute=_int(env, "LLM_CALLS_PER_USER_PER_MINUTE", 10),
         llm_calls_per_course_per_minute=_int(env, "LLM_CALLS_PER_COURSE_PER_MINUTE", 60),
         llm_allowed_hosts=_allowed_hosts(env.get("LLM_ALLOWED_HOSTS"), embedded),
+        agent_turns_per_minute=_int(env, "AGENT_TURNS_PER_MINUTE", 6, maximum=600),
+        agent_mentions_per_user=_int(env, "AGENT_MENTIONS_PER_USER", 5, maximum=1000),
+        agent_mention_window_seconds=_int(env, "AGENT_MENTION_WINDOW_SECONDS", 60, maximum=3600),
+        agent_lease_seconds=_int(env, "AGENT_LEASE_SECONDS", 15, minimum=3, maximum=300),
+        scheduler_tick_seconds=_tick(env),
     )

@@ -40,6 +40,7 @@ from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
 from coagent.adapters.http.services import HttpConfig, HttpServices
+from coagent.adapters.http.turns.controller import TurnsController
 
 access_logger = logging.getLogger("coagent.access")
 
@@ -152,6 +153,7 @@ def build_app(
             AgentsController,
             AgentConfigController,
             ChatController,
+            TurnsController,
             chat_socket,
             read_avatar,
             health,

@@ -92,6 +92,8 @@ class AgentConfigModel(UUIDv7AuditBase):
     created_by: Mapped[UUID | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )
+    # The configuration version a turn records: 1, then + 1 on every update.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class AgentKeyModel(UUIDv7AuditBase):

@@ -3,7 +3,7 @@
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -16,6 +16,8 @@ class MessageModel(UUIDv7AuditBase):
         UniqueConstraint(
             "room_id", "sender_id", "client_msg_id", name="uq_message_room_sender_client_msg_id"
         ),
+        # An agent's last message in a room (the decision rule's activity read).
+        Index("ix_message_room_id_agent_type_seq", "room_id", "agent_type", "seq"),
     )
 
     room_id: Mapped[UUID] = mapped_column(ForeignKey("room.id", ondelete="CASCADE"))
@@ -26,6 +28,10 @@ class MessageModel(UUIDv7AuditBase):
     agent_type: Mapped[str | None] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     client_msg_id: Mapped[str | None] = mapped_column(String(64))
+    # The agent turn that produced this message (at most one message per turn).
+    turn_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("agent_turn.id", ondelete="SET NULL"), unique=True
+    )
 
 
 class AnalyticsReportModel(UUIDv7AuditBase):

@@ -75,6 +75,7 @@ def _config(row: AgentConfigModel, mask: str | None) -> AgentConfig:
         created_at=row.created_at,
         updated_at=row.updated_at,
         masked_api_key=mask,
+        revision=row.revision,
     )
 
 
@@ -241,7 +242,7 @@ class SqlAlchemyAgentConfigRepository:
                 await self._session.execute(
                     update(AgentConfigModel)
                     .where(AgentConfigModel.id == config.id)
-                    .values(**_values(config))
+                    .values(**_values(config), revision=AgentConfigModel.revision + 1)
                 )
         except IntegrityError as error:
             translated = _conflict(error)

@@ -29,6 +29,7 @@ _COLUMNS = (
     MessageModel.sender_id,
     MessageModel.agent_type,
     MessageModel.client_msg_id,
+    MessageModel.turn_id,
     UserModel.full_name,
     UserModel.username,
     UserModel.email,
@@ -47,6 +48,7 @@ def _message(row: Any) -> Message:
         sender_id,
         agent_type,
         client_msg_id,
+        turn_id,
         full_name,
         username,
         email,
@@ -67,6 +69,7 @@ def _message(row: Any) -> Message:
         sender_name=name,
         agent_type=agent_type,
         client_msg_id=client_msg_id,
+        turn_id=turn_id,
     )
 
 

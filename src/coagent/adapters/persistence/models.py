@@ -19,11 +19,13 @@ from coagent.adapters.persistence._models import (
     UserModel,
     metadata,
 )
+from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
 
 __all__ = [
     "AgentConfigModel",
     "AgentConfigVersionModel",
     "AgentKeyModel",
+    "AgentTurnModel",
     "AnalyticsReportModel",
     "AnnouncementModel",
     "AuditEventModel",
@@ -36,5 +38,6 @@ __all__ = [
     "RoomModel",
     "SystemStateModel",
     "UserModel",
+    "agent_room_lease",
     "metadata",
 ]

@@ -18,6 +18,7 @@ from coagent.adapters.persistence.repositories import (
     SqlAlchemyUserRepository,
 )
 from coagent.adapters.persistence.rooms import SqlAlchemyRoomRepository
+from coagent.adapters.persistence.turns import SqlAlchemyAgentTurnRepository
 from coagent.application.ports.agents import AgentConfigRepository
 from coagent.application.ports.chat import MessageRepository
 from coagent.application.ports.repositories import (
@@ -30,6 +31,7 @@ from coagent.application.ports.repositories import (
     SystemState,
     UserRepository,
 )
+from coagent.application.ports.turns import AgentTurnRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -43,6 +45,7 @@ class SqlAlchemyUnitOfWork:
     announcements: AnnouncementRepository
     messages: MessageRepository
     agent_configs: AgentConfigRepository
+    turns: AgentTurnRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = session_factory
@@ -59,6 +62,7 @@ class SqlAlchemyUnitOfWork:
         self.announcements = SqlAlchemyAnnouncementRepository(self._session)
         self.messages = SqlAlchemyMessageRepository(self._session)
         self.agent_configs = SqlAlchemyAgentConfigRepository(self._session)
+        self.turns = SqlAlchemyAgentTurnRepository(self._session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

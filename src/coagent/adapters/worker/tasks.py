@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from typing import Annotated
+from uuid import UUID
 
 from taskiq import AsyncBroker, Context, TaskiqDepends
 
@@ -9,13 +10,24 @@ from coagent.application.accounts.purge_sessions import (
     PurgeExpiredSessions,
     PurgeExpiredSessionsCommand,
 )
+from coagent.application.turns.consider_message import ConsiderMessage, ConsiderMessageCommand
+from coagent.application.turns.run_turns import RunTurns, RunTurnsCommand
 
 PURGE_EXPIRED_SESSIONS = "accounts.purge_expired_sessions"
+CONSIDER_MESSAGE = "agents.consider_message"
+RUN_TURNS = "agents.run_turns"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnTasks:
+    consider_message: ConsiderMessage
+    run_turns: RunTurns
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerServices:
     purge_expired_sessions: PurgeExpiredSessions
+    turns: TurnTasks | None = None
 
 
 def services_of(context: Context) -> WorkerServices:
@@ -28,9 +40,36 @@ async def purge_expired_sessions(context: Annotated[Context, TaskiqDepends()]) -
     return await services_of(context).purge_expired_sessions.execute(PurgeExpiredSessionsCommand())
 
 
+def _turns(context: Context) -> TurnTasks:
+    turns = services_of(context).turns
+    if turns is None:  # pragma: no cover - the composition root always wires them
+        raise RuntimeError("agent turn tasks are not wired")
+    return turns
+
+
+async def consider_message(
+    room_id: str, seq: int, context: Annotated[Context, TaskiqDepends()]
+) -> str | None:
+    """Does the teacher agent answer message `seq` of the room? Returns the turn id, if any.
+    Idempotent: a duplicate or retried job decides the same and adds nothing.
+    """
+    considered = await _turns(context).consider_message.execute(
+        ConsiderMessageCommand(room_id=UUID(room_id), seq=seq)
+    )
+    return str(considered.turn_id) if considered.turn_id else None
+
+
+async def run_turns(room_id: str, context: Annotated[Context, TaskiqDepends()]) -> int:
+    """Run the room's queued turns, unless another runner holds the room; how many ran."""
+    ran = await _turns(context).run_turns.execute(RunTurnsCommand(room_id=UUID(room_id)))
+    return ran.ran
+
+
 def register_tasks(broker: AsyncBroker) -> None:
     broker.register_task(
         purge_expired_sessions,
         task_name=PURGE_EXPIRED_SESSIONS,
         schedule=[{"cron": "*/15 * * * *"}],
     )
+    broker.register_task(consider_message, task_name=CONSIDER_MESSAGE)
+    broker.register_task(run_turns, task_name=RUN_TURNS)

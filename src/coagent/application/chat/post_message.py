@@ -9,6 +9,7 @@ from coagent.application.ports.chat import ChatPublisher, NewMessage
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.ports.turns import TurnKicker
 from coagent.domain.chat.message import Message, check_client_msg_id, check_content
 from coagent.domain.courses.policy import Action
 from coagent.domain.errors import Conflict
@@ -34,7 +35,9 @@ class PostMessage:
 
     Guarantees: the message is committed with a gapless per-room `seq` before anyone sees
     it; a resend with the same `client_msg_id` returns the stored message and publishes
-    nothing; a resend whose content differs is a Conflict, never a silent overwrite.
+    nothing; a resend whose content differs is a Conflict, never a silent overwrite. After
+    the publish, `agents` (when given) is asked to consider the message: one enqueue, no
+    query (the agents decide on a task worker).
 
     Rate: at most `rate` new messages per sender and room, whichever path they come by (HTTP
     or either WebSocket dialect) and across processes when the limiter is shared; more raise
@@ -53,10 +56,12 @@ class PostMessage:
         max_length: int,
         limiter: RateLimiter,
         rate: Rate,
+        agents: TurnKicker | None = None,
     ) -> None:
         self._uow = uow
         self._limiter = limiter
         self._rate = rate
+        self._agents = agents
         self._publisher = publisher
         self._clock = clock
         self._ids = ids
@@ -117,6 +122,8 @@ class PostMessage:
             client_msg_id=client_msg_id,
         )
         await self._publisher.message_posted(message)
+        if self._agents is not None:
+            await self._agents.consider_message(room.id, seq)
         return PostedMessage(message=message, created=True)
 
 

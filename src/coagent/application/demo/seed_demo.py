@@ -22,7 +22,7 @@ DEMO_AGENTS = (
         "Demo teacher agent",
         "You are the teacher of a university ethics seminar. Facilitate: ask one open "
         "question at a time, summarise positions fairly, and correct factual errors kindly.",
-        Trigger(type=TriggerType.MESSAGE_COUNT, value=5),
+        Trigger(type=TriggerType.MESSAGE_COUNT, value=3),
     ),
     (
         AgentType.STUDENT,

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from coagent.application.ports.agents import AgentConfigRepository
 from coagent.application.ports.chat import MessageRepository
+from coagent.application.ports.turns import AgentTurnRepository
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
@@ -238,6 +239,7 @@ class UnitOfWork(Protocol):
     announcements: AnnouncementRepository
     messages: MessageRepository
     agent_configs: AgentConfigRepository
+    turns: AgentTurnRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -105,6 +105,10 @@ class AgentConfig:
     # (a key never follows its configuration to another endpoint). Not stored.
     dropped_keys: tuple[KeyType, ...] = ()
 
+    # The configuration's version as agent turns record it: 1, then + 1 on every update
+    # (the store counts; what `update` is given here is ignored).
+    revision: int = 1
+
     @property
     def is_system(self) -> bool:
         return self.course_id is None

@@ -62,6 +62,8 @@ class Action(StrEnum):
     AGENT_CONFIG_MANAGE = "agent_config.manage"
     ANALYTICS_READ = "analytics.read"
     ANALYTICS_RUN = "analytics.run"
+    AGENT_TURN_REQUEST = "agent_turn.request"
+    AGENT_TURNS_READ = "agent_turn.read"
 
 
 # The table. Reading it: "to <action> you must be at least <relation> of the course".
@@ -87,6 +89,8 @@ REQUIRED: dict[Action, Relation] = {
     Action.AGENT_CONFIG_MANAGE: Relation.CO_TEACHER,
     Action.ANALYTICS_READ: Relation.TA,
     Action.ANALYTICS_RUN: Relation.TA,
+    Action.AGENT_TURN_REQUEST: Relation.TA,
+    Action.AGENT_TURNS_READ: Relation.TA,
 }
 
 # Actions on a room that an assignment restricts: a room with assigned members is, for

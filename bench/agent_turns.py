@@ -1,0 +1,299 @@
+"""P6 end to end: a human message in → the agent's first streamed token out to a socket,
+minus the same provider call made directly (time to first token), at 50 concurrent
+generations.
+
+Run on demand, never from the test suite (about a minute):
+
+    source .venv/bin/activate && python bench/agent_turns.py [--rounds 10] [--json out.json]
+
+One process plays the web process and the worker (PostgreSQL, the in-process task broker
+and bus: `REDIS_URL` unset), with the fake OpenAI-compatible server of `llm_overhead.py` in a
+process of its own (first chunk after --latency, 50 ms). Each of --concurrency (50) rooms has
+a teacher agent on that server and one socket in the hub (a recording subscriber, the shape
+the hub serves). A round posts one mention in every room at once (through PostMessage, as
+HTTP and the socket do) and times, per room, the send until the socket is offered its first
+`message.delta`. Direct rounds time the same streamed call with `AsyncOpenAI` until its first
+text chunk. Rounds alternate, so drift on a shared machine hits both alike. Overhead =
+pipeline percentile minus direct percentile, same run.
+
+What the pipeline adds: the send's commit, the kick, ConsiderMessage (5 reads, the decision,
+one insert), RunTurns (lease, start, setup reads, the prompt), CallModel, the first delta
+through the hub. With `REDIS_URL` set the kicks and deltas add a Redis round trip each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import asyncpg  # noqa: E402
+from openai import AsyncOpenAI  # noqa: E402
+
+from coagent.application.chat.post_message import PostMessageCommand  # noqa: E402
+from coagent.domain.accounts.roles import Role  # noqa: E402
+from coagent.domain.accounts.user import User  # noqa: E402
+from coagent.domain.agents.config import AgentConfig, AgentType, Provider  # noqa: E402
+from coagent.domain.agents.trigger import Trigger, TriggerType  # noqa: E402
+from coagent.domain.courses.course import Course  # noqa: E402
+from coagent.domain.courses.policy import CourseRole  # noqa: E402
+from coagent.domain.courses.room import AiMode, Room  # noqa: E402
+from coagent.main import migrations  # noqa: E402
+from coagent.main.app import start_broker  # noqa: E402
+from coagent.main.broker import create_broker  # noqa: E402
+from coagent.main.container import Container, build_container  # noqa: E402
+from coagent.main.settings import load_settings  # noqa: E402
+from llm_overhead import MESSAGES, MODEL, pct, serve  # noqa: E402
+
+PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class Socket:
+    """A hub subscriber that notes when its first `message.delta` of a turn arrives."""
+
+    def __init__(self) -> None:
+        self.user_id, self.session_id, self.seen = uuid.uuid4(), uuid.uuid4(), 0
+        self.v1, self.staff = True, False
+        self.first_delta: asyncio.Future[float] | None = None
+
+    def offer(self, frame: str) -> bool:
+        if (
+            self.first_delta is not None
+            and not self.first_delta.done()
+            and '"type":"message.delta"' in frame
+        ):
+            self.first_delta.set_result(time.perf_counter())
+        return True
+
+    def drop(self, code: int, reason: str) -> None:
+        raise RuntimeError(f"dropped: {code} {reason}")
+
+
+async def seed(container: Container, base_url: str, rooms: int) -> list[tuple[Room, User]]:
+    at = datetime.now(UTC)
+    owner = _user("owner", Role.TEACHER, at)
+    seeded = []
+    async with container.uow() as uow:
+        await uow.users.add(owner)
+        course = Course(
+            id=uuid.uuid4(),
+            title="Bench",
+            description=None,
+            owner_id=owner.id,
+            created_at=at,
+            updated_at=at,
+        )
+        await uow.courses.add(course)
+        await uow.agent_configs.add(
+            AgentConfig(
+                id=uuid.uuid4(),
+                course_id=course.id,
+                type=AgentType.TEACHER,
+                name="Prof",
+                provider=Provider.OPENAI,
+                model=MODEL,
+                base_url=base_url,
+                system_prompt="You are a helpful teaching assistant.",
+                context_window=10,
+                trigger=Trigger(type=TriggerType.MENTION),
+                schedule=None,
+                settings={},
+                is_active=True,
+                created_by=owner.id,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        for index in range(rooms):
+            student = _user(f"s{index}", Role.STUDENT, at)
+            await uow.users.add(student)
+            await uow.courses.add_member(course.id, student.id, CourseRole.STUDENT)
+            room = Room(
+                id=uuid.uuid4(),
+                course_id=course.id,
+                name=f"Room {index}",
+                description=None,
+                ai_mode=AiMode.TEACHER_ONLY,
+                ai_frequency=0.0,
+                is_ai_active=True,
+                is_analytics_active=False,
+                created_at=at,
+                updated_at=at,
+            )
+            await uow.rooms.add(room)
+            seeded.append((room, student))
+        await uow.commit()
+    return seeded
+
+
+def _user(name: str, role: Role, at: Any) -> User:
+    return User(
+        id=uuid.uuid4(),
+        email=f"{name}-{uuid.uuid4().hex[:8]}@bench.test",
+        username=None,
+        full_name=name,
+        role=role,
+        is_active=True,
+        password_hash=None,
+        avatar_url=None,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+async def pipeline_round(
+    container: Container, rooms: list[tuple[Room, User, Socket]]
+) -> list[float]:
+    loop = asyncio.get_running_loop()
+
+    async def one(room: Room, student: User, socket: Socket) -> float:
+        socket.first_delta = loop.create_future()
+        start = time.perf_counter()
+        await container.http.chat.post.execute(
+            PostMessageCommand(
+                actor_id=student.id, room_id=room.id, content="@teacher explain photosynthesis"
+            )
+        )
+        return await asyncio.wait_for(socket.first_delta, 30) - start
+
+    return list(await asyncio.gather(*(one(*entry) for entry in rooms)))
+
+
+async def direct_round(client: AsyncOpenAI, concurrency: int) -> list[float]:
+    async def one() -> float:
+        start = time.perf_counter()
+        stream = await client.chat.completions.create(
+            model=MODEL,
+            messages=MESSAGES,
+            max_tokens=256,
+            timeout=30,
+            stream=True,  # type: ignore[arg-type]
+            stream_options={"include_usage": True},
+        )
+        first = None
+        async with stream:
+            async for chunk in stream:
+                if first is None and chunk.choices and chunk.choices[0].delta.content:
+                    first = time.perf_counter() - start
+        assert first is not None
+        return first
+
+    return list(await asyncio.gather(*(one() for _ in range(concurrency))))
+
+
+async def settle(container: Container, broker: Any) -> None:
+    for _ in range(3):
+        await container.agents_runtime.kicker.drain()
+        await broker.wait_all()
+
+
+async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    database = f"coagent_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    db_url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    db_url = f"{db_url}/{database}"
+    try:
+        await asyncio.to_thread(migrations.upgrade, db_url)
+        settings = load_settings(
+            {
+                "DATABASE_URL": db_url,
+                "SECRET_KEY": "b" * 40,
+                "ENCRYPTION_KEYS": "yYk3VRSN9JcNS8Wd0yZmQb1WwzjbO5HhUlUixC1qC3I=",
+                "AGENT_TURNS_PER_MINUTE": "600",
+                "AGENT_MENTIONS_PER_USER": "1000",
+                "DB_POOL_SIZE": str(args.pool),
+                "LOG_LEVEL": "WARNING",
+                "ACCESS_LOG": "false",
+            }
+        )
+        container = build_container(settings)
+        broker = create_broker(settings)
+        await start_broker(broker, container)
+        container.agents_runtime.bind(broker)
+        container.hub.start()
+        direct = AsyncOpenAI(api_key="unused", base_url=f"{url}/v1", max_retries=0)
+        try:
+            seeded = await seed(container, f"{url}/v1", args.concurrency)
+            rooms = []
+            for room, student in seeded:
+                socket = Socket()
+                await container.hub.join(room.id, room.course_id, socket, since=None)
+                rooms.append((room, student, socket))
+            samples: dict[str, list[float]] = {"pipeline": [], "direct": []}
+            for index in range(args.rounds + 1):  # the first round warms both paths
+                order = ["pipeline", "direct"] if index % 2 == 0 else ["direct", "pipeline"]
+                for label in order:
+                    if label == "pipeline":
+                        got = await pipeline_round(container, rooms)
+                        await settle(container, broker)
+                    else:
+                        got = await direct_round(direct, args.concurrency)
+                    if index:
+                        samples[label] += got
+            return samples
+        finally:
+            await direct.close()
+            await broker.shutdown()
+            await container.aclose()
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--pool", type=int, default=20)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    receive, send = multiprocessing.Pipe(duplex=False)
+    server = multiprocessing.Process(
+        target=serve, args=(args.latency, args.chunks, send), daemon=True
+    )
+    server.start()
+    try:
+        url = receive.recv()
+        samples = asyncio.run(measure(url, args))
+    finally:
+        server.terminate()
+    report: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}",
+        "concurrency": args.concurrency,
+        "rounds": args.rounds,
+        "latency_ms": args.latency * 1000,
+    }
+    for q in (0.5, 0.99):
+        pipeline, direct = pct(samples["pipeline"], q), pct(samples["direct"], q)
+        name = f"p{round(q * 100)}"
+        report[name] = {
+            "pipeline_ms": round(pipeline * 1000, 1),
+            "direct_ms": round(direct * 1000, 1),
+            "overhead_ms": round((pipeline - direct) * 1000, 1),
+        }
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps({"report": report, "samples": samples}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Agent-turn tables. Private: import them from `coagent.adapters.persistence.models`.
+
+The database keeps the turn guarantees of `coagent.application.ports.turns`: a turn's
+identity (room, agent type, trigger key) is unique; one message per turn (`message.turn_id`
+is unique); one lease row per room.
+"""
+
+from datetime import datetime
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
+from advanced_alchemy.types import GUID, DateTimeUTC
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+TURN_STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "merged")
+TURN_KINDS = ("mention", "probability", "message_count", "time_interval", "silence", "request")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
+_QUEUED = text("status = 'queued'")
+_RUNNING = text("status = 'running'")
+
+
+class AgentTurnModel(UUIDv7AuditBase):
+    __tablename__ = "agent_turn"
+    __table_args__ = (
+        UniqueConstraint("room_id", "agent_type", "trigger_key", name="uq_agent_turn_identity"),
+        CheckConstraint(_in("status", TURN_STATUSES), name="status"),
+        CheckConstraint(_in("kind", TURN_KINDS), name="kind"),
+        # The turn list (newest first) and the per-minute limit.
+        Index("ix_agent_turn_room_id_created_at", "room_id", "created_at"),
+        # The queue of a room, and the scheduler's scans: small partial indexes.
+        Index(
+            "ix_agent_turn_queued",
+            "room_id",
+            "created_at",
+            postgresql_where=_QUEUED,
+            sqlite_where=_QUEUED,
+        ),
+        Index(
+            "ix_agent_turn_running_lease",
+            "lease_expires_at",
+            postgresql_where=_RUNNING,
+            sqlite_where=_RUNNING,
+        ),
+    )
+
+    room_id: Mapped[UUID] = mapped_column(ForeignKey("room.id", ondelete="CASCADE"))
+    agent_type: Mapped[str] = mapped_column(String(16))
+    config_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("agent_config.id", ondelete="SET NULL"), index=True
+    )
+    config_revision: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    trigger_key: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    caused_by_seq: Mapped[int | None] = mapped_column(BigInteger)
+    requested_by: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_token: Mapped[UUID | None] = mapped_column(GUID(length=16))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    provider: Mapped[str | None] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(String(200))
+    tokens_in: Mapped[int | None] = mapped_column(Integer)
+    tokens_out: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    first_token_ms: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    seen_up_to_seq: Mapped[int | None] = mapped_column(BigInteger)
+    merged_into: Mapped[UUID | None] = mapped_column(GUID(length=16))
+    started_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+# Who runs a room's turns now: one row per room, taken over only once expired. Core only
+# (no ORM class): every use is one INSERT ... ON CONFLICT or UPDATE/DELETE statement.
+agent_room_lease = Table(
+    "agent_room_lease",
+    orm_registry.metadata,
+    Column(
+        "room_id",
+        GUID(length=16),
+        ForeignKey("room.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("holder", GUID(length=16), nullable=False),
+    Column("expires_at", DateTimeUTC(timezone=True), nullable=False),
+)

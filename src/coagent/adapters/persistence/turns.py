@@ -1,0 +1,525 @@
+"""SQLAlchemy agent-turn repository: turn rows, the per-room lease, the activity read.
+
+Every guarantee of `coagent.application.ports.turns` rests on one statement each, atomic on
+PostgreSQL and SQLite alike: the turn's identity is a unique constraint (`INSERT ... ON
+CONFLICT DO NOTHING`); the room lease is `INSERT ... ON CONFLICT (room_id) DO UPDATE ...
+WHERE expired RETURNING`; a turn moves between states only by an UPDATE whose WHERE names the
+state (and the lease token) it must still be in, and the caller reads the row count.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+from uuid import UUID
+
+from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coagent.adapters.persistence._agent_models import AgentConfigModel
+from coagent.adapters.persistence._chat_models import MessageModel
+from coagent.adapters.persistence._models import RoomModel, UserModel
+from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
+from coagent.adapters.persistence.agents import _config
+from coagent.adapters.persistence.messages import _NEXT_SEQ, UNKNOWN_SENDER
+from coagent.adapters.persistence.rows import is_postgresql
+from coagent.application.ports.turns import AgentReply, TimeCandidate, TurnPage, TurnUsage
+from coagent.domain.agents.config import AgentType
+from coagent.domain.agents.decision import RoomActivity, TurnKind
+from coagent.domain.agents.trigger import TriggerType
+from coagent.domain.agents.turn import AgentTurn, TurnStatus
+from coagent.domain.chat.message import Message, agent_display_name
+from coagent.domain.courses.room import AiMode, Room
+
+_TURN = cast(Table, AgentTurnModel.__table__)
+_MESSAGE = cast(Table, MessageModel.__table__)
+_LEASE = agent_room_lease
+_TIME_TRIGGERS = (TriggerType.TIME_INTERVAL.value, TriggerType.SILENCE.value)
+
+
+def _turn(row: AgentTurnModel, message_id: UUID | None = None) -> AgentTurn:
+    return AgentTurn(
+        id=row.id,
+        room_id=row.room_id,
+        agent_type=row.agent_type,
+        config_id=row.config_id,
+        config_revision=row.config_revision,
+        kind=TurnKind(row.kind),
+        trigger_key=row.trigger_key,
+        reason=row.reason,
+        caused_by_seq=row.caused_by_seq,
+        requested_by=row.requested_by,
+        status=TurnStatus(row.status),
+        created_at=row.created_at,
+        attempts=row.attempts,
+        lease_token=row.lease_token,
+        lease_expires_at=row.lease_expires_at,
+        provider=row.provider,
+        model=row.model,
+        tokens_in=row.tokens_in,
+        tokens_out=row.tokens_out,
+        latency_ms=row.latency_ms,
+        first_token_ms=row.first_token_ms,
+        error_code=row.error_code,
+        seen_up_to_seq=row.seen_up_to_seq,
+        merged_into=row.merged_into,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        message_id=message_id,
+    )
+
+
+def _room(row: RoomModel) -> Room:
+    return Room(
+        id=row.id,
+        course_id=row.course_id,
+        name=row.name,
+        description=row.description,
+        ai_mode=AiMode(row.ai_mode),
+        ai_frequency=row.ai_frequency,
+        is_ai_active=row.is_ai_active,
+        is_analytics_active=row.is_analytics_active,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _usage_values(usage: TurnUsage | None) -> dict[str, Any]:
+    if usage is None:
+        return {}
+    return {
+        "provider": usage.provider,
+        "model": usage.model,
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        "latency_ms": usage.latency_ms,
+        "first_token_ms": usage.first_token_ms,
+    }
+
+
+_CLAIMING = (
+    TurnStatus.QUEUED.value,
+    TurnStatus.RUNNING.value,
+    TurnStatus.SUCCEEDED.value,
+    TurnStatus.MERGED.value,
+)
+
+
+def _activity_query(
+    room_id: UUID, agent_type: str, up_to_seq: int | None, *, postgresql: bool
+) -> Any:
+    """One statement of scalar subqueries, each an index range scan on (room_id, seq) or
+    (room_id, agent_type, seq) from the newest end. With `up_to_seq`, the count is of the
+    human messages up to it since the agent last spoke or took a turn for a message before
+    it (a turn still running has claimed the messages it answers).
+    """
+    m, t = _MESSAGE.c, _TURN.c
+    in_room = m.room_id == room_id
+    human = m.agent_type.is_(None)
+    upto = [m.seq <= up_to_seq] if up_to_seq is not None else []
+    last_agent_seq = func.coalesce(
+        select(m.seq)
+        .where(in_room, m.agent_type == agent_type, *upto)
+        .order_by(m.seq.desc())
+        .limit(1)
+        .scalar_subquery(),
+        0,
+    )
+    since: Any = last_agent_seq
+    if up_to_seq is not None:
+        claimed = func.coalesce(
+            select(func.max(t.caused_by_seq))
+            .where(
+                t.room_id == room_id,
+                t.agent_type == agent_type,
+                t.caused_by_seq < up_to_seq,
+                t.status.in_(_CLAIMING),
+            )
+            .scalar_subquery(),
+            0,
+        )
+        since = (func.greatest if postgresql else func.max)(last_agent_seq, claimed)
+
+    def newest(*conditions: Any) -> Any:
+        return (
+            select(m.created_at)
+            .where(in_room, *conditions)
+            .order_by(m.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    return select(
+        select(func.count()).where(in_room, human, m.seq > since, *upto).scalar_subquery(),
+        newest(m.agent_type == agent_type),
+        select(m.created_at)
+        .where(in_room, human, m.seq > since)
+        .order_by(m.seq)
+        .limit(1)
+        .scalar_subquery(),
+        newest(),
+        newest(human),
+        newest(m.agent_type.is_not(None)),
+    )
+
+
+class SqlAlchemyAgentTurnRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def _insert(self, table: Table) -> Any:
+        dialect = postgresql if is_postgresql(self._session) else sqlite
+        return dialect.insert(table)
+
+    async def add(self, turn: AgentTurn) -> bool:
+        values = {
+            "id": turn.id,
+            "room_id": turn.room_id,
+            "agent_type": turn.agent_type,
+            "config_id": turn.config_id,
+            "config_revision": turn.config_revision,
+            "kind": turn.kind.value,
+            "trigger_key": turn.trigger_key,
+            "reason": turn.reason,
+            "caused_by_seq": turn.caused_by_seq,
+            "requested_by": turn.requested_by,
+            "status": turn.status.value,
+            "attempts": turn.attempts,
+            "error_code": turn.error_code,
+            "finished_at": turn.finished_at,
+            "created_at": turn.created_at,
+            "updated_at": turn.created_at,
+        }
+        statement = (
+            self._insert(_TURN)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["room_id", "agent_type", "trigger_key"])
+            .returning(_TURN.c.id)
+        )
+        return (await self._session.execute(statement)).first() is not None
+
+    async def get(self, turn_id: UUID) -> AgentTurn | None:
+        row = (
+            await self._session.execute(
+                select(AgentTurnModel, MessageModel.id)
+                .outerjoin(MessageModel, MessageModel.turn_id == AgentTurnModel.id)
+                .where(AgentTurnModel.id == turn_id)
+            )
+        ).first()
+        return _turn(row[0], row[1]) if row else None
+
+    async def count_since(self, room_id: UUID, since: datetime) -> int:
+        count = await self._session.scalar(
+            select(func.count()).where(
+                _TURN.c.room_id == room_id,
+                _TURN.c.created_at >= since,
+                _TURN.c.status != TurnStatus.SKIPPED.value,
+            )
+        )
+        return int(count or 0)
+
+    async def activity(
+        self, room_id: UUID, agent_type: str, *, up_to_seq: int | None = None
+    ) -> RoomActivity:
+        query = _activity_query(
+            room_id, agent_type, up_to_seq, postgresql=is_postgresql(self._session)
+        )
+        row = (await self._session.execute(query)).one()
+        count, last_agent, first_human, last_any, last_human, last_any_agent = row
+        return RoomActivity(
+            human_messages_since_agent=int(count or 0),
+            last_agent_message_at=last_agent,
+            first_human_since_agent_at=first_human,
+            last_message_at=last_any,
+            last_human_message_at=last_human,
+            last_any_agent_message_at=last_any_agent,
+        )
+
+    async def message_at(self, room_id: UUID, seq: int) -> Message | None:
+        row = (
+            await self._session.execute(
+                select(MessageModel, UserModel.full_name, UserModel.username, UserModel.email)
+                .outerjoin(UserModel, UserModel.id == MessageModel.sender_id)
+                .where(MessageModel.room_id == room_id, MessageModel.seq == seq)
+            )
+        ).first()
+        if row is None:
+            return None
+        message, full_name, username, email = row
+        if message.agent_type:
+            name = agent_display_name(message.agent_type)
+        elif email is not None:
+            name = full_name or username or email.split("@", 1)[0]
+        else:
+            name = UNKNOWN_SENDER
+        return Message(
+            id=message.id,
+            room_id=message.room_id,
+            seq=message.seq,
+            content=message.content,
+            created_at=message.created_at,
+            sender_id=message.sender_id,
+            sender_name=name,
+            agent_type=message.agent_type,
+            client_msg_id=message.client_msg_id,
+            turn_id=message.turn_id,
+        )
+
+    # --- the room lease
+
+    async def take_room(
+        self, room_id: UUID, holder: UUID, *, now: datetime, expires_at: datetime
+    ) -> bool:
+        statement = self._insert(_LEASE).values(
+            room_id=room_id, holder=holder, expires_at=expires_at
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["room_id"],
+            set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
+            where=or_(_LEASE.c.expires_at < now, _LEASE.c.holder == holder),
+        ).returning(_LEASE.c.holder)
+        return (await self._session.execute(statement)).first() is not None
+
+    async def renew_room(self, room_id: UUID, holder: UUID, *, expires_at: datetime) -> bool:
+        result = await self._session.execute(
+            update(_LEASE)
+            .where(_LEASE.c.room_id == room_id, _LEASE.c.holder == holder)
+            .values(expires_at=expires_at)
+        )
+        return _count(result) == 1
+
+    async def release_room(self, room_id: UUID, holder: UUID) -> None:
+        await self._session.execute(
+            _LEASE.delete().where(_LEASE.c.room_id == room_id, _LEASE.c.holder == holder)
+        )
+
+    # --- the queue
+
+    async def next_queued(self, room_id: UUID) -> AgentTurn | None:
+        row = await self._session.scalar(
+            select(AgentTurnModel)
+            .where(
+                AgentTurnModel.room_id == room_id,
+                AgentTurnModel.status == TurnStatus.QUEUED.value,
+            )
+            .order_by(AgentTurnModel.created_at, AgentTurnModel.id)
+            .limit(1)
+        )
+        return _turn(row) if row is not None else None
+
+    async def start(
+        self,
+        turn_id: UUID,
+        *,
+        lease_token: UUID,
+        now: datetime,
+        lease_expires_at: datetime,
+        seen_up_to_seq: int,
+    ) -> bool:
+        result = await self._session.execute(
+            update(_TURN)
+            .where(_TURN.c.id == turn_id, _TURN.c.status == TurnStatus.QUEUED.value)
+            .values(
+                status=TurnStatus.RUNNING.value,
+                attempts=_TURN.c.attempts + 1,
+                lease_token=lease_token,
+                lease_expires_at=lease_expires_at,
+                seen_up_to_seq=seen_up_to_seq,
+                started_at=now,
+                updated_at=now,
+            )
+        )
+        return _count(result) == 1
+
+    async def merge_seen(
+        self, *, room_id: UUID, agent_type: str, into: UUID, up_to_seq: int, now: datetime
+    ) -> int:
+        result = await self._session.execute(
+            update(_TURN)
+            .where(
+                _TURN.c.room_id == room_id,
+                _TURN.c.agent_type == agent_type,
+                _TURN.c.status == TurnStatus.QUEUED.value,
+                _TURN.c.id != into,
+                _TURN.c.caused_by_seq.is_not(None),
+                _TURN.c.caused_by_seq <= up_to_seq,
+            )
+            .values(
+                status=TurnStatus.MERGED.value,
+                merged_into=into,
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        return _count(result)
+
+    async def renew(self, turn_id: UUID, lease_token: UUID, *, expires_at: datetime) -> bool:
+        result = await self._session.execute(
+            update(_TURN).where(_running(turn_id, lease_token)).values(lease_expires_at=expires_at)
+        )
+        return _count(result) == 1
+
+    async def complete(
+        self, turn_id: UUID, lease_token: UUID, *, reply: AgentReply, usage: TurnUsage
+    ) -> int | None:
+        # The turn row first: its lock orders two would-be completers, and the loser writes
+        # nothing (not even a seq, which a rollback would give back anyway).
+        result = await self._session.execute(
+            update(_TURN)
+            .where(_running(turn_id, lease_token))
+            .values(
+                status=TurnStatus.SUCCEEDED.value,
+                lease_expires_at=None,
+                finished_at=reply.created_at,
+                updated_at=reply.created_at,
+                **_usage_values(usage),
+            )
+        )
+        if _count(result) != 1:
+            return None
+        seq = (
+            await self._session.execute(_NEXT_SEQ, {"room_id": reply.room_id})
+        ).scalar_one_or_none()
+        if seq is None:  # the room is gone: the turn went with it (cascade)
+            return None
+        await self._session.execute(
+            insert(_MESSAGE).values(
+                id=reply.id,
+                room_id=reply.room_id,
+                seq=seq,
+                content=reply.content,
+                sender_id=None,
+                agent_type=reply.agent_type,
+                client_msg_id=None,
+                turn_id=turn_id,
+                created_at=reply.created_at,
+                updated_at=reply.created_at,
+            )
+        )
+        return int(seq)
+
+    async def fail(
+        self,
+        turn_id: UUID,
+        lease_token: UUID | None,
+        *,
+        error_code: str,
+        usage: TurnUsage | None,
+        now: datetime,
+    ) -> bool:
+        condition = (
+            _running(turn_id, lease_token)
+            if lease_token is not None
+            else and_(_TURN.c.id == turn_id, _TURN.c.status == TurnStatus.QUEUED.value)
+        )
+        result = await self._session.execute(
+            update(_TURN)
+            .where(condition)
+            .values(
+                status=TurnStatus.FAILED.value,
+                error_code=error_code,
+                lease_expires_at=None,
+                finished_at=now,
+                updated_at=now,
+                **_usage_values(usage),
+            )
+        )
+        return _count(result) == 1
+
+    async def skip(self, turn_id: UUID, *, reason: str, now: datetime) -> bool:
+        result = await self._session.execute(
+            update(_TURN)
+            .where(_TURN.c.id == turn_id, _TURN.c.status == TurnStatus.QUEUED.value)
+            .values(status=TurnStatus.SKIPPED.value, reason=reason, finished_at=now, updated_at=now)
+        )
+        return _count(result) == 1
+
+    # --- recovery
+
+    async def expired(self, now: datetime, *, limit: int) -> Sequence[AgentTurn]:
+        rows = await self._session.scalars(
+            select(AgentTurnModel)
+            .where(
+                AgentTurnModel.status == TurnStatus.RUNNING.value,
+                AgentTurnModel.lease_expires_at < now,
+            )
+            .order_by(AgentTurnModel.lease_expires_at)
+            .limit(limit)
+        )
+        return [_turn(row) for row in rows]
+
+    async def requeue(self, turn_id: UUID, lease_token: UUID) -> bool:
+        result = await self._session.execute(
+            update(_TURN)
+            .where(_running(turn_id, lease_token))
+            .values(
+                status=TurnStatus.QUEUED.value,
+                lease_token=None,
+                lease_expires_at=None,
+            )
+        )
+        return _count(result) == 1
+
+    async def rooms_to_run(self, now: datetime, *, limit: int) -> Sequence[UUID]:
+        rows = await self._session.execute(
+            select(_TURN.c.room_id)
+            .outerjoin(_LEASE, _LEASE.c.room_id == _TURN.c.room_id)
+            .where(
+                _TURN.c.status == TurnStatus.QUEUED.value,
+                or_(_LEASE.c.room_id.is_(None), _LEASE.c.expires_at < now),
+            )
+            .group_by(_TURN.c.room_id)
+            .limit(limit)
+        )
+        return [room_id for (room_id,) in rows]
+
+    # --- reads
+
+    async def page(self, room_id: UUID, *, offset: int, limit: int) -> TurnPage:
+        rows = list(
+            await self._session.execute(
+                select(AgentTurnModel, MessageModel.id, func.count().over())
+                .outerjoin(MessageModel, MessageModel.turn_id == AgentTurnModel.id)
+                .where(AgentTurnModel.room_id == room_id)
+                .order_by(AgentTurnModel.created_at.desc(), AgentTurnModel.id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
+        )
+        if not rows:
+            total = await self._session.scalar(
+                select(func.count()).where(_TURN.c.room_id == room_id)
+            )
+            return TurnPage(items=[], total=int(total or 0))
+        return TurnPage(items=[_turn(row[0], row[1]) for row in rows], total=int(rows[0][2]))
+
+    async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:
+        trigger_type = AgentConfigModel.trigger_config["type"].as_string()
+        rows = await self._session.execute(
+            select(RoomModel, AgentConfigModel)
+            .join(AgentConfigModel, AgentConfigModel.course_id == RoomModel.course_id)
+            .where(
+                RoomModel.is_ai_active.is_(True),
+                RoomModel.ai_mode != AiMode.OFF.value,
+                AgentConfigModel.type == AgentType.TEACHER.value,
+                AgentConfigModel.is_active.is_(True),
+                trigger_type.in_(_TIME_TRIGGERS),
+            )
+            .order_by(RoomModel.id)
+            .limit(limit)
+        )
+        return [
+            TimeCandidate(room=_room(room), config=_config(config, None)) for room, config in rows
+        ]
+
+
+def _running(turn_id: UUID, lease_token: UUID) -> Any:
+    return and_(
+        _TURN.c.id == turn_id,
+        _TURN.c.lease_token == lease_token,
+        _TURN.c.status == TurnStatus.RUNNING.value,
+    )
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,185 @@
+"""Agent-turn ports: the turn store (part of the unit of work as `turns`) and the kicker
+that hands work to the task queue.
+
+Guarantees every implementation keeps (the SQL one through the database itself):
+- (room, agent type, trigger key) is unique: `add` of a second turn with the same identity
+  adds nothing and returns False;
+- a room lease has one holder at a time; it can be taken over only once expired;
+- `complete` stores the reply and marks the turn succeeded only while the caller still
+  holds the turn's lease (status running, same lease token); at most one message per turn.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from coagent.domain.agents.config import AgentConfig
+from coagent.domain.agents.decision import RoomActivity
+from coagent.domain.agents.turn import AgentTurn
+from coagent.domain.chat.message import Message
+from coagent.domain.courses.room import Room
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnUsage:
+    """What a finished (or failed) call cost and took."""
+
+    provider: str | None
+    model: str | None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_ms: int | None = None
+    first_token_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentReply:
+    """The agent message a turn stores; the store gives it the room's next seq."""
+
+    id: UUID
+    room_id: UUID
+    content: str
+    agent_type: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnPage:
+    items: Sequence[AgentTurn]
+    total: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimeCandidate:
+    """A room with its AI on whose active teacher configuration has a time trigger."""
+
+    room: Room
+    config: AgentConfig
+
+
+class AgentTurnRepository(Protocol):
+    async def add(self, turn: AgentTurn) -> bool:
+        """Insert unless a turn with the same identity exists (then nothing changes): True
+        when inserted.
+        """
+        ...
+
+    async def get(self, turn_id: UUID) -> AgentTurn | None: ...
+
+    async def count_since(self, room_id: UUID, since: datetime) -> int:
+        """Turns of the room created at or after `since` that were not skipped."""
+        ...
+
+    async def activity(
+        self, room_id: UUID, agent_type: str, *, up_to_seq: int | None = None
+    ) -> RoomActivity:
+        """The room's activity as `agent_type` sees it, in one read. With `up_to_seq` (a
+        message being decided on, decided perhaps after later ones), the human messages
+        counted are those up to it since the agent's last message or since the latest
+        message an earlier turn of the agent answers (queued, running, succeeded or
+        merged): a reply still being written has claimed them.
+        """
+        ...
+
+    async def message_at(self, room_id: UUID, seq: int) -> Message | None: ...
+
+    async def take_room(
+        self, room_id: UUID, holder: UUID, *, now: datetime, expires_at: datetime
+    ) -> bool:
+        """Take the room's lease when it is free or expired (or already `holder`'s)."""
+        ...
+
+    async def renew_room(self, room_id: UUID, holder: UUID, *, expires_at: datetime) -> bool:
+        """Extend the lease; False when `holder` no longer holds it."""
+        ...
+
+    async def release_room(self, room_id: UUID, holder: UUID) -> None: ...
+
+    async def next_queued(self, room_id: UUID) -> AgentTurn | None:
+        """The room's oldest queued turn."""
+        ...
+
+    async def start(
+        self,
+        turn_id: UUID,
+        *,
+        lease_token: UUID,
+        now: datetime,
+        lease_expires_at: datetime,
+        seen_up_to_seq: int,
+    ) -> bool:
+        """Queued → running under a fresh lease token, attempts + 1; False when it was not
+        queued.
+        """
+        ...
+
+    async def merge_seen(
+        self, *, room_id: UUID, agent_type: str, into: UUID, up_to_seq: int, now: datetime
+    ) -> int:
+        """Mark `merged` into `into` every other queued turn of the agent in the room whose
+        causing seq is at most `up_to_seq` (the running turn already sees it); how many.
+        """
+        ...
+
+    async def renew(self, turn_id: UUID, lease_token: UUID, *, expires_at: datetime) -> bool:
+        """Extend a running turn's lease; False when it was lost."""
+        ...
+
+    async def complete(
+        self, turn_id: UUID, lease_token: UUID, *, reply: AgentReply, usage: TurnUsage
+    ) -> int | None:
+        """In the caller's transaction: mark the turn succeeded and store `reply` linked to
+        it under the room's next seq (returned). None when the lease was lost (the turn is
+        not running under `lease_token`): then nothing was written.
+        """
+        ...
+
+    async def fail(
+        self,
+        turn_id: UUID,
+        lease_token: UUID | None,
+        *,
+        error_code: str,
+        usage: TurnUsage | None,
+        now: datetime,
+    ) -> bool:
+        """Running (under `lease_token`; None: queued) → failed; False when not so."""
+        ...
+
+    async def skip(self, turn_id: UUID, *, reason: str, now: datetime) -> bool:
+        """Queued → skipped with `reason`."""
+        ...
+
+    async def expired(self, now: datetime, *, limit: int) -> Sequence[AgentTurn]:
+        """Running turns whose lease expired before `now`, oldest first."""
+        ...
+
+    async def requeue(self, turn_id: UUID, lease_token: UUID) -> bool:
+        """Running (under `lease_token`) → queued, lease cleared (a reclaimed turn)."""
+        ...
+
+    async def rooms_to_run(self, now: datetime, *, limit: int) -> Sequence[UUID]:
+        """Rooms with a queued turn and no live lease."""
+        ...
+
+    async def page(self, room_id: UUID, *, offset: int, limit: int) -> TurnPage:
+        """The room's turns, newest first, with the id of each one's message."""
+        ...
+
+    async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:
+        """Rooms with `is_ai_active` and `ai_mode` not off whose course's active teacher
+        configuration has a `time_interval` or `silence` trigger.
+        """
+        ...
+
+
+class TurnKicker(Protocol):
+    """Hands agent work to the task queue (the in-process broker when embedded). Best
+    effort: a kick lost while the queue is down is recovered by the scheduler's tick.
+    """
+
+    async def consider_message(self, room_id: UUID, seq: int) -> None: ...
+
+    async def run_turns(self, room_id: UUID) -> None: ...

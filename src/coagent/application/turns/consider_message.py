@@ -1,0 +1,151 @@
+"""ConsiderMessage: after a human message is committed, does the teacher agent answer it?"""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from coagent.application.ports.agent_events import AgentStream
+from coagent.application.ports.clock import Clock, IdGenerator
+from coagent.application.ports.limits import RateLimiter
+from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.ports.turns import TurnKicker
+from coagent.application.turns.common import TurnLimits, admit, roll_for, trace_skipped
+from coagent.domain.agents.config import AgentType
+from coagent.domain.agents.decision import (
+    HumanMessage,
+    RoomActivity,
+    TurnKind,
+    decide_on_message,
+)
+from coagent.domain.agents.trigger import TriggerType
+from coagent.domain.agents.turn import AgentTurn, TurnStatus, message_key, short_reason
+from coagent.domain.courses.room import AiMode
+
+MENTION_LIMITED = "agent_rate_limited"
+NO_ACTIVITY = RoomActivity(
+    human_messages_since_agent=0,
+    last_agent_message_at=None,
+    first_human_since_agent_at=None,
+    last_message_at=None,
+    last_human_message_at=None,
+    last_any_agent_message_at=None,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsiderMessageCommand:
+    room_id: UUID
+    seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Considered:
+    """`turn_id` of the turn this message caused (None: the agent stays silent);
+    `reason` why (or why not).
+    """
+
+    turn_id: UUID | None
+    status: TurnStatus | None
+    reason: str
+
+
+class ConsiderMessage:
+    """Runs on a task worker (in-process when embedded), once or more per human message:
+    every run decides the same (the roll comes from the message), and the turn's identity
+    (`msg:<seq>`) is unique, so duplicates and retries add nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        kicker: TurnKicker,
+        stream: AgentStream,
+        limiter: RateLimiter,
+        limits: TurnLimits,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._kicker = kicker
+        self._stream = stream
+        self._limiter = limiter
+        self._limits = limits
+
+    async def execute(self, command: ConsiderMessageCommand) -> Considered:
+        agent = AgentType.TEACHER.value
+        async with self._uow() as uow:
+            room = await uow.rooms.get(command.room_id)
+            if room is None or room.ai_mode is AiMode.OFF or not room.is_ai_active:
+                return Considered(turn_id=None, status=None, reason="the room's AI is off")
+            config = await uow.agent_configs.active_for(room.course_id, AgentType.TEACHER)
+            if config is None:
+                return Considered(turn_id=None, status=None, reason="no active configuration")
+            message = await uow.turns.message_at(room.id, command.seq)
+            if message is None or message.agent_type is not None:
+                return Considered(turn_id=None, status=None, reason="not a human message")
+            # Only `message_count` reads the room's activity: skip its query otherwise (the
+            # send-to-first-token path, P6).
+            activity = (
+                await uow.turns.activity(room.id, agent, up_to_seq=message.seq)
+                if config.trigger.type is TriggerType.MESSAGE_COUNT
+                else NO_ACTIVITY
+            )
+            now = self._clock.now()
+            decision = decide_on_message(
+                room=room,
+                config=config,
+                activity=activity,
+                message=HumanMessage(
+                    seq=message.seq, content=message.content, sender_name=message.sender_name
+                ),
+                now=now,
+                roll=roll_for(message.id, config.id),
+            )
+            if not decision.speak or decision.kind is None:
+                return Considered(turn_id=None, status=None, reason=decision.reason)
+            if decision.kind is TurnKind.MENTION and message.sender_id is not None:
+                wait = await self._limiter.hit(
+                    f"agent-mention:{room.id}:{message.sender_id}",
+                    limit=self._limits.mentions_per_user,
+                    window_seconds=self._limits.mention_window_seconds,
+                )
+                if wait > 0:
+                    await self._stream.notify_user(
+                        room_id=room.id,
+                        user_id=message.sender_id,
+                        code=MENTION_LIMITED,
+                        detail=f"Too many mentions of the agent; try again in {wait:.0f} s",
+                    )
+                    return Considered(turn_id=None, status=None, reason="mention limit")
+            turn = await admit(
+                uow,
+                AgentTurn(
+                    id=self._ids.new_id(),
+                    room_id=room.id,
+                    agent_type=agent,
+                    config_id=config.id,
+                    config_revision=config.revision,
+                    kind=decision.kind,
+                    trigger_key=message_key(message.seq),
+                    reason=short_reason(decision.reason),
+                    caused_by_seq=message.seq,
+                    requested_by=None,
+                    status=TurnStatus.QUEUED,
+                    created_at=now,
+                ),
+                limit=self._limits.turns_per_minute,
+                now=now,
+            )
+            inserted = await uow.turns.add(turn)
+            await uow.commit()
+        if turn.status is TurnStatus.SKIPPED:
+            if inserted:
+                await trace_skipped(self._stream, turn)
+            return Considered(turn_id=turn.id, status=turn.status, reason=turn.reason)
+        # Also when a duplicate job found the turn there already: its kick may have been lost.
+        await self._kicker.run_turns(room.id)
+        return Considered(
+            turn_id=turn.id if inserted else None, status=turn.status, reason=turn.reason
+        )

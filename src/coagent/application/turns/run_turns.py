@@ -1,0 +1,363 @@
+"""RunTurns: the one runner of a room's turns at a time, oldest first, each exactly once."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import aclosing, suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from coagent.application.agents.prompt import PromptContext, build_prompt
+from coagent.application.llm.call_model import CallModel, ModelChoice
+from coagent.application.ports.agent_events import AgentError, AgentStream
+from coagent.application.ports.chat import ChatPublisher
+from coagent.application.ports.clock import Clock, IdGenerator
+from coagent.application.ports.llm import Completion, LLMRequest, ProviderError, TextDelta
+from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from coagent.application.ports.turns import AgentReply, TurnUsage
+from coagent.application.turns.common import error_code
+from coagent.domain.agents.config import DEFAULT_MODELS, AgentConfig, AgentType
+from coagent.domain.agents.turn import AgentTurn, TurnError, short_reason
+from coagent.domain.chat.message import Message, agent_display_name
+from coagent.domain.courses.room import AiMode, Room
+from coagent.domain.errors import InvalidInput
+
+logger = logging.getLogger("coagent.agents")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunTurnsCommand:
+    room_id: UUID
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RanTurns:
+    """`ran`: turns this call took through to succeeded or failed; False `held` when another
+    runner holds the room.
+    """
+
+    held: bool
+    ran: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Setup:
+    room: Room
+    config: AgentConfig
+    course_title: str
+    history: tuple[Message, ...]
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Started:
+    turn: AgentTurn
+    token: UUID
+    setup: _Setup | None  # None: no configuration to run it with
+
+
+_HELD = "held"  # another runner holds the room
+_EMPTY = "empty"  # nothing queued (the lease was released)
+_SKIPPED = "skipped"  # the oldest queued turn may not run any more
+
+
+async def _setup(uow: UnitOfWork, turn: AgentTurn, seen: int) -> _Setup | None:
+    """The room, the configuration (the turn's, else the active one), the course's title,
+    the history up to `seen` and the keys.
+    """
+    room = await uow.rooms.get(turn.room_id)
+    if room is None:
+        return None
+    config = await uow.agent_configs.get(turn.config_id) if turn.config_id else None
+    if config is None or not config.is_active:
+        config = await uow.agent_configs.active_for(room.course_id, AgentType(turn.agent_type))
+    if config is None:
+        return None
+    course = await uow.courses.get(room.course_id)
+    history = await uow.messages.page(room.id, limit=config.context_window, before_seq=seen + 1)
+    keys = await uow.agent_configs.keys_of(config.id)
+    return _Setup(
+        room=room,
+        config=config,
+        course_title=course.title if course else "",
+        history=tuple(history),
+        keys=tuple(keys),
+    )
+
+
+class _LeaseLost(Exception):
+    """Another runner took the turn over (this one stalled past its lease)."""
+
+
+class RunTurns:
+    """Holds the room's lease (`lease_seconds`, renewed every third of it while it works)
+    while it runs the room's queued turns one by one. A turn is started under a fresh lease
+    token; every queued turn of the same agent caused by a message it already sees is merged
+    into it. The reply streams through `AgentStream`, then one transaction stores the
+    message and marks the turn succeeded only if this runner still holds the turn's lease.
+    """
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        call_model: CallModel,
+        stream: AgentStream,
+        publisher: ChatPublisher,
+        lease_seconds: float,
+        llm_timeout: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._call_model = call_model
+        self._stream = stream
+        self._publisher = publisher
+        self._lease = timedelta(seconds=lease_seconds)
+        self._llm_timeout = llm_timeout
+        self._monotonic = monotonic
+
+    async def execute(self, command: RunTurnsCommand) -> RanTurns:
+        room_id, holder = command.room_id, self._ids.new_id()
+        ran, took_once = 0, False
+        while True:
+            started = await self._start_next(room_id, holder)
+            if started is _HELD:
+                break
+            took_once = True
+            if started is _SKIPPED:
+                continue
+            if started is _EMPTY:
+                # The lease went in the transaction that found the queue empty. A turn queued
+                # just after that look was kicked to a runner that found the room held: look
+                # once more now that it is free.
+                if not await self._has_queued(room_id):
+                    break
+                continue
+            assert isinstance(started, _Started)  # noqa: S101 - narrowing for the type checker
+            await self._run(started, holder)
+            ran += 1
+        return RanTurns(held=not took_once, ran=ran)
+
+    async def _has_queued(self, room_id: UUID) -> bool:
+        async with self._uow() as uow:
+            return await uow.turns.next_queued(room_id) is not None
+
+    async def _start_next(self, room_id: UUID, holder: UUID) -> "_Started | str":
+        """In one transaction: take (or renew) the room's lease; start its oldest queued turn
+        under a fresh lease token, seeing the room up to its last seq (merging the queued
+        turns that seq covers); read what the turn needs. `_HELD` when another runner holds
+        the room; `_EMPTY` (the lease released) when nothing is queued.
+        """
+        now = self._clock.now()
+        token = self._ids.new_id()
+        expires = now + self._lease
+        async with self._uow() as uow:
+            if not await uow.turns.take_room(room_id, holder, now=now, expires_at=expires):
+                return _HELD
+            turn = await uow.turns.next_queued(room_id)
+            if turn is None:
+                await uow.turns.release_room(room_id, holder)
+                await uow.commit()
+                return _EMPTY
+            room = await uow.rooms.get(room_id)
+            if room is not None and (room.ai_mode is AiMode.OFF or not room.is_ai_active):
+                # Turned off after the turn was queued: it never runs.
+                reason = short_reason(f"{turn.reason} (skipped: the room's AI was turned off)")
+                await uow.turns.skip(turn.id, reason=reason, now=now)
+                await uow.commit()
+                return _SKIPPED
+            seen = await uow.messages.last_seq(room_id)
+            started = await uow.turns.start(
+                turn.id, lease_token=token, now=now, lease_expires_at=expires, seen_up_to_seq=seen
+            )
+            if not started:  # pragma: no cover - the room lease orders runners
+                await uow.turns.release_room(room_id, holder)
+                await uow.commit()
+                return _EMPTY
+            await uow.turns.merge_seen(
+                room_id=room_id, agent_type=turn.agent_type, into=turn.id, up_to_seq=seen, now=now
+            )
+            setup = await _setup(uow, turn, seen)
+            await uow.commit()
+        return _Started(turn=turn, token=token, setup=setup)
+
+    # --- one turn
+
+    async def _run(self, started: "_Started", holder: UUID) -> None:
+        turn, token = started.turn, started.token
+        try:
+            if started.setup is None:
+                await self._fail(turn, token, TurnError.NO_CONFIGURATION, None, streamed=None)
+                return
+            await self._speak(turn, token, holder, started.setup)
+        except Exception:
+            logger.exception("agent turn failed", extra={"turn_id": str(turn.id)})
+            with suppress(Exception):
+                await self._fail(turn, token, TurnError.INTERNAL_ERROR, None, streamed=None)
+
+    async def _speak(self, turn: AgentTurn, token: UUID, holder: UUID, setup: _Setup) -> None:
+        config = setup.config
+        request = LLMRequest(
+            model=config.model or DEFAULT_MODELS[config.provider],
+            messages=build_prompt(
+                config=config,
+                context=PromptContext(course_title=setup.course_title, room=setup.room),
+                history=setup.history,
+            ),
+            timeout=float(self._llm_timeout),
+        )
+        choice = ModelChoice(
+            provider=config.provider.value, model=request.model, base_url=config.base_url
+        )
+        message_id = self._ids.new_id()
+        parts: list[str] = []
+        completion: Completion | None = None
+        started = self._monotonic()
+        first_token: float | None = None
+        heartbeat = asyncio.create_task(self._heartbeat(turn, token, holder))
+        try:
+            async with aclosing(self._call_model.stream(choice, setup.keys, request)) as events:
+                async for event in events:
+                    if heartbeat.done():
+                        raise _LeaseLost
+                    if isinstance(event, TextDelta):
+                        if not event.text:
+                            continue
+                        if first_token is None:
+                            first_token = self._monotonic()
+                        parts.append(event.text)
+                        await self._stream.delta(
+                            room_id=turn.room_id,
+                            turn_id=turn.id,
+                            message_id=message_id,
+                            text=event.text,
+                        )
+                    else:
+                        completion = event
+        except (ProviderError, InvalidInput) as error:
+            usage = TurnUsage(provider=config.provider.value, model=request.model)
+            await self._fail(turn, token, error_code(error), usage, streamed=(message_id, parts))
+            return
+        except _LeaseLost:
+            await self._withdraw(turn, message_id, parts, "lease lost")
+            return
+        finally:
+            heartbeat.cancel()
+            with suppress(asyncio.CancelledError):
+                await heartbeat
+        text = (completion.text if completion is not None else "") or "".join(parts)
+        usage = TurnUsage(
+            provider=completion.provider if completion else config.provider.value,
+            model=completion.model if completion else request.model,
+            tokens_in=completion.usage.input_tokens if completion and completion.usage else None,
+            tokens_out=completion.usage.output_tokens if completion and completion.usage else None,
+            latency_ms=round((self._monotonic() - started) * 1000),
+            first_token_ms=round((first_token - started) * 1000) if first_token else None,
+        )
+        if not text.strip():
+            await self._fail(
+                turn, token, TurnError.EMPTY_REPLY, usage, streamed=(message_id, parts)
+            )
+            return
+        await self._stream.end(turn.id)
+        now = self._clock.now()
+        agent = turn.agent_type
+        async with self._uow() as uow:
+            seq = await uow.turns.complete(
+                turn.id,
+                token,
+                reply=AgentReply(
+                    id=message_id,
+                    room_id=turn.room_id,
+                    content=text,
+                    agent_type=agent,
+                    created_at=now,
+                ),
+                usage=usage,
+            )
+            if seq is not None:
+                await uow.commit()
+        if seq is None:  # another runner has the turn now; what we streamed is withdrawn
+            await self._stream.aborted(
+                room_id=turn.room_id, turn_id=turn.id, message_id=message_id, reason="lease lost"
+            )
+            return
+        await self._publisher.message_posted(
+            Message(
+                id=message_id,
+                room_id=turn.room_id,
+                seq=seq,
+                content=text,
+                created_at=now,
+                sender_id=None,
+                sender_name=agent_display_name(agent),
+                agent_type=agent,
+                turn_id=turn.id,
+            )
+        )
+
+    async def _heartbeat(self, turn: AgentTurn, token: UUID, holder: UUID) -> None:
+        """Renew the turn's and the room's leases every third of the lease; return (ending
+        the turn) when either was lost.
+        """
+        every = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            expires = self._clock.now() + self._lease
+            try:
+                async with self._uow() as uow:
+                    kept = await uow.turns.renew(turn.id, token, expires_at=expires)
+                    kept = kept and await uow.turns.renew_room(
+                        turn.room_id, holder, expires_at=expires
+                    )
+                    await uow.commit()
+            except Exception as error:  # noqa: BLE001 - the database may come back in time
+                logger.warning(
+                    "agent lease not renewed",
+                    extra={"turn_id": str(turn.id), "error": type(error).__name__},
+                )
+                continue
+            if not kept:
+                return
+
+    async def _withdraw(
+        self, turn: AgentTurn, message_id: UUID, parts: list[str], reason: str
+    ) -> None:
+        await self._stream.end(turn.id)
+        if parts:
+            await self._stream.aborted(
+                room_id=turn.room_id, turn_id=turn.id, message_id=message_id, reason=reason
+            )
+
+    async def _fail(
+        self,
+        turn: AgentTurn,
+        token: UUID,
+        code: TurnError,
+        usage: TurnUsage | None,
+        *,
+        streamed: tuple[UUID, list[str]] | None,
+    ) -> None:
+        if streamed is not None:
+            await self._withdraw(turn, streamed[0], streamed[1], code.value)
+        async with self._uow() as uow:
+            failed = await uow.turns.fail(
+                turn.id, token, error_code=code.value, usage=usage, now=self._clock.now()
+            )
+            await uow.commit()
+        if failed:
+            await self._stream.trace(
+                AgentError(
+                    room_id=turn.room_id,
+                    turn_id=turn.id,
+                    agent_type=turn.agent_type,
+                    code=code.value,
+                    detail=f"The {turn.agent_type} agent's turn failed: {code.value}",
+                )
+            )

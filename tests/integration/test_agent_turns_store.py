@@ -1,0 +1,439 @@
+"""The SQL agent-turn store on PostgreSQL and SQLite: the unique turn identity, the room
+lease (take, steal only once expired), completion only by the lease holder, one message per
+turn, the activity read, reclaim scans and the turn list.
+"""
+
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from coagent.adapters.persistence.models import MessageModel
+from coagent.application.ports.chat import NewMessage
+from coagent.application.ports.turns import AgentReply, TurnUsage
+from coagent.domain.agents.config import AgentConfig, AgentType, Provider
+from coagent.domain.agents.decision import TurnKind
+from coagent.domain.agents.trigger import Trigger, TriggerType
+from coagent.domain.agents.turn import AgentTurn, TurnStatus, message_key
+from coagent.domain.courses.course import Course
+from coagent.domain.courses.room import AiMode, Room
+from tests.integration.conftest import Database, UserFactory, new_id, utcnow
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+LEASE = timedelta(seconds=15)
+
+
+@dataclass
+class World:
+    room: Room
+    config: AgentConfig
+    user_id: UUID
+
+
+async def _world(database: Database, trigger: Trigger | None = None) -> World:
+    user = UserFactory.build(full_name="Ana")
+    now = utcnow()
+    course = Course(
+        id=new_id(), title="C", description=None, owner_id=user.id, created_at=now, updated_at=now
+    )
+    room = Room(
+        id=new_id(),
+        course_id=course.id,
+        name="R",
+        description=None,
+        ai_mode=AiMode.TEACHER_ONLY,
+        ai_frequency=0.5,
+        is_ai_active=True,
+        is_analytics_active=False,
+        created_at=now,
+        updated_at=now,
+    )
+    config = AgentConfig(
+        id=new_id(),
+        course_id=course.id,
+        type=AgentType.TEACHER,
+        name="Prof",
+        provider=Provider.OFFLINE,
+        model=None,
+        base_url=None,
+        system_prompt="p",
+        context_window=10,
+        trigger=trigger or Trigger(type=TriggerType.MENTION),
+        schedule=None,
+        settings={},
+        is_active=True,
+        created_by=None,
+        created_at=now,
+        updated_at=now,
+    )
+    async with database.uow() as uow:
+        await uow.users.add(user)
+        await uow.courses.add(course)
+        await uow.rooms.add(room)
+        await uow.agent_configs.add(config)
+        await uow.commit()
+    return World(room=room, config=config, user_id=user.id)
+
+
+def _turn(world: World, key: str = "msg:1", *, seq: int | None = 1, **changes: object) -> AgentTurn:
+    turn = AgentTurn(
+        id=new_id(),
+        room_id=world.room.id,
+        agent_type="teacher",
+        config_id=world.config.id,
+        config_revision=1,
+        kind=TurnKind.MENTION,
+        trigger_key=key,
+        reason="mentioned by Ana",
+        caused_by_seq=seq,
+        requested_by=None,
+        status=TurnStatus.QUEUED,
+        created_at=utcnow(),
+    )
+    return replace(turn, **changes)  # type: ignore[arg-type]
+
+
+async def _post(database: Database, world: World, content: str, agent: str | None = None) -> int:
+    async with database.uow() as uow:
+        seq = await uow.messages.append(
+            NewMessage(
+                id=new_id(),
+                room_id=world.room.id,
+                content=content,
+                created_at=utcnow(),
+                sender_id=None if agent else world.user_id,
+                agent_type=agent,
+            )
+        )
+        await uow.commit()
+    return seq
+
+
+async def _add(database: Database, turn: AgentTurn) -> bool:
+    async with database.uow() as uow:
+        added = await uow.turns.add(turn)
+        await uow.commit()
+    return added
+
+
+async def _start(database: Database, turn: AgentTurn, token: UUID, now: datetime) -> bool:
+    async with database.uow() as uow:
+        started = await uow.turns.start(
+            turn.id, lease_token=token, now=now, lease_expires_at=now + LEASE, seen_up_to_seq=1
+        )
+        await uow.commit()
+    return started
+
+
+def _reply(world: World, text: str = "hello") -> AgentReply:
+    return AgentReply(
+        id=new_id(), room_id=world.room.id, content=text, agent_type="teacher", created_at=utcnow()
+    )
+
+
+USAGE = TurnUsage(provider="offline", model="offline", tokens_in=3, tokens_out=2, latency_ms=5)
+
+
+async def test_a_turn_identity_is_stored_once_even_when_added_at_once(database: Database) -> None:
+    world = await _world(database)
+    first, second = _turn(world), _turn(world)  # same room, agent and key; other ids
+    results = await asyncio.gather(_add(database, first), _add(database, second))
+    assert sorted(results) == [False, True]
+    assert await database.scalar("SELECT count(*) FROM agent_turn") == 1
+    # Another key, or another agent type, is another turn.
+    assert await _add(database, _turn(world, "msg:2"))
+    assert await _add(database, _turn(world, agent_type="student"))
+
+
+async def test_the_room_lease_has_one_holder_until_it_expires(database: Database) -> None:
+    world = await _world(database)
+    a, b = new_id(), new_id()
+    now = utcnow()
+
+    async def take(holder: UUID, at: datetime) -> bool:
+        async with database.uow() as uow:
+            took = await uow.turns.take_room(world.room.id, holder, now=at, expires_at=at + LEASE)
+            await uow.commit()
+        return took
+
+    took = await asyncio.gather(take(a, now), take(b, now))
+    assert sorted(took) == [False, True]
+    winner, loser = (a, b) if took[0] else (b, a)
+    assert await take(winner, now)  # the holder may take it again (renewal)
+    assert not await take(loser, now + LEASE - timedelta(seconds=1))
+    assert await take(loser, now + LEASE + timedelta(seconds=1))  # expired: stolen
+    async with database.uow() as uow:
+        assert not await uow.turns.renew_room(world.room.id, winner, expires_at=now + LEASE)
+        assert await uow.turns.renew_room(world.room.id, loser, expires_at=now + 2 * LEASE)
+        await uow.turns.release_room(world.room.id, winner)  # not the holder: nothing
+        await uow.commit()
+    assert await database.scalar("SELECT count(*) FROM agent_room_lease") == 1
+    async with database.uow() as uow:
+        await uow.turns.release_room(world.room.id, loser)
+        await uow.commit()
+    assert await database.scalar("SELECT count(*) FROM agent_room_lease") == 0
+
+
+async def test_only_the_lease_holder_completes_and_a_turn_has_one_message(
+    database: Database,
+) -> None:
+    world = await _world(database)
+    await _post(database, world, "@teacher hi")
+    turn = _turn(world)
+    await _add(database, turn)
+    first, second, now = new_id(), new_id(), utcnow()
+    assert await _start(database, turn, first, now)
+    assert not await _start(database, turn, second, now)  # not queued any more
+    # Reclaimed (lease expired) and started again under another token.
+    async with database.uow() as uow:
+        assert await uow.turns.requeue(turn.id, first)
+        await uow.commit()
+    assert await _start(database, turn, second, now)
+    async with database.uow() as uow:
+        assert await uow.turns.complete(turn.id, first, reply=_reply(world), usage=USAGE) is None
+        await uow.commit()
+    assert await database.scalar("SELECT count(*) FROM message WHERE turn_id IS NOT NULL") == 0
+    assert await database.scalar("SELECT last_seq FROM room") == 1  # no seq taken
+    async with database.uow() as uow:
+        seq = await uow.turns.complete(turn.id, second, reply=_reply(world), usage=USAGE)
+        await uow.commit()
+    assert seq == 2
+    async with database.uow() as uow:  # a second completion: the turn is no longer running
+        assert await uow.turns.complete(turn.id, second, reply=_reply(world), usage=USAGE) is None
+        stored = await uow.turns.get(turn.id)
+        page = await uow.messages.page(world.room.id, limit=10)
+    assert stored is not None
+    assert stored.status is TurnStatus.SUCCEEDED
+    assert stored.attempts == 2
+    assert (stored.provider, stored.tokens_in, stored.tokens_out) == ("offline", 3, 2)
+    assert stored.message_id == page[-1].id
+    assert page[-1].turn_id == turn.id
+    assert page[-1].agent_type == "teacher"
+    # The database itself refuses a second message for the turn.
+    async with database.uow() as uow:
+        await uow.messages.append(
+            NewMessage(
+                id=new_id(),
+                room_id=world.room.id,
+                content="x",
+                created_at=utcnow(),
+                sender_id=None,
+                agent_type="teacher",
+            )
+        )
+        with pytest.raises(IntegrityError):
+            await _point_newest_at(uow, turn.id)
+
+
+async def _point_newest_at(uow: object, turn_id: UUID) -> None:
+    """Point the newest message at `turn_id` too (what a double completion would do)."""
+    session = uow._session  # type: ignore[attr-defined]
+    await session.execute(update(MessageModel).where(MessageModel.seq == 3).values(turn_id=turn_id))
+
+
+async def test_a_failed_or_lost_completion_writes_nothing(database: Database) -> None:
+    world = await _world(database)
+    turn = _turn(world)
+    await _add(database, turn)
+    token, now = new_id(), utcnow()
+    await _start(database, turn, token, now)
+    async with database.uow() as uow:
+        assert not await uow.turns.fail(
+            turn.id, new_id(), error_code="provider_timeout", usage=None, now=now
+        )
+        assert await uow.turns.fail(
+            turn.id, token, error_code="provider_timeout", usage=USAGE, now=now
+        )
+        await uow.commit()
+    async with database.uow() as uow:
+        stored = await uow.turns.get(turn.id)
+    assert stored is not None
+    assert (stored.status, stored.error_code, stored.message_id) == (
+        TurnStatus.FAILED,
+        "provider_timeout",
+        None,
+    )
+
+
+async def test_merge_marks_queued_turns_the_running_one_already_sees(database: Database) -> None:
+    world = await _world(database)
+    running = _turn(world, "msg:1", seq=1)
+    seen = _turn(world, "msg:2", seq=2)
+    later = _turn(world, "msg:5", seq=5)
+    timed = _turn(world, "silence:x", seq=None, kind=TurnKind.SILENCE)
+    other_agent = _turn(world, "msg:3", seq=3, agent_type="student")
+    for turn in (running, seen, later, timed, other_agent):
+        await _add(database, turn)
+    async with database.uow() as uow:
+        merged = await uow.turns.merge_seen(
+            room_id=world.room.id, agent_type="teacher", into=running.id, up_to_seq=4, now=utcnow()
+        )
+        await uow.commit()
+    assert merged == 1
+    statuses = dict(await database.rows("SELECT trigger_key, status FROM agent_turn"))
+    assert statuses == {
+        "msg:1": "queued",
+        "msg:2": "merged",
+        "msg:5": "queued",
+        "silence:x": "queued",
+        "msg:3": "queued",
+    }
+
+
+async def test_the_queue_runs_oldest_first_and_reclaim_scans_find_stalled_work(
+    database: Database,
+) -> None:
+    world = await _world(database)
+    now = utcnow()
+    older = _turn(world, "msg:1", created_at=now - timedelta(seconds=5))
+    newer = _turn(world, "msg:2", seq=2, created_at=now)
+    await _add(database, newer)
+    await _add(database, older)
+    async with database.uow() as uow:
+        first = await uow.turns.next_queued(world.room.id)
+        assert first is not None
+        assert first.id == older.id
+        assert await uow.turns.rooms_to_run(now, limit=10) == [world.room.id]
+        assert await uow.turns.count_since(world.room.id, now - timedelta(minutes=1)) == 2
+    token = new_id()
+    await _start(database, older, token, now - timedelta(minutes=1))  # lease long expired
+    async with database.uow() as uow:
+        expired = await uow.turns.expired(now, limit=10)
+        assert [turn.id for turn in expired] == [older.id]
+        assert expired[0].lease_token == token
+        # A live room lease hides the room from rooms_to_run.
+        await uow.turns.take_room(world.room.id, new_id(), now=now, expires_at=now + LEASE)
+        assert await uow.turns.rooms_to_run(now, limit=10) == []
+        assert await uow.turns.skip(newer.id, reason="limit", now=now)
+        await uow.commit()
+    async with database.uow() as uow:
+        assert await uow.turns.count_since(world.room.id, now - timedelta(minutes=5)) == 1
+
+
+async def test_activity_is_read_as_the_agent_sees_the_room(database: Database) -> None:
+    world = await _world(database)
+    async with database.uow() as uow:
+        empty = await uow.turns.activity(world.room.id, "teacher")
+    assert empty.human_messages_since_agent == 0
+    assert empty.last_message_at is None
+    for text in ("a", "b"):
+        await _post(database, world, text)
+    await _post(database, world, "reply", agent="teacher")
+    await _post(database, world, "peer", agent="student")
+    for text in ("c", "d", "e"):
+        await _post(database, world, text)
+    async with database.uow() as uow:
+        seen = await uow.turns.activity(world.room.id, "teacher")
+        messages = await uow.messages.page(world.room.id, limit=10)
+        peer = await uow.turns.activity(world.room.id, "student")
+        third = await uow.turns.message_at(world.room.id, 3)
+    at = {m.seq: m.created_at for m in messages}
+    assert seen.human_messages_since_agent == 3
+    assert seen.last_agent_message_at == at[3]
+    assert seen.first_human_since_agent_at == at[5]
+    assert seen.last_message_at == at[7]
+    assert seen.last_human_message_at == at[7]
+    assert seen.last_any_agent_message_at == at[4]
+    assert peer.human_messages_since_agent == 3
+    assert third is not None
+    assert third.agent_type == "teacher"
+
+
+async def test_the_turn_list_is_newest_first_with_messages_and_paged(database: Database) -> None:
+    world = await _world(database)
+    now = utcnow()
+    turns = [
+        _turn(world, f"msg:{n}", seq=n, created_at=now + timedelta(seconds=n)) for n in range(3)
+    ]
+    for turn in turns:
+        await _add(database, turn)
+    async with database.uow() as uow:
+        page = await uow.turns.page(world.room.id, offset=0, limit=2)
+        rest = await uow.turns.page(world.room.id, offset=2, limit=2)
+        beyond = await uow.turns.page(world.room.id, offset=9, limit=2)
+    assert [turn.id for turn in page.items] == [turns[2].id, turns[1].id]
+    assert page.total == rest.total == beyond.total == 3
+    assert [turn.id for turn in rest.items] == [turns[0].id]
+    assert beyond.items == []
+
+
+async def test_time_candidates_are_rooms_with_ai_on_and_a_time_trigger(database: Database) -> None:
+    timed = await _world(database, Trigger(type=TriggerType.SILENCE, value=60))
+    await _world(database, Trigger(type=TriggerType.MESSAGE_COUNT, value=3))
+    async with database.uow() as uow:
+        found = await uow.turns.time_candidates(limit=10)
+        paused = replace(timed.room, is_ai_active=False)
+        await uow.rooms.update(paused)
+        await uow.commit()
+    assert [(c.room.id, c.config.id) for c in found] == [(timed.room.id, timed.config.id)]
+    assert found[0].config.trigger.type is TriggerType.SILENCE
+    async with database.uow() as uow:
+        assert await uow.turns.time_candidates(limit=10) == []
+
+
+async def test_a_configuration_revision_counts_its_updates(database: Database) -> None:
+    world = await _world(database)
+    assert world.config.revision == 1
+    for _ in range(2):
+        async with database.uow() as uow:
+            await uow.agent_configs.update(replace(world.config, name="Prof 2"))
+            await uow.commit()
+    async with database.uow() as uow:
+        stored = await uow.agent_configs.get(world.config.id)
+    assert stored is not None
+    assert stored.revision == 3
+
+
+def test_message_key_is_the_causing_seq() -> None:
+    assert message_key(7) == "msg:7"
+
+
+async def test_activity_up_to_a_message_counts_what_no_turn_has_claimed(database: Database) -> None:
+    world = await _world(database)
+    for n in range(1, 6):
+        await _post(database, world, f"m{n}")
+    async with database.uow() as uow:
+        before = await uow.turns.activity(world.room.id, "teacher", up_to_seq=3)
+    assert before.human_messages_since_agent == 3
+    await _add(database, _turn(world, "msg:3", seq=3))  # a queued turn answers up to 3
+    await _add(database, _turn(world, "msg:4", seq=4, status=TurnStatus.FAILED))  # claims nothing
+    async with database.uow() as uow:
+        third = await uow.turns.activity(world.room.id, "teacher", up_to_seq=3)
+        fifth = await uow.turns.activity(world.room.id, "teacher", up_to_seq=5)
+        whole = await uow.turns.activity(world.room.id, "teacher")
+    assert third.human_messages_since_agent == 3  # its own turn does not count against it
+    assert fifth.human_messages_since_agent == 2  # 4 and 5
+    assert whole.human_messages_since_agent == 5
+
+
+async def test_deleting_a_room_configuration_or_user_keeps_the_database_consistent(
+    database: Database,
+) -> None:
+    world = await _world(database)
+    await _post(database, world, "@teacher hi")
+    turn = _turn(world, requested_by=world.user_id, kind=TurnKind.REQUEST)
+    await _add(database, turn)
+    token, now = new_id(), utcnow()
+    await _start(database, turn, token, now)
+    async with database.uow() as uow:
+        await uow.turns.take_room(world.room.id, new_id(), now=now, expires_at=now + LEASE)
+        await uow.turns.complete(turn.id, token, reply=_reply(world), usage=USAGE)
+        await uow.commit()
+    async with database.uow() as uow:  # the configuration goes: the turn keeps its record
+        await uow.agent_configs.delete(world.config.id)
+        await uow.users.delete(world.user_id)
+        await uow.commit()
+    async with database.uow() as uow:
+        kept = await uow.turns.get(turn.id)
+    assert kept is not None
+    assert (kept.config_id, kept.requested_by, kept.config_revision) == (None, None, 1)
+    async with database.uow() as uow:  # the room goes: its turns, lease and messages too
+        await uow.rooms.delete(world.room.id)
+        await uow.commit()
+    for table in ("agent_turn", "agent_room_lease", "message"):
+        assert await database.scalar(f"SELECT count(*) FROM {table}") == 0  # noqa: S608
