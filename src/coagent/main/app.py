@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager, suppress
 from uuid import UUID
 
 from litestar import Litestar
-from taskiq import AsyncBroker
+from taskiq import AsyncBroker, InMemoryBroker
 
 from coagent.adapters.http.app import build_app
 from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     with suppress(asyncio.CancelledError):
                         await task
             await container.agents_runtime.kicker.drain()  # before the broker goes
+            await _finish_in_process_tasks(broker)
             try:
                 await asyncio.wait_for(broker.shutdown(), 10)
             except Exception:  # noqa: BLE001 - still close the rest
@@ -98,6 +99,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.broker = broker
     app.state.turn_services = container.agents_runtime.http
     return app
+
+
+async def _finish_in_process_tasks(broker: AsyncBroker, grace: float = 5.0) -> None:
+    """Embedded: tasks (agent turns) run in this process; let them end before the database
+    closes under them, and cancel what is still running after `grace` (a turn's lease then
+    expires and the next start's tick takes it up again).
+    """
+    if not isinstance(broker, InMemoryBroker):
+        return
+    try:
+        await asyncio.wait_for(broker.wait_all(), grace)
+    except TimeoutError:
+        # taskiq keeps its running tasks private; wait_all has no cancel of its own.
+        running = list(getattr(broker, "_running_tasks", ()))
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 async def _embedded_housekeeping(broker: AsyncBroker, every: float = 900.0) -> None:
