@@ -8,6 +8,11 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
 
 from coagent.adapters.http.auth import access_token
+from coagent.adapters.http.input_guard import (
+    is_json_content,
+    refuse_unreadable_json,
+    refuse_unreadable_query,
+)
 
 T = TypeVar("T")
 _NOT_JSON = object()
@@ -35,8 +40,10 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     `0` or `"true"` for a boolean and `"5"` for a number in a JSON body, against the schema.
     A protected operation called without any token is left to authentication (401 first).
     Also refuses a repeated query parameter: every parameter we declare is a single value, and
-    Litestar would silently pick one of the copies.
+    Litestar would silently pick one of the copies; and input no operation can take (see
+    input_guard): a query string or JSON body that is not UTF-8, holds a NUL, or nests too deep.
     """
+    refuse_unreadable_query(request.scope.get("query_string", b""))
     keys = [key for key, _ in request.query_params.multi_items()]
     if len(keys) != len(set(keys)):
         repeated = sorted({key for key in keys if keys.count(key) > 1})
@@ -45,11 +52,16 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
             extra=[{"message": "Parameter is repeated", "key": repeated[0], "source": "query"}],
         )
     body_type = _json_body_type(request)
-    if body_type is _NOT_JSON:
+    content_type = request.headers.get("content-type", "")
+    if body_type is _NOT_JSON and content_type.startswith("multipart/"):
         return
     if request.route_handler.security and access_token(request) is None:
         return
     body = await request.body()
+    if body and (body_type is not _NOT_JSON or is_json_content(content_type, body)):
+        refuse_unreadable_json(body)
+    if body_type is _NOT_JSON:
+        return
     try:
         msgspec.json.decode(body, type=body_type)
     except msgspec.ValidationError as error:

@@ -1,0 +1,80 @@
+r"""Input no operation can take, refused where it is decoded, once for every operation.
+
+PostgreSQL refuses NUL characters in text and jsonb; msgspec raises UnicodeDecodeError on raw
+invalid UTF-8 and RecursionError on deep nesting. Left to the handlers, each of these was a
+500. Here they are problem documents: 400 for bytes that are not readable text or JSON, 422 for
+readable text the API does not accept (a NUL). Unpaired surrogate escapes (`"\ud800"`) need no
+rule of their own: msgspec refuses them as malformed JSON (400).
+"""
+
+import re
+from urllib.parse import unquote_to_bytes
+
+from litestar.exceptions import ClientException
+
+# Deeper than any body the API documents (agent `settings` allow far less): the limit only
+# keeps recursive code, ours and the decoder's, far from Python's recursion limit.
+MAX_JSON_DEPTH = 64
+
+# A `\u0000` escape, not preceded by an escaped backslash (`\\u0000` is the text "\u0000").
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+# A JSON string literal (its brackets are no nesting), in the unrolled, non-backtracking form.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPEN = frozenset(b"[{")
+_JSON_TYPES = ("application/json",)
+
+
+def is_json_content(content_type: str, body: bytes) -> bool:
+    """Whether a body is meant as JSON: declared so, or undeclared and looking like it."""
+    base = content_type.split(";", 1)[0].strip().lower()
+    if base in _JSON_TYPES or base.endswith("+json"):
+        return True
+    return base == "" and body.lstrip()[:1] in {b"{", b"["}
+
+
+def refuse_unreadable_json(body: bytes) -> None:
+    """Raise a 400 (not UTF-8, nested too deeply) or 422 (a NUL) problem for a JSON body."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ClientException(
+            detail=f"The body is not valid UTF-8 (byte {error.start} cannot be decoded)"
+        ) from None
+    if _NUL_ESCAPE.search(body):
+        raise ClientException(
+            status_code=422, detail="Text in the body must not contain NUL characters (\\u0000)"
+        )
+    if json_depth_exceeds(body, MAX_JSON_DEPTH):
+        raise ClientException(detail=f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit` (outside string literals)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # the common case, without a scan
+    brackets = _STRING.sub(b'""', body).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        if byte in _OPEN:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def refuse_unreadable_query(raw: bytes) -> None:
+    """Raise a 400 (not UTF-8) or 422 (a NUL) problem for a query string."""
+    if not raw:
+        return
+    decoded = unquote_to_bytes(raw.replace(b"+", b" "))
+    if b"\x00" in decoded:
+        raise ClientException(
+            status_code=422, detail="Query parameters must not contain NUL characters"
+        )
+    try:
+        decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ClientException(detail="The query string is not valid UTF-8") from None
