@@ -14,8 +14,8 @@ import pytest
 from litestar import get
 
 from coagent.main.logging import JsonFormatter
-from tests.api.chat_helpers import connect, create_room, next_event, send
-from tests.api.conftest import World, signed_in
+from tests.api.chat_helpers import close_code, connect, create_room, next_event, send
+from tests.api.conftest import World, container_of, signed_in
 
 COURSES = "/api/v1/courses/"
 ROOMS = "/api/v1/rooms/"
@@ -69,11 +69,6 @@ def _targets(client, world: World, room_id: str) -> dict[str, tuple[str, str, by
             b'{"title": "t", "content": ' + NUL + f', "course_id": "{course}"}}'.encode(),
         ),
         "agent name": ("PUT", f"/api/v1/agents/{config['id']}", b'{"name": ' + NUL + b"}"),
-        "agent settings": (
-            "PUT",
-            f"/api/v1/agents/{config['id']}",
-            b'{"settings": {"k": [' + NUL + b"]}}",
-        ),
         "user name": ("PUT", "/api/v1/users/me", b'{"full_name": ' + NUL + b"}"),
     }
 
@@ -85,7 +80,6 @@ TARGETS = [
     "chat content",
     "announcement",
     "agent name",
-    "agent settings",
     "user name",
 ]
 
@@ -112,6 +106,18 @@ def test_an_escaped_backslash_before_u0000_is_text_not_a_nul(client, world, room
     )
     assert response.status_code == 201, response.text
     assert response.json()["content"] == "a\\u0000b"
+
+
+def test_a_nul_in_a_field_the_operation_ignores_is_harmless(client, world):
+    # The schema allows extra properties there, so a schema-driven client may send any text.
+    owner = world.sessions["owner"]
+    body = b'{"title": "Kept", "ignored\\u0000": ["a\\u0000b"]}'
+    response = _raw(client, "POST", COURSES, body, owner.headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "Kept"
+    login = _raw(client, "POST", LOGIN, b'{"username": "x", "password": "y", "z": "\\u0000"}', {})
+    assert login.status_code == 400
+    assert login.json()["error"] == "invalid_grant"
 
 
 def test_other_control_characters_are_stored_as_sent(client, world):
@@ -328,3 +334,21 @@ def test_problem_bodies_of_ordinary_errors_are_unchanged(client):
     signed_in(client)
     response = client.get(f"{COURSES}not-a-uuid")
     assert "request_id" not in response.json()
+
+
+def test_a_socket_that_fails_is_closed_with_1011_and_logged(client, world, room_id, caplog):
+    caplog.set_level(logging.ERROR, logger="coagent.chat")
+
+    async def broken(_command: Any) -> None:
+        raise RuntimeError("the store broke")
+
+    post = container_of(client).http.chat.post
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(post, "execute", broken)
+        with connect(client, room_id, world.sessions["student"]) as ws:
+            send(ws, "hello")
+            code, _ = close_code(ws)
+    assert code == 1011
+    [failed] = [r for r in caplog.records if r.getMessage() == "chat socket failed"]
+    entry = json.loads(JsonFormatter().format(failed))
+    assert "RuntimeError: the store broke" in entry["traceback"]

@@ -10,6 +10,8 @@ from litestar.exceptions import ValidationException
 from coagent.adapters.http.auth import access_token
 from coagent.adapters.http.input_guard import (
     is_json_content,
+    refuse_nul_at,
+    refuse_nul_text,
     refuse_unreadable_json,
     refuse_unreadable_query,
 )
@@ -41,7 +43,8 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     A protected operation called without any token is left to authentication (401 first).
     Also refuses a repeated query parameter: every parameter we declare is a single value, and
     Litestar would silently pick one of the copies; and input no operation can take (see
-    input_guard): a query string or JSON body that is not UTF-8, holds a NUL, or nests too deep.
+    input_guard): a query string or JSON body that is not UTF-8 or nests too deep, and a NUL in
+    any text of the query or of the body as the handler takes it.
     """
     refuse_unreadable_query(request.scope.get("query_string", b""))
     keys = [key for key, _ in request.query_params.multi_items()]
@@ -63,21 +66,23 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     if body_type is _NOT_JSON:
         return
     try:
-        msgspec.json.decode(body, type=body_type)
+        decoded = msgspec.json.decode(body, type=body_type)
     except msgspec.ValidationError as error:
-        if _valid_with_integral_floats(body, body_type):
-            return
-        raise ValidationException(
-            "Request is not valid", extra=[{"message": str(error), "source": "body"}]
-        ) from error
+        decoded = _with_integral_floats(body, body_type)
+        if decoded is _NOT_JSON:
+            refuse_nul_at(body, str(error))
+            raise ValidationException(
+                "Request is not valid", extra=[{"message": str(error), "source": "body"}]
+            ) from error
     except msgspec.DecodeError:
         return  # not JSON at all: Litestar's own parsing answers 400
+    refuse_nul_text(decoded)
 
 
-def _valid_with_integral_floats(body: bytes, body_type: Any) -> bool:
-    """Whether the body is valid once numbers such as `30.0` count as integers, as JSON
-    Schema counts them (an `integer` is any number without a fractional part); Litestar's
-    own conversion then reads them as ints.
+def _with_integral_floats(body: bytes, body_type: Any) -> Any:
+    """The body decoded once numbers such as `30.0` count as integers, as JSON Schema counts
+    them (an `integer` is any number without a fractional part), or _NOT_JSON when it is
+    still not valid; Litestar's own conversion then reads them as ints.
     """
 
     def integral(value: Any) -> Any:
@@ -90,10 +95,9 @@ def _valid_with_integral_floats(body: bytes, body_type: Any) -> bool:
         return value
 
     try:
-        msgspec.convert(integral(msgspec.json.decode(body)), type=body_type)
+        return msgspec.convert(integral(msgspec.json.decode(body)), type=body_type)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return False
-    return True
+        return _NOT_JSON
 
 
 def sent(value: T | msgspec.UnsetType) -> T | None:
