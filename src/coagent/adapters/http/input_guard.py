@@ -18,9 +18,9 @@ from litestar.exceptions import ClientException
 # keeps recursive code, ours and the decoder's, far from Python's recursion limit.
 MAX_JSON_DEPTH = 64
 
-# A `\u0000` escape, not preceded by an escaped backslash (`\\u0000` is the text "\u0000").
-# Searched in the body as the operation decoded it: a NUL in a field it ignores is harmless,
-# and a schema that allows extra properties allows any text in them.
+# A `\u0000` escape, not preceded by an escaped backslash (`\\u0000` is the text "\u0000"):
+# only a quick test of the raw body. What counts is the body as the operation decoded it: a
+# NUL in a field it ignores is harmless (a schema with extra properties allows any text there).
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 # A JSON string literal (its brackets are no nesting), in the unrolled, non-backtracking form.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
