@@ -4,6 +4,7 @@ import json
 import logging
 import re
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ _SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_-]{12,}"), "[REDACTED]"),
     (re.compile(r"AIza[0-9A-Za-z_-]{30,}"), "[REDACTED]"),
     (re.compile(r"\$argon2id?\$[^\s\"']+"), "[REDACTED]"),
+    # The password of a URL's user info (a database or Redis URL in an error message).
+    (re.compile(r"(://[^/\s:@\"']+:)[^/\s@\"']+@"), r"\1[REDACTED]@"),
     # A quoted value whole (spaces included), keeping the quotes so JSON stays valid ...
     (re.compile(_KEY + r"([\"']))(?:\\.|(?!\2).)*\2"), r"\1[REDACTED]\2"),
     # ... an auth scheme with its credentials, or a bare word.
@@ -38,7 +41,29 @@ _MARKERS = (
     "token",
     "key",
     "authorization",
+    "://",
 )
+# A query string: after a path (or scheme://host) up to the next space, quote or backslash,
+# so a JSON line stays valid JSON. Query strings may carry tickets, tokens or keys
+# (`?ticket=`, a provider's `?key=`), and uvicorn logs them with every WebSocket handshake.
+_QUERY = re.compile(r"(/[^\s?\"'\\]*)\?[^\s\"'\\]*")
+# The bound values SQLAlchemy appends to a database error: the data of whoever sent it.
+_SQL_PARAMETERS = re.compile(r"\[parameters: .*?\](?=\n|$)", re.DOTALL)
+
+
+def strip_queries(text: str) -> str:
+    return _QUERY.sub(r"\1", text) if "?" in text else text
+
+
+def scrub(text: str) -> str:
+    """What a log line may hold: no query strings, no secrets."""
+    return redact(strip_queries(text))
+
+
+def format_traceback(exc_info: Any) -> str:
+    """The traceback of a logged error, without the SQL parameters of a database error."""
+    text = "".join(traceback.format_exception(*exc_info)).rstrip()
+    return _SQL_PARAMETERS.sub("[parameters hidden]", text)
 
 
 def redact(text: str) -> str:
@@ -62,13 +87,22 @@ class JsonFormatter(logging.Formatter):
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info and record.exc_info[0] is not None:
-            entry["error"] = record.exc_info[0].__name__
-        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+            entry.setdefault("error", record.exc_info[0].__name__)
+            entry["traceback"] = format_traceback(record.exc_info)
+        return scrub(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        # Another handler may have cached its own rendering of the traceback on the record.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return scrub(super().format(record))
+        finally:
+            record.exc_text = cached
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return format_traceback(ei)
 
 
 def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:

@@ -88,7 +88,7 @@ def test_json_formatter_redacts_messages_and_extra_fields_and_stays_valid_json()
     assert entry["key"].endswith("[REDACTED]")
 
 
-def test_json_formatter_names_the_exception_type_only() -> None:
+def test_json_formatter_writes_the_traceback_without_secrets() -> None:
     try:
         raise ValueError(f"bad token {JWT}")
     except ValueError:
@@ -96,7 +96,59 @@ def test_json_formatter_names_the_exception_type_only() -> None:
 
     entry = json.loads(line)
     assert entry["error"] == "ValueError"
+    assert entry["traceback"].startswith("Traceback (most recent call last)")
+    assert "ValueError: bad token [REDACTED]" in entry["traceback"]
     assert JWT not in line
+
+
+def test_tracebacks_leave_out_the_parameters_of_a_database_error() -> None:
+    try:
+        raise RuntimeError(
+            "(asyncpg.exceptions.UniqueViolationError) duplicate key\n"
+            "[SQL: INSERT INTO account (email, password_hash) VALUES ($1, $2)]\n"
+            "[parameters: ('alice@example.test', 'hunter2-in-a-tuple')]\n"
+            "(Background on this error at: https://sqlalche.me/e/20/gkpj)"
+        )
+    except RuntimeError:
+        line = JsonFormatter().format(record("failed", exc_info=sys.exc_info()))
+        text = TextFormatter("%(message)s").format(record("failed", exc_info=sys.exc_info()))
+
+    for output in (line, text):
+        assert "hunter2-in-a-tuple" not in output
+        assert "alice@example.test" not in output
+        assert "[parameters hidden]" in output
+        assert "INSERT INTO account" in output  # the statement stays: it is our code
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            '127.0.0.1:5 - "WebSocket /api/v1/chat/ws/r1?ticket=abc.def" [accepted]',
+            '127.0.0.1:5 - "WebSocket /api/v1/chat/ws/r1" [accepted]',
+        ),
+        (
+            "GET http://host:8000/v1/models?key=secret-ish HTTP/1.1",
+            "GET http://host:8000/v1/models HTTP/1.1",
+        ),
+        ("calling http://host?x=1 now", "calling http://host now"),
+        ("is it right? yes", "is it right? yes"),
+    ],
+)
+def test_query_strings_are_stripped_from_every_line(message: str, expected: str) -> None:
+    text = TextFormatter("%(message)s").format(record(message))
+    entry = json.loads(JsonFormatter().format(record(message, extra={"path": "/a?ticket=t"})))
+
+    assert text == expected
+    assert entry["msg"] == expected
+    assert entry["path"] == "/a"
+
+
+def test_url_passwords_are_redacted() -> None:
+    text = redact("cannot connect to postgresql+asyncpg://coagent:s3cret-pw@db:5432/coagent")
+
+    assert "s3cret-pw" not in text
+    assert "postgresql+asyncpg://coagent:[REDACTED]@db:5432/coagent" in text
 
 
 def test_text_formatter_redacts_too() -> None:
@@ -115,3 +167,17 @@ def test_text_formatter_redacts_too() -> None:
 )
 def test_secrets_with_spaces_are_redacted_whole(text: str, leak: str) -> None:
     assert leak not in redact(text)
+
+
+def test_the_text_formatter_renders_the_traceback_itself_not_a_cached_one() -> None:
+    try:
+        raise RuntimeError("x\n[parameters: ('the-data',)]")
+    except RuntimeError:
+        entry = record("failed", exc_info=sys.exc_info())
+    entry.exc_text = "Traceback ...\n[parameters: ('the-data',)]"  # another handler's rendering
+
+    text = TextFormatter("%(message)s").format(entry)
+
+    assert "the-data" not in text
+    assert "[parameters hidden]" in text
+    assert entry.exc_text.endswith("('the-data',)]")  # the other handler's cache is left alone

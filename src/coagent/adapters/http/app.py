@@ -39,6 +39,7 @@ from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
+from coagent.adapters.http.request_id import current_request_id, request_ids
 from coagent.adapters.http.services import HttpConfig, HttpServices
 from coagent.adapters.http.turns.controller import TurnsController
 
@@ -77,6 +78,7 @@ def _access_log(app: ASGIApp) -> ASGIApp:
                     "path": scope.get("path"),
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "request_id": current_request_id(),
                 },
             )
 
@@ -142,6 +144,7 @@ def build_app(
     ]
     if config.access_log:
         middleware.insert(0, _access_log)
+    middleware.insert(0, request_ids)  # outermost: the access log line carries the id
     app = Litestar(
         route_handlers=[
             LoginController,
@@ -173,8 +176,14 @@ def build_app(
             allow_origins=list(config.allowed_origins),
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
-            expose_headers=["X-Total-Count", "Link", "Retry-After", "Idempotent-Replayed"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=[
+                "X-Total-Count",
+                "Link",
+                "Retry-After",
+                "Idempotent-Replayed",
+                "X-Request-ID",
+            ],
         )
         if config.allowed_origins
         else None,

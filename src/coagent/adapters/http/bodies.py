@@ -8,6 +8,13 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
 
 from coagent.adapters.http.auth import access_token
+from coagent.adapters.http.input_guard import (
+    is_json_content,
+    refuse_nul_at,
+    refuse_nul_text,
+    refuse_unreadable_json,
+    refuse_unreadable_query,
+)
 
 T = TypeVar("T")
 _NOT_JSON = object()
@@ -35,8 +42,11 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     `0` or `"true"` for a boolean and `"5"` for a number in a JSON body, against the schema.
     A protected operation called without any token is left to authentication (401 first).
     Also refuses a repeated query parameter: every parameter we declare is a single value, and
-    Litestar would silently pick one of the copies.
+    Litestar would silently pick one of the copies; and input no operation can take (see
+    input_guard): a query string or JSON body that is not UTF-8 or nests too deep, and a NUL in
+    any text of the query or of the body as the handler takes it.
     """
+    refuse_unreadable_query(request.scope.get("query_string", b""))
     keys = [key for key, _ in request.query_params.multi_items()]
     if len(keys) != len(set(keys)):
         repeated = sorted({key for key in keys if keys.count(key) > 1})
@@ -45,27 +55,34 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
             extra=[{"message": "Parameter is repeated", "key": repeated[0], "source": "query"}],
         )
     body_type = _json_body_type(request)
-    if body_type is _NOT_JSON:
+    content_type = request.headers.get("content-type", "")
+    if body_type is _NOT_JSON and content_type.startswith("multipart/"):
         return
     if request.route_handler.security and access_token(request) is None:
         return
     body = await request.body()
+    if body and (body_type is not _NOT_JSON or is_json_content(content_type, body)):
+        refuse_unreadable_json(body)
+    if body_type is _NOT_JSON:
+        return
     try:
-        msgspec.json.decode(body, type=body_type)
+        decoded = msgspec.json.decode(body, type=body_type)
     except msgspec.ValidationError as error:
-        if _valid_with_integral_floats(body, body_type):
-            return
-        raise ValidationException(
-            "Request is not valid", extra=[{"message": str(error), "source": "body"}]
-        ) from error
+        decoded = _with_integral_floats(body, body_type)
+        if decoded is _NOT_JSON:
+            refuse_nul_at(body, str(error))
+            raise ValidationException(
+                "Request is not valid", extra=[{"message": str(error), "source": "body"}]
+            ) from error
     except msgspec.DecodeError:
         return  # not JSON at all: Litestar's own parsing answers 400
+    refuse_nul_text(decoded)
 
 
-def _valid_with_integral_floats(body: bytes, body_type: Any) -> bool:
-    """Whether the body is valid once numbers such as `30.0` count as integers, as JSON
-    Schema counts them (an `integer` is any number without a fractional part); Litestar's
-    own conversion then reads them as ints.
+def _with_integral_floats(body: bytes, body_type: Any) -> Any:
+    """The body decoded once numbers such as `30.0` count as integers, as JSON Schema counts
+    them (an `integer` is any number without a fractional part), or _NOT_JSON when it is
+    still not valid; Litestar's own conversion then reads them as ints.
     """
 
     def integral(value: Any) -> Any:
@@ -78,10 +95,9 @@ def _valid_with_integral_floats(body: bytes, body_type: Any) -> bool:
         return value
 
     try:
-        msgspec.convert(integral(msgspec.json.decode(body)), type=body_type)
+        return msgspec.convert(integral(msgspec.json.decode(body)), type=body_type)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return False
-    return True
+        return _NOT_JSON
 
 
 def sent(value: T | msgspec.UnsetType) -> T | None:

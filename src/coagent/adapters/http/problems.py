@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from coagent.adapters.http.request_id import choose_request_id, current_request_id
 from coagent.application.ports.llm import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -66,6 +67,9 @@ class Problem(msgspec.Struct, omit_defaults=True):
     errors: list[dict[str, Any]] | None = None
     # RFC 6749 error code, on the token endpoints.
     error: str | None = None
+    # On a 500: the id of the request (also in `X-Request-ID`), which the log line of the
+    # error carries too.
+    request_id: str | None = None
 
 
 def problem_response(
@@ -75,6 +79,7 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     error: str | None = None,
+    request_id: str | None = None,
 ) -> Response[Problem]:
     return Response(
         Problem(
@@ -84,6 +89,7 @@ def problem_response(
             type="about:blank",
             errors=errors,
             error=error,
+            request_id=request_id,
         ),
         status_code=status,
         media_type=PROBLEM_JSON,
@@ -130,13 +136,26 @@ def handle_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Respon
 
 
 def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
-    # The class name only: exception messages may carry data we must not log.
+    """A 500 whose body names the request id, and nothing else of the error; the log line has
+    the traceback under the same id (the log formatter drops query strings, SQL parameters
+    and anything shaped like a secret).
+    """
+    request_id = current_request_id() or choose_request_id(None)
     logger.error(
         "unhandled error",
-        extra={"path": request.url.path, "error": type(error).__name__},
-        exc_info=False,
+        extra={
+            "method": request.method,
+            "path": request.url.path,
+            "error": type(error).__name__,
+            "request_id": request_id,
+        },
+        exc_info=error,
     )
-    return problem_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+    return problem_response(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        f"Internal server error (request id {request_id})",
+        request_id=request_id,
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

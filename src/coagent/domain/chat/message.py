@@ -44,7 +44,11 @@ def agent_display_name(agent_type: str) -> str:
 
 
 def check_content(content: str, *, max_length: int) -> str:
-    """The content to store; InvalidInput when it is blank or too long."""
+    """The content to store; InvalidInput when it is blank, too long or holds a NUL (which
+    no text column can keep).
+    """
+    if "\x00" in content:
+        raise InvalidInput("Message must not contain NUL characters")
     if not content.strip():
         raise InvalidInput("Message must not be blank")
     if len(content) > max_length:

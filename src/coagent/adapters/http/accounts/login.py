@@ -45,7 +45,7 @@ def _schema(properties: dict[str, Schema | Reference], required: list[str]) -> S
     return Schema(type=OpenAPIType.OBJECT, properties=properties, required=required)
 
 
-_STRING = Schema(type=OpenAPIType.STRING, max_length=1024)
+_STRING = Schema(type=OpenAPIType.STRING, max_length=1024, pattern=NO_NUL)
 # As LoginJson validates it: an email or a username.
 _LOGIN_NAME = Schema(type=OpenAPIType.STRING, max_length=320, pattern=NO_NUL)
 _LOGIN_SCHEMA = _schema({"username": _LOGIN_NAME, "password": _STRING}, ["username", "password"])

@@ -19,12 +19,14 @@ NO_NUL = r"^[^\x00]*$"
 # each regex dialect (ECMA in clients, ASCII-only in some validators).
 WS = r"\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # A password someone logs in with: only ever compared with a hash.
-Password = Annotated[str, msgspec.Meta(max_length=PASSWORD_MAX_LENGTH)]
+Password = Annotated[str, msgspec.Meta(max_length=PASSWORD_MAX_LENGTH, pattern=NO_NUL)]
 # A password being set: 8 to 1024 characters, not all whitespace.
 NewPassword = Annotated[
     str,
     msgspec.Meta(
-        min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH, pattern=f"[^{WS}]"
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        pattern=f"^[^\\x00]*[^\\x00{WS}][^\\x00]*$",
     ),
 ]
 Name = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)]

@@ -107,7 +107,8 @@ class UsersController(Controller):
         skip: Offset = 0,
         # schema_extra: Litestar leaves a zero `ge` of an optional parameter out of the schema.
         offset: Annotated[
-            int | None, QueryParameter(ge=0, le=1_000_000, schema_extra={"minimum": 0})
+            int | None,
+            QueryParameter(ge=0, le=1_000_000, schema_extra={"minimum": 0, "maximum": 1_000_000}),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         search: Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)] = None,

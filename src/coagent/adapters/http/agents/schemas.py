@@ -41,7 +41,7 @@ from coagent.domain.agents.keys import KEY_VALUE_PATTERN, MAX_KEY_LENGTH, KeyTyp
 
 NO_NUL = r"^[^\x00]*$"
 Name = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=r"^[^\x00]*\S[^\x00]*$")
+    str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
 ]
 Prompt = Annotated[str, msgspec.Meta(max_length=MAX_PROMPT, pattern=NO_NUL)]
 # "" means: no particular model (the provider's default).
@@ -239,7 +239,7 @@ Requirement = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=MAX_REQUIREMENT,
-        pattern=r"^[^\x00]*\S[^\x00]*$",
+        pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",
         description="What the agent should do; may include an existing prompt to refine",
     ),
 ]

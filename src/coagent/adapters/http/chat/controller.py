@@ -15,6 +15,9 @@ from coagent.application.chat.post_message import PostMessageCommand
 from coagent.application.chat.read_history import MAX_PAGE, ReadHistoryQuery
 from coagent.domain.chat.message import MAX_CLIENT_MSG_ID
 
+# Cursors are compared with a BIGINT column: anything beyond its range is a 422, not a
+# database error (negative cursors stay valid: they come before the first message).
+MIN_SEQ, MAX_SEQ = -(2**63), 2**63 - 1
 # No control characters (the domain refuses them too).
 NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 ClientMsgId = Annotated[
@@ -22,7 +25,7 @@ ClientMsgId = Annotated[
 ]
 # At least one non-space character and no NUL; the length limit is a setting
 # (CHAT_MAX_MESSAGE_LENGTH, 8000 by default), checked by the domain.
-Content = Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[^\x00]*\S[^\x00]*$")]
+Content = Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")]
 
 
 class MessageCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,8 +63,8 @@ class ChatController(Controller):
         services: Services,
         current: Current,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-        before_seq: Annotated[int | None, QueryParameter()] = None,
-        after_seq: Annotated[int | None, QueryParameter()] = None,
+        before_seq: Annotated[int | None, QueryParameter(ge=MIN_SEQ, le=MAX_SEQ)] = None,
+        after_seq: Annotated[int | None, QueryParameter(ge=MIN_SEQ, le=MAX_SEQ)] = None,
     ) -> Response[list[MessageEvent]]:
         messages = await services.chat.history.execute(
             ReadHistoryQuery(

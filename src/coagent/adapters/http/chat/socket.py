@@ -63,6 +63,7 @@ logger = logging.getLogger("coagent.chat")
 
 V1 = "coagent.v1"
 CLOSE_BAD_REQUEST = 4400
+CLOSE_INTERNAL_ERROR = 1011
 
 
 class MessageSend(msgspec.Struct, tag="message.send", forbid_unknown_fields=True):
@@ -283,6 +284,15 @@ async def chat_socket(
     try:
         await _announce(chat.hub, room, "join")
         await asyncio.wait({reader, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        failure = reader.exception() if reader.done() and not reader.cancelled() else None
+        if failure is not None:
+            # Never a silent drop: a traceback in the log, a close frame to the client.
+            logger.error(
+                "chat socket failed",
+                extra={"room_id": str(room.room_id), "error": type(failure).__name__},
+                exc_info=failure,
+            )
+            connection.drop(CLOSE_INTERNAL_ERROR, "Internal error")
     finally:
         for task in (reader, dropped):
             task.cancel()
@@ -397,6 +407,9 @@ async def _read(
                 inbound = _decoder.decode(raw)
             except msgspec.DecodeError as error:
                 connection.send_now(error_frame("malformed", str(error)))
+                continue
+            except UnicodeDecodeError:  # a binary frame that is not UTF-8
+                connection.send_now(error_frame("malformed", "The frame is not valid UTF-8"))
                 continue
         if isinstance(inbound, MessageSend | Resume) and (wait := bucket.take()):
             connection.send_now(

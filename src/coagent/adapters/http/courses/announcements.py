@@ -23,7 +23,7 @@ from coagent.application.courses.announcements import (
 from coagent.domain.courses.announcement import Announcement
 
 Content = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=20_000, pattern=r"^[^\x00]*\S[^\x00]*$")
+    str, msgspec.Meta(min_length=1, max_length=20_000, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
 ]
 
 

@@ -67,7 +67,8 @@ class CoursesController(Controller):
         current: Current,
         skip: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
         offset: Annotated[
-            int | None, QueryParameter(ge=0, le=1_000_000, schema_extra={"minimum": 0})
+            int | None,
+            QueryParameter(ge=0, le=1_000_000, schema_extra={"minimum": 0, "maximum": 1_000_000}),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 100,
     ) -> Response[list[CourseRead]]:

@@ -29,7 +29,7 @@ from coagent.application.courses.rooms import (
 from coagent.domain.courses.room import AiMode, Room
 
 RoomName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
 ]
 Frequency = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 

@@ -13,7 +13,9 @@ from coagent.domain.courses.course import Course, Member
 from coagent.domain.courses.policy import CourseRole
 
 NO_NUL = r"^[^\x00]*$"
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
+Title = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
+]
 Description = Annotated[str, msgspec.Meta(max_length=20_000, pattern=NO_NUL)]
 
 # Enrollment and room assignment name a user the way the original web client does: it sends
