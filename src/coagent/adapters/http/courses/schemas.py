@@ -6,7 +6,7 @@ from uuid import UUID
 
 import msgspec
 from litestar.openapi.spec import Schema
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from coagent.adapters.http.accounts.schemas import Email
 from coagent.domain.courses.course import Course, Member
@@ -26,8 +26,14 @@ USER_REFERENCE_RULE = (
     "422 when they name different users or when neither is given."
 )
 USER_REFERENCE_ANY_OF = [
-    Schema(required=["user_id"], properties={"user_id": Schema(type=OpenAPIType.STRING)}),
-    Schema(required=["user_email"], properties={"user_email": Schema(type=OpenAPIType.STRING)}),
+    Schema(
+        required=["user_id"],
+        properties={"user_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID)},
+    ),
+    Schema(
+        required=["user_email"],
+        properties={"user_email": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.EMAIL)},
+    ),
 ]
 
 
