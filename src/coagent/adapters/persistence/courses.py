@@ -1,11 +1,24 @@
 """SQLAlchemy course repository."""
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from coagent.adapters.persistence._models import (
     CourseMembershipModel,
@@ -14,7 +27,10 @@ from coagent.adapters.persistence._models import (
     RoomModel,
     UserModel,
 )
-from coagent.application.ports.repositories import Page
+from coagent.adapters.persistence.rows import fetch_rows
+from coagent.application.ports.repositories import CoursesOf, Page
+from coagent.domain.accounts.roles import Role
+from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course, Member
 from coagent.domain.courses.policy import CourseRole
 from coagent.domain.errors import NotFound
@@ -34,6 +50,81 @@ def _course(row: CourseModel, owner_name: str | None) -> Course:
         updated_at=row.updated_at,
         owner_name=owner_name,
     )
+
+
+_USER_FIELDS = (
+    "id",
+    "email",
+    "username",
+    "full_name",
+    "role",
+    "is_active",
+    "password_hash",
+    "avatar_url",
+    "created_at",
+    "updated_at",
+)
+_COURSE_FIELDS = ("id", "title", "description", "owner_id", "created_at", "updated_at")
+_USERS = len(_USER_FIELDS)
+_COURSES_END = _USERS + len(_COURSE_FIELDS)
+
+
+def _visible_query() -> Any:
+    """The account (:actor_id) and the page of courses it may list, one row per course (one
+    row with NULL course columns when it may list none; no row when there is no such account
+    or the page is past the end). Built once, run on the driver (rows.py): the course list is
+    read on every dashboard.
+    """
+    user = UserModel.__table__
+    course, member = CourseModel.__table__, CourseMembershipModel.__table__
+    owner = aliased(UserModel, name="owner")
+    actor_id: Any = bindparam("actor_id")
+    # Role values are the domain's enum (no input): rendered inline, compiled once.
+    admin = aliased(UserModel, name="admin")
+    is_admin = or_(
+        *(admin.role == literal_column(f"'{role.value}'") for role in Role if role.is_admin)
+    )
+    # Not correlated, so PostgreSQL plans it as a semi-join on the account's memberships
+    # (an OR in the join condition would test every course); the admin branch is a one-time
+    # filter that is false for everybody else.
+    visible = (
+        select(member.c.course_id)
+        .where(member.c.user_id == actor_id)
+        .union_all(select(course.c.id).where(exists().where(admin.id == actor_id, is_admin)))
+    )
+    return (
+        select(
+            *(user.c[name] for name in _USER_FIELDS),
+            *(course.c[name] for name in _COURSE_FIELDS),
+            func.coalesce(owner.full_name, owner.username),
+            func.count(course.c.id).over(),
+        )
+        .select_from(
+            user.outerjoin(course, and_(user.c.is_active, course.c.id.in_(visible))).outerjoin(
+                owner, owner.id == course.c.owner_id
+            )
+        )
+        .where(user.c.id == actor_id)
+        .order_by(course.c.created_at.desc(), course.c.id.desc())
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+
+
+_VISIBLE = _visible_query()
+_USER = select(*(UserModel.__table__.c[name] for name in _USER_FIELDS)).where(
+    UserModel.__table__.c.id == bindparam("actor_id")
+)
+
+
+def _user(row: Sequence[Any]) -> User:
+    user = dict(zip(_USER_FIELDS, row[:_USERS], strict=True))
+    return User(**user | {"role": Role(user["role"])})
+
+
+def _course_of(row: Sequence[Any]) -> Course:
+    course = dict(zip(_COURSE_FIELDS, row[_USERS:_COURSES_END], strict=True))
+    return Course(**course, owner_name=row[_COURSES_END])
 
 
 class SqlAlchemyCourseRepository:
@@ -109,6 +200,25 @@ class SqlAlchemyCourseRepository:
             count = select(func.count()).select_from(query.subquery())
             total = int(await self._session.scalar(count) or 0)
         return Page(items=[_course(row[0], row[1]) for row in rows], total=total)
+
+    async def visible_to(self, actor_id: UUID, *, offset: int, limit: int) -> CoursesOf:
+        params = {"actor_id": actor_id, "offset": offset, "limit": limit}
+        rows = await fetch_rows(self._session, _VISIBLE, params)
+        if rows:
+            actor = _user(rows[0])
+            if rows[0][_USERS] is None:  # a course id is never NULL: the account may list none
+                return CoursesOf(actor=actor, page=Page(items=[], total=0))
+            items = [_course_of(row) for row in rows]
+            return CoursesOf(actor=actor, page=Page(items=items, total=int(rows[0][-1])))
+        # No such account, or a page past the end (rare): the account, then the count.
+        found = await fetch_rows(self._session, _USER, {"actor_id": actor_id})
+        if not found:
+            return CoursesOf(actor=None, page=Page(items=[], total=0))
+        actor = _user(found[0])
+        if not actor.is_active:
+            return CoursesOf(actor=actor, page=Page(items=[], total=0))
+        scope = None if actor.role.is_admin else actor.id
+        return CoursesOf(actor=actor, page=await self.list_for(scope, offset=offset, limit=limit))
 
     async def add_member(self, course_id: UUID, user_id: UUID, role: CourseRole) -> bool:
         if await self.role_of(course_id, user_id) is not None:

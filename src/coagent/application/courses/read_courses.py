@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
+from coagent.application.accounts.actor import active, load_actor
 from coagent.application.courses.access import authorize
 from coagent.application.ports.repositories import Page, UnitOfWorkFactory
 from coagent.domain.courses.course import Course
@@ -30,9 +30,13 @@ class ListCourses:
         if command.offset < 0 or not 1 <= command.limit <= MAX_PAGE:
             raise InvalidInput(f"offset must be >= 0 and limit between 1 and {MAX_PAGE}")
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            scope = None if actor.role.is_admin else actor.id
-            return await uow.courses.list_for(scope, offset=command.offset, limit=command.limit)
+            # The account and its page in one read: a deactivated or deleted account is
+            # refused as load_actor refuses it.
+            found = await uow.courses.visible_to(
+                command.actor_id, offset=command.offset, limit=command.limit
+            )
+            active(found.actor)
+            return found.page
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
