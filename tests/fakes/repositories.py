@@ -43,6 +43,7 @@ from coagent.application.ports.repositories import (
     AvatarRepository,
     CourseRepository,
     CoursesOf,
+    CourseStanding,
     Page,
     RoomRepository,
     RoomStanding,
@@ -436,6 +437,15 @@ class InMemoryCourseRepository:
         courses.sort(key=lambda c: (c.created_at, c.id), reverse=True)
         page = [self._with_owner_name(c) for c in courses[offset : offset + limit]]
         return Page(items=page, total=len(courses))
+
+    async def standing(self, course_id: UUID, user_id: UUID) -> CourseStanding:
+        await anyio.lowlevel.checkpoint()
+        course = self._courses.get(course_id)
+        return CourseStanding(
+            actor=self._users.get(user_id),
+            course=self._with_owner_name(course) if course is not None else None,
+            course_role=self._memberships.get((course_id, user_id)),
+        )
 
     async def visible_to(self, actor_id: UUID, *, offset: int, limit: int) -> CoursesOf:
         actor = self._users.get(actor_id)

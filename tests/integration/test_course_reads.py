@@ -13,8 +13,10 @@ import pytest
 
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
+from coagent.domain.courses.announcement import Announcement
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import CourseRole
+from coagent.domain.courses.room import AiMode, Room
 from tests.integration.conftest import Database, UserFactory, new_id, utcnow
 from tests.integration.test_chat_messages import sent_to_postgresql
 
@@ -128,3 +130,132 @@ async def test_a_full_page_is_one_statement_on_postgresql(database: Database, wo
     assert len(found.page.items) == 3
     assert len(sent) == 1  # no BEGIN: a read alone opens no transaction
     assert "course_membership" in sent[0][0]
+
+
+async def test_standing_matches_the_orm_reads(database: Database, world: World):
+    course = world.courses[2]
+    async with database.uow() as uow:
+        for user in (world.owner, world.student, world.admin, world.loner, world.inactive):
+            found = await uow.courses.standing(course.id, user.id)
+            assert found.actor == await uow.users.get(user.id)
+            assert found.course == await uow.courses.get(course.id)
+            assert found.course_role == await uow.courses.role_of(course.id, user.id)
+        missing_course = await uow.courses.standing(new_id(), world.student.id)
+        missing_user = await uow.courses.standing(course.id, new_id())
+    assert missing_course.actor is not None
+    assert missing_course.actor.id == world.student.id
+    assert missing_course.course is None
+    assert (missing_user.actor, missing_user.course) == (None, None)
+
+
+async def test_standing_reports_the_membership_of_that_course_only(
+    database: Database, world: World
+):
+    async with database.uow() as uow:
+        member = await uow.courses.standing(world.courses[1].id, world.student.id)
+        outside = await uow.courses.standing(world.courses[0].id, world.student.id)
+        owner = await uow.courses.standing(world.courses[0].id, world.owner.id)
+    assert member.course_role is CourseRole.STUDENT
+    assert outside.course is not None
+    assert outside.course_role is None
+    assert owner.course_role is CourseRole.TEACHER
+    assert owner.course is not None
+    assert owner.course.owner_id == world.owner.id
+
+
+async def test_members_teachers_first_then_by_name(database: Database, world: World):
+    course = world.courses[1]
+    async with database.uow() as uow:
+        await uow.courses.add_member(course.id, world.admin.id, CourseRole.TA)
+        members = await uow.courses.members(course.id)
+        nobody = await uow.courses.members(new_id())
+    students = sorted(
+        (world.student, world.inactive),
+        key=lambda u: ((u.full_name or u.username or u.email).lower(), u.id),
+    )
+    assert [m.user_id for m in members] == [world.owner.id, world.admin.id] + [
+        u.id for u in students
+    ]
+    assert [m.role for m in members] == [
+        CourseRole.TEACHER,
+        CourseRole.TA,
+        CourseRole.STUDENT,
+        CourseRole.STUDENT,
+    ]
+    assert [m.is_owner for m in members] == [True, False, False, False]
+    first = members[0]
+    assert (first.email, first.full_name, first.avatar_url) == (
+        world.owner.email,
+        world.owner.full_name,
+        world.owner.avatar_url,
+    )
+    assert nobody == []
+
+
+def _room(course: Course, name: str, minutes: int) -> Room:
+    at = utcnow() - timedelta(minutes=minutes)
+    return Room(
+        id=new_id(),
+        course_id=course.id,
+        name=name,
+        description=None,
+        ai_mode=AiMode.BOTH,
+        ai_frequency=0.25,
+        is_ai_active=True,
+        is_analytics_active=False,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+async def test_rooms_oldest_first_restricted_ones_to_their_members(
+    database: Database, world: World
+):
+    course = world.courses[1]
+    rooms = [_room(course, f"Room {n}", minutes=10 - n) for n in range(3)]
+    async with database.uow() as uow:
+        for room in rooms:
+            await uow.rooms.add(room)
+        await uow.rooms.assign(rooms[1].id, world.student.id)
+        await uow.rooms.assign(rooms[2].id, world.inactive.id)
+        await uow.commit()
+    async with database.uow() as uow:
+        every = await uow.rooms.list_in(course.id, visible_to=None)
+        student = await uow.rooms.list_in(course.id, visible_to=world.student.id)
+        expected = [await uow.rooms.get(room.id) for room in rooms]
+    assert every == expected  # the same entities as the ORM read, oldest first
+    assert [r.is_restricted for r in every] == [False, True, True]
+    assert [r.id for r in student] == [rooms[0].id, rooms[1].id]
+    assert student[0] == expected[0]
+
+
+async def test_announcements_newest_first_with_the_total(database: Database, world: World):
+    course = world.courses[0]
+    now = utcnow()
+    made = [
+        Announcement(
+            id=new_id(),
+            course_id=course.id,
+            author_id=world.owner.id if n else None,
+            title=f"Title {n}",
+            content=f"Content {n}",
+            created_at=now - timedelta(minutes=n),
+            updated_at=now,
+        )
+        for n in range(4)
+    ]
+    async with database.uow() as uow:
+        for announcement in made:
+            await uow.announcements.add(announcement)
+        await uow.commit()
+    async with database.uow() as uow:
+        first = await uow.announcements.list_in(course.id, offset=0, limit=3)
+        rest = await uow.announcements.list_in(course.id, offset=3, limit=3)
+        past = await uow.announcements.list_in(course.id, offset=9, limit=3)
+        stored = [await uow.announcements.get(a.id) for a in made]
+        other = await uow.announcements.list_in(world.courses[1].id, offset=0, limit=3)
+    assert list(first.items) == stored[:3]
+    assert list(rest.items) == stored[3:]
+    assert (first.total, rest.total, past.total) == (4, 4, 4)
+    assert list(past.items) == []
+    assert (list(other.items), other.total) == ([], 0)

@@ -28,7 +28,7 @@ from coagent.adapters.persistence._models import (
     UserModel,
 )
 from coagent.adapters.persistence.rows import fetch_rows
-from coagent.application.ports.repositories import CoursesOf, Page
+from coagent.application.ports.repositories import CoursesOf, CourseStanding, Page
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course, Member
@@ -112,6 +112,34 @@ def _visible_query() -> Any:
 
 
 _VISIBLE = _visible_query()
+
+
+def _standing_query() -> Any:
+    """User, course (with its owner's name) and membership role for (:user_id, :course_id)
+    in one row; no row when there is no such user. Authorizes every course-scoped read.
+    """
+    user, course = UserModel.__table__, CourseModel.__table__
+    member = CourseMembershipModel.__table__
+    owner = aliased(UserModel, name="owner")
+    user_id: Any = bindparam("user_id")
+    course_id: Any = bindparam("course_id")
+    return (
+        select(
+            *(user.c[name] for name in _USER_FIELDS),
+            *(course.c[name] for name in _COURSE_FIELDS),
+            func.coalesce(owner.full_name, owner.username),
+            member.c.role,
+        )
+        .select_from(
+            user.outerjoin(course, course.c.id == course_id)
+            .outerjoin(owner, owner.id == course.c.owner_id)
+            .outerjoin(member, and_(member.c.course_id == course.c.id, member.c.user_id == user_id))
+        )
+        .where(user.c.id == user_id)
+    )
+
+
+_STANDING = _standing_query()
 _USER = select(*(UserModel.__table__.c[name] for name in _USER_FIELDS)).where(
     UserModel.__table__.c.id == bindparam("actor_id")
 )
@@ -201,6 +229,20 @@ class SqlAlchemyCourseRepository:
             total = int(await self._session.scalar(count) or 0)
         return Page(items=[_course(row[0], row[1]) for row in rows], total=total)
 
+    async def standing(self, course_id: UUID, user_id: UUID) -> CourseStanding:
+        params = {"user_id": user_id, "course_id": course_id}
+        rows = await fetch_rows(self._session, _STANDING, params)
+        if not rows:
+            return CourseStanding(actor=None, course=None)
+        row = rows[0]
+        actor = _user(row)
+        if row[_USERS] is None:
+            return CourseStanding(actor=actor, course=None)
+        role = row[_COURSES_END + 1]
+        return CourseStanding(
+            actor=actor, course=_course_of(row), course_role=CourseRole(role) if role else None
+        )
+
     async def visible_to(self, actor_id: UUID, *, offset: int, limit: int) -> CoursesOf:
         params = {"actor_id": actor_id, "offset": offset, "limit": limit}
         rows = await fetch_rows(self._session, _VISIBLE, params)
@@ -262,26 +304,43 @@ class SqlAlchemyCourseRepository:
         )
 
     async def members(self, course_id: UUID) -> Sequence[Member]:
-        rank = case({"teacher": 0, "ta": 1, "student": 2}, value=CourseMembershipModel.role)
-        rows = (
-            await self._session.execute(
-                select(CourseMembershipModel.role, UserModel, CourseModel.owner_id)
-                .join(UserModel, UserModel.id == CourseMembershipModel.user_id)
-                .join(CourseModel, CourseModel.id == CourseMembershipModel.course_id)
-                .where(CourseMembershipModel.course_id == course_id)
-                .order_by(
-                    rank, func.lower(func.coalesce(_OWNER_NAME, UserModel.email)), UserModel.id
-                )
-            )
-        ).all()
+        rows = await fetch_rows(self._session, _MEMBERS, {"course_id": course_id})
         return [
             Member(
-                user_id=user.id,
-                email=user.email,
-                full_name=user.full_name,
-                avatar_url=user.avatar_url,
+                user_id=user_id,
+                email=email,
+                full_name=full_name,
+                avatar_url=avatar_url,
                 role=CourseRole(role),
-                is_owner=owner_id == user.id,
+                is_owner=owner_id == user_id,
             )
-            for role, user, owner_id in rows
+            for user_id, email, full_name, avatar_url, role, owner_id in rows
         ]
+
+
+def _members_query() -> Any:
+    """A course's members, teachers first, then by name: run on the driver (rows.py)."""
+    # Inline literals (no bind parameters besides :course_id): compiled once for the driver.
+    rank = case(
+        *(
+            (CourseMembershipModel.role == literal_column(f"'{role}'"), literal_column(str(n)))
+            for n, role in enumerate(("teacher", "ta", "student"))
+        )
+    )
+    return (
+        select(
+            UserModel.id,
+            UserModel.email,
+            UserModel.full_name,
+            UserModel.avatar_url,
+            CourseMembershipModel.role,
+            CourseModel.owner_id,
+        )
+        .join(UserModel, UserModel.id == CourseMembershipModel.user_id)
+        .join(CourseModel, CourseModel.id == CourseMembershipModel.course_id)
+        .where(CourseMembershipModel.course_id == bindparam("course_id"))
+        .order_by(rank, func.lower(func.coalesce(_OWNER_NAME, UserModel.email)), UserModel.id)
+    )
+
+
+_MEMBERS = _members_query()

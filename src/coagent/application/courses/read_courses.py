@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import active, load_actor
-from coagent.application.courses.access import authorize
+from coagent.application.accounts.actor import active
+from coagent.application.courses.access import course_access
 from coagent.application.ports.repositories import Page, UnitOfWorkFactory
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import Action
@@ -53,5 +53,7 @@ class GetCourse:
 
     async def execute(self, command: GetCourseCommand) -> Course:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            return await authorize(uow, actor, command.course_id, Action.COURSE_READ)
+            access = await course_access(
+                uow, command.actor_id, command.course_id, Action.COURSE_READ
+            )
+            return access.course
