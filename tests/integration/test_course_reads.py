@@ -259,3 +259,16 @@ async def test_announcements_newest_first_with_the_total(database: Database, wor
     assert (first.total, rest.total, past.total) == (4, 4, 4)
     assert list(past.items) == []
     assert (list(other.items), other.total) == ([], 0)
+
+
+async def test_an_admin_who_is_a_member_still_lists_every_course(database: Database, world: World):
+    async with database.uow() as uow:
+        await uow.courses.add_member(world.courses[3].id, world.admin.id, CourseRole.TA)
+        await uow.commit()
+    async with database.uow() as uow:
+        first = await uow.courses.visible_to(world.admin.id, offset=0, limit=2)
+        # Past the end of the admin's own memberships, within every course.
+        later = await uow.courses.visible_to(world.admin.id, offset=2, limit=10)
+    assert [c.id for c in first.page.items] == [c.id for c in world.courses[:2]]
+    assert [c.id for c in later.page.items] == [c.id for c in world.courses[2:]]
+    assert (first.page.total, later.page.total) == (5, 5)

@@ -9,10 +9,8 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    exists,
     func,
     literal_column,
-    or_,
     select,
     update,
 )
@@ -66,52 +64,49 @@ _USER_FIELDS = (
 )
 _COURSE_FIELDS = ("id", "title", "description", "owner_id", "created_at", "updated_at")
 _USERS = len(_USER_FIELDS)
+_ROLE = _USER_FIELDS.index("role")
 _COURSES_END = _USERS + len(_COURSE_FIELDS)
 
 
-def _visible_query() -> Any:
-    """The account (:actor_id) and the page of courses it may list, one row per course (one
-    row with NULL course columns when it may list none; no row when there is no such account
-    or the page is past the end). Built once, run on the driver (rows.py): the course list is
-    read on every dashboard.
+def _visible_query(*, every_course: bool) -> Any:
+    """The account (:actor_id) and a page of courses, one row per course (one row with NULL
+    course columns when there is none; no row when there is no such account or the page is
+    past the end): the courses it belongs to, or with `every_course` all of them (for an
+    admin). Built once, run on the driver (rows.py): the course list is read on every
+    dashboard.
     """
     user = UserModel.__table__
     course, member = CourseModel.__table__, CourseMembershipModel.__table__
     owner = aliased(UserModel, name="owner")
     actor_id: Any = bindparam("actor_id")
-    # Role values are the domain's enum (no input): rendered inline, compiled once.
-    admin = aliased(UserModel, name="admin")
-    is_admin = or_(
-        *(admin.role == literal_column(f"'{role.value}'") for role in Role if role.is_admin)
-    )
-    # Not correlated, so PostgreSQL plans it as a semi-join on the account's memberships
-    # (an OR in the join condition would test every course); the admin branch is a one-time
-    # filter that is false for everybody else.
-    visible = (
-        select(member.c.course_id)
-        .where(member.c.user_id == actor_id)
-        .union_all(select(course.c.id).where(exists().where(admin.id == actor_id, is_admin)))
-    )
+    courses = select(
+        *(course.c[name] for name in _COURSE_FIELDS),
+        func.coalesce(owner.full_name, owner.username).label("owner_name"),
+    ).select_from(course.outerjoin(owner, owner.id == course.c.owner_id))
+    if not every_course:
+        # In the derived table's WHERE, so PostgreSQL plans a semi-join on the account's
+        # memberships (in the outer join's ON it would test every course).
+        courses = courses.where(
+            course.c.id.in_(select(member.c.course_id).where(member.c.user_id == actor_id))
+        )
+    visible = courses.subquery("visible")
     return (
         select(
             *(user.c[name] for name in _USER_FIELDS),
-            *(course.c[name] for name in _COURSE_FIELDS),
-            func.coalesce(owner.full_name, owner.username),
-            func.count(course.c.id).over(),
+            *(visible.c[name] for name in _COURSE_FIELDS),
+            visible.c.owner_name,
+            func.count(visible.c.id).over(),
         )
-        .select_from(
-            user.outerjoin(course, and_(user.c.is_active, course.c.id.in_(visible))).outerjoin(
-                owner, owner.id == course.c.owner_id
-            )
-        )
+        .select_from(user.outerjoin(visible, user.c.is_active.is_(True)))
         .where(user.c.id == actor_id)
-        .order_by(course.c.created_at.desc(), course.c.id.desc())
+        .order_by(visible.c.created_at.desc(), visible.c.id.desc())
         .offset(bindparam("offset"))
         .limit(bindparam("limit"))
     )
 
 
-_VISIBLE = _visible_query()
+_MEMBER_COURSES = _visible_query(every_course=False)
+_EVERY_COURSE = _visible_query(every_course=True)
 
 
 def _standing_query() -> Any:
@@ -245,7 +240,9 @@ class SqlAlchemyCourseRepository:
 
     async def visible_to(self, actor_id: UUID, *, offset: int, limit: int) -> CoursesOf:
         params = {"actor_id": actor_id, "offset": offset, "limit": limit}
-        rows = await fetch_rows(self._session, _VISIBLE, params)
+        rows = await fetch_rows(self._session, _MEMBER_COURSES, params)
+        if rows and Role(rows[0][_ROLE]).is_admin:  # rare: admins list every course
+            rows = await fetch_rows(self._session, _EVERY_COURSE, params)
         if rows:
             actor = _user(rows[0])
             if rows[0][_USERS] is None:  # a course id is never NULL: the account may list none
