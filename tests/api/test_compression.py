@@ -2,6 +2,9 @@
 
 import gzip
 import json
+import os
+import struct
+import zlib
 from typing import Any
 
 import brotli
@@ -92,3 +95,36 @@ def test_websocket_frames_are_plain_json_whatever_the_client_accepts(client):
         event = next_event(ws)  # next_event parses the text frame as JSON
     assert event["content"].startswith("over the socket ")
     assert event["client_msg_id"] == "c1"
+
+
+def _noisy_png(side: int = 24) -> bytes:
+    """A valid PNG of random pixels: incompressible, several KiB."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    raw = b"".join(b"\x00" + os.urandom(3 * side) for _ in range(side))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 0))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_avatars_are_sent_as_stored(client):
+    """Images are compressed already: compressing them again would only cost CPU."""
+    student = signed_in(client, Role.STUDENT)
+    image = _noisy_png()
+    assert len(image) > 1024
+    uploaded = client.post(
+        "/api/v1/users/me/avatar",
+        files={"file": ("me.png", image, "image/png")},
+        headers=student.headers,
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    served, body = _raw(client, uploaded.json()["avatar_url"], student, AXIOS)
+    assert served.status_code == 200
+    assert "content-encoding" not in served.headers
+    assert body == image

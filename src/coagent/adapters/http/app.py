@@ -131,11 +131,13 @@ def _fix_options_allow(app: Litestar) -> None:
 
 # Bodies of 1 KiB or more are compressed for clients that accept it: brotli when the client
 # sends `br` (browsers, axios), else gzip; WebSocket frames never (HTTP scopes only). The
-# fastest levels: a 100-message history page (~62 KB) takes ~0.35 ms of CPU to ~7-8 KB (level
-# 9 gzip, Litestar's default, took 2.6 ms). docs/benchmarks.md, "Database-backed reads".
+# fastest levels: a 100-message history page (63.6 KB) takes ~0.3 ms of CPU to 4-5 KB (level
+# 9 gzip, Litestar's default, took 2.6 ms). Avatars are images, compressed already.
+# docs/benchmarks.md, "Database-backed reads".
 COMPRESSION = CompressionConfig(
     backend="brotli",
     minimum_size=1024,
+    exclude=["^/static/avatars/"],
     brotli_quality=1,
     brotli_gzip_fallback=True,
     gzip_compress_level=1,
