@@ -42,6 +42,8 @@ from coagent.application.ports.repositories import (
     AuditLog,
     AvatarRepository,
     CourseRepository,
+    CoursesOf,
+    CourseStanding,
     Page,
     RoomRepository,
     RoomStanding,
@@ -447,6 +449,22 @@ class InMemoryCourseRepository:
         courses.sort(key=lambda c: (c.created_at, c.id), reverse=True)
         page = [self._with_owner_name(c) for c in courses[offset : offset + limit]]
         return Page(items=page, total=len(courses))
+
+    async def standing(self, course_id: UUID, user_id: UUID) -> CourseStanding:
+        await anyio.lowlevel.checkpoint()
+        course = self._courses.get(course_id)
+        return CourseStanding(
+            actor=self._users.get(user_id),
+            course=self._with_owner_name(course) if course is not None else None,
+            course_role=self._memberships.get((course_id, user_id)),
+        )
+
+    async def visible_to(self, actor_id: UUID, *, offset: int, limit: int) -> CoursesOf:
+        actor = self._users.get(actor_id)
+        if actor is None or not actor.is_active:
+            return CoursesOf(actor=actor, page=Page(items=[], total=0))
+        scope = None if actor.role.is_admin else actor.id
+        return CoursesOf(actor=actor, page=await self.list_for(scope, offset=offset, limit=limit))
 
     async def add_member(self, course_id: UUID, user_id: UUID, role: CourseRole) -> bool:
         await anyio.lowlevel.checkpoint()

@@ -1,11 +1,13 @@
 """SQLAlchemy announcement repository."""
 
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._models import AnnouncementModel
+from coagent.adapters.persistence.rows import fetch_rows
 from coagent.application.ports.repositories import Page
 from coagent.domain.courses.announcement import Announcement
 
@@ -20,6 +22,24 @@ def _announcement(row: AnnouncementModel) -> Announcement:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+_FIELDS = ("id", "course_id", "author_id", "title", "content", "created_at", "updated_at")
+
+
+def _list_query() -> Any:
+    """A course's page of announcements with the total: run on the driver (rows.py)."""
+    table: Any = AnnouncementModel.__table__
+    return (
+        select(*(table.c[name] for name in _FIELDS), func.count().over())
+        .where(table.c.course_id == bindparam("course_id"))
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+
+
+_LIST = _list_query()
 
 
 class SqlAlchemyAnnouncementRepository:
@@ -61,16 +81,9 @@ class SqlAlchemyAnnouncementRepository:
         )
 
     async def list_in(self, course_id: UUID, *, offset: int, limit: int) -> Page[Announcement]:
-        rows = (
-            await self._session.execute(
-                select(AnnouncementModel, func.count().over())
-                .where(AnnouncementModel.course_id == course_id)
-                .order_by(AnnouncementModel.created_at.desc(), AnnouncementModel.id.desc())
-                .offset(offset)
-                .limit(limit)
-            )
-        ).all()
-        total = int(rows[0][1]) if rows else 0
+        params = {"course_id": course_id, "offset": offset, "limit": limit}
+        rows = await fetch_rows(self._session, _LIST, params)
+        total = int(rows[0][-1]) if rows else 0
         if not rows and offset:
             total = int(
                 await self._session.scalar(
@@ -78,4 +91,5 @@ class SqlAlchemyAnnouncementRepository:
                 )
                 or 0
             )
-        return Page(items=[_announcement(row[0]) for row in rows], total=total)
+        items = [Announcement(**dict(zip(_FIELDS, row[:-1], strict=True))) for row in rows]
+        return Page(items=items, total=total)

@@ -1,11 +1,22 @@
 """SQLAlchemy course repository."""
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from coagent.adapters.persistence._models import (
     CourseMembershipModel,
@@ -14,7 +25,10 @@ from coagent.adapters.persistence._models import (
     RoomModel,
     UserModel,
 )
-from coagent.application.ports.repositories import Page
+from coagent.adapters.persistence.rows import fetch_rows
+from coagent.application.ports.repositories import CoursesOf, CourseStanding, Page
+from coagent.domain.accounts.roles import Role
+from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course, Member
 from coagent.domain.courses.policy import CourseRole
 from coagent.domain.errors import NotFound
@@ -34,6 +48,106 @@ def _course(row: CourseModel, owner_name: str | None) -> Course:
         updated_at=row.updated_at,
         owner_name=owner_name,
     )
+
+
+_USER_FIELDS = (
+    "id",
+    "email",
+    "username",
+    "full_name",
+    "role",
+    "is_active",
+    "password_hash",
+    "avatar_url",
+    "created_at",
+    "updated_at",
+)
+_COURSE_FIELDS = ("id", "title", "description", "owner_id", "created_at", "updated_at")
+_USERS = len(_USER_FIELDS)
+_ROLE = _USER_FIELDS.index("role")
+_COURSES_END = _USERS + len(_COURSE_FIELDS)
+
+
+def _visible_query(*, every_course: bool) -> Any:
+    """The account (:actor_id) and a page of courses, one row per course (one row with NULL
+    course columns when there is none; no row when there is no such account or the page is
+    past the end): the courses it belongs to, or with `every_course` all of them (for an
+    admin). Built once, run on the driver (rows.py): the course list is read on every
+    dashboard.
+    """
+    user = UserModel.__table__
+    course, member = CourseModel.__table__, CourseMembershipModel.__table__
+    owner = aliased(UserModel, name="owner")
+    actor_id: Any = bindparam("actor_id")
+    courses = select(
+        *(course.c[name] for name in _COURSE_FIELDS),
+        func.coalesce(owner.full_name, owner.username).label("owner_name"),
+    ).select_from(course.outerjoin(owner, owner.id == course.c.owner_id))
+    if not every_course:
+        # In the derived table's WHERE, so PostgreSQL plans a semi-join on the account's
+        # memberships (in the outer join's ON it would test every course).
+        courses = courses.where(
+            course.c.id.in_(select(member.c.course_id).where(member.c.user_id == actor_id))
+        )
+    visible = courses.subquery("visible")
+    return (
+        select(
+            *(user.c[name] for name in _USER_FIELDS),
+            *(visible.c[name] for name in _COURSE_FIELDS),
+            visible.c.owner_name,
+            func.count(visible.c.id).over(),
+        )
+        .select_from(user.outerjoin(visible, user.c.is_active.is_(True)))
+        .where(user.c.id == actor_id)
+        .order_by(visible.c.created_at.desc(), visible.c.id.desc())
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+
+
+_MEMBER_COURSES = _visible_query(every_course=False)
+_EVERY_COURSE = _visible_query(every_course=True)
+
+
+def _standing_query() -> Any:
+    """User, course (with its owner's name) and membership role for (:user_id, :course_id)
+    in one row; no row when there is no such user. Authorizes every course-scoped read.
+    """
+    user, course = UserModel.__table__, CourseModel.__table__
+    member = CourseMembershipModel.__table__
+    owner = aliased(UserModel, name="owner")
+    user_id: Any = bindparam("user_id")
+    course_id: Any = bindparam("course_id")
+    return (
+        select(
+            *(user.c[name] for name in _USER_FIELDS),
+            *(course.c[name] for name in _COURSE_FIELDS),
+            func.coalesce(owner.full_name, owner.username),
+            member.c.role,
+        )
+        .select_from(
+            user.outerjoin(course, course.c.id == course_id)
+            .outerjoin(owner, owner.id == course.c.owner_id)
+            .outerjoin(member, and_(member.c.course_id == course.c.id, member.c.user_id == user_id))
+        )
+        .where(user.c.id == user_id)
+    )
+
+
+_STANDING = _standing_query()
+_USER = select(*(UserModel.__table__.c[name] for name in _USER_FIELDS)).where(
+    UserModel.__table__.c.id == bindparam("actor_id")
+)
+
+
+def _user(row: Sequence[Any]) -> User:
+    user = dict(zip(_USER_FIELDS, row[:_USERS], strict=True))
+    return User(**user | {"role": Role(user["role"])})
+
+
+def _course_of(row: Sequence[Any]) -> Course:
+    course = dict(zip(_COURSE_FIELDS, row[_USERS:_COURSES_END], strict=True))
+    return Course(**course, owner_name=row[_COURSES_END])
 
 
 class SqlAlchemyCourseRepository:
@@ -110,6 +224,41 @@ class SqlAlchemyCourseRepository:
             total = int(await self._session.scalar(count) or 0)
         return Page(items=[_course(row[0], row[1]) for row in rows], total=total)
 
+    async def standing(self, course_id: UUID, user_id: UUID) -> CourseStanding:
+        params = {"user_id": user_id, "course_id": course_id}
+        rows = await fetch_rows(self._session, _STANDING, params)
+        if not rows:
+            return CourseStanding(actor=None, course=None)
+        row = rows[0]
+        actor = _user(row)
+        if row[_USERS] is None:
+            return CourseStanding(actor=actor, course=None)
+        role = row[_COURSES_END + 1]
+        return CourseStanding(
+            actor=actor, course=_course_of(row), course_role=CourseRole(role) if role else None
+        )
+
+    async def visible_to(self, actor_id: UUID, *, offset: int, limit: int) -> CoursesOf:
+        params = {"actor_id": actor_id, "offset": offset, "limit": limit}
+        rows = await fetch_rows(self._session, _MEMBER_COURSES, params)
+        if rows and Role(rows[0][_ROLE]).is_admin:  # rare: admins list every course
+            rows = await fetch_rows(self._session, _EVERY_COURSE, params)
+        if rows:
+            actor = _user(rows[0])
+            if rows[0][_USERS] is None:  # a course id is never NULL: the account may list none
+                return CoursesOf(actor=actor, page=Page(items=[], total=0))
+            items = [_course_of(row) for row in rows]
+            return CoursesOf(actor=actor, page=Page(items=items, total=int(rows[0][-1])))
+        # No such account, or a page past the end (rare): the account, then the count.
+        found = await fetch_rows(self._session, _USER, {"actor_id": actor_id})
+        if not found:
+            return CoursesOf(actor=None, page=Page(items=[], total=0))
+        actor = _user(found[0])
+        if not actor.is_active:
+            return CoursesOf(actor=actor, page=Page(items=[], total=0))
+        scope = None if actor.role.is_admin else actor.id
+        return CoursesOf(actor=actor, page=await self.list_for(scope, offset=offset, limit=limit))
+
     async def add_member(self, course_id: UUID, user_id: UUID, role: CourseRole) -> bool:
         if await self.role_of(course_id, user_id) is not None:
             return False
@@ -152,26 +301,43 @@ class SqlAlchemyCourseRepository:
         )
 
     async def members(self, course_id: UUID) -> Sequence[Member]:
-        rank = case({"teacher": 0, "ta": 1, "student": 2}, value=CourseMembershipModel.role)
-        rows = (
-            await self._session.execute(
-                select(CourseMembershipModel.role, UserModel, CourseModel.owner_id)
-                .join(UserModel, UserModel.id == CourseMembershipModel.user_id)
-                .join(CourseModel, CourseModel.id == CourseMembershipModel.course_id)
-                .where(CourseMembershipModel.course_id == course_id)
-                .order_by(
-                    rank, func.lower(func.coalesce(_OWNER_NAME, UserModel.email)), UserModel.id
-                )
-            )
-        ).all()
+        rows = await fetch_rows(self._session, _MEMBERS, {"course_id": course_id})
         return [
             Member(
-                user_id=user.id,
-                email=user.email,
-                full_name=user.full_name,
-                avatar_url=user.avatar_url,
+                user_id=user_id,
+                email=email,
+                full_name=full_name,
+                avatar_url=avatar_url,
                 role=CourseRole(role),
-                is_owner=owner_id == user.id,
+                is_owner=owner_id == user_id,
             )
-            for role, user, owner_id in rows
+            for user_id, email, full_name, avatar_url, role, owner_id in rows
         ]
+
+
+def _members_query() -> Any:
+    """A course's members, teachers first, then by name: run on the driver (rows.py)."""
+    # Inline literals (no bind parameters besides :course_id): compiled once for the driver.
+    rank = case(
+        *(
+            (CourseMembershipModel.role == literal_column(f"'{role}'"), literal_column(str(n)))
+            for n, role in enumerate(("teacher", "ta", "student"))
+        )
+    )
+    return (
+        select(
+            UserModel.id,
+            UserModel.email,
+            UserModel.full_name,
+            UserModel.avatar_url,
+            CourseMembershipModel.role,
+            CourseModel.owner_id,
+        )
+        .join(UserModel, UserModel.id == CourseMembershipModel.user_id)
+        .join(CourseModel, CourseModel.id == CourseMembershipModel.course_id)
+        .where(CourseMembershipModel.course_id == bindparam("course_id"))
+        .order_by(rank, func.lower(func.coalesce(_OWNER_NAME, UserModel.email)), UserModel.id)
+    )
+
+
+_MEMBERS = _members_query()

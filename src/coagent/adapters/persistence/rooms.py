@@ -101,6 +101,32 @@ def _standing(row: Sequence[Any]) -> RoomStanding:
     )
 
 
+def _rooms_query(*, visible: bool) -> Any:
+    """A course's rooms, oldest first; with `visible`, only those open to the course or
+    assigned to :user_id. Run on the driver (rows.py).
+    """
+    room, assignment = RoomModel.__table__, RoomAssignmentModel.__table__
+    restricted = exists().where(assignment.c.room_id == room.c.id)
+    query = select(*(room.c[name] for name in _ROOM_FIELDS), restricted).where(
+        room.c.course_id == bindparam("course_id")
+    )
+    if visible:
+        assigned = exists().where(
+            assignment.c.room_id == room.c.id, assignment.c.user_id == bindparam("user_id")
+        )
+        query = query.where(or_(~restricted, assigned))
+    return query.order_by(room.c.created_at, room.c.id)
+
+
+_ALL_ROOMS = _rooms_query(visible=False)
+_VISIBLE_ROOMS = _rooms_query(visible=True)
+
+
+def _room_of(row: Sequence[Any]) -> Room:
+    room = dict(zip(_ROOM_FIELDS, row[:-1], strict=True))
+    return Room(**room | {"ai_mode": AiMode(room["ai_mode"]), "is_restricted": bool(row[-1])})
+
+
 def _room(row: RoomModel, restricted: bool) -> Room:
     return Room(
         id=row.id,
@@ -162,15 +188,12 @@ class SqlAlchemyRoomRepository:
         await self._session.execute(delete(RoomModel).where(RoomModel.id == room_id))
 
     async def list_in(self, course_id: UUID, *, visible_to: UUID | None) -> Sequence[Room]:
-        query = select(RoomModel, _RESTRICTED).where(RoomModel.course_id == course_id)
-        if visible_to is not None:
-            assigned = exists().where(
-                RoomAssignmentModel.room_id == RoomModel.id,
-                RoomAssignmentModel.user_id == visible_to,
-            )
-            query = query.where(or_(~_RESTRICTED, assigned))
-        rows = await self._session.execute(query.order_by(RoomModel.created_at, RoomModel.id))
-        return [_room(row[0], row[1]) for row in rows]
+        if visible_to is None:
+            rows = await fetch_rows(self._session, _ALL_ROOMS, {"course_id": course_id})
+        else:
+            params = {"course_id": course_id, "user_id": visible_to}
+            rows = await fetch_rows(self._session, _VISIBLE_ROOMS, params)
+        return [_room_of(row) for row in rows]
 
     async def is_assigned(self, room_id: UUID, user_id: UUID) -> bool:
         return bool(

@@ -4,8 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.courses.access import authorize
+from coagent.application.courses.access import course_access
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.agents.config import AgentConfig
 from coagent.domain.courses.policy import Action
@@ -27,6 +26,7 @@ class ListAgentConfigs:
 
     async def execute(self, command: ListAgentConfigsCommand) -> Sequence[AgentConfig]:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            course = await authorize(uow, actor, command.course_id, Action.AGENT_CONFIG_READ)
-            return await uow.agent_configs.list_for_course(course.id)
+            access = await course_access(
+                uow, command.actor_id, command.course_id, Action.AGENT_CONFIG_READ
+            )
+            return await uow.agent_configs.list_for_course(access.course.id)

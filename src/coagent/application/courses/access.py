@@ -1,7 +1,9 @@
 """Applying the course policy inside a unit of work."""
 
+from dataclasses import dataclass
 from uuid import UUID
 
+from coagent.application.accounts.actor import active
 from coagent.application.ports.repositories import UnitOfWork
 from coagent.domain.accounts.credentials import normalize_email
 from coagent.domain.accounts.user import User
@@ -18,6 +20,31 @@ async def standing_in(uow: UnitOfWork, actor: User, course: Course) -> Standing:
         course_role=await uow.courses.role_of(course.id, actor.id),
         is_owner=course.owner_id == actor.id,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CourseAccess:
+    actor: User
+    course: Course
+    standing: Standing
+
+
+async def course_access(
+    uow: UnitOfWork, actor_id: UUID, course_id: UUID, action: Action
+) -> CourseAccess:
+    """`load_actor` + `authorize` + `standing_in` in one read (`CourseRepository.standing`),
+    for the read paths: the same checks, the same errors, in the same order.
+    """
+    found = await uow.courses.standing(course_id, actor_id)
+    actor = active(found.actor)
+    course = found.course
+    if course is None:
+        raise NotFound(COURSE_NOT_FOUND)
+    standing = Standing(
+        global_role=actor.role, course_role=found.course_role, is_owner=course.owner_id == actor.id
+    )
+    require(decide(standing, action))
+    return CourseAccess(actor=actor, course=course, standing=standing)
 
 
 async def authorize(uow: UnitOfWork, actor: User, course_id: UUID, action: Action) -> Course:

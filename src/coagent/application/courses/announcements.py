@@ -4,7 +4,7 @@ from dataclasses import dataclass, replace
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.courses.access import authorize
+from coagent.application.courses.access import authorize, course_access
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.events import CourseEvent, EventPublisher
 from coagent.application.ports.repositories import Page, UnitOfWork, UnitOfWorkFactory
@@ -103,10 +103,11 @@ class ListAnnouncements:
         if command.offset < 0 or not 1 <= command.limit <= MAX_PAGE:
             raise InvalidInput(f"offset must be >= 0 and limit between 1 and {MAX_PAGE}")
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            course = await authorize(uow, actor, command.course_id, Action.ANNOUNCEMENT_READ)
+            access = await course_access(
+                uow, command.actor_id, command.course_id, Action.ANNOUNCEMENT_READ
+            )
             return await uow.announcements.list_in(
-                course.id, offset=command.offset, limit=command.limit
+                access.course.id, offset=command.offset, limit=command.limit
             )
 
 

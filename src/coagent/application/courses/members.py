@@ -8,6 +8,7 @@ from coagent.application.accounts.actor import load_actor
 from coagent.application.courses.access import (
     authorize,
     check_user_reference,
+    course_access,
     find_active_user,
     require,
     standing_in,
@@ -87,11 +88,11 @@ class ListMembers:
 
     async def execute(self, command: ListMembersCommand) -> Sequence[Member]:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            course = await authorize(uow, actor, command.course_id, Action.MEMBERS_READ)
-            members = await uow.courses.members(course.id)
-            standing = await standing_in(uow, actor, course)
-        if decide(standing, Action.MEMBER_EMAILS_READ) is Decision.ALLOWED:
+            access = await course_access(
+                uow, command.actor_id, command.course_id, Action.MEMBERS_READ
+            )
+            members = await uow.courses.members(access.course.id)
+        if decide(access.standing, Action.MEMBER_EMAILS_READ) is Decision.ALLOWED:
             return members
         return [replace(member, email="") for member in members]
 

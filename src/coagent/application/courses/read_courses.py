@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.courses.access import authorize
+from coagent.application.accounts.actor import active
+from coagent.application.courses.access import course_access
 from coagent.application.ports.repositories import Page, UnitOfWorkFactory
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import Action
@@ -30,9 +30,13 @@ class ListCourses:
         if command.offset < 0 or not 1 <= command.limit <= MAX_PAGE:
             raise InvalidInput(f"offset must be >= 0 and limit between 1 and {MAX_PAGE}")
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            scope = None if actor.role.is_admin else actor.id
-            return await uow.courses.list_for(scope, offset=command.offset, limit=command.limit)
+            # The account and its page in one read: a deactivated or deleted account is
+            # refused as load_actor refuses it.
+            found = await uow.courses.visible_to(
+                command.actor_id, offset=command.offset, limit=command.limit
+            )
+            active(found.actor)
+            return found.page
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,5 +53,7 @@ class GetCourse:
 
     async def execute(self, command: GetCourseCommand) -> Course:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            return await authorize(uow, actor, command.course_id, Action.COURSE_READ)
+            access = await course_access(
+                uow, command.actor_id, command.course_id, Action.COURSE_READ
+            )
+            return access.course

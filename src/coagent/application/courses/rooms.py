@@ -8,9 +8,9 @@ from coagent.application.accounts.actor import active, load_actor
 from coagent.application.courses.access import (
     authorize,
     check_user_reference,
+    course_access,
     find_active_user,
     require,
-    standing_in,
 )
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
@@ -129,11 +129,13 @@ class ListRooms:
 
     async def execute(self, command: ListRoomsCommand) -> Sequence[Room]:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            course = await authorize(uow, actor, command.course_id, Action.COURSE_READ)
-            standing = await standing_in(uow, actor, course)
-            sees_all = standing.relation >= Relation.TA
-            return await uow.rooms.list_in(course.id, visible_to=None if sees_all else actor.id)
+            access = await course_access(
+                uow, command.actor_id, command.course_id, Action.COURSE_READ
+            )
+            sees_all = access.standing.relation >= Relation.TA
+            return await uow.rooms.list_in(
+                access.course.id, visible_to=None if sees_all else access.actor.id
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

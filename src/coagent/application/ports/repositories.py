@@ -151,6 +151,17 @@ class CourseRepository(Protocol):
         """Courses the user belongs to (all courses for None), newest first, with owner names."""
         ...
 
+    async def standing(self, course_id: UUID, user_id: UUID) -> "CourseStanding":
+        """The user, the course and the user's membership role in it, in one read."""
+        ...
+
+    async def visible_to(self, actor_id: UUID, *, offset: int, limit: int) -> "CoursesOf":
+        """The account and, in the same read, the page of courses it may list: every course
+        for an admin (`Role.is_admin`), else the courses it belongs to; none for an inactive
+        account. Newest first, with owner names.
+        """
+        ...
+
     async def add_member(self, course_id: UUID, user_id: UUID, role: CourseRole) -> bool:
         """Enroll; False when the user already was a member (nothing changes then)."""
         ...
@@ -164,6 +175,23 @@ class CourseRepository(Protocol):
     async def members(self, course_id: UUID) -> Sequence[Member]:
         """Members ordered by role (teachers first), then name."""
         ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CourseStanding:
+    """A user and their relation to a course, read together (one query)."""
+
+    actor: User | None  # None: no such account
+    course: Course | None  # None: no such course
+    course_role: CourseRole | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoursesOf:
+    """An account and the courses it may list, read together (one query when non-empty)."""
+
+    actor: User | None  # None: no such account
+    page: Page[Course]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

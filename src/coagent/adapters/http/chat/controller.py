@@ -10,7 +10,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.problems import problems
-from coagent.adapters.realtime.events import MessageEvent, message_event
+from coagent.adapters.realtime.events import MessageEvent, message_event, message_events
 from coagent.application.chat.post_message import PostMessageCommand
 from coagent.application.chat.read_history import MAX_PAGE, ReadHistoryQuery
 from coagent.domain.chat.message import MAX_CLIENT_MSG_ID
@@ -79,7 +79,7 @@ class ChatController(Controller):
         if messages and messages[0].seq > 1:
             link = f"{request.url.path}?limit={limit}&before_seq={messages[0].seq}"
             headers["Link"] = f'<{link}>; rel="prev"'
-        return Response([message_event(m) for m in messages], headers=headers)
+        return Response(message_events(messages), headers=headers)
 
     @post(
         "/messages/{room_id:uuid}",
