@@ -90,6 +90,7 @@ def create_worker_broker() -> AsyncBroker:
     @broker.on_event(TaskiqEvents.WORKER_STARTUP)
     async def _startup(state: TaskiqState) -> None:
         state.container = build_container(settings)
+        state.container.job_queue.bind(broker)
         state.services = state.container.worker
         logger.info("worker started", extra={"broker": type(broker).__name__})
         ready()

@@ -80,6 +80,12 @@ class Settings:
     # Model calls (the design agent, later agent turns) per user and per course, per minute.
     llm_calls_per_user_per_minute: int = 10
     llm_calls_per_course_per_minute: int = 60
+    # Analytics: how long a generate request waits for its report before answering 202;
+    # rooms summarised at once per job; a job runner's lease (a dead runner's job restarts
+    # once it has expired).
+    analytics_wait_seconds: int = 30
+    analytics_concurrency: int = 4
+    analytics_lease_seconds: int = 60
 
     @property
     def embedded(self) -> bool:
@@ -247,4 +253,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, minimum=0),
         llm_calls_per_user_per_minute=_int(env, "LLM_CALLS_PER_USER_PER_MINUTE", 10),
         llm_calls_per_course_per_minute=_int(env, "LLM_CALLS_PER_COURSE_PER_MINUTE", 60),
+        analytics_wait_seconds=_bounded(env, "ANALYTICS_WAIT_SECONDS", 30, 0, 300),
+        analytics_concurrency=_bounded(env, "ANALYTICS_CONCURRENCY", 4, 1, 64),
+        analytics_lease_seconds=_bounded(env, "ANALYTICS_LEASE_SECONDS", 60, 5, 3600),
     )
+
+
+def _bounded(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    value = _int(env, name, default, minimum=minimum)
+    if value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}")
+    return value
