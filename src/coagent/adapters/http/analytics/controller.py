@@ -11,7 +11,7 @@ from uuid import UUID
 
 from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, Parameter, QueryParameter
+from litestar.params import FromPath, HeaderParameter, QueryParameter
 
 from coagent.adapters.http.analytics.schemas import (
     JobRead,
@@ -83,7 +83,7 @@ class AnalyticsController(Controller):
         course_id: FromPath[UUID],
         services: Services,
         current: Current,
-        prefer: Annotated[str | None, Parameter(header="Prefer", required=False)] = None,
+        prefer: Annotated[str | None, HeaderParameter(name="Prefer", required=False)] = None,
     ) -> Response[ReportRead]:
         analytics = services.analytics
         started = await analytics.start.execute(
