@@ -24,8 +24,8 @@ async def authorized_course(
 async def check_job_visible(
     uow_factory: UnitOfWorkFactory, actor_id: UUID, course_id: UUID
 ) -> None:
-    """Jobs are visible to those who may run analytics; everyone else gets NotFound."""
+    """Jobs are visible to course staff (`analytics.job`); everyone else gets NotFound."""
     try:
-        await authorized_course(uow_factory, actor_id, course_id, Action.ANALYTICS_RUN)
+        await authorized_course(uow_factory, actor_id, course_id, Action.ANALYTICS_JOB)
     except (Forbidden, NotFound) as error:
         raise NotFound(JOB_NOT_FOUND) from error

@@ -62,6 +62,7 @@ class Action(StrEnum):
     AGENT_CONFIG_MANAGE = "agent_config.manage"
     ANALYTICS_READ = "analytics.read"
     ANALYTICS_RUN = "analytics.run"
+    ANALYTICS_JOB = "analytics.job"
 
 
 # The table. Reading it: "to <action> you must be at least <relation> of the course".
@@ -87,6 +88,7 @@ REQUIRED: dict[Action, Relation] = {
     Action.AGENT_CONFIG_MANAGE: Relation.CO_TEACHER,
     Action.ANALYTICS_READ: Relation.TA,
     Action.ANALYTICS_RUN: Relation.TA,
+    Action.ANALYTICS_JOB: Relation.TA,
 }
 
 # Actions on a room that an assignment restricts: a room with assigned members is, for
