@@ -246,3 +246,51 @@ async def test_recent_messages_are_the_last_ones_with_names(database: Database) 
         ("cy", "Teacher?    no   at sign"),
     ]
     assert messages[0].created_at == T0 + timedelta(seconds=330)
+
+
+async def _crowd(database: Database, fixture: Any, students: int) -> None:
+    """`students` more people in the main room, two messages each."""
+    from coagent.application.ports.chat import NewMessage  # noqa: PLC0415
+    from tests.integration.conftest import UserFactory  # noqa: PLC0415
+
+    async with database.uow() as uow:
+        for number in range(students):
+            person = UserFactory.build()
+            await uow.users.add(person)
+            for index in range(2):
+                await uow.messages.append(
+                    NewMessage(
+                        id=new_id(),
+                        room_id=fixture.main.id,
+                        content=f"message {number} {index}",
+                        created_at=T0 + timedelta(seconds=1000 + number * 2 + index),
+                        sender_id=person.id,
+                        agent_type=None,
+                        client_msg_id=None,
+                    )
+                )
+        await uow.commit()
+
+
+async def test_statements_do_not_grow_from_10_to_200_students(database: Database) -> None:
+    counts = {}
+    fixture = await build(database.uow)
+    store = store_of(database)
+    for students, more in ((10, 10), (200, 190)):
+        await _crowd(database, fixture, more)
+        seen: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            seen.append(statement)
+
+        engine = database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            figures = await store.figures(
+                [fixture.main.id, fixture.quiet.id], teacher_name=TEACHER_NAME
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert len(figures.students) == students + 3
+        counts[students] = len(seen)
+    assert counts[10] == counts[200]
