@@ -1,4 +1,4 @@
-"""Settings read from the environment: DB_POOL_TIMEOUT, FORWARDED_ALLOW_IPS."""
+"""Settings read from the environment: DB_POOL_TIMEOUT, FORWARDED_ALLOW_IPS, limits, analytics."""
 
 import pytest
 
@@ -96,3 +96,41 @@ def test_forwarded_allow_ips_defaults_to_loopback(
 def test_a_bad_forwarded_allow_ips_is_refused_by_name(raw: str, reason: str) -> None:
     with pytest.raises(SettingsError, match=f"^FORWARDED_ALLOW_IPS.*{reason}"):
         load_settings({**BASE, "FORWARDED_ALLOW_IPS": raw})
+
+
+def test_analytics_defaults_and_values() -> None:
+    settings = load_settings(BASE)
+    assert (
+        settings.analytics_wait_seconds,
+        settings.analytics_concurrency,
+        settings.analytics_lease_seconds,
+    ) == (30, 4, 60)
+    chosen = load_settings(
+        {
+            **BASE,
+            "ANALYTICS_WAIT_SECONDS": "0",
+            "ANALYTICS_CONCURRENCY": "64",
+            "ANALYTICS_LEASE_SECONDS": "5",
+        }
+    )
+    assert (
+        chosen.analytics_wait_seconds,
+        chosen.analytics_concurrency,
+        chosen.analytics_lease_seconds,
+    ) == (0, 64, 5)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ANALYTICS_WAIT_SECONDS": "-1"}, "ANALYTICS_WAIT_SECONDS must be at least 0"),
+        ({"ANALYTICS_WAIT_SECONDS": "301"}, "ANALYTICS_WAIT_SECONDS must be at most 300"),
+        ({"ANALYTICS_CONCURRENCY": "0"}, "ANALYTICS_CONCURRENCY must be at least 1"),
+        ({"ANALYTICS_CONCURRENCY": "65"}, "ANALYTICS_CONCURRENCY must be at most 64"),
+        ({"ANALYTICS_LEASE_SECONDS": "4"}, "ANALYTICS_LEASE_SECONDS must be at least 5"),
+        ({"ANALYTICS_LEASE_SECONDS": "x"}, "ANALYTICS_LEASE_SECONDS must be an integer"),
+    ],
+)
+def test_bad_analytics_settings_are_refused_by_name(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{message}"):
+        load_settings({**BASE, **env})
