@@ -246,7 +246,12 @@ def test_prefer_header_parsing(header: str | None, expected: bool) -> None:
 def test_a_second_request_gets_the_running_job_and_cancel_stops_it(
     client, world, start_server
 ) -> None:
-    server = start_server(FakeLLMServer(default=Reply(json=openai_completion("x"), delay=30)))
+    slow = {"on": True}
+
+    def answer(_: Seen) -> Reply:
+        return Reply(json=openai_completion("x"), delay=5 if slow["on"] else 0)
+
+    server = start_server(FakeLLMServer(default=answer))
     openai_config(client, world, server.url)
     room = analysed_room(client, world, "Seminar")
     say(client, room, world.sessions["student"], "hello")
@@ -257,23 +262,26 @@ def test_a_second_request_gets_the_running_job_and_cancel_stops_it(
     )
     second = client.post(f"{ANALYTICS}{world.course_id}/generate", headers={**ta.headers, **ASYNC})
     assert (first.status_code, second.status_code) == (202, 202)
-    assert first.json()["id"] == second.json()["id"]
+    job_id = first.json()["id"]
+    assert second.json()["id"] == job_id
 
-    cancelled = client.delete(f"{JOBS}{first.json()['id']}", headers=ta.headers)
+    cancelled = client.delete(f"{JOBS}{job_id}", headers=ta.headers)
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     assert cancelled.json()["finished_at"] is not None
-    again = client.delete(f"{JOBS}{first.json()['id']}", headers=owner.headers)
+    # The runner notices at its next step and stops; wait for its end (its signal).
+    signals = container_of(client).http.analytics.wait._signals
+    run(client, signals.wait, UUID(job_id), 15)
+    assert job_of(client, world, job_id)["status"] == "cancelled"
+    again = client.delete(f"{JOBS}{job_id}", headers=owner.headers)
     assert again.json()["status"] == "cancelled"
-    # A new request starts a new job.
-    third = client.post(
-        f"{ANALYTICS}{world.course_id}/generate", headers={**owner.headers, **ASYNC}
-    )
-    assert third.status_code == 202
-    assert third.json()["id"] != first.json()["id"]
-    client.delete(f"{JOBS}{third.json()['id']}", headers=owner.headers)
+    # A new request starts a new job, which ends with the only report.
+    slow["on"] = False
+    third = client.post(f"{ANALYTICS}{world.course_id}/generate", headers=owner.headers)
+    assert third.status_code == 200, third.text
+    assert third.json()["job_id"] != job_id
     listed = client.get(f"{ANALYTICS}{world.course_id}", headers=owner.headers)
-    assert listed.json() == []
+    assert [r["id"] for r in listed.json()] == [third.json()["id"]]
 
 
 def test_a_room_whose_model_call_fails_is_marked_and_the_job_is_partial(
@@ -478,3 +486,31 @@ def test_matrix_jobs(client, world) -> None:
     assert job_of(client, world, report["job_id"])["status"] == "succeeded"
     unknown = f"{JOBS}{new_id()}"
     assert client.get(unknown, headers=world.sessions["admin"].headers).status_code == 404
+
+
+def test_the_openapi_document_has_the_operations_and_job_events(client) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    operations = {
+        operation["operationId"]
+        for item in document["paths"].values()
+        for method, operation in item.items()
+        if method in {"get", "post", "delete"}
+    }
+    assert {
+        "analytics_generate",
+        "analytics_list",
+        "analytics_report_get",
+        "analytics_report_students",
+        "jobs_get",
+        "jobs_cancel",
+    } <= operations
+    schemas = document["components"]["schemas"]
+    for name, tag in (
+        ("JobProgress", "job.progress"),
+        ("JobCompleted", "job.completed"),
+        ("JobFailed", "job.failed"),
+    ):
+        assert schemas[name]["properties"]["type"]["enum"] == [tag]
+    generate = document["paths"]["/api/v1/analytics/{course_id}/generate"]["post"]
+    assert {"200", "202"} <= set(generate["responses"])
+    assert any(p["name"] == "Prefer" and p["in"] == "header" for p in generate["parameters"])

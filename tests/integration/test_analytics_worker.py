@@ -5,6 +5,7 @@ against the scripted server of fake_llm_server.py.
 """
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -15,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 
+from coagent.adapters.realtime.events import STAFF, open_addressed
+from coagent.adapters.realtime.hub import room_channel
 from coagent.application.analytics.await_job import AwaitAnalyticsJobCommand
 from coagent.application.analytics.reclaim_jobs import ReclaimAnalyticsJobsCommand
 from coagent.application.analytics.start_job import StartAnalyticsJobCommand
@@ -127,6 +131,11 @@ async def test_a_worker_killed_mid_job_leaves_exactly_one_report(
             assert (held.status, held.attempts) == (JobStatus.RUNNING, 1), log.read_text()
             slow["on"] = False
 
+            # Staff sockets in any web process get the job's events: listen on the room's
+            # channel as a web process's hub does.
+            listener = Redis.from_url(redis_url)
+            channel = listener.pubsub()
+            await channel.subscribe(room_channel(fixture.main.id))
             with worker(env, log):
                 # The periodic reclaim (every minute in `coagent scheduler`), run here every
                 # 100 ms until the dead worker's lease has expired: a wait on the clock.
@@ -139,6 +148,21 @@ async def test_a_worker_killed_mid_job_leaves_exactly_one_report(
                     AwaitAnalyticsJobCommand(job_id=job_id, timeout=60)
                 )
             assert ended.status is JobStatus.SUCCEEDED, log.read_text()
+            frames = []
+            deadline = asyncio.get_running_loop().time() + 20
+            while not frames or json.loads(frames[-1][3])["type"] != "job.completed":
+                # The worker publishes right after its commit: wait for the frame itself
+                # (None: the subscription's own confirmation, or nothing yet).
+                assert asyncio.get_running_loop().time() < deadline, frames
+                message = await channel.get_message(ignore_subscribe_messages=True, timeout=5)
+                if message is not None:
+                    frames.append(open_addressed(message["data"]))
+            await channel.aclose()
+            await listener.aclose()
+            kinds = [json.loads(frame)["type"] for _, audience, _, frame in frames]
+            assert kinds[-1] == "job.completed", kinds
+            assert "job.progress" in kinds
+            assert {audience for _, audience, _, _ in frames} == {STAFF}
             assert ended.attempts == 2
             async with container.engine.connect() as connection:
                 reports = (

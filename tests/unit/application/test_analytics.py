@@ -97,7 +97,9 @@ class World:
             lease_seconds=LEASE,
         )
 
-    def runner(self, *, concurrency: int = 4, owner: str = "w1") -> RunAnalyticsJob:
+    def runner(
+        self, *, concurrency: int = 4, owner: str = "w1", lease: float = LEASE
+    ) -> RunAnalyticsJob:
         return RunAnalyticsJob(
             uow=self.uow,
             store=self.store,
@@ -113,7 +115,7 @@ class World:
             signals=self.signals,
             clock=self.clock,
             ids=self.ids,
-            settings=RunSettings(concurrency=concurrency, lease_seconds=LEASE, owner=owner),
+            settings=RunSettings(concurrency=concurrency, lease_seconds=lease, owner=owner),
         )
 
     def add_room(self, name: str, *texts: str, analytics: bool = True) -> Room:
@@ -443,6 +445,26 @@ async def test_a_cancelled_job_stores_nothing(world: World) -> None:
     assert world.store.jobs[job_id].status is JobStatus.CANCELLED
     assert "job.completed" not in world.events.kinds
     assert world.events.kinds[-1] == "job.failed"
+
+
+async def test_a_runner_that_loses_its_lease_stops_every_room(world: World) -> None:
+    gated = GatedLLM()
+    gated.expect = 2
+    world.providers.offline = gated
+    for name in ("A", "B", "C"):
+        world.add_room(name, "hello")
+    job_id = await world.started()
+    # A lease of 30 ms: renewed every 10 ms (the clock is fixed, so it never expires).
+    run = asyncio.ensure_future(
+        world.runner(concurrency=2, lease=0.03).execute(RunAnalyticsJobCommand(job_id=job_id))
+    )
+    await asyncio.wait_for(gated.started.wait(), 5)
+    # Another runner took the job over (its lease had expired meanwhile).
+    world.store.jobs[job_id] = replace(world.store.jobs[job_id], lease_owner="w2")
+    assert await asyncio.wait_for(run, 5) is None
+    assert gated.running == 0  # the rooms under way were stopped
+    assert world.store.reports == {}
+    assert "job.completed" not in world.events.kinds
 
 
 async def test_an_internal_error_fails_the_job_without_a_report(world: World) -> None:

@@ -154,9 +154,14 @@ class RunAnalyticsJob:
                 error_code=ErrorCode.INTERNAL.value,
             )
             if ended:
-                failed = await self._store.get_job(job.id)
-                if failed is not None:
-                    await self._events.publish("job.failed", failed, room_ids)
+                failed = replace(
+                    job,
+                    status=status,
+                    error_code=ErrorCode.INTERNAL.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                await self._events.publish("job.failed", failed, room_ids)
             else:
                 status = None
         finally:
@@ -171,9 +176,10 @@ class RunAnalyticsJob:
         while True:
             await asyncio.sleep(period)
             lease_until = self._clock.now() + timedelta(seconds=self._settings.lease_seconds)
-            if not await self._store.renew(
-                job_id, owner=self._settings.owner, lease_until=lease_until
-            ):
+            # Shielded: the heartbeat is cancelled when the job ends; a renewal under way
+            # still completes and hands its connection back.
+            renewal = self._store.renew(job_id, owner=self._settings.owner, lease_until=lease_until)
+            if not await asyncio.shield(renewal):
                 raise _Lost
 
     async def _run(
@@ -215,13 +221,23 @@ class RunAnalyticsJob:
             )
             return section
 
-        work: asyncio.Future[Any] = asyncio.gather(*(one(room) for room in rooms))
-        # A lost lease (the heartbeat ends with _Lost) stops the rooms still running.
-        finished, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
-        if work not in finished:
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError, _Lost):
-                await work
+        tasks = [asyncio.ensure_future(one(room)) for room in rooms]
+        work: asyncio.Future[Any] = asyncio.gather(*tasks)
+        lost = True
+        try:
+            # A lost lease (the heartbeat ends with _Lost) stops the rooms still running.
+            await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
+            lost = not work.done()
+        finally:
+            if lost or work.exception() is not None:
+                # A room that found the job cancelled, a failure, the lease lost, or this
+                # runner cancelled: the other rooms stop too.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if work.done() and not work.cancelled():
+                    work.exception()  # retrieved: what matters is raised below
+        if lost:
             raise _Lost
         sections = tuple(work.result())
         status = (
@@ -240,13 +256,22 @@ class RunAnalyticsJob:
             provider=plan.choice.provider,
             model=plan.choice.model,
         )
-        if not await self._store.finish(
-            job.id, owner=owner, status=status, now=self._clock.now(), report=report
-        ):
+        now = self._clock.now()
+        if not await self._store.finish(job.id, owner=owner, status=status, now=now, report=report):
             raise _Lost
-        ended = await self._store.get_job(job.id)
-        if ended is not None:
-            await self._events.publish("job.completed", ended, room_ids)
+        # As stored (no second read: nothing after the commit touches the database, so a
+        # process stopping right after it interrupts no statement).
+        ended = replace(
+            job,
+            status=status,
+            rooms_done=len(rooms),
+            rooms_total=len(rooms),
+            finished_at=now,
+            report_id=report.id,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        await self._events.publish("job.completed", ended, room_ids)
         return status
 
     async def _plan(self, course_id: UUID) -> _Plan | None:
