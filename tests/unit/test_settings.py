@@ -1,4 +1,4 @@
-"""Settings read from the environment: pools, limits, proxies, LLM hosts, the agent runtime."""
+"""Settings from the environment: pools, limits, proxies, LLM hosts, agents, analytics."""
 
 import pytest
 
@@ -159,3 +159,41 @@ def test_agent_settings_within_bounds_are_read() -> None:
     env = {**BASE, "AGENT_TURNS_PER_MINUTE": "2", "SCHEDULER_TICK_SECONDS": "0.5"}
     settings = load_settings(env)
     assert (settings.agent_turns_per_minute, settings.scheduler_tick_seconds) == (2, 0.5)
+
+
+def test_analytics_defaults_and_values() -> None:
+    settings = load_settings(BASE)
+    assert (
+        settings.analytics_wait_seconds,
+        settings.analytics_concurrency,
+        settings.analytics_lease_seconds,
+    ) == (30, 4, 60)
+    chosen = load_settings(
+        {
+            **BASE,
+            "ANALYTICS_WAIT_SECONDS": "0",
+            "ANALYTICS_CONCURRENCY": "64",
+            "ANALYTICS_LEASE_SECONDS": "5",
+        }
+    )
+    assert (
+        chosen.analytics_wait_seconds,
+        chosen.analytics_concurrency,
+        chosen.analytics_lease_seconds,
+    ) == (0, 64, 5)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ANALYTICS_WAIT_SECONDS": "-1"}, "ANALYTICS_WAIT_SECONDS must be at least 0"),
+        ({"ANALYTICS_WAIT_SECONDS": "301"}, "ANALYTICS_WAIT_SECONDS must be at most 300"),
+        ({"ANALYTICS_CONCURRENCY": "0"}, "ANALYTICS_CONCURRENCY must be at least 1"),
+        ({"ANALYTICS_CONCURRENCY": "65"}, "ANALYTICS_CONCURRENCY must be at most 64"),
+        ({"ANALYTICS_LEASE_SECONDS": "4"}, "ANALYTICS_LEASE_SECONDS must be at least 5"),
+        ({"ANALYTICS_LEASE_SECONDS": "x"}, "ANALYTICS_LEASE_SECONDS must be an integer"),
+    ],
+)
+def test_bad_analytics_settings_are_refused_by_name(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{message}"):
+        load_settings({**BASE, **env})

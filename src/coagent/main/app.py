@@ -10,7 +10,7 @@ from litestar import Litestar
 from taskiq import AsyncBroker, InMemoryBroker
 
 from coagent.adapters.http.app import build_app
-from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS
+from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS, RECLAIM_ANALYTICS_JOBS
 from coagent.application.accounts.bootstrap import BootstrapSuperAdminCommand
 from coagent.application.chat.join_room import JoinRoom, JoinRoomCommand
 from coagent.domain.errors import CoagentError, NotAuthenticated, NotFound
@@ -119,6 +119,11 @@ async def _finish_in_process_tasks(broker: AsyncBroker, grace: float = 5.0) -> N
 
 
 async def _embedded_housekeeping(broker: AsyncBroker, every: float = 900.0) -> None:
+    # Analytics jobs this process was running when it stopped restart now (their lease has
+    # expired or will: the next request for the course, or the next round, queues them).
+    reclaim = broker.find_task(RECLAIM_ANALYTICS_JOBS)
+    if reclaim is not None:
+        await reclaim.kiq()
     while True:
         await asyncio.sleep(every)
         task = broker.find_task(PURGE_EXPIRED_SESSIONS)
@@ -165,6 +170,7 @@ async def _close_revoked_sockets(
 
 async def start_broker(broker: AsyncBroker, container: Container) -> None:
     # The embedded in-process broker runs tasks here, so it needs the services too.
+    container.job_queue.bind(broker)
     broker.state.container = container
     broker.state.services = container.worker
     try:

@@ -92,6 +92,8 @@ def create_worker_broker() -> AsyncBroker:
     async def _startup(state: TaskiqState) -> None:
         state.container = build_container(settings)
         state.container.agents_runtime.bind(broker)
+
+        state.container.job_queue.bind(broker)
         state.services = state.container.worker
         state.alive = asyncio.create_task(touch_every(WORKER_ALIVE))  # compose's health check
         logger.info("worker started", extra={"broker": type(broker).__name__})

@@ -2,6 +2,9 @@
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coagent.adapters.http.agents.services import AgentServices
+from coagent.adapters.http.analytics.services import AnalyticsServices
 from coagent.adapters.http.services import (
     AccountServices,
     AdminServices,
@@ -30,6 +34,7 @@ from coagent.adapters.limits.memory import InMemoryRateLimiter
 from coagent.adapters.limits.redis import RedisRateLimiter
 from coagent.adapters.llm.endpoints import EndpointGuard
 from coagent.adapters.llm.registry import ProviderRegistry
+from coagent.adapters.persistence.analytics import SqlAnalyticsStore
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
 from coagent.adapters.persistence.history_cache import InMemoryHistoryCache
@@ -38,6 +43,7 @@ from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactor
 from coagent.adapters.realtime.agent_stream import HubAgentStream
 from coagent.adapters.realtime.bus import InMemoryRoomBus, RedisRoomBus, RoomBus
 from coagent.adapters.realtime.hub import RoomHub
+from coagent.adapters.realtime.job_events import HubJobEvents, InProcessJobSignals
 from coagent.adapters.realtime.publishers import InProcessEventPublisher, RedisEventPublisher
 from coagent.adapters.realtime.tickets import InMemoryTicketStore, RedisTicketStore
 from coagent.adapters.redis_circuit import RedisCircuit
@@ -48,6 +54,7 @@ from coagent.adapters.security.redis_stores import RedisAttemptLimiter, RedisRev
 from coagent.adapters.security.secret_box import FernetSecretBox
 from coagent.adapters.security.tokens import JwtTokenCodec
 from coagent.adapters.system import SystemClock, Uuid7Generator
+from coagent.adapters.worker.job_queue import TaskiqJobQueue
 from coagent.adapters.worker.tasks import WorkerServices
 from coagent.application.accounts.authenticate import Authenticate
 from coagent.application.accounts.avatar import GetAvatar, SetAvatar
@@ -79,6 +86,14 @@ from coagent.application.agents.save_version import SaveAgentConfigVersion
 from coagent.application.agents.set_keys import SetAgentKeys
 from coagent.application.agents.update_config import UpdateAgentConfig
 from coagent.application.agents.upsert_config import UpsertAgentConfig
+from coagent.application.analytics.await_job import AwaitAnalyticsJob
+from coagent.application.analytics.cancel_job import CancelAnalyticsJob
+from coagent.application.analytics.get_job import GetAnalyticsJob
+from coagent.application.analytics.get_report import GetAnalyticsReport
+from coagent.application.analytics.list_reports import ListAnalyticsReports
+from coagent.application.analytics.reclaim_jobs import ReclaimAnalyticsJobs
+from coagent.application.analytics.run_job import RunAnalyticsJob, RunSettings
+from coagent.application.analytics.start_job import StartAnalyticsJob
 from coagent.application.chat.join_room import JoinRoom
 from coagent.application.chat.post_message import PostMessage
 from coagent.application.chat.read_history import ReadHistory
@@ -156,6 +171,9 @@ class Container:
     llm: ProviderRegistry
     call_model: CallModel
     agents_runtime: AgentsRuntime
+
+    # Bound to the broker of this process once it exists (create_app, a worker's start).
+    job_queue: TaskiqJobQueue = field(default_factory=TaskiqJobQueue)
     redis_circuit: RedisCircuit = field(default_factory=RedisCircuit)
     _closed: bool = field(default=False, repr=False)
 
@@ -272,6 +290,16 @@ def build_container(settings: Settings) -> Container:
         stream=agent_stream,
         limiter=rate_limiter,
     )
+    analytics, worker_analytics, job_queue = _analytics(
+        settings,
+        engine=engine,
+        uow=uow,
+        hub=hub,
+        call_model=call_model,
+        quota=llm_quota,
+        clock=clock,
+        ids=ids,
+    )
     http = HttpServices(
         accounts=AccountServices(
             authenticate=Authenticate(tokens=tokens, revocations=revocations),
@@ -363,6 +391,7 @@ def build_container(settings: Settings) -> Container:
             llm_quota=llm_quota,
             endpoints=endpoints,
         ),
+        analytics=analytics,
         readiness=readiness,
     )
     return Container(
@@ -374,6 +403,8 @@ def build_container(settings: Settings) -> Container:
         worker=WorkerServices(
             purge_expired_sessions=PurgeExpiredSessions(uow=uow, clock=clock),
             turns=agents_runtime.tasks,
+            run_analytics_job=worker_analytics[0],
+            reclaim_analytics_jobs=worker_analytics[1],
         ),
         create_admin=CreateAdmin(uow=uow, accounts=accounts),
         bootstrap_super_admin=BootstrapSuperAdmin(uow=uow, accounts=accounts),
@@ -388,9 +419,57 @@ def build_container(settings: Settings) -> Container:
         rotate_keys=RotateAgentKeys(uow=uow, secrets=secret_box),
         llm=llm,
         call_model=call_model,
+        job_queue=job_queue,
         redis_circuit=circuit,
         agents_runtime=agents_runtime,
     )
+
+
+def _analytics(
+    settings: Settings,
+    *,
+    engine: AsyncEngine,
+    uow: SqlAlchemyUnitOfWorkFactory,
+    hub: RoomHub,
+    call_model: CallModel,
+    quota: LlmCallQuota,
+    clock: SystemClock,
+    ids: Uuid7Generator,
+) -> tuple[AnalyticsServices, tuple[RunAnalyticsJob, ReclaimAnalyticsJobs], TaskiqJobQueue]:
+    store = SqlAnalyticsStore(engine, create_session_factory(engine))
+    queue = TaskiqJobQueue()
+    events = HubJobEvents(hub=hub)
+    signals = InProcessJobSignals()
+    lease = settings.analytics_lease_seconds
+    services = AnalyticsServices(
+        start=StartAnalyticsJob(
+            uow=uow, store=store, queue=queue, clock=clock, ids=ids, lease_seconds=lease
+        ),
+        wait=AwaitAnalyticsJob(store=store, signals=signals),
+        job=GetAnalyticsJob(uow=uow, store=store),
+        cancel=CancelAnalyticsJob(uow=uow, store=store, events=events, clock=clock),
+        list=ListAnalyticsReports(uow=uow, store=store),
+        report=GetAnalyticsReport(uow=uow, store=store),
+        wait_seconds=settings.analytics_wait_seconds,
+    )
+    run = RunAnalyticsJob(
+        uow=uow,
+        store=store,
+        call_model=call_model,
+        quota=quota,
+        events=events,
+        signals=signals,
+        clock=clock,
+        ids=ids,
+        settings=RunSettings(
+            concurrency=settings.analytics_concurrency,
+            lease_seconds=lease,
+            llm_timeout=settings.llm_timeout,
+            owner=f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        ),
+    )
+    reclaim = ReclaimAnalyticsJobs(store=store, queue=queue, clock=clock, lease_seconds=lease)
+    return services, (run, reclaim), queue
 
 
 def login_throttle(settings: Settings) -> LoginThrottle:

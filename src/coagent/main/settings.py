@@ -81,6 +81,12 @@ class Settings:
     # Model calls (the design agent, later agent turns) per user and per course, per minute.
     llm_calls_per_user_per_minute: int = 10
     llm_calls_per_course_per_minute: int = 60
+    # Analytics: how long a generate request waits for its report before answering 202;
+    # rooms summarised at once per job; a job runner's lease (a dead runner's job restarts
+    # once it has expired).
+    analytics_wait_seconds: int = 30
+    analytics_concurrency: int = 4
+    analytics_lease_seconds: int = 60
 
     # Host names and CIDR ranges provider calls may reach although they are internal
     # (loopback, private, link-local...). Default: loopback when embedded, nothing otherwise.
@@ -302,4 +308,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         agent_mention_window_seconds=_int(env, "AGENT_MENTION_WINDOW_SECONDS", 60, maximum=3600),
         agent_lease_seconds=_int(env, "AGENT_LEASE_SECONDS", 15, minimum=3, maximum=300),
         scheduler_tick_seconds=_tick(env),
+        analytics_wait_seconds=_bounded(env, "ANALYTICS_WAIT_SECONDS", 30, 0, 300),
+        analytics_concurrency=_bounded(env, "ANALYTICS_CONCURRENCY", 4, 1, 64),
+        analytics_lease_seconds=_bounded(env, "ANALYTICS_LEASE_SECONDS", 60, 5, 3600),
     )
+
+
+def _bounded(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    value = _int(env, name, default, minimum=minimum)
+    if value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}")
+    return value

@@ -71,6 +71,9 @@ def test_decisions_follow_the_table(who, action):
         (Action.MEMBER_EMAILS_READ, "student", Decision.DENIED),
         (Action.AGENT_CONFIG_READ, "student", Decision.DENIED),
         (Action.ANALYTICS_READ, "student", Decision.DENIED),
+        (Action.ANALYTICS_RUN, "student", Decision.DENIED),
+        (Action.ANALYTICS_JOB, "student", Decision.DENIED),
+        (Action.ANALYTICS_JOB, "ta", Decision.ALLOWED),
         (Action.COURSE_READ, "outsider teacher", Decision.HIDDEN),
     ],
 )

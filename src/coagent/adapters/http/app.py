@@ -27,6 +27,7 @@ from coagent.adapters.http.admin.controller import AdminController
 from coagent.adapters.http.agents.controller import AgentConfigController, AgentsController
 from coagent.adapters.http.agents.schemas import AgentKeysUpdate
 from coagent.adapters.http.agents.trigger_schemas import OPENAPI_PATCHED_STRUCTS
+from coagent.adapters.http.analytics.controller import AnalyticsController, JobsController
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
 from coagent.adapters.http.bodies import strict_json_body
 from coagent.adapters.http.chat.controller import ChatController, MessageCreate
@@ -171,6 +172,8 @@ def build_app(
             AdminController,
             AgentsController,
             AgentConfigController,
+            AnalyticsController,
+            JobsController,
             ChatController,
             TurnsController,
             chat_socket,
@@ -192,13 +195,21 @@ def build_app(
             allow_origins=list(config.allowed_origins),
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "Prefer",
+                "X-Request-ID",
+            ],
             expose_headers=[
                 "X-Total-Count",
                 "Link",
                 "Retry-After",
                 "Idempotent-Replayed",
                 "X-Request-ID",
+                "Location",
+                "Preference-Applied",
             ],
         )
         if config.allowed_origins

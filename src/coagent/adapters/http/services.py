@@ -4,6 +4,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from coagent.adapters.http.agents.services import AgentServices
+from coagent.adapters.http.analytics.services import AnalyticsServices
 from coagent.adapters.realtime.hub import RoomHub
 from coagent.application.accounts.authenticate import Authenticate
 from coagent.application.accounts.avatar import GetAvatar, SetAvatar
@@ -140,5 +141,6 @@ class HttpServices:
     admin: AdminServices
     chat: ChatServices
     agents: AgentServices
+    analytics: AnalyticsServices
     # Readiness probes: name -> check raising on failure.
     readiness: Mapping[str, Callable[[], Awaitable[None]]]

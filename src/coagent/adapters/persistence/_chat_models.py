@@ -1,8 +1,10 @@
 """Chat and report tables. Private: import them from `coagent.adapters.persistence.models`."""
 
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
+from advanced_alchemy.types import JsonB
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,3 +51,9 @@ class AnalyticsReportModel(UUIDv7AuditBase):
     created_by: Mapped[UUID | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )
+    # The job that wrote it: one report per job at most (NULL for reports made otherwise).
+    job_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("analytics_job.id", ondelete="SET NULL"), unique=True
+    )
+    # Per room: name, summary or typed error code, figures, per-student figures.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JsonB)

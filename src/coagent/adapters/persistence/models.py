@@ -5,6 +5,7 @@ from coagent.adapters.persistence._agent_models import (
     AgentConfigVersionModel,
     AgentKeyModel,
 )
+from coagent.adapters.persistence._analytics_models import AnalyticsJobModel
 from coagent.adapters.persistence._chat_models import AnalyticsReportModel, MessageModel
 from coagent.adapters.persistence._models import (
     AnnouncementModel,
@@ -26,6 +27,7 @@ __all__ = [
     "AgentConfigVersionModel",
     "AgentKeyModel",
     "AgentTurnModel",
+    "AnalyticsJobModel",
     "AnalyticsReportModel",
     "AnnouncementModel",
     "AuditEventModel",

@@ -169,6 +169,40 @@ class AgentErrorEvent(
     detail: str
 
 
+class JobProgress(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="job.progress"):
+    """Staff only: an analytics job of the course advanced (rooms done of rooms total)."""
+
+    job_id: UUID
+    course_id: UUID
+    status: str
+    rooms_done: int
+    rooms_total: int
+
+
+class JobCompleted(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="job.completed"
+):
+    """Staff only: an analytics job stored its report (`status` succeeded or partial)."""
+
+    job_id: UUID
+    course_id: UUID
+    status: str
+    rooms_done: int
+    rooms_total: int
+    report_id: UUID | None
+
+
+class JobFailed(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="job.failed"):
+    """Staff only: an analytics job ended without a report (`status` failed or cancelled;
+    `error_code` typed, null for a cancellation).
+    """
+
+    job_id: UUID
+    course_id: UUID
+    status: str
+    error_code: str | None
+
+
 ChatEvent = (
     MessageEvent
     | SystemEvent
@@ -181,6 +215,9 @@ ChatEvent = (
     | MessageDelta
     | MessageAborted
     | AgentErrorEvent
+    | JobProgress
+    | JobCompleted
+    | JobFailed
 )
 CHAT_EVENTS: tuple[type[msgspec.Struct], ...] = ChatEvent.__args__
 

@@ -10,12 +10,19 @@ from coagent.application.accounts.purge_sessions import (
     PurgeExpiredSessions,
     PurgeExpiredSessionsCommand,
 )
+from coagent.application.analytics.reclaim_jobs import (
+    ReclaimAnalyticsJobs,
+    ReclaimAnalyticsJobsCommand,
+)
+from coagent.application.analytics.run_job import RunAnalyticsJob, RunAnalyticsJobCommand
 from coagent.application.turns.consider_message import ConsiderMessage, ConsiderMessageCommand
 from coagent.application.turns.run_turns import RunTurns, RunTurnsCommand
 
 PURGE_EXPIRED_SESSIONS = "accounts.purge_expired_sessions"
 CONSIDER_MESSAGE = "agents.consider_message"
 RUN_TURNS = "agents.run_turns"
+RUN_ANALYTICS_JOB = "analytics.run_job"
+RECLAIM_ANALYTICS_JOBS = "analytics.reclaim_jobs"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +35,9 @@ class TurnTasks:
 class WorkerServices:
     purge_expired_sessions: PurgeExpiredSessions
     turns: TurnTasks | None = None
+
+    run_analytics_job: RunAnalyticsJob
+    reclaim_analytics_jobs: ReclaimAnalyticsJobs
 
 
 def services_of(context: Context) -> WorkerServices:
@@ -65,6 +75,18 @@ async def run_turns(room_id: str, context: Annotated[Context, TaskiqDepends()]) 
     return ran.ran
 
 
+async def run_analytics_job(job_id: str, context: Annotated[Context, TaskiqDepends()]) -> None:
+    """Run one analytics job (idempotent: a job claimed or ended already is left alone)."""
+    await services_of(context).run_analytics_job.execute(
+        RunAnalyticsJobCommand(job_id=UUID(job_id))
+    )
+
+
+async def reclaim_analytics_jobs(context: Annotated[Context, TaskiqDepends()]) -> int:
+    """Queue again the analytics jobs whose worker died; returns how many."""
+    return await services_of(context).reclaim_analytics_jobs.execute(ReclaimAnalyticsJobsCommand())
+
+
 def register_tasks(broker: AsyncBroker) -> None:
     broker.register_task(
         purge_expired_sessions,
@@ -73,3 +95,10 @@ def register_tasks(broker: AsyncBroker) -> None:
     )
     broker.register_task(consider_message, task_name=CONSIDER_MESSAGE)
     broker.register_task(run_turns, task_name=RUN_TURNS)
+
+    broker.register_task(run_analytics_job, task_name=RUN_ANALYTICS_JOB)
+    broker.register_task(
+        reclaim_analytics_jobs,
+        task_name=RECLAIM_ANALYTICS_JOBS,
+        schedule=[{"cron": "* * * * *"}],
+    )

@@ -65,6 +65,8 @@ class Action(StrEnum):
     AGENT_TURN_REQUEST = "agent_turn.request"
     AGENT_TURNS_READ = "agent_turn.read"
 
+    ANALYTICS_JOB = "analytics.job"
+
 
 # The table. Reading it: "to <action> you must be at least <relation> of the course".
 REQUIRED: dict[Action, Relation] = {
@@ -91,6 +93,7 @@ REQUIRED: dict[Action, Relation] = {
     Action.ANALYTICS_RUN: Relation.TA,
     Action.AGENT_TURN_REQUEST: Relation.TA,
     Action.AGENT_TURNS_READ: Relation.TA,
+    Action.ANALYTICS_JOB: Relation.TA,
 }
 
 # Actions on a room that an assignment restricts: a room with assigned members is, for

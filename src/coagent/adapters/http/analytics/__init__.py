@@ -1,0 +1,1 @@
+"""/api/v1/analytics and /api/v1/jobs."""

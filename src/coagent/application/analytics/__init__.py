@@ -1,0 +1,1 @@
+"""Discussion analytics: report generation as background jobs, and reading the reports."""

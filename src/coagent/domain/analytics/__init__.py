@@ -1,0 +1,1 @@
+"""Discussion analytics: jobs that write reports, and the figures a report holds."""
