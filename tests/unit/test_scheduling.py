@@ -5,21 +5,24 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS
+from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS, RECLAIM_ANALYTICS_JOBS
 from coagent.main.broker import create_scheduler
 from coagent.main.cli import cli
 from tests.conftest import make_settings
 
 
 @pytest.mark.anyio
-async def test_scheduler_kicks_the_session_purge_every_quarter_hour(tmp_path: Path):
+async def test_scheduler_kicks_the_purge_and_the_analytics_reclaim(tmp_path: Path):
     settings = make_settings(tmp_path, REDIS_URL="redis://127.0.0.1:6379/13")
     scheduler = create_scheduler(settings)
     schedules = []
     for source in scheduler.sources:
         await source.startup()
         schedules += await source.get_schedules()
-    assert [(s.task_name, s.cron) for s in schedules] == [(PURGE_EXPIRED_SESSIONS, "*/15 * * * *")]
+    assert sorted((s.task_name, s.cron) for s in schedules) == [
+        (PURGE_EXPIRED_SESSIONS, "*/15 * * * *"),
+        (RECLAIM_ANALYTICS_JOBS, "* * * * *"),
+    ]
 
 
 def test_scheduler_and_worker_refuse_to_run_without_redis(tmp_path: Path, monkeypatch):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from coagent.application.chat.post_message import PostMessage, PostMessageCommand
+from coagent.application.limits import Rate
 from coagent.application.llm.call_model import CallModel, RetryPolicy
 from coagent.application.ports.agent_events import AgentError
 from coagent.application.ports.chat import NewMessage
@@ -37,6 +38,7 @@ from coagent.domain.errors import Conflict, Forbidden, NotFound
 from tests.fakes.chat import RecordingChatPublisher
 from tests.fakes.clock import FakeIdGenerator, FixedClock
 from tests.fakes.factories import UserFactory
+from tests.fakes.limits import FakeRateLimiter
 from tests.fakes.llm import ScriptedLLM, ScriptedProviders
 from tests.fakes.repositories import InMemoryUnitOfWorkFactory
 from tests.fakes.security import FakeSecretBox
@@ -561,6 +563,8 @@ async def test_a_sent_message_is_handed_to_the_agents_once() -> None:
         clock=world.clock,
         ids=world.ids,
         max_length=100,
+        limiter=FakeRateLimiter(),
+        rate=Rate(100, 10),
         agents=world.kicker,
     )
     command = PostMessageCommand(
