@@ -23,6 +23,7 @@ from uuid import UUID
 
 import msgspec
 
+from coagent.application.ports.agent_events import AgentToolTrace
 from coagent.application.ports.events import CourseEvent
 from coagent.domain.chat.message import Message
 
@@ -168,6 +169,30 @@ class AgentErrorEvent(
     detail: str
 
 
+class AgentToolEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="agent.tool"):
+    """Staff only: an agent called a tool. `arguments` as validated (null when they did not
+    validate; `result` then says why); `result` is what the model was told.
+    """
+
+    room_id: UUID
+    turn_id: UUID
+    agent_type: str
+    tool: str
+    arguments: dict[str, Any] | None
+    result: dict[str, Any]
+
+
+def tool_event(trace: AgentToolTrace) -> AgentToolEvent:
+    return AgentToolEvent(
+        room_id=trace.room_id,
+        turn_id=trace.turn_id,
+        agent_type=trace.agent_type,
+        tool=trace.tool,
+        arguments=dict(trace.arguments) if trace.arguments is not None else None,
+        result=dict(trace.result),
+    )
+
+
 ChatEvent = (
     MessageEvent
     | SystemEvent
@@ -180,6 +205,7 @@ ChatEvent = (
     | MessageDelta
     | MessageAborted
     | AgentErrorEvent
+    | AgentToolEvent
 )
 CHAT_EVENTS: tuple[type[msgspec.Struct], ...] = ChatEvent.__args__
 
