@@ -1,4 +1,5 @@
-"""agent tools: agent_config and agent_config_version get tools, tool_bounds, interrupt_policy
+"""agent tools: agent_config and agent_config_version get tools, tool_bounds, interrupt_policy;
+agent_turn gets cancel_requested (the interrupt policy's signal)
 
 Revision ID: 0010
 Revises: 0007
@@ -41,9 +42,15 @@ def upgrade() -> None:
             op.f("ck_agent_config_interrupt_policy"),
             "interrupt_policy IN ('queue', 'interrupt')",
         )
+    with op.batch_alter_table("agent_turn") as batch:
+        batch.add_column(
+            sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("agent_turn") as batch:
+        batch.drop_column("cancel_requested")
     with op.batch_alter_table("agent_config") as batch:
         batch.drop_constraint(op.f("ck_agent_config_interrupt_policy"), type_="check")
     for table in _TABLES:

@@ -19,6 +19,8 @@ from coagent.domain.agents.trigger import Trigger, TriggerType
 from tests.fakes.clock import FakeIdGenerator, FixedClock
 from tests.integration.conftest import Database, new_id, utcnow
 from tests.integration.test_agent_configs import _add, _config, _course
+from tests.integration.test_agent_turns_store import _add as _add_turn
+from tests.integration.test_agent_turns_store import _post, _start, _turn, _world
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -132,3 +134,48 @@ async def test_update_trigger_changes_the_active_target_for_the_next_reader(
     [entry] = audit.items
     assert entry.details["turn_id"] == str(UUID(int=7))
     assert entry.target_id == str(student.id)
+
+
+# --- the interrupt policy's signal (agent_turn.cancel_requested)
+
+
+async def test_a_stop_is_asked_once_of_a_running_turn_that_does_not_see_the_message(
+    database: Database,
+) -> None:
+    world = await _world(database)
+    await _post(database, world, "@teacher one")
+    turn = _turn(world)
+    await _add_turn(database, turn)
+    token, other = new_id(), new_id()
+    assert await _start(database, turn, token, utcnow())  # sees seq 1
+
+    async def ask(before_seq: int, agent_type: str = "teacher") -> int:
+        async with database.uow() as uow:
+            asked = await uow.turns.request_cancel(
+                world.room.id, agent_type=agent_type, before_seq=before_seq
+            )
+            await uow.commit()
+        return asked
+
+    async def asked(lease_token: UUID) -> bool:
+        async with database.uow() as uow:
+            return await uow.turns.cancel_requested(turn.id, lease_token)
+
+    assert await ask(1) == 0  # the message it answers
+    assert await ask(2, "student") == 0  # another agent
+    assert not await asked(token)
+    assert await ask(2) == 1
+    assert await ask(2) == 0  # a duplicated job asks nothing twice
+    assert await ask(3) == 0
+    assert await asked(token)
+    assert not await asked(other)  # only under the turn's own lease
+    # requeued by its runner: the request is cleared with the lease
+    async with database.uow() as uow:
+        assert await uow.turns.requeue(turn.id, token)
+        await uow.commit()
+    assert not await asked(token)
+    restarted = new_id()
+    assert await _start(database, turn, restarted, utcnow())
+    assert not await asked(restarted)
+    assert await ask(2) == 1  # a fresh request for the new run (this helper sees seq 1 only)
+    assert await asked(restarted)

@@ -3,10 +3,11 @@
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from coagent.application.agents.prompt import PromptContext, build_prompt
@@ -26,6 +27,7 @@ from coagent.application.ports.turns import AgentReply, TurnUsage
 from coagent.application.turns.common import error_code
 from coagent.application.turns.tools import TurnTools, offered
 from coagent.domain.agents.config import DEFAULT_MODELS, AgentConfig, AgentType
+from coagent.domain.agents.tools import InterruptPolicy
 from coagent.domain.agents.turn import AgentTurn, TurnError, short_reason
 from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.courses.room import AiMode, Room
@@ -98,6 +100,10 @@ class _LeaseLost(Exception):
     """Another runner took the turn over (this one stalled past its lease)."""
 
 
+class _Interrupted(Exception):
+    """A new human message asked the turn to stop (interrupt policy)."""
+
+
 class _ToolLoopExhausted(Exception):
     """The model still called tools after `max_tool_steps` rounds."""
 
@@ -134,6 +140,7 @@ class RunTurns:
         monotonic: Callable[[], float] = time.monotonic,
         tools: TurnTools | None = None,
         max_tool_steps: int = 4,
+        cancel_poll_seconds: float = 0.5,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -146,6 +153,7 @@ class RunTurns:
         self._monotonic = monotonic
         self._tools = tools
         self._max_tool_steps = max_tool_steps
+        self._cancel_poll = cancel_poll_seconds
 
     async def execute(self, command: RunTurnsCommand) -> RanTurns:
         room_id, holder = command.room_id, self._ids.new_id()
@@ -245,7 +253,15 @@ class RunTurns:
         completion: Completion | None = None
         heartbeat = asyncio.create_task(self._heartbeat(turn, token, holder))
         try:
-            completion = await self._tool_loop(turn, setup, choice, request, streamed, heartbeat)
+            completion = await self._interruptible(
+                self._tool_loop(turn, setup, choice, request, streamed, heartbeat),
+                turn,
+                token,
+                config,
+            )
+        except _Interrupted:
+            await self._requeue_interrupted(turn, token, streamed)
+            return
         except (ProviderError, InvalidInput) as error:
             usage = TurnUsage(provider=config.provider.value, model=request.model)
             await self._fail(
@@ -326,6 +342,61 @@ class RunTurns:
             )
         )
 
+    async def _interruptible(
+        self,
+        work: Coroutine[Any, Any, Completion | None],
+        turn: AgentTurn,
+        token: UUID,
+        config: AgentConfig,
+    ) -> Completion | None:
+        """`work`, stopped (`_Interrupted`) when a new human message asks the turn to stop:
+        only under the `interrupt` policy, checked every `cancel_poll_seconds`.
+        """
+        if config.interrupt_policy is not InterruptPolicy.INTERRUPT:
+            return await work
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.create_task(self._watch_cancel(turn, token))
+        try:
+            await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                return task.result()
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            raise _Interrupted
+        finally:
+            for pending in (task, watcher):
+                if not pending.done():
+                    pending.cancel()
+                    with suppress(asyncio.CancelledError, Exception):
+                        await pending
+
+    async def _watch_cancel(self, turn: AgentTurn, token: UUID) -> None:
+        """Return once the running turn was asked to stop."""
+        while True:
+            await asyncio.sleep(self._cancel_poll)
+            try:
+                async with self._uow() as uow:
+                    if await uow.turns.cancel_requested(turn.id, token):
+                        return
+            except Exception as error:  # noqa: BLE001 - the database may come back in time
+                logger.warning(
+                    "agent cancel check failed",
+                    extra={"turn_id": str(turn.id), "error": type(error).__name__},
+                )
+
+    async def _requeue_interrupted(
+        self, turn: AgentTurn, token: UUID, streamed: "_Streamed"
+    ) -> None:
+        """Withdraw what the turn streamed and put it back in the queue, where it is the
+        oldest: the runner starts it again at once, seeing the new message too (and merging
+        the turn that message queued), so one reply answers both.
+        """
+        await self._withdraw(turn, streamed.message_id, streamed.parts, "interrupted")
+        async with self._uow() as uow:
+            await uow.turns.requeue(turn.id, token)
+            await uow.commit()
+
     async def _tool_loop(
         self,
         turn: AgentTurn,
@@ -397,8 +468,11 @@ class RunTurns:
             ChatMessage(role="assistant", content=completion.text, tool_calls=completion.tool_calls)
         ]
         for call in completion.tool_calls:
-            outcome = await self._tools.run(
-                call, config=setup.config, course_id=setup.room.course_id, turn_id=turn.id
+            # Shielded: an interrupt never cuts a tool's transaction in half.
+            outcome = await asyncio.shield(
+                self._tools.run(
+                    call, config=setup.config, course_id=setup.room.course_id, turn_id=turn.id
+                )
             )
             await self._stream.trace(
                 AgentToolTrace(
