@@ -98,3 +98,17 @@ def test_invalid_tool_fields_are_422_and_change_nothing(
     assert listed == [config]
     created = _create(client, world, name="Another", **bad)
     assert created.status_code == 422, created.text
+
+
+def test_the_openapi_document_states_the_tool_fields_exactly(client) -> None:
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    for name in ("ToolBoundsConfig", "CountBound", "SecondsBound", "ChanceBound"):
+        assert schemas[name]["additionalProperties"] is False, name
+    assert set(schemas["ToolBoundsConfig"]["properties"]) == {
+        "message_count",
+        "time_interval",
+        "silence",
+        "probability",
+    }
+    count = schemas["CountBound"]["properties"]["min"]
+    assert (count["minimum"], count["maximum"]) == (1, 1000)

@@ -24,7 +24,7 @@ from coagent.adapters.http.accounts.login import LoginController
 from coagent.adapters.http.accounts.users import UsersController
 from coagent.adapters.http.admin.controller import AdminController
 from coagent.adapters.http.agents.controller import AgentConfigController, AgentsController
-from coagent.adapters.http.agents.schemas import AgentKeysUpdate
+from coagent.adapters.http.agents.schemas import TOOL_SCHEMA_STRUCTS, AgentKeysUpdate
 from coagent.adapters.http.agents.trigger_schemas import OPENAPI_PATCHED_STRUCTS
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
 from coagent.adapters.http.bodies import strict_json_body
@@ -217,6 +217,7 @@ def build_app(
             MessageCreate,
             AgentKeysUpdate,
             *OPENAPI_PATCHED_STRUCTS,
+            *TOOL_SCHEMA_STRUCTS,
         ],
     )
     add_event_schemas(app)

@@ -113,16 +113,22 @@ _Chance = Annotated[float, msgspec.Meta(ge=MIN_PROBABILITY, le=MAX_PROBABILITY)]
 
 
 class CountBound(msgspec.Struct, forbid_unknown_fields=True):
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+
     min: _Count
     max: _Count
 
 
 class SecondsBound(msgspec.Struct, forbid_unknown_fields=True):
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+
     min: _Seconds
     max: _Seconds
 
 
 class ChanceBound(msgspec.Struct, forbid_unknown_fields=True):
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+
     min: _Chance
     max: _Chance
 
@@ -132,10 +138,21 @@ class ToolBoundsConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults
     else 422); a type left out keeps the trigger's own bounds.
     """
 
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+
     message_count: CountBound | None = None
     time_interval: SecondsBound | None = None
     silence: SecondsBound | None = None
     probability: ChanceBound | None = None
+
+
+# Litestar drops `forbid_unknown_fields` when it renders these: `app` restates it.
+TOOL_SCHEMA_STRUCTS: tuple[type[Any], ...] = (
+    CountBound,
+    SecondsBound,
+    ChanceBound,
+    ToolBoundsConfig,
+)
 
 
 def tools_from_schema(tools: Sequence[str]) -> tuple[str, ...]:
