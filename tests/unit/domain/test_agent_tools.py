@@ -144,7 +144,6 @@ def test_tool_bounds_round_trip_through_their_wire_shape() -> None:
     ("raw", "says"),
     [
         ({"mention": {"min": 1, "max": 2}}, "unknown trigger type 'mention'"),
-        ({"message_count": {"min": 20, "max": 3}}, "min must not be greater than max"),
         ({"message_count": {"min": 0, "max": 3}}, "from 1 to 1000"),
         ({"message_count": {"min": 1.5, "max": 3}}, "whole numbers"),
         ({"silence": {"min": 5, "max": 60}}, "from 10 to 86400"),
@@ -171,3 +170,12 @@ def test_tools_are_known_names_without_duplicates() -> None:
         parse_tools(["web_search"])
     with pytest.raises(InvalidInput, match="must be a list"):
         parse_tools("update_trigger")
+
+
+def test_a_reversed_range_is_empty_every_value_refused() -> None:
+    bounds = parse_tool_bounds({"message_count": {"min": 20, "max": 3}})
+    for value in (3, 10, 20):
+        arguments = UpdateTriggerArguments(
+            target_agent="teacher", trigger_type=TriggerType.MESSAGE_COUNT, value=value
+        )
+        assert decide_update(arguments, bounds) == Bound(low=20, high=3)

@@ -92,7 +92,8 @@ def parse_tools(raw: Sequence[object] | None) -> tuple[str, ...]:
 
 def parse_tool_bounds(raw: Mapping[str, object] | None) -> dict[TriggerType, Bound]:
     """`{"message_count": {"min": 3, "max": 20}}` checked: known value-bearing trigger types,
-    `min` ≤ `max`, both within the trigger's own bounds (whole numbers for counts and seconds).
+    both within the trigger's own bounds (whole numbers for counts and seconds). `min` > `max`
+    is an empty range: no value of that type may be set.
     """
     if raw is None:
         return {}
@@ -119,8 +120,8 @@ def parse_tool_bounds(raw: Mapping[str, object] | None) -> dict[TriggerType, Bou
                 f"{where}: min and max must be numbers from {own.low} to {own.high}"
                 + (" (whole numbers)" if kind in _INTEGRAL else "")
             )
-        if low > high:
-            raise InvalidInput(f"{where}: min must not be greater than max")
+        # A reversed range (min > max) is empty, like a reversed date window in a schedule:
+        # the tool may set no value of that type (every call is refused with the bounds).
         bounds[kind] = Bound(low=low, high=high)
     return bounds
 

@@ -134,8 +134,8 @@ class ChanceBound(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ToolBoundsConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """Per trigger type, the values `update_trigger` may set (inclusive; `min` <= `max`,
-    else 422); a type left out keeps the trigger's own bounds.
+    """Per trigger type, the values `update_trigger` may set (inclusive; `min` > `max` is an
+    empty range: none); a type left out keeps the trigger's own bounds.
     """
 
     __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
