@@ -284,6 +284,7 @@ def test_the_openapi_document_describes_every_outbound_event(client) -> None:
         "message.delta",
         "message.aborted",
         "agent.error",
+        "agent.tool",
     }
     for ref in mapping.values():
         assert ref.removeprefix("#/components/schemas/") in schemas
@@ -298,6 +299,15 @@ def test_the_openapi_document_describes_every_outbound_event(client) -> None:
         "text",
     }
     assert "turn_id" in schemas["MessageEvent"]["properties"]
+    assert set(schemas["AgentToolEvent"]["required"]) == {
+        "type",
+        "room_id",
+        "turn_id",
+        "agent_type",
+        "tool",
+        "arguments",
+        "result",
+    }
     assert set(schemas["AgentErrorEvent"]["required"]) >= {"agent_type", "code", "detail"}
 
 

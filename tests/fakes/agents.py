@@ -115,6 +115,9 @@ class InMemoryAgentConfigRepository:
             trigger=config.trigger,
             schedule=config.schedule,
             settings=dict(config.settings),
+            tools=config.tools,
+            tool_bounds=dict(config.tool_bounds),
+            interrupt_policy=config.interrupt_policy,
             updated_at=config.updated_at,
             revision=stored.revision + 1,
         )

@@ -106,6 +106,8 @@ class InMemoryStore:
         self.room_seqs: dict[UUID, int] = {}
         self.agent_turns: dict[UUID, Any] = {}
         self.room_leases: dict[UUID, Any] = {}
+        # Running turns asked to stop (interrupt policy): the `cancel_requested` column.
+        self.turn_cancels: dict[UUID, UUID | None] = {}
         self.commits = 0
         self.pending_claims: set[str] = set()
         self._row_locks: dict[UUID, anyio.Lock] = {}
@@ -797,6 +799,7 @@ class InMemoryUnitOfWork:
             _Overlay(self._store.room_seqs),
             _Overlay(self._store.agent_turns),
             _Overlay(self._store.room_leases),
+            _Overlay(self._store.turn_cancels),
         )
         self._room_repo = InMemoryRoomRepository(
             self._room_rows,
@@ -819,6 +822,7 @@ class InMemoryUnitOfWork:
             self._message_rows[1],
             self._room_rows,
             self._agent_rows[0],
+            self._message_rows[4],
         )
         self._announcement_repo = InMemoryAnnouncementRepository(
             self._announcement_rows, self._course_rows, self._user_rows

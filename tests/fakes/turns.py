@@ -30,6 +30,7 @@ class InMemoryAgentTurnRepository:
         seqs: Any,  # _Overlay[UUID, int]
         rooms: Any,  # _Overlay[UUID, Room]
         configs: Any,  # _Overlay[UUID, AgentConfig]
+        cancels: Any,  # _Overlay[UUID, UUID | None]: the lease token a stop was asked under
     ) -> None:
         self._turns = turns
         self._leases = leases
@@ -38,6 +39,7 @@ class InMemoryAgentTurnRepository:
         self._seqs = seqs
         self._rooms = rooms
         self._configs = configs
+        self._cancels = cancels
 
     def _with_message(self, turn: AgentTurn) -> AgentTurn:
         found = next((m for m in self._message_rows.values() if m.turn_id == turn.id), None)
@@ -283,7 +285,27 @@ class InMemoryAgentTurnRepository:
             turn_id,
             replace(turn, status=TurnStatus.QUEUED, lease_token=None, lease_expires_at=None),
         )
+        self._cancels.put(turn_id, None)
         return True
+
+    async def request_cancel(self, room_id: UUID, *, agent_type: str, before_seq: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        flagged = 0
+        for turn in list(self._turns.values()):
+            if (
+                turn.room_id == room_id
+                and turn.agent_type == agent_type
+                and turn.status is TurnStatus.RUNNING
+                and (turn.seen_up_to_seq or 0) < before_seq
+                and not self._cancels.get(turn.id)
+            ):
+                self._cancels.put(turn.id, turn.lease_token)  # asked under this lease
+                flagged += 1
+        return flagged
+
+    async def cancel_requested(self, turn_id: UUID, lease_token: UUID) -> bool:
+        await anyio.lowlevel.checkpoint()
+        return self._running(turn_id, lease_token) is not None and bool(self._cancels.get(turn_id))
 
     async def rooms_to_run(self, now: datetime, *, limit: int) -> Sequence[UUID]:
         rooms: list[UUID] = []

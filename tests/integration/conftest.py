@@ -182,6 +182,8 @@ def process_env(**values: str) -> dict[str, str]:
         PASSWORD_HASH_MEMORY_KIB="64",
         PASSWORD_HASH_TIME_COST="1",
         PYTHONWARNINGS="error",
+        # The scripted LLM servers listen on 127.0.0.1 (as `make_settings` allows them).
+        LLM_ALLOWED_HOSTS="localhost,127.0.0.0/8,::1",
     )
     env.update(values)
     return env

@@ -33,6 +33,7 @@ from coagent.application.turns.tick_time_triggers import (
     TickTimeTriggers,
     TickTimeTriggersCommand,
 )
+from coagent.application.turns.tools import TurnTools
 from coagent.main.liveness import SCHEDULER_ALIVE, touch
 from coagent.main.settings import Settings
 
@@ -117,6 +118,8 @@ def build_agents_runtime(
                 publisher=publisher,
                 lease_seconds=settings.agent_lease_seconds,
                 llm_timeout=settings.llm_timeout,
+                tools=TurnTools(uow=uow, clock=clock, ids=ids),
+                max_tool_steps=settings.agent_max_tool_steps,
             ),
         ),
         http=TurnServices(

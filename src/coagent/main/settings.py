@@ -98,6 +98,8 @@ class Settings:
     agent_mention_window_seconds: int = 60
     # A turn runner's lease on a room (renewed every third of it while it works).
     agent_lease_seconds: int = 15
+    # Rounds of tool calls one agent turn may make before it fails `tool_loop_exhausted`.
+    agent_max_tool_steps: int = 4
     # How often the scheduler checks time triggers and reclaims stalled turns.
     scheduler_tick_seconds: float = 1.0
 
@@ -307,6 +309,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         agent_mentions_per_user=_int(env, "AGENT_MENTIONS_PER_USER", 5, maximum=1000),
         agent_mention_window_seconds=_int(env, "AGENT_MENTION_WINDOW_SECONDS", 60, maximum=3600),
         agent_lease_seconds=_int(env, "AGENT_LEASE_SECONDS", 15, minimum=3, maximum=300),
+        agent_max_tool_steps=_int(env, "AGENT_MAX_TOOL_STEPS", 4, minimum=1, maximum=16),
         scheduler_tick_seconds=_tick(env),
         analytics_wait_seconds=_bounded(env, "ANALYTICS_WAIT_SECONDS", 30, 0, 300),
         analytics_concurrency=_bounded(env, "ANALYTICS_CONCURRENCY", 4, 1, 64),

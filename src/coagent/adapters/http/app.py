@@ -25,7 +25,7 @@ from coagent.adapters.http.accounts.login import LoginController
 from coagent.adapters.http.accounts.users import UsersController
 from coagent.adapters.http.admin.controller import AdminController
 from coagent.adapters.http.agents.controller import AgentConfigController, AgentsController
-from coagent.adapters.http.agents.schemas import AgentKeysUpdate
+from coagent.adapters.http.agents.schemas import TOOL_SCHEMA_STRUCTS, AgentKeysUpdate
 from coagent.adapters.http.agents.trigger_schemas import OPENAPI_PATCHED_STRUCTS
 from coagent.adapters.http.analytics.controller import AnalyticsController, JobsController
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
@@ -254,6 +254,7 @@ def build_app(
             MessageCreate,
             AgentKeysUpdate,
             *OPENAPI_PATCHED_STRUCTS,
+            *TOOL_SCHEMA_STRUCTS,
         ],
     )
     add_event_schemas(app)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 AGENT_TYPES = ("teacher", "student", "design", "analytics")
 PROVIDERS = ("openai", "gemini", "offline")
 KEY_TYPES = ("api_key", "room_key", "global_key", "backup_key")
+INTERRUPT_POLICIES = ("queue", "interrupt")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -46,6 +47,7 @@ class AgentConfigModel(UUIDv7AuditBase):
         CheckConstraint(_in("type", AGENT_TYPES), name="type"),
         CheckConstraint(_in("provider", PROVIDERS), name="provider"),
         CheckConstraint("context_window >= 1 AND context_window <= 500", name="context_window"),
+        CheckConstraint(_in("interrupt_policy", INTERRUPT_POLICIES), name="interrupt_policy"),
         CheckConstraint(
             "course_id IS NOT NULL OR type IN ('design', 'analytics')", name="system_type"
         ),
@@ -88,6 +90,12 @@ class AgentConfigModel(UUIDv7AuditBase):
     trigger_config: Mapped[dict[str, Any]] = mapped_column(JsonB)
     schedule_config: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
     settings: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    # Issue 17 (migration 0010): tool names, their bounds per trigger type, interrupt policy.
+    tools: Mapped[list[str]] = mapped_column(JsonB, default=list, server_default="[]")
+    tool_bounds: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict, server_default="{}")
+    interrupt_policy: Mapped[str] = mapped_column(
+        String(16), default="queue", server_default="queue"
+    )
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[UUID | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"), index=True
@@ -131,6 +139,11 @@ class AgentConfigVersionModel(UUIDv7AuditBase):
     trigger_config: Mapped[dict[str, Any]] = mapped_column(JsonB)
     schedule_config: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
     settings: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    tools: Mapped[list[str]] = mapped_column(JsonB, default=list, server_default="[]")
+    tool_bounds: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict, server_default="{}")
+    interrupt_policy: Mapped[str] = mapped_column(
+        String(16), default="queue", server_default="queue"
+    )
     created_by: Mapped[UUID | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )

@@ -12,6 +12,7 @@ from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -87,6 +89,8 @@ class AgentTurnModel(UUIDv7AuditBase):
     error_code: Mapped[str | None] = mapped_column(String(32))
     seen_up_to_seq: Mapped[int | None] = mapped_column(BigInteger)
     merged_into: Mapped[UUID | None] = mapped_column(GUID(length=16))
+    # Interrupt policy (migration 0010): a new human message asked this running turn to stop.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     started_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 

@@ -24,6 +24,12 @@ from coagent.domain.agents.config import (
 )
 from coagent.domain.agents.keys import KEY_ORDER, KeyType
 from coagent.domain.agents.schedule import parse_schedule, schedule_to_dict
+from coagent.domain.agents.tools import (
+    InterruptPolicy,
+    parse_tool_bounds,
+    parse_tools,
+    tool_bounds_to_dict,
+)
 from coagent.domain.agents.trigger import parse_trigger, trigger_to_dict
 from coagent.domain.errors import Conflict
 
@@ -70,6 +76,9 @@ def _config(row: AgentConfigModel, mask: str | None) -> AgentConfig:
         trigger=parse_trigger(row.trigger_config),
         schedule=parse_schedule(row.schedule_config),
         settings=dict(row.settings or {}),
+        tools=parse_tools(row.tools),
+        tool_bounds=parse_tool_bounds(row.tool_bounds),
+        interrupt_policy=InterruptPolicy(row.interrupt_policy),
         is_active=row.is_active,
         created_by=row.created_by,
         created_at=row.created_at,
@@ -90,6 +99,9 @@ def _snapshot_values(snapshot: ConfigSnapshot) -> dict[str, Any]:
         "trigger_config": trigger_to_dict(snapshot.trigger),
         "schedule_config": schedule_to_dict(snapshot.schedule),
         "settings": dict(snapshot.settings),
+        "tools": list(snapshot.tools),
+        "tool_bounds": tool_bounds_to_dict(snapshot.tool_bounds),
+        "interrupt_policy": snapshot.interrupt_policy.value,
     }
 
 
@@ -106,6 +118,9 @@ def _values(config: AgentConfig) -> dict[str, Any]:
                 trigger=config.trigger,
                 schedule=config.schedule,
                 settings=config.settings,
+                tools=config.tools,
+                tool_bounds=config.tool_bounds,
+                interrupt_policy=config.interrupt_policy,
             )
         ),
         "updated_at": config.updated_at,
@@ -127,6 +142,9 @@ def _version(row: AgentConfigVersionModel) -> ConfigVersion:
             trigger=parse_trigger(row.trigger_config),
             schedule=parse_schedule(row.schedule_config),
             settings=dict(row.settings or {}),
+            tools=parse_tools(row.tools),
+            tool_bounds=parse_tool_bounds(row.tool_bounds),
+            interrupt_policy=InterruptPolicy(row.interrupt_policy),
         ),
         created_by=row.created_by,
         created_at=row.created_at,

@@ -456,9 +456,30 @@ class SqlAlchemyAgentTurnRepository:
                 status=TurnStatus.QUEUED.value,
                 lease_token=None,
                 lease_expires_at=None,
+                cancel_requested=False,
             )
         )
         return _count(result) == 1
+
+    async def request_cancel(self, room_id: UUID, *, agent_type: str, before_seq: int) -> int:
+        result = await self._session.execute(
+            update(_TURN)
+            .where(
+                _TURN.c.room_id == room_id,
+                _TURN.c.agent_type == agent_type,
+                _TURN.c.status == TurnStatus.RUNNING.value,
+                _TURN.c.seen_up_to_seq < before_seq,
+                _TURN.c.cancel_requested.is_(False),
+            )
+            .values(cancel_requested=True)
+        )
+        return _count(result)
+
+    async def cancel_requested(self, turn_id: UUID, lease_token: UUID) -> bool:
+        found = await self._session.scalar(
+            select(_TURN.c.cancel_requested).where(_running(turn_id, lease_token))
+        )
+        return bool(found)
 
     async def rooms_to_run(self, now: datetime, *, limit: int) -> Sequence[UUID]:
         rows = await self._session.execute(

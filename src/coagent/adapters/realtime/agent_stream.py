@@ -31,10 +31,11 @@ from coagent.adapters.realtime.events import (
     MessageDelta,
     encode,
     error_frame,
+    tool_event,
     user_audience,
 )
 from coagent.adapters.realtime.hub import RoomHub
-from coagent.application.ports.agent_events import AgentTrace
+from coagent.application.ports.agent_events import AgentToolTrace, AgentTrace
 
 logger = logging.getLogger("coagent.realtime")
 
@@ -112,6 +113,9 @@ class HubAgentStream:
             await self._hub.publish_event(room_id, frame, V1, STREAM_ABORTED)
 
     async def trace(self, event: AgentTrace) -> None:
+        if isinstance(event, AgentToolTrace):
+            await self._hub.publish_event(event.room_id, encode(tool_event(event)), STAFF)
+            return
         frame = encode(
             AgentErrorEvent(
                 room_id=event.room_id,

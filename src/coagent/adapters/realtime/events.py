@@ -24,6 +24,7 @@ from uuid import UUID
 
 import msgspec
 
+from coagent.application.ports.agent_events import AgentToolTrace
 from coagent.application.ports.events import CourseEvent
 from coagent.domain.chat.message import Message
 
@@ -203,6 +204,30 @@ class JobFailed(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag
     error_code: str | None
 
 
+class AgentToolEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="agent.tool"):
+    """Staff only: an agent called a tool. `arguments` as validated (null when they did not
+    validate; `result` then says why); `result` is what the model was told.
+    """
+
+    room_id: UUID
+    turn_id: UUID
+    agent_type: str
+    tool: str
+    arguments: dict[str, Any] | None
+    result: dict[str, Any]
+
+
+def tool_event(trace: AgentToolTrace) -> AgentToolEvent:
+    return AgentToolEvent(
+        room_id=trace.room_id,
+        turn_id=trace.turn_id,
+        agent_type=trace.agent_type,
+        tool=trace.tool,
+        arguments=dict(trace.arguments) if trace.arguments is not None else None,
+        result=dict(trace.result),
+    )
+
+
 ChatEvent = (
     MessageEvent
     | SystemEvent
@@ -218,6 +243,7 @@ ChatEvent = (
     | JobProgress
     | JobCompleted
     | JobFailed
+    | AgentToolEvent
 )
 CHAT_EVENTS: tuple[type[msgspec.Struct], ...] = ChatEvent.__args__
 

@@ -27,6 +27,7 @@ from coagent.domain.agents.config import (
 )
 from coagent.domain.agents.keys import KEY_ORDER, KeyType, check_key, looks_masked, mask_key
 from coagent.domain.agents.schedule import Schedule
+from coagent.domain.agents.tools import InterruptPolicy, ToolBounds
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
 
 
@@ -53,6 +54,9 @@ class ConfigChanges:
     trigger: Trigger | Keep = KEEP
     schedule: Schedule | Keep | None = KEEP
     settings: Mapping[str, Any] | Keep = KEEP
+    tools: tuple[str, ...] | Keep = KEEP
+    tool_bounds: ToolBounds | Keep = KEEP
+    interrupt_policy: InterruptPolicy | Keep = KEEP
     api_key: str | Keep = KEEP
 
 
@@ -66,6 +70,9 @@ _FIELDS: Final = (
     "trigger",
     "schedule",
     "settings",
+    "tools",
+    "tool_bounds",
+    "interrupt_policy",
 )
 
 

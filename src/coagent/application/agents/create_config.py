@@ -22,6 +22,7 @@ from coagent.domain.agents.config import (
 )
 from coagent.domain.agents.keys import KeyType
 from coagent.domain.agents.schedule import Schedule
+from coagent.domain.agents.tools import InterruptPolicy, ToolBounds
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
 from coagent.domain.courses.policy import Action
 from coagent.domain.errors import Conflict
@@ -43,6 +44,9 @@ class CreateAgentConfigCommand:
     trigger: Trigger = DEFAULT_TRIGGER
     schedule: Schedule | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    tools: tuple[str, ...] = ()
+    tool_bounds: ToolBounds = field(default_factory=dict)
+    interrupt_policy: InterruptPolicy = InterruptPolicy.QUEUE
     api_key: str | None = None
 
 
@@ -88,6 +92,9 @@ class CreateAgentConfig:
                     trigger=command.trigger,
                     schedule=command.schedule,
                     settings=command.settings,
+                    tools=command.tools,
+                    tool_bounds=command.tool_bounds,
+                    interrupt_policy=command.interrupt_policy,
                     is_active=False,
                     created_by=actor.id,
                     created_at=now,

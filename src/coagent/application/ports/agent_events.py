@@ -4,8 +4,9 @@ The stored agent message itself goes out through `ChatPublisher.message_posted` 
 message (after `end`). Best effort, like every publish: clients re-read what they miss.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 
@@ -20,8 +21,22 @@ class AgentError:
     detail: str
 
 
-# Issue 17 adds proposal, decision, turn and tool traces to this union.
-AgentTrace = AgentError
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentToolTrace:
+    """An agent called a tool (staff-only `agent.tool` event): its name, the arguments as
+    validated (None when they did not validate: `result` says why) and the result fed back.
+    """
+
+    room_id: UUID
+    turn_id: UUID
+    agent_type: str
+    tool: str
+    arguments: Mapping[str, Any] | None
+    result: Mapping[str, Any]
+
+
+# Issue 17 adds proposal, decision and turn traces to this union.
+AgentTrace = AgentError | AgentToolTrace
 
 
 class AgentStream(Protocol):

@@ -157,7 +157,19 @@ class AgentTurnRepository(Protocol):
         ...
 
     async def requeue(self, turn_id: UUID, lease_token: UUID) -> bool:
-        """Running (under `lease_token`) → queued, lease cleared (a reclaimed turn)."""
+        """Running (under `lease_token`) → queued, lease cleared (a reclaimed turn), its
+        cancel request cleared (an interrupted one).
+        """
+        ...
+
+    async def request_cancel(self, room_id: UUID, *, agent_type: str, before_seq: int) -> int:
+        """Ask every running turn of the agent in the room that does not see `before_seq`
+        (its `seen_up_to_seq` is lower) to stop (interrupt policy); how many were asked now.
+        """
+        ...
+
+    async def cancel_requested(self, turn_id: UUID, lease_token: UUID) -> bool:
+        """Whether the turn, still running under `lease_token`, was asked to stop."""
         ...
 
     async def rooms_to_run(self, now: datetime, *, limit: int) -> Sequence[UUID]:

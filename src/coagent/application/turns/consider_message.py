@@ -9,6 +9,7 @@ from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.turns import TurnKicker
 from coagent.application.turns.common import TurnLimits, admit, roll_for, trace_skipped
+from coagent.application.turns.interrupt import interrupt_running
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import (
     HumanMessage,
@@ -85,6 +86,7 @@ class ConsiderMessage:
             message = await uow.turns.message_at(room.id, command.seq)
             if message is None or message.agent_type is not None:
                 return Considered(turn_id=None, status=None, reason="not a human message")
+            await interrupt_running(uow, config, room_id=room.id, agent_type=agent, seq=message.seq)
             # Only `message_count` reads the room's activity: skip its query otherwise (the
             # send-to-first-token path, P6).
             activity = (

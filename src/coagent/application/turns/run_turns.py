@@ -3,22 +3,31 @@
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from coagent.application.agents.prompt import PromptContext, build_prompt
 from coagent.application.llm.call_model import CallModel, ModelChoice
-from coagent.application.ports.agent_events import AgentError, AgentStream
+from coagent.application.ports.agent_events import AgentError, AgentStream, AgentToolTrace
 from coagent.application.ports.chat import ChatPublisher
 from coagent.application.ports.clock import Clock, IdGenerator
-from coagent.application.ports.llm import Completion, LLMRequest, ProviderError, TextDelta
+from coagent.application.ports.llm import (
+    ChatMessage,
+    Completion,
+    LLMRequest,
+    ProviderError,
+    TextDelta,
+)
 from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from coagent.application.ports.turns import AgentReply, TurnUsage
 from coagent.application.turns.common import error_code
+from coagent.application.turns.tools import TurnTools, offered
 from coagent.domain.agents.config import DEFAULT_MODELS, AgentConfig, AgentType
+from coagent.domain.agents.tools import InterruptPolicy
 from coagent.domain.agents.turn import AgentTurn, TurnError, short_reason
 from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.courses.room import AiMode, Room
@@ -91,6 +100,24 @@ class _LeaseLost(Exception):
     """Another runner took the turn over (this one stalled past its lease)."""
 
 
+class _Interrupted(Exception):
+    """A new human message asked the turn to stop (interrupt policy)."""
+
+
+class _ToolLoopExhausted(Exception):
+    """The model still called tools after `max_tool_steps` rounds."""
+
+
+@dataclass(slots=True, kw_only=True)
+class _Streamed:
+    """What the current step streamed, under which message id; when the turn started."""
+
+    message_id: UUID
+    parts: list[str] = field(default_factory=list)
+    started: float = 0.0
+    first_token: float | None = None
+
+
 class RunTurns:
     """Holds the room's lease (`lease_seconds`, renewed every third of it while it works)
     while it runs the room's queued turns one by one. A turn is started under a fresh lease
@@ -111,6 +138,9 @@ class RunTurns:
         lease_seconds: float,
         llm_timeout: float,
         monotonic: Callable[[], float] = time.monotonic,
+        tools: TurnTools | None = None,
+        max_tool_steps: int = 4,
+        cancel_poll_seconds: float = 0.5,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -121,6 +151,9 @@ class RunTurns:
         self._lease = timedelta(seconds=lease_seconds)
         self._llm_timeout = llm_timeout
         self._monotonic = monotonic
+        self._tools = tools
+        self._max_tool_steps = max_tool_steps
+        self._cancel_poll = cancel_poll_seconds
 
     async def execute(self, command: RunTurnsCommand) -> RanTurns:
         room_id, holder = command.room_id, self._ids.new_id()
@@ -210,47 +243,54 @@ class RunTurns:
                 context=PromptContext(course_title=setup.course_title, room=setup.room),
                 history=setup.history,
             ),
+            tools=offered(config) if self._tools is not None else (),
             timeout=float(self._llm_timeout),
         )
         choice = ModelChoice(
             provider=config.provider.value, model=request.model, base_url=config.base_url
         )
-        message_id = self._ids.new_id()
-        parts: list[str] = []
+        streamed = _Streamed(message_id=self._ids.new_id(), started=self._monotonic())
         completion: Completion | None = None
-        started = self._monotonic()
-        first_token: float | None = None
         heartbeat = asyncio.create_task(self._heartbeat(turn, token, holder))
         try:
-            async with aclosing(self._call_model.stream(choice, setup.keys, request)) as events:
-                async for event in events:
-                    if heartbeat.done():
-                        raise _LeaseLost
-                    if isinstance(event, TextDelta):
-                        if not event.text:
-                            continue
-                        if first_token is None:
-                            first_token = self._monotonic()
-                        parts.append(event.text)
-                        await self._stream.delta(
-                            room_id=turn.room_id,
-                            turn_id=turn.id,
-                            message_id=message_id,
-                            text=event.text,
-                        )
-                    else:
-                        completion = event
+            completion = await self._interruptible(
+                self._tool_loop(turn, setup, choice, request, streamed, heartbeat),
+                turn,
+                token,
+                config,
+            )
+        except _Interrupted:
+            await self._requeue_interrupted(turn, token, streamed)
+            return
         except (ProviderError, InvalidInput) as error:
             usage = TurnUsage(provider=config.provider.value, model=request.model)
-            await self._fail(turn, token, error_code(error), usage, streamed=(message_id, parts))
+            await self._fail(
+                turn,
+                token,
+                error_code(error),
+                usage,
+                streamed=(streamed.message_id, streamed.parts),
+            )
+            return
+        except _ToolLoopExhausted:
+            usage = TurnUsage(provider=config.provider.value, model=request.model)
+            await self._fail(
+                turn,
+                token,
+                TurnError.TOOL_LOOP_EXHAUSTED,
+                usage,
+                streamed=(streamed.message_id, streamed.parts),
+            )
             return
         except _LeaseLost:
-            await self._withdraw(turn, message_id, parts, "lease lost")
+            await self._withdraw(turn, streamed.message_id, streamed.parts, "lease lost")
             return
         finally:
             heartbeat.cancel()
             with suppress(asyncio.CancelledError):
                 await heartbeat
+        message_id, parts = streamed.message_id, streamed.parts
+        started, first_token = streamed.started, streamed.first_token
         text = (completion.text if completion is not None else "") or "".join(parts)
         usage = TurnUsage(
             provider=completion.provider if completion else config.provider.value,
@@ -301,6 +341,155 @@ class RunTurns:
                 turn_id=turn.id,
             )
         )
+
+    async def _interruptible(
+        self,
+        work: Coroutine[Any, Any, Completion | None],
+        turn: AgentTurn,
+        token: UUID,
+        config: AgentConfig,
+    ) -> Completion | None:
+        """`work`, stopped (`_Interrupted`) when a new human message asks the turn to stop:
+        only under the `interrupt` policy, checked every `cancel_poll_seconds`.
+        """
+        if config.interrupt_policy is not InterruptPolicy.INTERRUPT:
+            return await work
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.create_task(self._watch_cancel(turn, token))
+        try:
+            await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                return task.result()
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            raise _Interrupted
+        finally:
+            for pending in (task, watcher):
+                if not pending.done():
+                    pending.cancel()
+                    with suppress(asyncio.CancelledError, Exception):
+                        await pending
+
+    async def _watch_cancel(self, turn: AgentTurn, token: UUID) -> None:
+        """Return once the running turn was asked to stop."""
+        while True:
+            await asyncio.sleep(self._cancel_poll)
+            try:
+                async with self._uow() as uow:
+                    if await uow.turns.cancel_requested(turn.id, token):
+                        return
+            except Exception as error:  # noqa: BLE001 - the database may come back in time
+                logger.warning(
+                    "agent cancel check failed",
+                    extra={"turn_id": str(turn.id), "error": type(error).__name__},
+                )
+
+    async def _requeue_interrupted(
+        self, turn: AgentTurn, token: UUID, streamed: "_Streamed"
+    ) -> None:
+        """Withdraw what the turn streamed and put it back in the queue, where it is the
+        oldest: the runner starts it again at once, seeing the new message too (and merging
+        the turn that message queued), so one reply answers both.
+        """
+        await self._withdraw(turn, streamed.message_id, streamed.parts, "interrupted")
+        async with self._uow() as uow:
+            await uow.turns.requeue(turn.id, token)
+            await uow.commit()
+
+    async def _tool_loop(
+        self,
+        turn: AgentTurn,
+        setup: _Setup,
+        choice: ModelChoice,
+        request: LLMRequest,
+        streamed: "_Streamed",
+        heartbeat: "asyncio.Task[None]",
+    ) -> Completion | None:
+        """Call the model; while it answers with tool calls (at most `max_tool_steps` rounds),
+        run them and call it again with their results. Text streamed in a step that ends in
+        tool calls is withdrawn (`message.aborted`) and the next step streams under a new
+        message id. Returns the final step's completion.
+        """
+        steps = 0
+        while True:
+            completion = await self._stream_step(
+                turn, choice, setup.keys, request, streamed, heartbeat
+            )
+            if completion is None or not completion.tool_calls or not request.tools:
+                return completion
+            if steps >= self._max_tool_steps:
+                raise _ToolLoopExhausted
+            steps += 1
+            if streamed.parts:
+                await self._withdraw(turn, streamed.message_id, streamed.parts, "tool call")
+                streamed.message_id, streamed.parts = self._ids.new_id(), []
+            results = await self._run_tools(turn, setup, completion)
+            if heartbeat.done():
+                raise _LeaseLost
+            request = replace(request, messages=(*request.messages, *results))
+
+    async def _stream_step(
+        self,
+        turn: AgentTurn,
+        choice: ModelChoice,
+        keys: tuple[str, ...],
+        request: LLMRequest,
+        streamed: "_Streamed",
+        heartbeat: "asyncio.Task[None]",
+    ) -> Completion | None:
+        completion: Completion | None = None
+        async with aclosing(self._call_model.stream(choice, keys, request)) as events:
+            async for event in events:
+                if heartbeat.done():
+                    raise _LeaseLost
+                if isinstance(event, TextDelta):
+                    if not event.text:
+                        continue
+                    if streamed.first_token is None:
+                        streamed.first_token = self._monotonic()
+                    streamed.parts.append(event.text)
+                    await self._stream.delta(
+                        room_id=turn.room_id,
+                        turn_id=turn.id,
+                        message_id=streamed.message_id,
+                        text=event.text,
+                    )
+                else:
+                    completion = event
+        return completion
+
+    async def _run_tools(
+        self, turn: AgentTurn, setup: _Setup, completion: Completion
+    ) -> tuple[ChatMessage, ...]:
+        """The assistant's tool-call turn and one `tool` message per call, each traced."""
+        assert self._tools is not None  # noqa: S101 - no tools are offered without it
+        messages = [
+            ChatMessage(role="assistant", content=completion.text, tool_calls=completion.tool_calls)
+        ]
+        for call in completion.tool_calls:
+            # Shielded: an interrupt never cuts a tool's transaction in half.
+            outcome = await asyncio.shield(
+                self._tools.run(
+                    call, config=setup.config, course_id=setup.room.course_id, turn_id=turn.id
+                )
+            )
+            await self._stream.trace(
+                AgentToolTrace(
+                    room_id=turn.room_id,
+                    turn_id=turn.id,
+                    agent_type=turn.agent_type,
+                    tool=call.name,
+                    arguments=outcome.arguments,
+                    result=outcome.result,
+                )
+            )
+            messages.append(
+                ChatMessage(
+                    role="tool", content=outcome.content(), name=call.name, tool_call_id=call.id
+                )
+            )
+        return tuple(messages)
 
     async def _heartbeat(self, turn: AgentTurn, token: UUID, holder: UUID) -> None:
         """Renew the turn's and the room's leases every third of the lease; return (ending

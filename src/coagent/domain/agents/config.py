@@ -17,6 +17,7 @@ from uuid import UUID
 
 from coagent.domain.agents.keys import KeyType
 from coagent.domain.agents.schedule import Schedule
+from coagent.domain.agents.tools import InterruptPolicy, ToolBounds
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
 from coagent.domain.errors import InvalidInput
 
@@ -109,6 +110,12 @@ class AgentConfig:
     # (the store counts; what `update` is given here is ignored).
     revision: int = 1
 
+    # Issue 17: the tools the agent is offered (known names), the bounds staff set on what
+    # they may change, and what a new human message does to a reply still streaming.
+    tools: tuple[str, ...] = ()
+    tool_bounds: ToolBounds = field(default_factory=dict)
+    interrupt_policy: InterruptPolicy = InterruptPolicy.QUEUE
+
     @property
     def is_system(self) -> bool:
         return self.course_id is None
@@ -129,6 +136,9 @@ class ConfigSnapshot:
     trigger: Trigger = DEFAULT_TRIGGER
     schedule: Schedule | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    tools: tuple[str, ...] = ()
+    tool_bounds: ToolBounds = field(default_factory=dict)
+    interrupt_policy: InterruptPolicy = InterruptPolicy.QUEUE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +162,9 @@ def snapshot_of(config: AgentConfig) -> ConfigSnapshot:
         trigger=config.trigger,
         schedule=config.schedule,
         settings=config.settings,
+        tools=config.tools,
+        tool_bounds=config.tool_bounds,
+        interrupt_policy=config.interrupt_policy,
     )
 
 
@@ -173,6 +186,9 @@ def restored(config: AgentConfig, snapshot: ConfigSnapshot, now: datetime) -> Ag
         trigger=snapshot.trigger,
         schedule=snapshot.schedule,
         settings=snapshot.settings,
+        tools=snapshot.tools,
+        tool_bounds=snapshot.tool_bounds,
+        interrupt_policy=snapshot.interrupt_policy,
         updated_at=now,
     )
 

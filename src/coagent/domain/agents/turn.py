@@ -47,6 +47,7 @@ class TurnError(StrEnum):
     NO_CONFIGURATION = "no_configuration"
     EMPTY_REPLY = "empty_reply"
     ABANDONED = "abandoned"
+    TOOL_LOOP_EXHAUSTED = "tool_loop_exhausted"  # still calling tools after the last step
 
 
 def message_key(seq: int) -> str:

@@ -21,6 +21,8 @@ from coagent.adapters.http.agents.schemas import (
     DesignResponse,
     VersionCreate,
     VersionRead,
+    tool_bounds_from_schema,
+    tools_from_schema,
 )
 from coagent.adapters.http.agents.trigger_schemas import (
     schedule_from_schema,
@@ -69,6 +71,11 @@ def changes_of(data: AgentConfigUpdate) -> ConfigChanges:
         if data.schedule_config is unset
         else schedule_from_schema(data.schedule_config),
         settings=KEEP if data.settings is unset else data.settings,
+        tools=KEEP if data.tools is unset else tools_from_schema(data.tools),
+        tool_bounds=KEEP
+        if data.tool_bounds is unset
+        else tool_bounds_from_schema(data.tool_bounds),
+        interrupt_policy=KEEP if data.interrupt_policy is unset else data.interrupt_policy,
         # null keeps the key (the original's behaviour); "" deletes it.
         api_key=KEEP if data.api_key is unset or data.api_key is None else data.api_key,
     )
@@ -86,6 +93,9 @@ def changes_of_create(data: AgentConfigCreate) -> ConfigChanges:
         trigger=trigger_from_schema(data.trigger_config),
         schedule=schedule_from_schema(data.schedule_config),
         settings=data.settings,
+        tools=tools_from_schema(data.tools),
+        tool_bounds=tool_bounds_from_schema(data.tool_bounds),
+        interrupt_policy=data.interrupt_policy,
         api_key=KEEP if data.api_key is None else data.api_key,
     )
 
@@ -225,6 +235,9 @@ class AgentsController(Controller):
                 trigger=trigger_from_schema(data.trigger_config),
                 schedule=schedule_from_schema(data.schedule_config),
                 settings=data.settings,
+                tools=tools_from_schema(data.tools),
+                tool_bounds=tool_bounds_from_schema(data.tool_bounds),
+                interrupt_policy=data.interrupt_policy,
                 api_key=data.api_key,
             )
         )

@@ -4,9 +4,9 @@ The trigger and schedule shapes come from `trigger_schemas`. Every pattern here 
 rule the domain applies, so a body the schema accepts is never refused later for its form.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
@@ -38,6 +38,23 @@ from coagent.domain.agents.config import (
     Provider,
 )
 from coagent.domain.agents.keys import KEY_VALUE_PATTERN, MAX_KEY_LENGTH, KeyType
+from coagent.domain.agents.tools import (
+    KNOWN_TOOLS,
+    Bound,
+    InterruptPolicy,
+    ToolBounds,
+    parse_tool_bounds,
+    parse_tools,
+)
+from coagent.domain.agents.trigger import (
+    MAX_MESSAGE_COUNT,
+    MAX_PROBABILITY,
+    MAX_SECONDS,
+    MIN_MESSAGE_COUNT,
+    MIN_PROBABILITY,
+    MIN_SECONDS,
+    TriggerType,
+)
 
 NO_NUL = r"^[^\x00]*$"
 Name = Annotated[
@@ -82,6 +99,98 @@ DroppedKeys = Annotated[
     ),
 ]
 
+ToolName = Literal["update_trigger"]  # KNOWN_TOOLS (a test keeps them the same)
+Tools = Annotated[
+    list[ToolName],
+    msgspec.Meta(
+        max_length=len(KNOWN_TOOLS) * 4,
+        description="The tools the agent is offered (empty: none)",
+    ),
+]
+_Count = Annotated[int, msgspec.Meta(ge=MIN_MESSAGE_COUNT, le=MAX_MESSAGE_COUNT)]
+_Seconds = Annotated[int, msgspec.Meta(ge=MIN_SECONDS, le=MAX_SECONDS)]
+_Chance = Annotated[float, msgspec.Meta(ge=MIN_PROBABILITY, le=MAX_PROBABILITY)]
+
+
+class CountBound(msgspec.Struct, forbid_unknown_fields=True):
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+
+    min: _Count
+    max: _Count
+
+
+class SecondsBound(msgspec.Struct, forbid_unknown_fields=True):
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+
+    min: _Seconds
+    max: _Seconds
+
+
+class ChanceBound(msgspec.Struct, forbid_unknown_fields=True):
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+
+    min: _Chance
+    max: _Chance
+
+
+class ToolBoundsConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Per trigger type, the values `update_trigger` may set (inclusive; `min` > `max` is an
+    empty range: none); a type left out keeps the trigger's own bounds.
+    """
+
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+
+    message_count: CountBound | None = None
+    time_interval: SecondsBound | None = None
+    silence: SecondsBound | None = None
+    probability: ChanceBound | None = None
+
+
+# Litestar drops `forbid_unknown_fields` when it renders these: `app` restates it.
+TOOL_SCHEMA_STRUCTS: tuple[type[Any], ...] = (
+    CountBound,
+    SecondsBound,
+    ChanceBound,
+    ToolBoundsConfig,
+)
+
+
+def tools_from_schema(tools: Sequence[str]) -> tuple[str, ...]:
+    return parse_tools(tools)
+
+
+def tool_bounds_from_schema(bounds: ToolBoundsConfig | None) -> dict[TriggerType, Bound]:
+    """Through the domain's check (`InvalidInput` names the field)."""
+    if bounds is None:
+        return {}
+    raw = {
+        kind.value: {"min": bound.min, "max": bound.max}
+        for kind in (
+            TriggerType.MESSAGE_COUNT,
+            TriggerType.TIME_INTERVAL,
+            TriggerType.SILENCE,
+            TriggerType.PROBABILITY,
+        )
+        if (bound := getattr(bounds, kind.value)) is not None
+    }
+    return parse_tool_bounds(raw)
+
+
+def tool_bounds_to_schema(bounds: ToolBounds) -> ToolBoundsConfig:
+    def get(kind: TriggerType) -> Bound | None:
+        return bounds.get(kind)
+
+    count, interval = get(TriggerType.MESSAGE_COUNT), get(TriggerType.TIME_INTERVAL)
+    silence, chance = get(TriggerType.SILENCE), get(TriggerType.PROBABILITY)
+    return ToolBoundsConfig(
+        message_count=CountBound(min=int(count.low), max=int(count.high)) if count else None,
+        time_interval=SecondsBound(min=int(interval.low), max=int(interval.high))
+        if interval
+        else None,
+        silence=SecondsBound(min=int(silence.low), max=int(silence.high)) if silence else None,
+        probability=ChanceBound(min=float(chance.low), max=float(chance.high)) if chance else None,
+    )
+
 
 class AgentConfigRead(msgspec.Struct):
     """A configuration; keys appear only as `masked_api_key` (`sk-…89`).
@@ -109,6 +218,9 @@ class AgentConfigRead(msgspec.Struct):
     created_at: datetime
     updated_at: datetime
     dropped_keys: DroppedKeys = msgspec.field(default_factory=list)
+    tools: list[str] = msgspec.field(default_factory=list)
+    tool_bounds: ToolBoundsConfig = msgspec.field(default_factory=ToolBoundsConfig)
+    interrupt_policy: InterruptPolicy = InterruptPolicy.QUEUE
 
     @classmethod
     def of(cls, config: AgentConfig) -> "AgentConfigRead":
@@ -131,6 +243,9 @@ class AgentConfigRead(msgspec.Struct):
             created_at=config.created_at,
             updated_at=config.updated_at,
             dropped_keys=list(config.dropped_keys),
+            tools=list(config.tools),
+            tool_bounds=tool_bounds_to_schema(config.tool_bounds),
+            interrupt_policy=config.interrupt_policy,
         )
 
 
@@ -148,6 +263,9 @@ class AgentConfigCreate(msgspec.Struct):
     trigger_config: TriggerConfig | None = None
     schedule_config: ScheduleConfig | None = None
     context_window: ContextWindow = DEFAULT_CONTEXT_WINDOW
+    tools: Tools = msgspec.field(default_factory=list)
+    tool_bounds: ToolBoundsConfig | None = None
+    interrupt_policy: InterruptPolicy = InterruptPolicy.QUEUE
 
 
 class AgentConfigUpdate(msgspec.Struct):
@@ -167,6 +285,9 @@ class AgentConfigUpdate(msgspec.Struct):
     trigger_config: TriggerConfig | msgspec.UnsetType | None = msgspec.UNSET
     schedule_config: ScheduleConfig | msgspec.UnsetType | None = msgspec.UNSET
     context_window: ContextWindow | msgspec.UnsetType = msgspec.UNSET
+    tools: Tools | msgspec.UnsetType = msgspec.UNSET
+    tool_bounds: ToolBoundsConfig | msgspec.UnsetType | None = msgspec.UNSET
+    interrupt_policy: InterruptPolicy | msgspec.UnsetType = msgspec.UNSET
 
 
 class AgentKeysUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -212,6 +333,9 @@ class VersionRead(msgspec.Struct):
     settings: dict[str, Any]
     created_at: datetime
     created_by: UUID | None
+    tools: list[str] = msgspec.field(default_factory=list)
+    tool_bounds: ToolBoundsConfig = msgspec.field(default_factory=ToolBoundsConfig)
+    interrupt_policy: InterruptPolicy = InterruptPolicy.QUEUE
 
     @classmethod
     def of(cls, version: ConfigVersion) -> "VersionRead":
@@ -231,6 +355,9 @@ class VersionRead(msgspec.Struct):
             settings=dict(snapshot.settings),
             created_at=version.created_at,
             created_by=version.created_by,
+            tools=list(snapshot.tools),
+            tool_bounds=tool_bounds_to_schema(snapshot.tool_bounds),
+            interrupt_policy=snapshot.interrupt_policy,
         )
 
 
