@@ -285,6 +285,9 @@ def test_the_openapi_document_describes_every_outbound_event(client) -> None:
         "message.aborted",
         "agent.error",
         "agent.tool",
+        "job.progress",
+        "job.completed",
+        "job.failed",
     }
     for ref in mapping.values():
         assert ref.removeprefix("#/components/schemas/") in schemas
