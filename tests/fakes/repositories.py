@@ -36,6 +36,7 @@ import anyio.lowlevel
 
 from coagent.application.ports.agents import AgentConfigRepository
 from coagent.application.ports.chat import MessageRepository
+from coagent.application.ports.proposals import ProposalRepository
 from coagent.application.ports.repositories import (
     AnnouncementRepository,
     AuditEntry,
@@ -62,6 +63,7 @@ from coagent.domain.courses.room import Room
 from coagent.domain.errors import Conflict, NotFound
 from tests.fakes.agents import InMemoryAgentConfigRepository
 from tests.fakes.chat import InMemoryMessageRepository
+from tests.fakes.proposals import InMemoryProposalRepository
 from tests.fakes.turns import InMemoryAgentTurnRepository
 
 K = TypeVar("K")
@@ -104,6 +106,7 @@ class InMemoryStore:
         self.room_seqs: dict[UUID, int] = {}
         self.agent_turns: dict[UUID, Any] = {}
         self.room_leases: dict[UUID, Any] = {}
+        self.agent_proposals: dict[UUID, Any] = {}
         self.commits = 0
         self.pending_claims: set[str] = set()
         self._row_locks: dict[UUID, anyio.Lock] = {}
@@ -745,6 +748,7 @@ class InMemoryUnitOfWork:
     agent_configs: AgentConfigRepository
     messages: MessageRepository
     turns: AgentTurnRepository
+    proposals: ProposalRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -779,6 +783,7 @@ class InMemoryUnitOfWork:
             _Overlay(self._store.room_seqs),
             _Overlay(self._store.agent_turns),
             _Overlay(self._store.room_leases),
+            _Overlay(self._store.agent_proposals),
         )
         self._room_repo = InMemoryRoomRepository(
             self._room_rows,
@@ -801,6 +806,12 @@ class InMemoryUnitOfWork:
             self._message_rows[1],
             self._room_rows,
             self._agent_rows[0],
+        )
+        self.proposals = InMemoryProposalRepository(
+            self._message_rows[4],
+            self._message_rows[2],
+            self._message_rows[0],
+            self._message_rows[1],
         )
         self._announcement_repo = InMemoryAnnouncementRepository(
             self._announcement_rows, self._course_rows, self._user_rows
