@@ -92,6 +92,8 @@ class Settings:
     agent_mention_window_seconds: int = 60
     # A turn runner's lease on a room (renewed every third of it while it works).
     agent_lease_seconds: int = 15
+    # How long a peer-agent proposal waits for a decision before it expires (never posted).
+    agent_proposal_ttl_seconds: int = 600
     # How often the scheduler checks time triggers and reclaims stalled turns.
     scheduler_tick_seconds: float = 1.0
 
@@ -301,5 +303,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         agent_mentions_per_user=_int(env, "AGENT_MENTIONS_PER_USER", 5, maximum=1000),
         agent_mention_window_seconds=_int(env, "AGENT_MENTION_WINDOW_SECONDS", 60, maximum=3600),
         agent_lease_seconds=_int(env, "AGENT_LEASE_SECONDS", 15, minimum=3, maximum=300),
+        agent_proposal_ttl_seconds=_int(
+            env, "AGENT_PROPOSAL_TTL_SECONDS", 600, minimum=5, maximum=86400
+        ),
         scheduler_tick_seconds=_tick(env),
     )

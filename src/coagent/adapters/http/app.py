@@ -38,6 +38,7 @@ from coagent.adapters.http.courses.schemas import EnrollRequest
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
+from coagent.adapters.http.proposals.controller import ProposalsController
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
 from coagent.adapters.http.services import HttpConfig, HttpServices
 from coagent.adapters.http.turns.controller import TurnsController
@@ -154,6 +155,7 @@ def build_app(
             AgentConfigController,
             ChatController,
             TurnsController,
+            ProposalsController,
             chat_socket,
             read_avatar,
             health,

@@ -502,11 +502,18 @@ class SqlAlchemyAgentTurnRepository:
             .where(
                 RoomModel.is_ai_active.is_(True),
                 RoomModel.ai_mode != AiMode.OFF.value,
-                AgentConfigModel.type == AgentType.TEACHER.value,
+                or_(
+                    AgentConfigModel.type == AgentType.TEACHER.value,
+                    # The peer agent speaks only where both agents may.
+                    and_(
+                        AgentConfigModel.type == AgentType.STUDENT.value,
+                        RoomModel.ai_mode == AiMode.BOTH.value,
+                    ),
+                ),
                 AgentConfigModel.is_active.is_(True),
                 trigger_type.in_(_TIME_TRIGGERS),
             )
-            .order_by(RoomModel.id)
+            .order_by(RoomModel.id, AgentConfigModel.type)
             .limit(limit)
         )
         return [

@@ -10,18 +10,24 @@ from coagent.application.accounts.purge_sessions import (
     PurgeExpiredSessions,
     PurgeExpiredSessionsCommand,
 )
+from coagent.application.proposals.agent_decide import (
+    AgentDecideProposal,
+    AgentDecideProposalCommand,
+)
 from coagent.application.turns.consider_message import ConsiderMessage, ConsiderMessageCommand
 from coagent.application.turns.run_turns import RunTurns, RunTurnsCommand
 
 PURGE_EXPIRED_SESSIONS = "accounts.purge_expired_sessions"
 CONSIDER_MESSAGE = "agents.consider_message"
 RUN_TURNS = "agents.run_turns"
+DECIDE_PROPOSAL = "agents.decide_proposal"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TurnTasks:
     consider_message: ConsiderMessage
     run_turns: RunTurns
+    decide_proposal: AgentDecideProposal | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +71,19 @@ async def run_turns(room_id: str, context: Annotated[Context, TaskiqDepends()]) 
     return ran.ran
 
 
+async def decide_proposal(
+    proposal_id: str, context: Annotated[Context, TaskiqDepends()]
+) -> str | None:
+    """The teacher agent's decision on a peer-agent proposal; its outcome. Idempotent: a
+    duplicate or retried job finds the proposal decided and does nothing.
+    """
+    use_case = _turns(context).decide_proposal
+    if use_case is None:  # pragma: no cover - the composition root always wires it
+        raise RuntimeError("the proposal decision task is not wired")
+    decided = await use_case.execute(AgentDecideProposalCommand(proposal_id=UUID(proposal_id)))
+    return decided.outcome
+
+
 def register_tasks(broker: AsyncBroker) -> None:
     broker.register_task(
         purge_expired_sessions,
@@ -73,3 +92,4 @@ def register_tasks(broker: AsyncBroker) -> None:
     )
     broker.register_task(consider_message, task_name=CONSIDER_MESSAGE)
     broker.register_task(run_turns, task_name=RUN_TURNS)
+    broker.register_task(decide_proposal, task_name=DECIDE_PROPOSAL)
