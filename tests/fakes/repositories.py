@@ -577,6 +577,7 @@ class InMemoryRoomRepository:
                 ai_frequency=room.ai_frequency,
                 is_ai_active=room.is_ai_active,
                 is_analytics_active=room.is_analytics_active,
+                approval_mode=room.approval_mode,
                 updated_at=room.updated_at,
             ),
         )
