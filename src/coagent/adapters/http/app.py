@@ -38,7 +38,11 @@ from coagent.adapters.http.courses.schemas import EnrollRequest
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
-from coagent.adapters.http.proposals.controller import ProposalsController
+from coagent.adapters.http.proposals.controller import (
+    ApproveRequest,
+    ProposalsController,
+    RejectRequest,
+)
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
 from coagent.adapters.http.services import HttpConfig, HttpServices
 from coagent.adapters.http.turns.controller import TurnsController
@@ -218,6 +222,8 @@ def build_app(
             RoomUpdate,
             MessageCreate,
             AgentKeysUpdate,
+            ApproveRequest,
+            RejectRequest,
             *OPENAPI_PATCHED_STRUCTS,
         ],
     )
