@@ -4,6 +4,7 @@ one wins), one message per approved proposal, the staff list and the expiry scan
 """
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
@@ -11,8 +12,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from coagent.application.ports.proposals import Decision
+from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.proposal import Proposal, ProposalStatus
+from coagent.domain.agents.trigger import Trigger, TriggerType
 from coagent.domain.agents.turn import TurnStatus
+from coagent.domain.courses.room import AiMode, ApprovalMode
 from tests.integration.conftest import Database, new_id, utcnow
 from tests.integration.test_agent_turns_store import (
     USAGE,
@@ -244,3 +248,27 @@ async def test_screening_keeps_a_proposal_pending(database: Database) -> None:
         True,
         "fine",
     )
+
+
+async def test_the_peers_time_trigger_is_a_candidate_only_in_both_rooms(database: Database) -> None:
+    world = await _world(database, Trigger(type=TriggerType.MESSAGE_COUNT, value=3))
+    peer = replace(
+        world.config,
+        id=new_id(),
+        type=AgentType.STUDENT,
+        name="Buddy",
+        trigger=Trigger(type=TriggerType.SILENCE, value=60),
+    )
+    async with database.uow() as uow:
+        await uow.agent_configs.add(peer)
+        await uow.commit()
+    async with database.uow() as uow:  # a teacher_only room: the peer never speaks there
+        assert await uow.turns.time_candidates(limit=10) == []
+        await uow.rooms.update(replace(world.room, ai_mode=AiMode.BOTH))
+        await uow.commit()
+    async with database.uow() as uow:
+        found = await uow.turns.time_candidates(limit=10)
+    assert [(c.room.id, c.config.id, c.config.type) for c in found] == [
+        (world.room.id, peer.id, AgentType.STUDENT)
+    ]
+    assert found[0].room.approval_mode is ApprovalMode.AGENT
