@@ -2,7 +2,7 @@
 agent_turn gets cancel_requested (the interrupt policy's signal)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-05
 """
 
@@ -13,7 +13,7 @@ from advanced_alchemy import types as sa_types
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -288,6 +288,9 @@ def test_the_openapi_document_describes_every_outbound_event(client) -> None:
         "job.progress",
         "job.completed",
         "job.failed",
+        "agent.turn",
+        "agent.proposal",
+        "agent.decision",
     }
     for ref in mapping.values():
         assert ref.removeprefix("#/components/schemas/") in schemas

@@ -36,6 +36,7 @@ import anyio.lowlevel
 
 from coagent.application.ports.agents import AgentConfigRepository
 from coagent.application.ports.chat import MessageRepository
+from coagent.application.ports.proposals import ProposalRepository
 from coagent.application.ports.repositories import (
     AnnouncementRepository,
     AuditEntry,
@@ -64,6 +65,7 @@ from coagent.domain.courses.room import Room
 from coagent.domain.errors import Conflict, NotFound
 from tests.fakes.agents import InMemoryAgentConfigRepository
 from tests.fakes.chat import InMemoryMessageRepository
+from tests.fakes.proposals import InMemoryProposalRepository
 from tests.fakes.turns import InMemoryAgentTurnRepository
 
 K = TypeVar("K")
@@ -108,6 +110,7 @@ class InMemoryStore:
         self.room_leases: dict[UUID, Any] = {}
         # Running turns asked to stop (interrupt policy): the `cancel_requested` column.
         self.turn_cancels: dict[UUID, UUID | None] = {}
+        self.agent_proposals: dict[UUID, Any] = {}
         self.commits = 0
         self.pending_claims: set[str] = set()
         self._row_locks: dict[UUID, anyio.Lock] = {}
@@ -594,6 +597,7 @@ class InMemoryRoomRepository:
                 ai_frequency=room.ai_frequency,
                 is_ai_active=room.is_ai_active,
                 is_analytics_active=room.is_analytics_active,
+                approval_mode=room.approval_mode,
                 updated_at=room.updated_at,
             ),
         )
@@ -765,6 +769,7 @@ class InMemoryUnitOfWork:
     agent_configs: AgentConfigRepository
     messages: MessageRepository
     turns: AgentTurnRepository
+    proposals: ProposalRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -800,6 +805,7 @@ class InMemoryUnitOfWork:
             _Overlay(self._store.agent_turns),
             _Overlay(self._store.room_leases),
             _Overlay(self._store.turn_cancels),
+            _Overlay(self._store.agent_proposals),
         )
         self._room_repo = InMemoryRoomRepository(
             self._room_rows,
@@ -823,6 +829,12 @@ class InMemoryUnitOfWork:
             self._room_rows,
             self._agent_rows[0],
             self._message_rows[4],
+        )
+        self.proposals = InMemoryProposalRepository(
+            self._message_rows[4],
+            self._message_rows[2],
+            self._message_rows[0],
+            self._message_rows[1],
         )
         self._announcement_repo = InMemoryAnnouncementRepository(
             self._announcement_rows, self._course_rows, self._user_rows

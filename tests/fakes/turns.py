@@ -394,9 +394,13 @@ class RecordingKicker:
     def __init__(self) -> None:
         self.considered: list[tuple[UUID, int]] = []
         self.runs: list[UUID] = []
+        self.decisions: list[UUID] = []
 
     async def consider_message(self, room_id: UUID, seq: int) -> None:
         self.considered.append((room_id, seq))
 
     async def run_turns(self, room_id: UUID) -> None:
         self.runs.append(room_id)
+
+    async def decide_proposal(self, proposal_id: UUID) -> None:
+        self.decisions.append(proposal_id)

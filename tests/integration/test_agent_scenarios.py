@@ -116,6 +116,8 @@ class Stack:
             SCHEDULER_TICK_SECONDS="0.5",
             LLM_MAX_RETRIES="0",
             LLM_TIMEOUT_SECONDS="30",
+            # The scripted server listens on 127.0.0.1 (refused by default with DATABASE_URL).
+            LLM_ALLOWED_HOSTS="localhost,127.0.0.0/8,::1",
         )
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:

@@ -133,6 +133,7 @@ def test_agent_settings_default_as_documented() -> None:
     assert settings.agent_turns_per_minute == 6
     assert (settings.agent_mentions_per_user, settings.agent_mention_window_seconds) == (5, 60)
     assert settings.agent_lease_seconds == 15
+    assert settings.agent_proposal_ttl_seconds == 600
     assert settings.scheduler_tick_seconds == 1.0
 
 
@@ -145,6 +146,8 @@ def test_agent_settings_default_as_documented() -> None:
         ("AGENT_MENTION_WINDOW_SECONDS", "3601", "at most 3600"),
         ("AGENT_LEASE_SECONDS", "2", "at least 3"),
         ("AGENT_LEASE_SECONDS", "301", "at most 300"),
+        ("AGENT_PROPOSAL_TTL_SECONDS", "4", "at least 5"),
+        ("AGENT_PROPOSAL_TTL_SECONDS", "86401", "at most 86400"),
         ("SCHEDULER_TICK_SECONDS", "0.05", "between 0.1 and 2"),
         ("SCHEDULER_TICK_SECONDS", "5", "between 0.1 and 2"),
         ("SCHEDULER_TICK_SECONDS", "soon", "a number of seconds"),

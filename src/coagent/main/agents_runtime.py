@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from taskiq import AsyncBroker
 
+from coagent.adapters.http.proposals.controller import ProposalServices
 from coagent.adapters.http.turns.controller import TurnServices
 from coagent.adapters.worker.kicker import TaskiqTurnKicker
 from coagent.adapters.worker.tasks import TurnTasks
@@ -23,6 +24,13 @@ from coagent.application.ports.chat import ChatPublisher
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.proposals.agent_decide import AgentDecideProposal
+from coagent.application.proposals.decide_proposal import DecideProposal
+from coagent.application.proposals.expire_proposals import (
+    ExpireProposals,
+    ExpireProposalsCommand,
+)
+from coagent.application.proposals.list_proposals import ListProposals
 from coagent.application.turns.common import TurnLimits
 from coagent.application.turns.consider_message import ConsiderMessage
 from coagent.application.turns.list_turns import ListTurns
@@ -49,6 +57,8 @@ class AgentsRuntime:
     reclaim: ReclaimTurns
     time_triggers: TickTimeTriggers
     tick_seconds: float
+    proposals: ProposalServices
+    expire_proposals: ExpireProposals
 
     def bind(self, broker: AsyncBroker) -> None:
         """Kicks go to `broker` from now on."""
@@ -60,6 +70,7 @@ class AgentsRuntime:
         """
         await _logged("reclaim", self.reclaim.execute(ReclaimTurnsCommand()))
         await _logged("time triggers", self.time_triggers.execute(TickTimeTriggersCommand()))
+        await _logged("proposal expiry", self.expire_proposals.execute(ExpireProposalsCommand()))
 
     async def run_ticks(self, alive: Path | None = None) -> None:
         """Tick forever, every `tick_seconds` (cancel to stop); touch `alive` after each
@@ -120,6 +131,17 @@ def build_agents_runtime(
                 llm_timeout=settings.llm_timeout,
                 tools=TurnTools(uow=uow, clock=clock, ids=ids),
                 max_tool_steps=settings.agent_max_tool_steps,
+                kicker=kicker,
+                proposal_ttl=settings.agent_proposal_ttl_seconds,
+            ),
+            decide_proposal=AgentDecideProposal(
+                uow=uow,
+                clock=clock,
+                ids=ids,
+                call_model=call_model,
+                publisher=publisher,
+                stream=stream,
+                llm_timeout=settings.llm_timeout,
             ),
         ),
         http=TurnServices(
@@ -133,6 +155,18 @@ def build_agents_runtime(
             uow=uow, clock=clock, ids=ids, kicker=kicker, stream=stream, limits=limits
         ),
         tick_seconds=settings.scheduler_tick_seconds,
+        proposals=ProposalServices(
+            list=ListProposals(uow=uow),
+            decide=DecideProposal(
+                uow=uow,
+                clock=clock,
+                ids=ids,
+                publisher=publisher,
+                stream=stream,
+                max_length=settings.chat_max_message_length,
+            ),
+        ),
+        expire_proposals=ExpireProposals(uow=uow, clock=clock, stream=stream),
     )
 
 

@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.container = container
     app.state.broker = broker
     app.state.turn_services = container.agents_runtime.http
+    app.state.proposal_services = container.agents_runtime.proposals
     return app
 
 

@@ -100,6 +100,9 @@ class Settings:
     agent_lease_seconds: int = 15
     # Rounds of tool calls one agent turn may make before it fails `tool_loop_exhausted`.
     agent_max_tool_steps: int = 4
+
+    # How long a peer-agent proposal waits for a decision before it expires (never posted).
+    agent_proposal_ttl_seconds: int = 600
     # How often the scheduler checks time triggers and reclaims stalled turns.
     scheduler_tick_seconds: float = 1.0
 
@@ -310,6 +313,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         agent_mention_window_seconds=_int(env, "AGENT_MENTION_WINDOW_SECONDS", 60, maximum=3600),
         agent_lease_seconds=_int(env, "AGENT_LEASE_SECONDS", 15, minimum=3, maximum=300),
         agent_max_tool_steps=_int(env, "AGENT_MAX_TOOL_STEPS", 4, minimum=1, maximum=16),
+        agent_proposal_ttl_seconds=_int(
+            env, "AGENT_PROPOSAL_TTL_SECONDS", 600, minimum=5, maximum=86400
+        ),
         scheduler_tick_seconds=_tick(env),
         analytics_wait_seconds=_bounded(env, "ANALYTICS_WAIT_SECONDS", 30, 0, 300),
         analytics_concurrency=_bounded(env, "ANALYTICS_CONCURRENCY", 4, 1, 64),

@@ -12,7 +12,7 @@ import pytest
 from coagent.application.chat.post_message import PostMessage, PostMessageCommand
 from coagent.application.limits import Rate
 from coagent.application.llm.call_model import CallModel, RetryPolicy
-from coagent.application.ports.agent_events import AgentError
+from coagent.application.ports.agent_events import AgentError, AgentTurnTrace
 from coagent.application.ports.chat import NewMessage
 from coagent.application.ports.llm import Completion, ProviderUnavailable, TextDelta, Usage
 from coagent.application.turns.common import TurnLimits, roll_for
@@ -308,7 +308,9 @@ async def test_turns_past_the_room_limit_are_recorded_skipped_and_traced() -> No
     assert (first.status, second.status) == (TurnStatus.QUEUED, TurnStatus.SKIPPED)
     assert "limit of 1 turns per minute" in second.reason
     assert world.kicker.runs == [world.room.id]  # nothing kicked for the skipped one
-    [trace] = world.stream.named("trace")
+    turn_trace, trace = world.stream.named("trace")
+    assert isinstance(turn_trace["event"], AgentTurnTrace)
+    assert (turn_trace["event"].status, turn_trace["event"].turn_id) == ("skipped", second.id)
     assert isinstance(trace["event"], AgentError)
     assert trace["event"].turn_id == second.id
     # A minute later the room may speak again.
@@ -335,7 +337,9 @@ async def test_a_turn_streams_then_stores_and_publishes_one_linked_reply() -> No
     deltas = world.stream.named("delta")
     assert [d["text"] for d in deltas] == ["Utilitarianism ", "weighs outcomes."]
     assert {d["message_id"] for d in deltas} == {message.id}
-    assert [name for name, _ in world.stream.calls] == ["delta", "delta", "end"]
+    # The staff trace of the start, then the stream.
+    assert [name for name, _ in world.stream.calls] == ["trace", "delta", "delta", "end"]
+    assert world.stream.named("trace")[0]["event"].status == "started"
     [published] = world.publisher.messages
     assert (published.id, published.seq, published.turn_id) == (message.id, 2, turn.id)
     assert published.agent_type == "teacher"
@@ -357,8 +361,8 @@ async def test_a_provider_failure_mid_stream_withdraws_the_reply_and_stores_noth
     assert world.agent_messages() == []
     assert world.publisher.messages == []
     names = [name for name, _ in world.stream.calls]
-    assert names == ["delta", "end", "aborted", "trace"]
-    trace = world.stream.named("trace")[0]["event"]
+    assert names == ["trace", "delta", "end", "aborted", "trace", "trace"]  # started ... failed
+    trace = world.stream.named("trace")[1]["event"]
     assert (trace.code, trace.turn_id) == ("provider_unavailable", turn.id)
     assert "upstream" not in trace.detail  # never the provider's text
 
@@ -369,7 +373,7 @@ async def test_a_failure_before_any_text_sends_no_withdrawal() -> None:
     await world.say("@teacher explain")
     await world.runner().execute(RunTurnsCommand(room_id=world.room.id))
     assert world.turns()[0].error_code == "provider_unavailable"
-    assert [name for name, _ in world.stream.calls] == ["end", "trace"]
+    assert [name for name, _ in world.stream.calls] == ["trace", "end", "trace", "trace"]
 
 
 async def test_an_empty_reply_fails_the_turn() -> None:

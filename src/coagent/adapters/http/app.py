@@ -40,6 +40,11 @@ from coagent.adapters.http.courses.schemas import EnrollRequest
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
+from coagent.adapters.http.proposals.controller import (
+    ApproveRequest,
+    ProposalsController,
+    RejectRequest,
+)
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
 from coagent.adapters.http.request_id import current_request_id, request_ids
 from coagent.adapters.http.services import HttpConfig, HttpServices
@@ -176,6 +181,7 @@ def build_app(
             JobsController,
             ChatController,
             TurnsController,
+            ProposalsController,
             chat_socket,
             read_avatar,
             health,
@@ -253,6 +259,8 @@ def build_app(
             RoomUpdate,
             MessageCreate,
             AgentKeysUpdate,
+            ApproveRequest,
+            RejectRequest,
             *OPENAPI_PATCHED_STRUCTS,
             *TOOL_SCHEMA_STRUCTS,
         ],

@@ -116,6 +116,9 @@ class RoomModel(UUIDv7AuditBase):
     __table_args__ = (
         CheckConstraint("ai_mode IN ('off', 'teacher_only', 'both')", name="ai_mode"),
         CheckConstraint("ai_frequency >= 0 AND ai_frequency <= 1", name="ai_frequency"),
+        CheckConstraint(
+            "approval_mode IN ('agent', 'human', 'agent_then_human')", name="approval_mode"
+        ),
     )
 
     course_id: Mapped[UUID] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
@@ -125,6 +128,8 @@ class RoomModel(UUIDv7AuditBase):
     ai_frequency: Mapped[float] = mapped_column(Float, default=0.5)
     is_ai_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_analytics_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who decides on the peer agent's proposals (issue 17).
+    approval_mode: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     # The seq of the room's latest message; moved in the message's own transaction.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 

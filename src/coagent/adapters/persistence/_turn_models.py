@@ -109,3 +109,40 @@ agent_room_lease = Table(
     Column("holder", GUID(length=16), nullable=False),
     Column("expires_at", DateTimeUTC(timezone=True), nullable=False),
 )
+
+
+PROPOSAL_STATUSES = ("pending", "approved", "edited", "rejected", "expired")
+_PENDING = text("status = 'pending'")
+
+
+class AgentProposalModel(UUIDv7AuditBase):
+    """The peer agent's draft (issue 17): one per turn, posted only once approved."""
+
+    __tablename__ = "agent_proposal"
+    __table_args__ = (
+        CheckConstraint(_in("status", PROPOSAL_STATUSES), name="status"),
+        # The staff list (newest first, optionally by status).
+        Index("ix_agent_proposal_room_id_created_at", "room_id", "created_at"),
+        # The scheduler's expiry scan.
+        Index(
+            "ix_agent_proposal_pending_expires_at",
+            "expires_at",
+            postgresql_where=_PENDING,
+            sqlite_where=_PENDING,
+        ),
+    )
+
+    room_id: Mapped[UUID] = mapped_column(ForeignKey("room.id", ondelete="CASCADE"))
+    turn_id: Mapped[UUID] = mapped_column(
+        ForeignKey("agent_turn.id", ondelete="CASCADE"), unique=True
+    )
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    decided_by: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    decided_by_agent: Mapped[bool] = mapped_column(Boolean, default=False)
+    screened_by_agent: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text)

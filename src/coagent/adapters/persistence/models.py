@@ -20,12 +20,17 @@ from coagent.adapters.persistence._models import (
     UserModel,
     metadata,
 )
-from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
+from coagent.adapters.persistence._turn_models import (
+    AgentProposalModel,
+    AgentTurnModel,
+    agent_room_lease,
+)
 
 __all__ = [
     "AgentConfigModel",
     "AgentConfigVersionModel",
     "AgentKeyModel",
+    "AgentProposalModel",
     "AgentTurnModel",
     "AnalyticsJobModel",
     "AnalyticsReportModel",

@@ -20,7 +20,7 @@ from coagent.application.ports.repositories import RoomStanding
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.policy import CourseRole
-from coagent.domain.courses.room import AiMode, Room
+from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 from coagent.domain.errors import NotFound
 
 _RESTRICTED = exists().where(RoomAssignmentModel.room_id == RoomModel.id).label("restricted")
@@ -47,6 +47,7 @@ _ROOM_FIELDS = (
     "ai_frequency",
     "is_ai_active",
     "is_analytics_active",
+    "approval_mode",
     "created_at",
     "updated_at",
 )
@@ -93,7 +94,14 @@ def _standing(row: Sequence[Any]) -> RoomStanding:
     owner_id, course_role, last_seq, restricted, assigned = row[_ROOMS_END:]
     return RoomStanding(
         actor=actor,
-        room=Room(**room | {"ai_mode": AiMode(room["ai_mode"]), "is_restricted": restricted}),
+        room=Room(
+            **room
+            | {
+                "ai_mode": AiMode(room["ai_mode"]),
+                "approval_mode": ApprovalMode(room["approval_mode"]),
+                "is_restricted": restricted,
+            }
+        ),
         course_role=CourseRole(course_role) if course_role else None,
         is_owner=owner_id == actor.id,
         assigned=bool(assigned) if restricted else None,
@@ -137,6 +145,7 @@ def _room(row: RoomModel, restricted: bool) -> Room:
         ai_frequency=row.ai_frequency,
         is_ai_active=row.is_ai_active,
         is_analytics_active=row.is_analytics_active,
+        approval_mode=ApprovalMode(row.approval_mode),
         created_at=row.created_at,
         updated_at=row.updated_at,
         is_restricted=bool(restricted),
@@ -151,6 +160,7 @@ def _values(room: Room) -> dict[str, Any]:
         "ai_frequency": room.ai_frequency,
         "is_ai_active": room.is_ai_active,
         "is_analytics_active": room.is_analytics_active,
+        "approval_mode": room.approval_mode.value,
         "updated_at": room.updated_at,
     }
 

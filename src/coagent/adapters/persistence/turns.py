@@ -29,7 +29,7 @@ from coagent.domain.agents.decision import RoomActivity, TurnKind
 from coagent.domain.agents.trigger import TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus
 from coagent.domain.chat.message import Message, agent_display_name
-from coagent.domain.courses.room import AiMode, Room
+from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 
 _TURN = cast(Table, AgentTurnModel.__table__)
 _MESSAGE = cast(Table, MessageModel.__table__)
@@ -79,6 +79,7 @@ def _room(row: RoomModel) -> Room:
         ai_frequency=row.ai_frequency,
         is_ai_active=row.is_ai_active,
         is_analytics_active=row.is_analytics_active,
+        approval_mode=ApprovalMode(row.approval_mode),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -522,11 +523,18 @@ class SqlAlchemyAgentTurnRepository:
             .where(
                 RoomModel.is_ai_active.is_(True),
                 RoomModel.ai_mode != AiMode.OFF.value,
-                AgentConfigModel.type == AgentType.TEACHER.value,
+                or_(
+                    AgentConfigModel.type == AgentType.TEACHER.value,
+                    # The peer agent speaks only where both agents may.
+                    and_(
+                        AgentConfigModel.type == AgentType.STUDENT.value,
+                        RoomModel.ai_mode == AiMode.BOTH.value,
+                    ),
+                ),
                 AgentConfigModel.is_active.is_(True),
                 trigger_type.in_(_TIME_TRIGGERS),
             )
-            .order_by(RoomModel.id)
+            .order_by(RoomModel.id, AgentConfigModel.type)
             .limit(limit)
         )
         return [

@@ -10,6 +10,7 @@ from coagent.adapters.persistence.announcements import SqlAlchemyAnnouncementRep
 from coagent.adapters.persistence.courses import SqlAlchemyCourseRepository
 from coagent.adapters.persistence.engine import unavailable
 from coagent.adapters.persistence.messages import SqlAlchemyMessageRepository
+from coagent.adapters.persistence.proposals import SqlAlchemyProposalRepository
 from coagent.adapters.persistence.repositories import (
     SqlAlchemyAuditLog,
     SqlAlchemyAvatarRepository,
@@ -21,6 +22,7 @@ from coagent.adapters.persistence.rooms import SqlAlchemyRoomRepository
 from coagent.adapters.persistence.turns import SqlAlchemyAgentTurnRepository
 from coagent.application.ports.agents import AgentConfigRepository
 from coagent.application.ports.chat import MessageRepository
+from coagent.application.ports.proposals import ProposalRepository
 from coagent.application.ports.repositories import (
     AnnouncementRepository,
     AuditLog,
@@ -46,6 +48,7 @@ class SqlAlchemyUnitOfWork:
     messages: MessageRepository
     agent_configs: AgentConfigRepository
     turns: AgentTurnRepository
+    proposals: ProposalRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = session_factory
@@ -63,6 +66,7 @@ class SqlAlchemyUnitOfWork:
         self.messages = SqlAlchemyMessageRepository(self._session)
         self.agent_configs = SqlAlchemyAgentConfigRepository(self._session)
         self.turns = SqlAlchemyAgentTurnRepository(self._session)
+        self.proposals = SqlAlchemyProposalRepository(self._session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

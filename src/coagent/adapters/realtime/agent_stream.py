@@ -21,12 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
+import msgspec
+
 from coagent.adapters.realtime.events import (
     STAFF,
     STREAM_ABORTED,
     STREAM_DELTA,
     V1,
+    AgentDecisionEvent,
     AgentErrorEvent,
+    AgentProposalEvent,
+    AgentTurnEvent,
     MessageAborted,
     MessageDelta,
     encode,
@@ -35,7 +40,14 @@ from coagent.adapters.realtime.events import (
     user_audience,
 )
 from coagent.adapters.realtime.hub import RoomHub
-from coagent.application.ports.agent_events import AgentToolTrace, AgentTrace
+from coagent.application.ports.agent_events import (
+    AgentDecisionTrace,
+    AgentError,
+    AgentProposalTrace,
+    AgentToolTrace,
+    AgentTrace,
+    AgentTurnTrace,
+)
 
 logger = logging.getLogger("coagent.realtime")
 
@@ -113,19 +125,7 @@ class HubAgentStream:
             await self._hub.publish_event(room_id, frame, V1, STREAM_ABORTED)
 
     async def trace(self, event: AgentTrace) -> None:
-        if isinstance(event, AgentToolTrace):
-            await self._hub.publish_event(event.room_id, encode(tool_event(event)), STAFF)
-            return
-        frame = encode(
-            AgentErrorEvent(
-                room_id=event.room_id,
-                turn_id=event.turn_id,
-                agent_type=event.agent_type,
-                code=event.code,
-                detail=event.detail,
-            )
-        )
-        await self._hub.publish_event(event.room_id, frame, STAFF)
+        await self._hub.publish_event(event.room_id, encode(_trace_event(event)), STAFF)
 
     async def notify_user(self, *, room_id: UUID, user_id: UUID, code: str, detail: str) -> None:
         """An `error` event; the original clients see `detail` as a `system` line (so write
@@ -209,3 +209,46 @@ class HubAgentStream:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _trace_event(event: AgentTrace) -> msgspec.Struct:
+    """The staff-only wire event of a trace."""
+    match event:
+        case AgentToolTrace():
+            return tool_event(event)
+        case AgentError():
+            return AgentErrorEvent(
+                room_id=event.room_id,
+                turn_id=event.turn_id,
+                agent_type=event.agent_type,
+                code=event.code,
+                detail=event.detail,
+            )
+        case AgentTurnTrace():
+            return AgentTurnEvent(
+                room_id=event.room_id,
+                turn_id=event.turn_id,
+                agent_type=event.agent_type,
+                status=event.status,
+                detail=event.detail,
+                code=event.code,
+            )
+        case AgentProposalTrace():
+            return AgentProposalEvent(
+                room_id=event.room_id,
+                turn_id=event.turn_id,
+                proposal_id=event.proposal_id,
+                content=event.content,
+                approval_mode=event.approval_mode,
+                expires_at=event.expires_at,
+            )
+        case AgentDecisionTrace():
+            return AgentDecisionEvent(
+                room_id=event.room_id,
+                proposal_id=event.proposal_id,
+                decision=event.decision,
+                decided_by=event.decided_by,
+                decided_by_agent=event.decided_by_agent,
+                reason=event.reason,
+                message_id=event.message_id,
+            )

@@ -228,6 +228,47 @@ def tool_event(trace: AgentToolTrace) -> AgentToolEvent:
     )
 
 
+class AgentTurnEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="agent.turn"):
+    """Staff only: a turn `started`, was `skipped` (`detail`: why) or `failed` (`code`)."""
+
+    room_id: UUID
+    turn_id: UUID
+    agent_type: str
+    status: str
+    detail: str
+    code: str | None = None
+
+
+class AgentProposalEvent(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="agent.proposal"
+):
+    """Staff only: the peer agent's draft, waiting for a decision until `expires_at`."""
+
+    room_id: UUID
+    turn_id: UUID
+    proposal_id: UUID
+    content: str
+    approval_mode: str
+    expires_at: datetime
+
+
+class AgentDecisionEvent(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="agent.decision"
+):
+    """Staff only: a decision on a proposal. `decision`: approve, edit, reject, screen (the
+    teacher agent let it through to staff, still pending) or expire; `decided_by` is the
+    staff user (null for the teacher agent and the expiry); `message_id` the posted message.
+    """
+
+    room_id: UUID
+    proposal_id: UUID
+    decision: str
+    decided_by: UUID | None
+    decided_by_agent: bool
+    reason: str | None
+    message_id: UUID | None = None
+
+
 ChatEvent = (
     MessageEvent
     | SystemEvent
@@ -244,6 +285,9 @@ ChatEvent = (
     | JobCompleted
     | JobFailed
     | AgentToolEvent
+    | AgentTurnEvent
+    | AgentProposalEvent
+    | AgentDecisionEvent
 )
 CHAT_EVENTS: tuple[type[msgspec.Struct], ...] = ChatEvent.__args__
 

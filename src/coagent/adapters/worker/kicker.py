@@ -14,7 +14,7 @@ from uuid import UUID
 
 from taskiq import AsyncBroker
 
-from coagent.adapters.worker.tasks import CONSIDER_MESSAGE, RUN_TURNS
+from coagent.adapters.worker.tasks import CONSIDER_MESSAGE, DECIDE_PROPOSAL, RUN_TURNS
 
 logger = logging.getLogger("coagent.agents")
 
@@ -34,6 +34,9 @@ class TaskiqTurnKicker:
 
     async def run_turns(self, room_id: UUID) -> None:
         self._spawn(RUN_TURNS, str(room_id))
+
+    async def decide_proposal(self, proposal_id: UUID) -> None:
+        self._spawn(DECIDE_PROPOSAL, str(proposal_id))
 
     async def drain(self) -> None:
         """Wait for kicks still being sent (shutdown, tests)."""

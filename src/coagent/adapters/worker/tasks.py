@@ -15,6 +15,10 @@ from coagent.application.analytics.reclaim_jobs import (
     ReclaimAnalyticsJobsCommand,
 )
 from coagent.application.analytics.run_job import RunAnalyticsJob, RunAnalyticsJobCommand
+from coagent.application.proposals.agent_decide import (
+    AgentDecideProposal,
+    AgentDecideProposalCommand,
+)
 from coagent.application.turns.consider_message import ConsiderMessage, ConsiderMessageCommand
 from coagent.application.turns.run_turns import RunTurns, RunTurnsCommand
 
@@ -23,12 +27,14 @@ CONSIDER_MESSAGE = "agents.consider_message"
 RUN_TURNS = "agents.run_turns"
 RUN_ANALYTICS_JOB = "analytics.run_job"
 RECLAIM_ANALYTICS_JOBS = "analytics.reclaim_jobs"
+DECIDE_PROPOSAL = "agents.decide_proposal"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TurnTasks:
     consider_message: ConsiderMessage
     run_turns: RunTurns
+    decide_proposal: AgentDecideProposal | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +93,19 @@ async def reclaim_analytics_jobs(context: Annotated[Context, TaskiqDepends()]) -
     return await services_of(context).reclaim_analytics_jobs.execute(ReclaimAnalyticsJobsCommand())
 
 
+async def decide_proposal(
+    proposal_id: str, context: Annotated[Context, TaskiqDepends()]
+) -> str | None:
+    """The teacher agent's decision on a peer-agent proposal; its outcome. Idempotent: a
+    duplicate or retried job finds the proposal decided and does nothing.
+    """
+    use_case = _turns(context).decide_proposal
+    if use_case is None:  # pragma: no cover - the composition root always wires it
+        raise RuntimeError("the proposal decision task is not wired")
+    decided = await use_case.execute(AgentDecideProposalCommand(proposal_id=UUID(proposal_id)))
+    return decided.outcome
+
+
 def register_tasks(broker: AsyncBroker) -> None:
     broker.register_task(
         purge_expired_sessions,
@@ -102,3 +121,5 @@ def register_tasks(broker: AsyncBroker) -> None:
         task_name=RECLAIM_ANALYTICS_JOBS,
         schedule=[{"cron": "* * * * *"}],
     )
+
+    broker.register_task(decide_proposal, task_name=DECIDE_PROPOSAL)

@@ -16,7 +16,7 @@ from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.policy import Action, Decision, Relation, Standing, decide
-from coagent.domain.courses.room import AiMode, Room, check_room
+from coagent.domain.courses.room import AiMode, ApprovalMode, Room, check_room
 from coagent.domain.errors import NotFound
 
 ROOM_NOT_FOUND = "Room not found"
@@ -80,6 +80,7 @@ class CreateRoomCommand:
     ai_frequency: float = 0.5
     is_ai_active: bool = True
     is_analytics_active: bool = False
+    approval_mode: ApprovalMode = ApprovalMode.AGENT
 
 
 class CreateRoom:
@@ -105,6 +106,7 @@ class CreateRoom:
                 ai_frequency=command.ai_frequency,
                 is_ai_active=command.is_ai_active,
                 is_analytics_active=command.is_analytics_active,
+                approval_mode=command.approval_mode,
                 created_at=now,
                 updated_at=now,
             )
@@ -168,6 +170,7 @@ class UpdateRoomCommand:
     ai_frequency: float | None = None
     is_ai_active: bool | None = None
     is_analytics_active: bool | None = None
+    approval_mode: ApprovalMode | None = None
 
 
 class UpdateRoom:
@@ -190,6 +193,7 @@ class UpdateRoom:
                     "ai_frequency",
                     "is_ai_active",
                     "is_analytics_active",
+                    "approval_mode",
                 )
                 if (value := getattr(command, name)) is not None
             }

@@ -6,6 +6,7 @@ message (after `end`). Best effort, like every publish: clients re-read what the
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -35,8 +36,49 @@ class AgentToolTrace:
     result: Mapping[str, Any]
 
 
-# Issue 17 adds proposal, decision and turn traces to this union.
-AgentTrace = AgentError | AgentToolTrace
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentTurnTrace:
+    """A turn's progress (staff-only `agent.turn`): `started`, `skipped` (`detail`: why) or
+    `failed` (`code`: the typed error code).
+    """
+
+    room_id: UUID
+    turn_id: UUID
+    agent_type: str
+    status: str
+    detail: str
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentProposalTrace:
+    """The peer agent drafted a proposal (staff-only `agent.proposal`)."""
+
+    room_id: UUID
+    turn_id: UUID
+    proposal_id: UUID
+    content: str
+    approval_mode: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentDecisionTrace:
+    """A decision on a proposal (staff-only `agent.decision`). `decision`: approve, edit,
+    reject, screen (the teacher agent's approval in `agent_then_human`, still pending) or
+    expire; `decided_by`: the staff user, None for the teacher agent or the expiry.
+    """
+
+    room_id: UUID
+    proposal_id: UUID
+    decision: str
+    decided_by: UUID | None
+    decided_by_agent: bool
+    reason: str | None
+    message_id: UUID | None = None
+
+
+AgentTrace = AgentError | AgentToolTrace | AgentTurnTrace | AgentProposalTrace | AgentDecisionTrace
 
 
 class AgentStream(Protocol):

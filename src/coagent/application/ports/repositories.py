@@ -8,6 +8,7 @@ from uuid import UUID
 
 from coagent.application.ports.agents import AgentConfigRepository
 from coagent.application.ports.chat import MessageRepository
+from coagent.application.ports.proposals import ProposalRepository
 from coagent.application.ports.turns import AgentTurnRepository
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
@@ -268,6 +269,7 @@ class UnitOfWork(Protocol):
     messages: MessageRepository
     agent_configs: AgentConfigRepository
     turns: AgentTurnRepository
+    proposals: ProposalRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -182,7 +182,8 @@ class AgentTurnRepository(Protocol):
 
     async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:
         """Rooms with `is_ai_active` and `ai_mode` not off whose course's active teacher
-        configuration has a `time_interval` or `silence` trigger.
+        configuration (or, in `both` rooms, active student configuration) has a
+        `time_interval` or `silence` trigger; one candidate per (room, configuration).
         """
         ...
 
@@ -195,3 +196,7 @@ class TurnKicker(Protocol):
     async def consider_message(self, room_id: UUID, seq: int) -> None: ...
 
     async def run_turns(self, room_id: UUID) -> None: ...
+
+    async def decide_proposal(self, proposal_id: UUID) -> None:
+        """The teacher agent's decision on a proposal (issue 17)."""
+        ...

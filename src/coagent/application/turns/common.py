@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from coagent.application.ports.agent_events import AgentError, AgentStream
+from coagent.application.ports.agent_events import AgentError, AgentStream, AgentTurnTrace
 from coagent.application.ports.llm import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -57,6 +57,15 @@ async def admit(uow: UnitOfWork, turn: AgentTurn, *, limit: int, now: datetime) 
 
 
 async def trace_skipped(stream: AgentStream, turn: AgentTurn) -> None:
+    await stream.trace(
+        AgentTurnTrace(
+            room_id=turn.room_id,
+            turn_id=turn.id,
+            agent_type=turn.agent_type,
+            status="skipped",
+            detail=turn.reason,
+        )
+    )
     await stream.trace(
         AgentError(
             room_id=turn.room_id,

@@ -1,4 +1,6 @@
-"""ConsiderMessage: after a human message is committed, does the teacher agent answer it?"""
+"""ConsiderMessage: after a human message is committed, does the teacher agent answer it
+(or, when it does not, the peer agent)?
+"""
 
 from dataclasses import dataclass
 from uuid import UUID
@@ -75,12 +77,22 @@ class ConsiderMessage:
         self._limits = limits
 
     async def execute(self, command: ConsiderMessageCommand) -> Considered:
-        agent = AgentType.TEACHER.value
+        """The teacher agent decides first; the peer (student) agent is considered only
+        when the teacher does not speak (its turn, queued or skipped, is the answer).
+        """
+        teacher = await self._consider(command, AgentType.TEACHER)
+        if teacher.status is not None:
+            return teacher
+        peer = await self._consider(command, AgentType.STUDENT)
+        return peer if peer.status is not None else teacher
+
+    async def _consider(self, command: ConsiderMessageCommand, agent_type: AgentType) -> Considered:
+        agent = agent_type.value
         async with self._uow() as uow:
             room = await uow.rooms.get(command.room_id)
             if room is None or room.ai_mode is AiMode.OFF or not room.is_ai_active:
                 return Considered(turn_id=None, status=None, reason="the room's AI is off")
-            config = await uow.agent_configs.active_for(room.course_id, AgentType.TEACHER)
+            config = await uow.agent_configs.active_for(room.course_id, agent_type)
             if config is None:
                 return Considered(turn_id=None, status=None, reason="no active configuration")
             message = await uow.turns.message_at(room.id, command.seq)

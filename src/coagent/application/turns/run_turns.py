@@ -12,7 +12,13 @@ from uuid import UUID
 
 from coagent.application.agents.prompt import PromptContext, build_prompt
 from coagent.application.llm.call_model import CallModel, ModelChoice
-from coagent.application.ports.agent_events import AgentError, AgentStream, AgentToolTrace
+from coagent.application.ports.agent_events import (
+    AgentError,
+    AgentProposalTrace,
+    AgentStream,
+    AgentToolTrace,
+    AgentTurnTrace,
+)
 from coagent.application.ports.chat import ChatPublisher
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.llm import (
@@ -23,14 +29,15 @@ from coagent.application.ports.llm import (
     TextDelta,
 )
 from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
-from coagent.application.ports.turns import AgentReply, TurnUsage
+from coagent.application.ports.turns import AgentReply, TurnKicker, TurnUsage
 from coagent.application.turns.common import error_code
 from coagent.application.turns.tools import TurnTools, offered
 from coagent.domain.agents.config import DEFAULT_MODELS, AgentConfig, AgentType
+from coagent.domain.agents.proposal import Proposal, ProposalStatus
 from coagent.domain.agents.tools import InterruptPolicy
 from coagent.domain.agents.turn import AgentTurn, TurnError, short_reason
 from coagent.domain.chat.message import Message, agent_display_name
-from coagent.domain.courses.room import AiMode, Room
+from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 from coagent.domain.errors import InvalidInput
 
 logger = logging.getLogger("coagent.agents")
@@ -141,6 +148,8 @@ class RunTurns:
         tools: TurnTools | None = None,
         max_tool_steps: int = 4,
         cancel_poll_seconds: float = 0.5,
+        kicker: TurnKicker | None = None,
+        proposal_ttl: float = 600.0,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -154,6 +163,8 @@ class RunTurns:
         self._tools = tools
         self._max_tool_steps = max_tool_steps
         self._cancel_poll = cancel_poll_seconds
+        self._kicker = kicker
+        self._proposal_ttl = timedelta(seconds=proposal_ttl)
 
     async def execute(self, command: RunTurnsCommand) -> RanTurns:
         room_id, holder = command.room_id, self._ids.new_id()
@@ -199,7 +210,11 @@ class RunTurns:
                 await uow.commit()
                 return _EMPTY
             room = await uow.rooms.get(room_id)
-            if room is not None and (room.ai_mode is AiMode.OFF or not room.is_ai_active):
+            if room is not None and (
+                room.ai_mode is AiMode.OFF
+                or not room.is_ai_active
+                or (turn.agent_type == AgentType.STUDENT.value and room.ai_mode is not AiMode.BOTH)
+            ):
                 # Turned off after the turn was queued: it never runs.
                 reason = short_reason(f"{turn.reason} (skipped: the room's AI was turned off)")
                 await uow.turns.skip(turn.id, reason=reason, now=now)
@@ -228,6 +243,7 @@ class RunTurns:
             if started.setup is None:
                 await self._fail(turn, token, TurnError.NO_CONFIGURATION, None, streamed=None)
                 return
+            await self._trace_turn(turn, "started", turn.reason)
             await self._speak(turn, token, holder, started.setup)
         except Exception:
             logger.exception("agent turn failed", extra={"turn_id": str(turn.id)})
@@ -304,6 +320,9 @@ class RunTurns:
             await self._fail(
                 turn, token, TurnError.EMPTY_REPLY, usage, streamed=(message_id, parts)
             )
+            return
+        if turn.agent_type == AgentType.STUDENT.value:  # a draft: a proposal, never a message
+            await self._propose(turn, token, text, usage)
             return
         await self._stream.end(turn.id)
         now = self._clock.now()
@@ -449,12 +468,13 @@ class RunTurns:
                     if streamed.first_token is None:
                         streamed.first_token = self._monotonic()
                     streamed.parts.append(event.text)
-                    await self._stream.delta(
-                        room_id=turn.room_id,
-                        turn_id=turn.id,
-                        message_id=streamed.message_id,
-                        text=event.text,
-                    )
+                    if turn.agent_type != AgentType.STUDENT.value:  # a draft is not streamed
+                        await self._stream.delta(
+                            room_id=turn.room_id,
+                            turn_id=turn.id,
+                            message_id=streamed.message_id,
+                            text=event.text,
+                        )
                 else:
                     completion = event
         return completion
@@ -519,7 +539,7 @@ class RunTurns:
         self, turn: AgentTurn, message_id: UUID, parts: list[str], reason: str
     ) -> None:
         await self._stream.end(turn.id)
-        if parts:
+        if parts and turn.agent_type != AgentType.STUDENT.value:
             await self._stream.aborted(
                 room_id=turn.room_id, turn_id=turn.id, message_id=message_id, reason=reason
             )
@@ -550,3 +570,56 @@ class RunTurns:
                     detail=f"The {turn.agent_type} agent's turn failed: {code.value}",
                 )
             )
+            await self._trace_turn(turn, "failed", turn.reason, code=code.value)
+
+    # --- the peer agent's draft (issue 17): a proposal, never a message
+
+    async def _propose(self, turn: AgentTurn, token: UUID, text: str, usage: TurnUsage) -> None:
+        """Store the draft as a pending proposal in the transaction that completes the turn
+        (only under this runner's lease), trace it to staff, and kick the teacher agent's
+        decision unless the room leaves it to humans.
+        """
+        now = self._clock.now()
+        proposal = Proposal(
+            id=self._ids.new_id(),
+            room_id=turn.room_id,
+            turn_id=turn.id,
+            content=text,
+            status=ProposalStatus.PENDING,
+            created_at=now,
+            expires_at=now + self._proposal_ttl,
+        )
+        async with self._uow() as uow:
+            stored = await uow.proposals.propose(turn.id, token, proposal=proposal, usage=usage)
+            room = await uow.rooms.get(turn.room_id) if stored else None
+            if stored:
+                await uow.commit()
+        if not stored:  # another runner has the turn now (nothing was streamed)
+            return
+        mode = room.approval_mode if room is not None else ApprovalMode.AGENT
+        await self._stream.trace(
+            AgentProposalTrace(
+                room_id=turn.room_id,
+                turn_id=turn.id,
+                proposal_id=proposal.id,
+                content=text,
+                approval_mode=mode.value,
+                expires_at=proposal.expires_at,
+            )
+        )
+        if mode is not ApprovalMode.HUMAN and self._kicker is not None:
+            await self._kicker.decide_proposal(proposal.id)
+
+    async def _trace_turn(
+        self, turn: AgentTurn, status: str, detail: str, *, code: str | None = None
+    ) -> None:
+        await self._stream.trace(
+            AgentTurnTrace(
+                room_id=turn.room_id,
+                turn_id=turn.id,
+                agent_type=turn.agent_type,
+                status=status,
+                detail=detail,
+                code=code,
+            )
+        )

@@ -64,6 +64,8 @@ class Action(StrEnum):
     ANALYTICS_RUN = "analytics.run"
     AGENT_TURN_REQUEST = "agent_turn.request"
     AGENT_TURNS_READ = "agent_turn.read"
+    PROPOSALS_READ = "agent_proposal.read"
+    PROPOSAL_DECIDE = "agent_proposal.decide"
 
     ANALYTICS_JOB = "analytics.job"
 
@@ -94,6 +96,8 @@ REQUIRED: dict[Action, Relation] = {
     Action.AGENT_TURN_REQUEST: Relation.TA,
     Action.AGENT_TURNS_READ: Relation.TA,
     Action.ANALYTICS_JOB: Relation.TA,
+    Action.PROPOSALS_READ: Relation.TA,
+    Action.PROPOSAL_DECIDE: Relation.TA,
 }
 
 # Actions on a room that an assignment restricts: a room with assigned members is, for

@@ -14,6 +14,14 @@ class AiMode(StrEnum):
     BOTH = "both"
 
 
+class ApprovalMode(StrEnum):
+    """Who decides on the peer agent's proposals (see domain/agents/proposal.py)."""
+
+    AGENT = "agent"
+    HUMAN = "human"
+    AGENT_THEN_HUMAN = "agent_then_human"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Room:
     id: UUID
@@ -26,6 +34,7 @@ class Room:
     is_analytics_active: bool
     created_at: datetime
     updated_at: datetime
+    approval_mode: ApprovalMode = ApprovalMode.AGENT
     # True when the room has assigned members: then students outside them do not see it.
     is_restricted: bool = False
 

@@ -26,7 +26,7 @@ from coagent.application.courses.rooms import (
     ListRoomsCommand,
     UpdateRoomCommand,
 )
-from coagent.domain.courses.room import AiMode, Room
+from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 
 RoomName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
@@ -46,6 +46,7 @@ class RoomRead(msgspec.Struct):
     is_restricted: bool
     created_at: datetime
     updated_at: datetime
+    approval_mode: ApprovalMode = ApprovalMode.AGENT
 
     @classmethod
     def of(cls, room: Room) -> "RoomRead":
@@ -61,6 +62,7 @@ class RoomRead(msgspec.Struct):
             is_restricted=room.is_restricted,
             created_at=room.created_at,
             updated_at=room.updated_at,
+            approval_mode=room.approval_mode,
         )
 
 
@@ -72,6 +74,7 @@ class RoomCreate(msgspec.Struct):
     is_analytics_active: bool = False
     ai_frequency: Frequency = 0.5
     ai_mode: AiMode = AiMode.TEACHER_ONLY
+    approval_mode: ApprovalMode = ApprovalMode.AGENT
 
 
 class RoomUpdate(msgspec.Struct):
@@ -86,6 +89,7 @@ class RoomUpdate(msgspec.Struct):
     is_analytics_active: bool | msgspec.UnsetType = msgspec.UNSET
     ai_frequency: Frequency | msgspec.UnsetType = msgspec.UNSET
     ai_mode: AiMode | msgspec.UnsetType = msgspec.UNSET
+    approval_mode: ApprovalMode | msgspec.UnsetType = msgspec.UNSET
 
 
 class AssignRequest(msgspec.Struct):
@@ -124,6 +128,7 @@ class RoomsController(Controller):
                 ai_frequency=data.ai_frequency,
                 is_ai_active=data.is_ai_active,
                 is_analytics_active=data.is_analytics_active,
+                approval_mode=data.approval_mode,
             )
         )
         return RoomRead.of(room)
@@ -181,6 +186,7 @@ class RoomsController(Controller):
                 ai_frequency=sent(data.ai_frequency),
                 is_ai_active=sent(data.is_ai_active),
                 is_analytics_active=sent(data.is_analytics_active),
+                approval_mode=sent(data.approval_mode),
             )
         )
         return RoomRead.of(room)

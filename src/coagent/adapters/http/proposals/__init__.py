@@ -1,0 +1,1 @@
+"""Peer-agent proposals over HTTP (staff only)."""
