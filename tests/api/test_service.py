@@ -126,3 +126,16 @@ def test_logs_never_contain_tokens_passwords_or_hashes(tmp_path, pg, redis_url, 
         "$argon2",
     ):
         assert secret not in text
+
+
+def test_the_accepted_time_zones_are_listed_publicly(client):
+    response = client.get("/api/v1/meta/timezones")
+
+    assert response.status_code == 200
+    names = response.json()["timezones"]
+    assert {"Europe/Berlin", "UTC", "Asia/Taipei"} <= set(names)
+    assert names == sorted(names)
+    assert "europe/berlin" not in names
+    document = client.get("/api/v1/openapi.json").json()
+    assert document["paths"]["/api/v1/meta/timezones"]["get"]["operationId"] == "list_timezones"
+    assert not document["paths"]["/api/v1/meta/timezones"]["get"].get("security")

@@ -15,7 +15,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, Schema, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.response import Redirect
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -38,6 +38,7 @@ from coagent.adapters.http.courses.rooms import AssignRequest, RoomsController, 
 from coagent.adapters.http.courses.schemas import EnrollRequest
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
+from coagent.adapters.http.meta import list_timezones
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
 from coagent.adapters.http.request_id import current_request_id, request_ids
@@ -114,6 +115,13 @@ def _with_schema_extras(app: Litestar, structs: list[type[Any]]) -> None:
                 target = (component.properties or {}).get(name)
                 for attribute, setting in attributes.items():
                     setattr(target, attribute, setting)
+        # Each alternative of an `any_of` carries the whole body (its own properties win):
+        # generators (openapi-python-client) make one model per alternative and drop the
+        # properties beside `anyOf`.
+        for alternative in component.any_of or ():
+            if isinstance(alternative, Schema) and alternative.properties is not None:
+                alternative.type = OpenAPIType.OBJECT
+                alternative.properties = {**(component.properties or {}), **alternative.properties}
 
 
 def _fix_options_allow(app: Litestar) -> None:
@@ -177,6 +185,7 @@ def build_app(
             read_avatar,
             health,
             ready,
+            list_timezones,
             openapi_json,
             docs_redirect,
         ],
