@@ -1,6 +1,7 @@
 """Health, readiness, OpenAPI, problem details, security headers and log hygiene."""
 
 import logging
+import re
 
 from litestar.testing import TestClient
 
@@ -139,3 +140,29 @@ def test_the_accepted_time_zones_are_listed_publicly(client):
     document = client.get("/api/v1/openapi.json").json()
     assert document["paths"]["/api/v1/meta/timezones"]["get"]["operationId"] == "list_timezones"
     assert not document["paths"]["/api/v1/meta/timezones"]["get"].get("security")
+
+
+def test_the_api_reference_loads_nothing_from_another_host(client):
+    page = client.get("/docs")  # and "/" redirect to /api/v1/docs
+    assert page.status_code == 200
+    assert str(page.url).endswith("/api/v1/docs")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/api/v1/docs"
+
+    html = page.text
+    head = html.split("</head>")[0]
+    loaded = re.findall(r"""(?:src|href)=["']([^"']+)["']""", head)
+    # Not vacuous: the stylesheet, both scripts and the icon.
+    assert len(loaded) == 4, loaded
+    for url in loaded:
+        assert url.startswith("/api/v1/docs/assets/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.content, url
+    assert "SwaggerUIBundle(" in html
+    assert "cdn." not in html
+    assert "unpkg" not in html
+    script = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
+    assert script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert client.get("/api/v1/docs/assets/nothing.js").status_code == 404
+    # The document stays where it was.
+    assert client.get("/api/v1/openapi.json").json()["openapi"].startswith("3.1")

@@ -9,16 +9,18 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import ResponseHeader
+from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.response import Redirect
 from litestar.routes import HTTPRoute
+from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from coagent.adapters.http.accounts.avatars import read_avatar
 from coagent.adapters.http.accounts.login import LoginController
@@ -93,7 +95,7 @@ def openapi_json(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response(request.app.openapi_schema.to_schema(), media_type=MediaType.JSON)
 
 
-@get("/docs", include_in_schema=False, sync_to_thread=False)
+@get(["/docs", "/"], include_in_schema=False, sync_to_thread=False)
 def docs_redirect() -> Redirect:
     return Redirect("/api/v1/docs")
 
@@ -138,6 +140,26 @@ def _fix_options_allow(app: Litestar) -> None:
             for cell in getattr(handler.fn, "__closure__", None) or ():
                 if isinstance(cell.cell_contents, HTTPRoute):
                     cell.cell_contents.methods = route.methods
+
+
+# The API reference UI (Swagger UI 5, OpenAPI 3.1) from the files the pinned
+# `swagger-ui-bundle-v2` package ships: /docs works offline and does not change under us (a
+# CDN's `@latest` did both).
+DOCS_ASSETS = "/api/v1/docs/assets"
+DOCS_UI = SwaggerRenderPlugin(
+    path="/",
+    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+    favicon=f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+)
+docs_assets = create_static_files_router(
+    path=DOCS_ASSETS,
+    directories=[swagger_ui_path],
+    name="docs_assets",
+    include_in_schema=False,
+    cache_control=CacheControlHeader(max_age=86400),
+)
 
 
 # Bodies of 1 KiB or more are compressed for clients that accept it: brotli when the client
@@ -188,6 +210,7 @@ def build_app(
             list_timezones,
             openapi_json,
             docs_redirect,
+            docs_assets,
         ],
         dependencies={
             "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
@@ -217,7 +240,7 @@ def build_app(
             title=config.title,
             version=config.version,
             path="/api/v1/docs",
-            render_plugins=[ScalarRenderPlugin(path="/")],
+            render_plugins=[DOCS_UI],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(
