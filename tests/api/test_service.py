@@ -166,3 +166,18 @@ def test_the_api_reference_loads_nothing_from_another_host(client):
     assert client.get("/api/v1/docs/assets/nothing.js").status_code == 404
     # The document stays where it was.
     assert client.get("/api/v1/openapi.json").json()["openapi"].startswith("3.1")
+
+
+def test_a_missing_query_parameter_is_named_in_the_problem(client):
+    session = signed_in(client)
+
+    response = client.get("/api/v1/rooms?other=secret-query-7c1", headers=session.headers)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["detail"] == "Request is not valid"
+    assert problem["errors"] == [
+        {"message": "Field required", "key": "course_id", "source": "query"}
+    ]
+    assert "secret-query-7c1" not in response.text  # Litestar's own detail carries the query
