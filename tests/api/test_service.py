@@ -181,3 +181,46 @@ def test_a_missing_query_parameter_is_named_in_the_problem(client):
         {"message": "Field required", "key": "course_id", "source": "query"}
     ]
     assert "secret-query-7c1" not in response.text  # Litestar's own detail carries the query
+
+
+def test_a_body_that_is_not_json_on_a_json_operation_is_415(client):
+    session = signed_in(client)
+    before = client.get("/api/v1/users/me", headers=session.headers).json()
+
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", "application/xml"):
+        response = client.put(
+            "/api/v1/users/me",
+            content=b'{"full_name": "Changed"}',
+            headers={**session.headers, "Content-Type": content_type},
+        )
+        assert response.status_code == 415, content_type
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "application/json" in response.json()["detail"]
+    assert client.get("/api/v1/users/me", headers=session.headers).json() == before  # unchanged
+    # JSON, a +json type, or no Content-Type at all are taken.
+    for headers in ({"Content-Type": "application/json; charset=utf-8"}, {}):
+        response = client.put(
+            "/api/v1/users/me",
+            content=b'{"full_name": "Changed"}',
+            headers={**session.headers, **headers},
+        )
+        assert response.status_code == 200, response.text
+    # Form logins (urlencoded and multipart, as the original client sends) are not JSON ops.
+    user = seed_user(client)
+    form = client.post(
+        "/api/v1/login/access-token", data={"username": user.email, "password": PASSWORD}
+    )
+    assert form.status_code == 200, form.text
+    multipart = client.post(
+        "/api/v1/login/access-token",
+        files={"username": (None, user.email), "password": (None, PASSWORD)},
+    )
+    assert multipart.status_code == 200, multipart.text
+    # The avatar upload (multipart) still reaches its own checks.
+    upload = client.post(
+        "/api/v1/users/me/avatar",
+        files={"file": ("a.png", b"not an image", "image/png")},
+        headers=session.headers,
+    )
+    assert upload.status_code == 422
+    assert "image" in upload.json()["detail"]

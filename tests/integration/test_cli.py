@@ -3,6 +3,7 @@
 import contextlib
 import ctypes
 import http.client
+import importlib.metadata
 import os
 import signal
 import socket
@@ -30,7 +31,7 @@ PIDFD_GETFD = 438  # the syscall number, the same on every Linux architecture
 
 # Every command and the options its help must mention.
 HELP = {
-    (): ["run", "worker", "scheduler", "db", "seed", "users", "keys"],
+    (): ["run", "worker", "scheduler", "db", "seed", "users", "keys", "--version"],
     ("run",): ["--host", "--port", "--workers", "--migrate"],
     ("worker",): ["--workers", "REDIS_URL"],
     ("scheduler",): ["REDIS_URL"],
@@ -88,6 +89,13 @@ def test_help(path: tuple[str, ...]) -> None:
     assert "Usage:" in result.output
     for expected in HELP[path]:
         assert expected in result.output
+
+
+def test_version_names_the_installed_package() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"coagent {importlib.metadata.version('coagent')}\n"
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ def _configure(settings: Settings) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="coagent", prog_name="coagent", message="%(prog)s %(version)s")
 def cli() -> None:
     """CoAgent Studio backend."""
 
