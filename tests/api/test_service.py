@@ -6,7 +6,7 @@ import re
 from litestar.testing import TestClient
 
 from coagent.main.app import create_app
-from coagent.main.logging import JsonFormatter
+from coagent.main.logging import JsonFormatter, TextFormatter
 from tests.api.conftest import PASSWORD, seed_user, signed_in
 from tests.conftest import make_settings
 
@@ -224,3 +224,18 @@ def test_a_body_that_is_not_json_on_a_json_operation_is_415(client):
     )
     assert upload.status_code == 422
     assert "image" in upload.json()["detail"]
+
+
+def test_the_access_line_carries_the_route_template(tmp_path, pg, caplog):
+    settings = make_settings(tmp_path, DATABASE_URL=pg, ACCESS_LOG="true")
+    caplog.set_level(logging.INFO, logger="coagent.access")
+    with TestClient(app=create_app(settings)) as client:
+        client.get("/api/v1/rooms/0f1e2d3c-4b5a-4978-8877-665544332211?secret=q-9d2")
+    [entry] = [record for record in caplog.records if record.name == "coagent.access"]
+
+    assert entry.route == "/api/v1/rooms/{room_id}"
+    assert entry.path == "/api/v1/rooms/0f1e2d3c-4b5a-4978-8877-665544332211"
+    assert entry.status == 401
+    line = TextFormatter("%(message)s").format(entry)
+    assert line.startswith("GET /api/v1/rooms/{room_id} 401 ")
+    assert "q-9d2" not in line

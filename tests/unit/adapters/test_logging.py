@@ -181,3 +181,31 @@ def test_the_text_formatter_renders_the_traceback_itself_not_a_cached_one() -> N
     assert "the-data" not in text
     assert "[parameters hidden]" in text
     assert entry.exc_text.endswith("('the-data',)]")  # the other handler's cache is left alone
+
+
+def test_the_text_access_line_shows_method_route_status_and_duration() -> None:
+    logger = logging.getLogger("coagent.access")
+    entry = logger.makeRecord(
+        logger.name,
+        logging.INFO,
+        __file__,
+        1,
+        "request",
+        (),
+        None,
+        extra={
+            "method": "GET",
+            "path": "/api/v1/rooms/0b1c",
+            "route": "/api/v1/rooms/{room_id}",
+            "status": 404,
+            "ms": 3.21,
+            "request_id": "abc",
+        },
+    )
+
+    line = TextFormatter("%(levelname)s %(name)s %(message)s").format(entry)
+
+    assert line == "INFO coagent.access GET /api/v1/rooms/{room_id} 404 3.21 ms request_id=abc"
+    assert entry.msg == "request"  # JSON logs and other handlers see the record unchanged
+    entry.__dict__["route"] = None  # no route matched: the path
+    assert "GET /api/v1/rooms/0b1c 404" in TextFormatter("%(message)s").format(entry)

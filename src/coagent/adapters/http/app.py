@@ -57,7 +57,9 @@ SECURITY_HEADERS = [
 
 
 def _access_log(app: ASGIApp) -> ASGIApp:
-    """One line per request: method, path (never the query string), status, milliseconds."""
+    """One line per request: method, path (never the query string), route template, status,
+    milliseconds.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -80,6 +82,8 @@ def _access_log(app: ASGIApp) -> ASGIApp:
                 extra={
                     "method": scope.get("method"),
                     "path": scope.get("path"),
+                    # The matched route template (set by routing): /api/v1/rooms/{room_id}
+                    "route": scope.get("path_template"),
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                     "request_id": current_request_id(),
