@@ -1,6 +1,7 @@
 """`coagent`: the one command-line entry point (web, worker, database, accounts)."""
 
 import asyncio
+import logging
 import os
 import socket
 
@@ -63,6 +64,16 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
     from coagent.main.workers import SocketPerWorker  # noqa: PLC0415
 
     listeners = _listeners(host, port, workers, settings.stalled_peer_timeout_seconds)
+    bound_host, bound_port = listeners[0].getsockname()[:2]
+    address = f"[{bound_host}]" if ":" in bound_host else bound_host
+    logging.getLogger("coagent.server").info(
+        "listening on http://%s:%d (%d web process%s)",
+        address,
+        bound_port,
+        workers,
+        "" if workers == 1 else "es",
+        extra={"host": bound_host, "port": bound_port, "workers": workers},
+    )
     config = uvicorn.Config(
         "coagent.main.asgi:create_app",
         factory=True,

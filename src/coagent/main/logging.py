@@ -24,7 +24,12 @@ _SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(_KEY + r")(?:bearer|basic|token)\s+[^\s\"',}]+"), r"\1[REDACTED]"),
     (re.compile(_KEY + r")[^\s\"',}]+"), r"\1[REDACTED]"),
 ]
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# `color_message`: uvicorn's copy of its message with ANSI colour codes, never for a JSON line.
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 # Cheap substring tests first: most lines hold none of these, and skip the regexes.

@@ -209,3 +209,18 @@ def test_the_text_access_line_shows_method_route_status_and_duration() -> None:
     assert entry.msg == "request"  # JSON logs and other handlers see the record unchanged
     entry.__dict__["route"] = None  # no route matched: the path
     assert "GET /api/v1/rooms/0b1c 404" in TextFormatter("%(message)s").format(entry)
+
+
+def test_json_lines_hold_no_ansi_colour_codes() -> None:
+    # uvicorn passes a coloured copy of its message as `color_message`.
+    entry = record(
+        "Started server process [%d]",
+        42,
+        extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+    )
+
+    line = JsonFormatter().format(entry)
+
+    assert "\\u001b" not in line
+    assert "\x1b" not in line
+    assert json.loads(line)["msg"] == "Started server process [42]"
