@@ -49,7 +49,7 @@ HELP = {
         "--username",
         "--full-name",
         "--role",
-        "--password",
+        "prompted",
         "COAGENT_ADMIN_PASSWORD",
     ],
 }
@@ -425,3 +425,25 @@ def test_workers_share_connections_and_replacements_take_over_their_sockets(
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_create_admin_takes_no_password_argument_and_prompts_for_one(
+    migrated_sqlite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COAGENT_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url(migrated_sqlite))
+    runner = CliRunner()
+
+    refused = runner.invoke(
+        cli, ["users", "create-admin", "--email", "a@example.test", "--password", PASSWORD]
+    )
+    mismatch = runner.invoke(
+        cli, ["users", "create-admin", "--email", "a@example.test"], input="one\ntwo\n"
+    )
+
+    assert refused.exit_code == 2
+    assert "No such option '--password'" in refused.output
+    assert mismatch.exit_code != 0
+    assert "Password:" in mismatch.output
+    assert "do not match" in mismatch.output
+    assert accounts(migrated_sqlite) == []

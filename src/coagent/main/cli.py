@@ -323,18 +323,15 @@ def users() -> None:
 @click.option(
     "--role", type=click.Choice(["super_admin", "admin"]), default="super_admin", show_default=True
 )
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    envvar="COAGENT_ADMIN_PASSWORD",
-    help="Prompted for when not given (or read from COAGENT_ADMIN_PASSWORD).",
-)
-def create_admin(
-    email: str, username: str | None, full_name: str | None, role: str, password: str
-) -> None:
-    """Create an admin or super admin account."""
+def create_admin(email: str, username: str | None, full_name: str | None, role: str) -> None:
+    """Create an admin or super admin account.
+
+    The password is prompted for, or read from COAGENT_ADMIN_PASSWORD; never an argument
+    (a command line is visible to every user of the machine and kept in shell histories).
+    """
+    password = os.environ.get("COAGENT_ADMIN_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
     from coagent.application.accounts.bootstrap import CreateAdminCommand  # noqa: PLC0415
     from coagent.domain.accounts.roles import Role  # noqa: PLC0415
     from coagent.domain.errors import CoagentError  # noqa: PLC0415
