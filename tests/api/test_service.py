@@ -1,11 +1,12 @@
 """Health, readiness, OpenAPI, problem details, security headers and log hygiene."""
 
 import logging
+import re
 
 from litestar.testing import TestClient
 
 from coagent.main.app import create_app
-from coagent.main.logging import JsonFormatter
+from coagent.main.logging import JsonFormatter, TextFormatter
 from tests.api.conftest import PASSWORD, seed_user, signed_in
 from tests.conftest import make_settings
 
@@ -126,3 +127,115 @@ def test_logs_never_contain_tokens_passwords_or_hashes(tmp_path, pg, redis_url, 
         "$argon2",
     ):
         assert secret not in text
+
+
+def test_the_accepted_time_zones_are_listed_publicly(client):
+    response = client.get("/api/v1/meta/timezones")
+
+    assert response.status_code == 200
+    names = response.json()["timezones"]
+    assert {"Europe/Berlin", "UTC", "Asia/Taipei"} <= set(names)
+    assert names == sorted(names)
+    assert "europe/berlin" not in names
+    document = client.get("/api/v1/openapi.json").json()
+    assert document["paths"]["/api/v1/meta/timezones"]["get"]["operationId"] == "list_timezones"
+    assert not document["paths"]["/api/v1/meta/timezones"]["get"].get("security")
+
+
+def test_the_api_reference_loads_nothing_from_another_host(client):
+    page = client.get("/docs")  # and "/" redirect to /api/v1/docs
+    assert page.status_code == 200
+    assert str(page.url).endswith("/api/v1/docs")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/api/v1/docs"
+
+    html = page.text
+    head = html.split("</head>")[0]
+    loaded = re.findall(r"""(?:src|href)=["']([^"']+)["']""", head)
+    # Not vacuous: the stylesheet, both scripts and the icon.
+    assert len(loaded) == 4, loaded
+    for url in loaded:
+        assert url.startswith("/api/v1/docs/assets/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.content, url
+    assert "SwaggerUIBundle(" in html
+    assert "cdn." not in html
+    assert "unpkg" not in html
+    script = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
+    assert script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert client.get("/api/v1/docs/assets/nothing.js").status_code == 404
+    # The document stays where it was.
+    assert client.get("/api/v1/openapi.json").json()["openapi"].startswith("3.1")
+
+
+def test_a_missing_query_parameter_is_named_in_the_problem(client):
+    session = signed_in(client)
+
+    response = client.get("/api/v1/rooms?other=secret-query-7c1", headers=session.headers)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["detail"] == "Request is not valid"
+    assert problem["errors"] == [
+        {"message": "Field required", "key": "course_id", "source": "query"}
+    ]
+    assert "secret-query-7c1" not in response.text  # Litestar's own detail carries the query
+
+
+def test_a_body_that_is_not_json_on_a_json_operation_is_415(client):
+    session = signed_in(client)
+    before = client.get("/api/v1/users/me", headers=session.headers).json()
+
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", "application/xml"):
+        response = client.put(
+            "/api/v1/users/me",
+            content=b'{"full_name": "Changed"}',
+            headers={**session.headers, "Content-Type": content_type},
+        )
+        assert response.status_code == 415, content_type
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "application/json" in response.json()["detail"]
+    assert client.get("/api/v1/users/me", headers=session.headers).json() == before  # unchanged
+    # JSON, a +json type, or no Content-Type at all are taken.
+    for headers in ({"Content-Type": "application/json; charset=utf-8"}, {}):
+        response = client.put(
+            "/api/v1/users/me",
+            content=b'{"full_name": "Changed"}',
+            headers={**session.headers, **headers},
+        )
+        assert response.status_code == 200, response.text
+    # Form logins (urlencoded and multipart, as the original client sends) are not JSON ops.
+    user = seed_user(client)
+    form = client.post(
+        "/api/v1/login/access-token", data={"username": user.email, "password": PASSWORD}
+    )
+    assert form.status_code == 200, form.text
+    multipart = client.post(
+        "/api/v1/login/access-token",
+        files={"username": (None, user.email), "password": (None, PASSWORD)},
+    )
+    assert multipart.status_code == 200, multipart.text
+    # The avatar upload (multipart) still reaches its own checks.
+    upload = client.post(
+        "/api/v1/users/me/avatar",
+        files={"file": ("a.png", b"not an image", "image/png")},
+        headers=session.headers,
+    )
+    assert upload.status_code == 422
+    assert "image" in upload.json()["detail"]
+
+
+def test_the_access_line_carries_the_route_template(tmp_path, pg, caplog):
+    settings = make_settings(tmp_path, DATABASE_URL=pg, ACCESS_LOG="true")
+    caplog.set_level(logging.INFO, logger="coagent.access")
+    with TestClient(app=create_app(settings)) as client:
+        client.get("/api/v1/rooms/0f1e2d3c-4b5a-4978-8877-665544332211?secret=q-9d2")
+    [entry] = [record for record in caplog.records if record.name == "coagent.access"]
+
+    assert entry.route == "/api/v1/rooms/{room_id}"
+    assert entry.path == "/api/v1/rooms/0f1e2d3c-4b5a-4978-8877-665544332211"
+    assert entry.status == 401
+    line = TextFormatter("%(message)s").format(entry)
+    assert line.startswith("GET /api/v1/rooms/{room_id} 401 ")
+    assert "q-9d2" not in line

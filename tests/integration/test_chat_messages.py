@@ -301,7 +301,7 @@ async def test_a_send_on_postgresql_is_two_statements_and_no_transaction(
 ) -> None:
     """The standing read and the append; no BEGIN, COMMIT or ROLLBACK round trips."""
     if database.dialect != "postgresql":
-        pytest.skip("counts what asyncpg sends")
+        pytest.skip("PostgreSQL only: counts what asyncpg sends")
     with sent_to_postgresql(database) as sent:
         await append_committed(
             database, setting.room, "x", sender_id=setting.alice.id, client_msg_id="x"
@@ -375,7 +375,7 @@ async def test_history_is_one_query_on_the_room_seq_index(
     database: Database, setting: Setting, cursor: dict[str, int]
 ) -> None:
     if database.dialect != "postgresql":
-        pytest.skip("the plan check reads PostgreSQL's EXPLAIN")
+        pytest.skip("PostgreSQL only: the plan check reads PostgreSQL's EXPLAIN")
     await execute(
         database,
         "INSERT INTO message (id, room_id, seq, sender_id, content, created_at, updated_at)"

@@ -3,6 +3,7 @@
 import contextlib
 import ctypes
 import http.client
+import importlib.metadata
 import os
 import signal
 import socket
@@ -30,7 +31,7 @@ PIDFD_GETFD = 438  # the syscall number, the same on every Linux architecture
 
 # Every command and the options its help must mention.
 HELP = {
-    (): ["run", "worker", "scheduler", "db", "seed", "users", "keys"],
+    (): ["run", "worker", "scheduler", "db", "seed", "users", "keys", "--version"],
     ("run",): ["--host", "--port", "--workers", "--migrate"],
     ("worker",): ["--workers", "REDIS_URL"],
     ("scheduler",): ["REDIS_URL"],
@@ -48,7 +49,7 @@ HELP = {
         "--username",
         "--full-name",
         "--role",
-        "--password",
+        "prompted",
         "COAGENT_ADMIN_PASSWORD",
     ],
 }
@@ -88,6 +89,13 @@ def test_help(path: tuple[str, ...]) -> None:
     assert "Usage:" in result.output
     for expected in HELP[path]:
         assert expected in result.output
+
+
+def test_version_names_the_installed_package() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"coagent {importlib.metadata.version('coagent')}\n"
 
 
 @pytest.mark.slow
@@ -417,3 +425,25 @@ def test_workers_share_connections_and_replacements_take_over_their_sockets(
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_create_admin_takes_no_password_argument_and_prompts_for_one(
+    migrated_sqlite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COAGENT_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url(migrated_sqlite))
+    runner = CliRunner()
+
+    refused = runner.invoke(
+        cli, ["users", "create-admin", "--email", "a@example.test", "--password", PASSWORD]
+    )
+    mismatch = runner.invoke(
+        cli, ["users", "create-admin", "--email", "a@example.test"], input="one\ntwo\n"
+    )
+
+    assert refused.exit_code == 2
+    assert "No such option '--password'" in refused.output
+    assert mismatch.exit_code != 0
+    assert "Password:" in mismatch.output
+    assert "do not match" in mismatch.output
+    assert accounts(migrated_sqlite) == []

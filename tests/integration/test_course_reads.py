@@ -122,7 +122,7 @@ async def test_a_page_past_the_end_still_has_the_actor_and_the_total(
 
 async def test_a_full_page_is_one_statement_on_postgresql(database: Database, world: World):
     if database.dialect != "postgresql":
-        pytest.skip("the driver path is PostgreSQL's")
+        pytest.skip("PostgreSQL only: the driver path is PostgreSQL's")
     with sent_to_postgresql(database) as sent:
         async with database.uow() as uow:
             found = await uow.courses.visible_to(world.student.id, offset=0, limit=100)

@@ -148,7 +148,7 @@ async def test_a_history_read_is_two_statements_and_no_transaction(
     database: Database, world: World
 ):
     if database.dialect != "postgresql":
-        pytest.skip("counts what asyncpg sends")
+        pytest.skip("PostgreSQL only: counts what asyncpg sends")
     with sent_to_postgresql(database) as sent:
         async with database.uow() as uow:
             await uow.rooms.standing(world.open_room.id, world.student.id)

@@ -86,3 +86,12 @@ def test_no_query_string_reaches_the_log_uvicorns_lines_included(tmp_path: Path)
     assert any(line.get("path") == "/health" and line.get("status") == 200 for line in lines)
     assert any(f"WebSocket /api/v1/chat/ws/{room}" in line["msg"] for line in lines), text
     assert any("WebSocket /api/v1/nowhere" in line["msg"] for line in lines), text
+    # The address it listens on, and no ANSI colour codes (uvicorn's `color_message`).
+    assert any(
+        line.get("logger") == "coagent.server"
+        and line["msg"] == f"listening on http://127.0.0.1:{port} (1 web process)"
+        and line["port"] == port
+        for line in lines
+    ), text
+    assert "\\u001b" not in text
+    assert "color_message" not in text

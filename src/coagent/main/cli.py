@@ -1,6 +1,7 @@
 """`coagent`: the one command-line entry point (web, worker, database, accounts)."""
 
 import asyncio
+import logging
 import os
 import socket
 
@@ -30,6 +31,7 @@ def _configure(settings: Settings) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="coagent", prog_name="coagent", message="%(prog)s %(version)s")
 def cli() -> None:
     """CoAgent Studio backend."""
 
@@ -62,6 +64,16 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
     from coagent.main.workers import SocketPerWorker  # noqa: PLC0415
 
     listeners = _listeners(host, port, workers, settings.stalled_peer_timeout_seconds)
+    bound_host, bound_port = listeners[0].getsockname()[:2]
+    address = f"[{bound_host}]" if ":" in bound_host else bound_host
+    logging.getLogger("coagent.server").info(
+        "listening on http://%s:%d (%d web process%s)",
+        address,
+        bound_port,
+        workers,
+        "" if workers == 1 else "es",
+        extra={"host": bound_host, "port": bound_port, "workers": workers},
+    )
     config = uvicorn.Config(
         "coagent.main.asgi:create_app",
         factory=True,
@@ -311,18 +323,15 @@ def users() -> None:
 @click.option(
     "--role", type=click.Choice(["super_admin", "admin"]), default="super_admin", show_default=True
 )
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    envvar="COAGENT_ADMIN_PASSWORD",
-    help="Prompted for when not given (or read from COAGENT_ADMIN_PASSWORD).",
-)
-def create_admin(
-    email: str, username: str | None, full_name: str | None, role: str, password: str
-) -> None:
-    """Create an admin or super admin account."""
+def create_admin(email: str, username: str | None, full_name: str | None, role: str) -> None:
+    """Create an admin or super admin account.
+
+    The password is prompted for, or read from COAGENT_ADMIN_PASSWORD; never an argument
+    (a command line is visible to every user of the machine and kept in shell histories).
+    """
+    password = os.environ.get("COAGENT_ADMIN_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
     from coagent.application.accounts.bootstrap import CreateAdminCommand  # noqa: PLC0415
     from coagent.domain.accounts.roles import Role  # noqa: PLC0415
     from coagent.domain.errors import CoagentError  # noqa: PLC0415

@@ -24,7 +24,12 @@ _SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(_KEY + r")(?:bearer|basic|token)\s+[^\s\"',}]+"), r"\1[REDACTED]"),
     (re.compile(_KEY + r")[^\s\"',}]+"), r"\1[REDACTED]"),
 ]
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# `color_message`: uvicorn's copy of its message with ANSI colour codes, never for a JSON line.
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 # Cheap substring tests first: most lines hold none of these, and skip the regexes.
@@ -96,10 +101,21 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         # Another handler may have cached its own rendering of the traceback on the record.
         cached, record.exc_text = record.exc_text, None
+        message = record.msg
+        if record.name == "coagent.access" and hasattr(record, "status"):
+            # The access line says what JSON logs carry as fields: method, route template
+            # (else the path), status, duration, request id.
+            fields = record.__dict__
+            record.msg = (
+                f"{fields.get('method')} {fields.get('route') or fields.get('path')} "
+                f"{fields.get('status')} {fields.get('ms')} ms "
+                f"request_id={fields.get('request_id')}"
+            )
         try:
             return scrub(super().format(record))
         finally:
             record.exc_text = cached
+            record.msg = message
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         return format_traceback(ei)

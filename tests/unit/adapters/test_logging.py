@@ -181,3 +181,46 @@ def test_the_text_formatter_renders_the_traceback_itself_not_a_cached_one() -> N
     assert "the-data" not in text
     assert "[parameters hidden]" in text
     assert entry.exc_text.endswith("('the-data',)]")  # the other handler's cache is left alone
+
+
+def test_the_text_access_line_shows_method_route_status_and_duration() -> None:
+    logger = logging.getLogger("coagent.access")
+    entry = logger.makeRecord(
+        logger.name,
+        logging.INFO,
+        __file__,
+        1,
+        "request",
+        (),
+        None,
+        extra={
+            "method": "GET",
+            "path": "/api/v1/rooms/0b1c",
+            "route": "/api/v1/rooms/{room_id}",
+            "status": 404,
+            "ms": 3.21,
+            "request_id": "abc",
+        },
+    )
+
+    line = TextFormatter("%(levelname)s %(name)s %(message)s").format(entry)
+
+    assert line == "INFO coagent.access GET /api/v1/rooms/{room_id} 404 3.21 ms request_id=abc"
+    assert entry.msg == "request"  # JSON logs and other handlers see the record unchanged
+    entry.__dict__["route"] = None  # no route matched: the path
+    assert "GET /api/v1/rooms/0b1c 404" in TextFormatter("%(message)s").format(entry)
+
+
+def test_json_lines_hold_no_ansi_colour_codes() -> None:
+    # uvicorn passes a coloured copy of its message as `color_message`.
+    entry = record(
+        "Started server process [%d]",
+        42,
+        extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+    )
+
+    line = JsonFormatter().format(entry)
+
+    assert "\\u001b" not in line
+    assert "\x1b" not in line
+    assert json.loads(line)["msg"] == "Started server process [42]"

@@ -9,16 +9,18 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import ResponseHeader
+from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, Schema, SecurityScheme
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.response import Redirect
 from litestar.routes import HTTPRoute
+from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from coagent.adapters.http.accounts.avatars import read_avatar
 from coagent.adapters.http.accounts.login import LoginController
@@ -39,6 +41,7 @@ from coagent.adapters.http.courses.rooms import AssignRequest, RoomsController, 
 from coagent.adapters.http.courses.schemas import EnrollRequest
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
+from coagent.adapters.http.meta import list_timezones
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
 from coagent.adapters.http.proposals.controller import (
     ApproveRequest,
@@ -60,7 +63,9 @@ SECURITY_HEADERS = [
 
 
 def _access_log(app: ASGIApp) -> ASGIApp:
-    """One line per request: method, path (never the query string), status, milliseconds."""
+    """One line per request: method, path (never the query string), route template, status,
+    milliseconds.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -83,6 +88,8 @@ def _access_log(app: ASGIApp) -> ASGIApp:
                 extra={
                     "method": scope.get("method"),
                     "path": scope.get("path"),
+                    # The matched route template (set by routing): /api/v1/rooms/{room_id}
+                    "route": scope.get("path_template"),
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                     "request_id": current_request_id(),
@@ -98,7 +105,7 @@ def openapi_json(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response(request.app.openapi_schema.to_schema(), media_type=MediaType.JSON)
 
 
-@get("/docs", include_in_schema=False, sync_to_thread=False)
+@get(["/docs", "/"], include_in_schema=False, sync_to_thread=False)
 def docs_redirect() -> Redirect:
     return Redirect("/api/v1/docs")
 
@@ -120,6 +127,13 @@ def _with_schema_extras(app: Litestar, structs: list[type[Any]]) -> None:
                 target = (component.properties or {}).get(name)
                 for attribute, setting in attributes.items():
                     setattr(target, attribute, setting)
+        # Each alternative of an `any_of` carries the whole body (its own properties win):
+        # generators (openapi-python-client) make one model per alternative and drop the
+        # properties beside `anyOf`.
+        for alternative in component.any_of or ():
+            if isinstance(alternative, Schema) and alternative.properties is not None:
+                alternative.type = OpenAPIType.OBJECT
+                alternative.properties = {**(component.properties or {}), **alternative.properties}
 
 
 def _fix_options_allow(app: Litestar) -> None:
@@ -136,6 +150,26 @@ def _fix_options_allow(app: Litestar) -> None:
             for cell in getattr(handler.fn, "__closure__", None) or ():
                 if isinstance(cell.cell_contents, HTTPRoute):
                     cell.cell_contents.methods = route.methods
+
+
+# The API reference UI (Swagger UI 5, OpenAPI 3.1) from the files the pinned
+# `swagger-ui-bundle-v2` package ships: /docs works offline and does not change under us (a
+# CDN's `@latest` did both).
+DOCS_ASSETS = "/api/v1/docs/assets"
+DOCS_UI = SwaggerRenderPlugin(
+    path="/",
+    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+    favicon=f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+)
+docs_assets = create_static_files_router(
+    path=DOCS_ASSETS,
+    directories=[swagger_ui_path],
+    name="docs_assets",
+    include_in_schema=False,
+    cache_control=CacheControlHeader(max_age=86400),
+)
 
 
 # Bodies of 1 KiB or more are compressed for clients that accept it: brotli when the client
@@ -186,8 +220,10 @@ def build_app(
             read_avatar,
             health,
             ready,
+            list_timezones,
             openapi_json,
             docs_redirect,
+            docs_assets,
         ],
         dependencies={
             "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
@@ -225,7 +261,7 @@ def build_app(
             title=config.title,
             version=config.version,
             path="/api/v1/docs",
-            render_plugins=[ScalarRenderPlugin(path="/")],
+            render_plugins=[DOCS_UI],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(

@@ -5,7 +5,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 
 from coagent.adapters.http.auth import access_token
 from coagent.adapters.http.input_guard import (
@@ -44,7 +44,8 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     Also refuses a repeated query parameter: every parameter we declare is a single value, and
     Litestar would silently pick one of the copies; and input no operation can take (see
     input_guard): a query string or JSON body that is not UTF-8 or nests too deep, and a NUL in
-    any text of the query or of the body as the handler takes it.
+    any text of the query or of the body as the handler takes it. A body with a Content-Type
+    other than JSON sent to a JSON operation is a 415.
     """
     refuse_unreadable_query(request.scope.get("query_string", b""))
     keys = [key for key, _ in request.query_params.multi_items()]
@@ -61,6 +62,17 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     if request.route_handler.security and access_token(request) is None:
         return
     body = await request.body()
+    if (
+        body_type is not _NOT_JSON
+        and body
+        and content_type
+        and not is_json_content(content_type, b"")
+    ):
+        # A form or text body sent to a JSON operation (e.g. `curl -d` without a JSON
+        # Content-Type): say so instead of parsing it as JSON. No Content-Type is accepted.
+        raise HTTPException(
+            status_code=415, detail="This operation takes application/json; send that Content-Type"
+        )
     if body and (body_type is not _NOT_JSON or is_json_content(content_type, body)):
         refuse_unreadable_json(body)
     if body_type is _NOT_JSON:

@@ -2,6 +2,7 @@
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -126,7 +127,18 @@ def handle_validation_error(
         for item in (extra or [])
         if isinstance(item, dict)
     ]
+    # Litestar says which parameter is missing only in its detail, with the path and query
+    # string after it (never echoed): name it in `errors` like any other invalid parameter.
+    missing = _MISSING_PARAMETER.match(str(error.detail or ""))
+    if missing and not errors:
+        source, name = missing.groups()
+        errors = [{"message": "Field required", "key": name, "source": source}]
     return problem_response(422, "Request is not valid", errors=errors or None)
+
+
+_MISSING_PARAMETER = re.compile(
+    r"^Missing required (query|header|cookie|path) parameter '([^']{1,200})' for path "
+)
 
 
 def handle_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:

@@ -128,5 +128,7 @@ class AvatarUpload(msgspec.Struct):
     file: UploadFile
 
 
-class Message(msgspec.Struct):
+class Notice(msgspec.Struct):
+    """A one-line answer for people: `{"message": "..."}` (the original's shape)."""
+
     message: str

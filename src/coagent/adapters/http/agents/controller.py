@@ -16,6 +16,7 @@ from coagent.adapters.http.agents.schemas import (
     AgentConfigCreate,
     AgentConfigRead,
     AgentConfigUpdate,
+    AgentKeysRead,
     AgentKeysUpdate,
     DesignRequest,
     DesignResponse,
@@ -309,11 +310,11 @@ class AgentsController(Controller):
     )
     async def read_keys(
         self, config_id: FromPath[UUID], services: Services, current: Current
-    ) -> dict[str, str]:
+    ) -> AgentKeysRead:
         masks = await services.agents.read_keys.execute(
             ReadAgentKeysCommand(actor_id=current.user_id, config_id=config_id)
         )
-        return {key_type.value: mask for key_type, mask in masks.items()}
+        return AgentKeysRead.of(masks)
 
     @put(
         "/{config_id:uuid}/keys",

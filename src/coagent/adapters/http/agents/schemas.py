@@ -310,6 +310,19 @@ class AgentKeysUpdate(msgspec.Struct, forbid_unknown_fields=True):
         }
 
 
+class AgentKeysRead(msgspec.Struct):
+    """Per stored key type, its mask (never the key); a type without a stored key is absent."""
+
+    api_key: str | msgspec.UnsetType = msgspec.UNSET
+    room_key: str | msgspec.UnsetType = msgspec.UNSET
+    global_key: str | msgspec.UnsetType = msgspec.UNSET
+    backup_key: str | msgspec.UnsetType = msgspec.UNSET
+
+    @classmethod
+    def of(cls, masks: Mapping[KeyType, str]) -> "AgentKeysRead":
+        return cls(**{key_type.value: mask for key_type, mask in masks.items()})
+
+
 class VersionCreate(msgspec.Struct):
     """`version_label` empty or absent: "v<n>"."""
 

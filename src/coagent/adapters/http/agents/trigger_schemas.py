@@ -5,13 +5,18 @@ semantic validation, so the conversion functions go through `parse_trigger` and
 `parse_schedule` and raise `InvalidInput` with a detail naming the field.
 
 `trigger_config` is a union tagged by `type` (one struct per trigger type, each with its own
-`value` bounds). Use `TriggerConfig | None` in request structs: null, or omitting it where the
+`value` bounds). Each tag is
+also its `type`'s default in the schema, so generated SDKs fill it in (a caller writes
+`MessageCountTrigger(value=3)`, not `MessageCountTrigger(type_="message_count", value=3)`).
+Use `TriggerConfig | None` in request structs: null, or omitting it where the
 field is optional, means the default trigger (probability at the room's ai_frequency). Responses
 should always carry a trigger object (`trigger_to_schema`), never null.
 
 Every body these structs accept has a meaning in the domain (a range mode without rules is
 never on duty, a reversed date window is empty, see `coagent.domain.agents.schedule`), so a
-schema-valid body is refused for its content (the time zones are listed as an enum).
+schema-valid body is refused for its content. The time zone is a string with a documented
+format, not an enum of the ~600 IANA names (generated SDKs choke on an inline enum that large):
+`GET /api/v1/meta/timezones` lists what the server accepts, and the domain checks it.
 
 Litestar drops some bounds when it renders these structs (a zero lower bound of an optional
 field, bounds of list items, `forbid_unknown_fields`); the structs listed in
@@ -33,7 +38,6 @@ from coagent.domain.agents.schedule import (
     ScheduleMode,
     parse_schedule,
     schedule_to_dict,
-    time_zone_names,
 )
 from coagent.domain.agents.trigger import (
     DEFAULT_MESSAGE_COUNT,
@@ -75,7 +79,10 @@ NoValue = Annotated[None, msgspec.Meta(description="This trigger type takes no v
 class MentionTrigger(msgspec.Struct, tag_field="type", tag="mention", forbid_unknown_fields=True):
     """Speak only when mentioned."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+    __openapi_extra__: ClassVar[dict[str, Any]] = {
+        "additional_properties": False,
+        "properties": {"type": {"default": "mention"}},
+    }
 
     value: NoValue = None
 
@@ -87,7 +94,7 @@ class ProbabilityTrigger(
 
     __openapi_extra__: ClassVar[dict[str, Any]] = {
         "additional_properties": False,
-        "properties": {"value": {"minimum": MIN_PROBABILITY}},
+        "properties": {"type": {"default": "probability"}, "value": {"minimum": MIN_PROBABILITY}},
     }
 
     value: Chance | None = None
@@ -98,7 +105,10 @@ class MessageCountTrigger(
 ):
     """Speak after this many human messages since the last agent message."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+    __openapi_extra__: ClassVar[dict[str, Any]] = {
+        "additional_properties": False,
+        "properties": {"type": {"default": "message_count"}},
+    }
 
     value: MessageCount = DEFAULT_MESSAGE_COUNT
 
@@ -108,7 +118,10 @@ class TimeIntervalTrigger(
 ):
     """Speak when this many seconds passed since the agent's last message."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+    __openapi_extra__: ClassVar[dict[str, Any]] = {
+        "additional_properties": False,
+        "properties": {"type": {"default": "time_interval"}},
+    }
 
     value: Seconds = DEFAULT_SECONDS
 
@@ -116,7 +129,10 @@ class TimeIntervalTrigger(
 class SilenceTrigger(msgspec.Struct, tag_field="type", tag="silence", forbid_unknown_fields=True):
     """Speak when the room has been silent (no message of any kind) this many seconds."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+    __openapi_extra__: ClassVar[dict[str, Any]] = {
+        "additional_properties": False,
+        "properties": {"type": {"default": "silence"}},
+    }
 
     value: Seconds = DEFAULT_SECONDS
 
@@ -124,7 +140,10 @@ class SilenceTrigger(msgspec.Struct, tag_field="type", tag="silence", forbid_unk
 class ManualTrigger(msgspec.Struct, tag_field="type", tag="manual", forbid_unknown_fields=True):
     """Speak only when mentioned or explicitly asked."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
+    __openapi_extra__: ClassVar[dict[str, Any]] = {
+        "additional_properties": False,
+        "properties": {"type": {"default": "manual"}},
+    }
 
     value: NoValue = None
 
@@ -160,12 +179,18 @@ EndClock = Annotated[
     ),
 ]
 Weekday = Annotated[int, msgspec.Meta(ge=0, le=6)]
+TIME_ZONE_PATTERN: Final = r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$"
+"""The shape of every IANA name (the server also checks the name is one it knows)."""
 TimeZoneName = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
         max_length=MAX_TIMEZONE_LENGTH,
-        description="IANA time zone the schedule is read in; null: the server's TIMEZONE",
+        pattern=TIME_ZONE_PATTERN,
+        description=(
+            "IANA time zone name (Area/Location, case-sensitive) the schedule is read in; "
+            "null: the server's TIMEZONE. GET /api/v1/meta/timezones lists the accepted names"
+        ),
         examples=["Europe/Berlin"],
     ),
 ]
@@ -218,12 +243,7 @@ class ScheduleGeneral(msgspec.Struct, forbid_unknown_fields=True):
 class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True):
     """When the agent is on duty; null means always."""
 
-    # The accepted time zone names are this system's IANA data: listed here (read once, when
-    # this module is imported) so the schema states exactly what the domain accepts.
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "additional_properties": False,
-        "properties": {"timezone": {"enum": [*time_zone_names(), None]}},
-    }
+    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
 
     timezone: TimeZoneName | None = None
     specific: Annotated[list[ScheduleSpecificDate], msgspec.Meta(max_length=MAX_SPECIFIC_DATES)] = (

@@ -5,6 +5,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from coagent.adapters.http.auth import SECURITY
@@ -94,7 +95,14 @@ class ChatController(Controller):
             "(`CHAT_MESSAGES_PER_WINDOW` per `CHAT_WINDOW_SECONDS`): more are a 429 with "
             "Retry-After and are not stored; a repeat is not counted."
         ),
-        responses=problems(401, 404, 409, 429),
+        responses={
+            200: ResponseSpec(
+                data_container=MessageEvent,
+                description="A repeat: the message stored before (`Idempotent-Replayed: true`)",
+                generate_examples=False,
+            ),
+            **problems(401, 404, 409, 429),
+        },
         status_code=201,
     )
     async def send_message(

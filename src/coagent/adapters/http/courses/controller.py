@@ -7,7 +7,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from coagent.adapters.http.accounts.schemas import Message
+from coagent.adapters.http.accounts.schemas import Notice
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.bodies import sent
 from coagent.adapters.http.courses.schemas import (
@@ -146,7 +146,7 @@ class CoursesController(Controller):
         data: JSONBody[EnrollRequest],
         services: Services,
         current: Current,
-    ) -> Message:
+    ) -> Notice:
         enrollment = await services.courses.enroll.execute(
             EnrollMemberCommand(
                 actor_id=current.user_id,
@@ -157,8 +157,8 @@ class CoursesController(Controller):
             )
         )
         if not enrollment.created:
-            return Message(message="User already enrolled")
-        return Message(message=f"User {enrollment.user.display_name} enrolled as {enrollment.role}")
+            return Notice(message="User already enrolled")
+        return Notice(message=f"User {enrollment.user.display_name} enrolled as {enrollment.role}")
 
     @get(
         "/{course_id:uuid}/members",
@@ -187,13 +187,13 @@ class CoursesController(Controller):
         data: JSONBody[MemberRoleUpdate],
         services: Services,
         current: Current,
-    ) -> Message:
+    ) -> Notice:
         await services.courses.change_member.execute(
             ChangeMemberCommand(
                 actor_id=current.user_id, course_id=course_id, user_id=user_id, role=data.role
             )
         )
-        return Message(message="Role updated")
+        return Notice(message="Role updated")
 
     @delete(
         "/{course_id:uuid}/members/{user_id:uuid}",
@@ -208,8 +208,8 @@ class CoursesController(Controller):
         user_id: FromPath[UUID],
         services: Services,
         current: Current,
-    ) -> Message:
+    ) -> Notice:
         await services.courses.change_member.execute(
             ChangeMemberCommand(actor_id=current.user_id, course_id=course_id, user_id=user_id)
         )
-        return Message(message="User removed from course")
+        return Notice(message="User removed from course")

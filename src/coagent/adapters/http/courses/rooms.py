@@ -8,13 +8,13 @@ import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from coagent.adapters.http.accounts.schemas import Email, Message
+from coagent.adapters.http.accounts.schemas import Email, Notice
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.bodies import sent
 from coagent.adapters.http.courses.schemas import (
-    USER_REFERENCE_ANY_OF,
     USER_REFERENCE_RULE,
     Description,
+    user_reference_any_of,
 )
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.problems import problems
@@ -97,7 +97,7 @@ class AssignRequest(msgspec.Struct):
 
     __openapi_extra__: ClassVar[dict[str, Any]] = {
         "description": USER_REFERENCE_RULE + " The user must be a member of the course.",
-        "any_of": USER_REFERENCE_ANY_OF,
+        "any_of": user_reference_any_of("Assign"),
     }
 
     user_email: Email | msgspec.UnsetType | None = msgspec.UNSET
@@ -220,7 +220,7 @@ class RoomsController(Controller):
         data: JSONBody[AssignRequest],
         services: Services,
         current: Current,
-    ) -> Message:
+    ) -> Notice:
         assignment = await services.rooms.assign.execute(
             AssignToRoomCommand(
                 actor_id=current.user_id,
@@ -230,5 +230,5 @@ class RoomsController(Controller):
             )
         )
         if not assignment.created:
-            return Message(message="User already assigned to room")
-        return Message(message=f"User {assignment.user.display_name} assigned to room")
+            return Notice(message="User already assigned to room")
+        return Notice(message=f"User {assignment.user.display_name} assigned to room")

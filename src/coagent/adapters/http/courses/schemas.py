@@ -25,16 +25,26 @@ USER_REFERENCE_RULE = (
     "When both are given, `user_id` is used and `user_email` must be that user's address: "
     "422 when they name different users or when neither is given."
 )
-USER_REFERENCE_ANY_OF = [
-    Schema(
-        required=["user_id"],
-        properties={"user_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID)},
-    ),
-    Schema(
-        required=["user_email"],
-        properties={"user_email": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.EMAIL)},
-    ),
-]
+
+
+def user_reference_any_of(name: str) -> list[Schema]:
+    """The two alternatives of an enroll/assign body, titled `<name>ByUserId` and
+    `<name>ByEmail` so generated SDKs name their models; the app's OpenAPI pass copies the
+    body's other properties (`role`, the nullable other field) into each alternative, so
+    either model carries the whole body.
+    """
+    return [
+        Schema(
+            title=f"{name}ByUserId",
+            required=["user_id"],
+            properties={"user_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID)},
+        ),
+        Schema(
+            title=f"{name}ByEmail",
+            required=["user_email"],
+            properties={"user_email": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.EMAIL)},
+        ),
+    ]
 
 
 class CourseRead(msgspec.Struct):
@@ -75,7 +85,7 @@ class EnrollRequest(msgspec.Struct):
     # What the generated schema cannot say by itself (applied by the app's OpenAPI pass).
     __openapi_extra__: ClassVar[dict[str, Any]] = {
         "description": USER_REFERENCE_RULE,
-        "any_of": USER_REFERENCE_ANY_OF,
+        "any_of": user_reference_any_of("Enroll"),
     }
 
     user_email: Email | msgspec.UnsetType | None = msgspec.UNSET
