@@ -831,7 +831,7 @@ class InMemoryUnitOfWork:
             self._message_rows[4],
         )
         self.proposals = InMemoryProposalRepository(
-            self._message_rows[4],
+            self._message_rows[5],
             self._message_rows[2],
             self._message_rows[0],
             self._message_rows[1],
