@@ -83,7 +83,10 @@ class AnalyticsController(Controller):
         course_id: FromPath[UUID],
         services: Services,
         current: Current,
-        prefer: Annotated[str | None, HeaderParameter(name="Prefer", required=False)] = None,
+        prefer: Annotated[
+            str | None,
+            HeaderParameter(name="Prefer", required=False, pattern=r"^[^\x00]*$", max_length=1000),
+        ] = None,
     ) -> Response[ReportRead]:
         analytics = services.analytics
         started = await analytics.start.execute(

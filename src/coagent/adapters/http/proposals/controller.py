@@ -24,7 +24,7 @@ from coagent.application.proposals.list_proposals import ListProposals, ListProp
 from coagent.domain.agents.proposal import Proposal, ProposalStatus
 from coagent.domain.errors import Unavailable
 
-Text = Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[^\x00]*\S[^\x00]*$")]
+Text = Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")]
 Reason = Annotated[str, msgspec.Meta(max_length=500, pattern=r"^[^\x00]*$")]
 
 
