@@ -130,6 +130,9 @@ from coagent.main.settings import Settings
 
 logger = logging.getLogger("coagent")
 
+# The longest one close step of the container may take (see Container.aclose).
+CLOSE_STEP_SECONDS = 2.5  # above the hub's own 2 s wait for publishes under way
+
 
 def create_redis(url: str, *, max_connections: int = 64) -> Redis:
     """A client whose callers wait for a free connection instead of failing (the default pool
@@ -195,8 +198,10 @@ class Container:
         self.hasher.close()
         for step in steps:
             try:
-                # Bounded: a stuck close must not keep the process from exiting.
-                await asyncio.wait_for(step(), 10)
+                # Bounded: a stuck close must not keep the process from exiting, and the
+                # whole close must fit in a worker's stop budget (coagent.main.stopping:
+                # its watchdog ends the process 7 s after the signal).
+                await asyncio.wait_for(step(), CLOSE_STEP_SECONDS)
             except Exception:
                 logger.exception("shutdown step failed", extra={"step": step.__qualname__})
 
