@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
 
 from coagent.adapters.persistence.engine import pool_timeout_is_unavailable
+from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.models import (
     AnalyticsJobModel,
     AnalyticsReportModel,
@@ -36,7 +37,7 @@ from coagent.domain.analytics.figures import (
 from coagent.domain.analytics.job import ACTIVE_STATUSES, AnalyticsJob, JobStatus
 from coagent.domain.analytics.report import REPORT_TYPE, Report, RoomSection
 from coagent.domain.chat.message import Message, agent_display_name
-from coagent.domain.courses.room import AiMode, Room
+from coagent.domain.courses.room import Room
 
 UNKNOWN_SENDER = "Unknown"
 
@@ -239,7 +240,7 @@ class SqlAnalyticsStore:
                 .where(RoomModel.course_id == course_id, RoomModel.is_analytics_active)
                 .order_by(RoomModel.created_at, RoomModel.id)
             )
-            return [_room(row) for row in rows]
+            return [room_from_row(row) for row in rows]
 
     async def room_ids(self, course_id: UUID) -> Sequence[UUID]:
         async with pool_timeout_is_unavailable(), self._sessions() as session:
@@ -524,21 +525,6 @@ def _job(row: AnalyticsJobModel) -> AnalyticsJob:
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
         attempts=row.attempts,
-    )
-
-
-def _room(row: RoomModel) -> Room:
-    return Room(
-        id=row.id,
-        course_id=row.course_id,
-        name=row.name,
-        description=row.description,
-        ai_mode=AiMode(row.ai_mode),
-        ai_frequency=row.ai_frequency,
-        is_ai_active=row.is_ai_active,
-        is_analytics_active=row.is_analytics_active,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 

@@ -1,9 +1,10 @@
 """Explicit conversions between rows and domain entities."""
 
-from coagent.adapters.persistence._models import AuthSessionModel, UserModel
+from coagent.adapters.persistence._models import AuthSessionModel, RoomModel, UserModel
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
 from coagent.domain.accounts.user import User
+from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 
 
 def user_from_row(row: UserModel) -> User:
@@ -44,4 +45,21 @@ def session_from_row(row: AuthSessionModel) -> AuthSession:
         revoked_at=row.revoked_at,
         impersonator_id=row.impersonator_id,
         original_session_id=row.original_session_id,
+    )
+
+
+def room_from_row(row: RoomModel, *, restricted: bool = False) -> Room:
+    return Room(
+        id=row.id,
+        course_id=row.course_id,
+        name=row.name,
+        description=row.description,
+        ai_mode=AiMode(row.ai_mode),
+        ai_frequency=row.ai_frequency,
+        is_ai_active=row.is_ai_active,
+        is_analytics_active=row.is_analytics_active,
+        approval_mode=ApprovalMode(row.approval_mode),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        is_restricted=restricted,
     )

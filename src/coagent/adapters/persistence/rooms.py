@@ -15,6 +15,7 @@ from coagent.adapters.persistence._models import (
     RoomModel,
     UserModel,
 )
+from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.rows import fetch_rows
 from coagent.application.ports.repositories import RoomStanding
 from coagent.domain.accounts.roles import Role
@@ -135,23 +136,6 @@ def _room_of(row: Sequence[Any]) -> Room:
     return Room(**room | {"ai_mode": AiMode(room["ai_mode"]), "is_restricted": bool(row[-1])})
 
 
-def _room(row: RoomModel, restricted: bool) -> Room:
-    return Room(
-        id=row.id,
-        course_id=row.course_id,
-        name=row.name,
-        description=row.description,
-        ai_mode=AiMode(row.ai_mode),
-        ai_frequency=row.ai_frequency,
-        is_ai_active=row.is_ai_active,
-        is_analytics_active=row.is_analytics_active,
-        approval_mode=ApprovalMode(row.approval_mode),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        is_restricted=bool(restricted),
-    )
-
-
 def _values(room: Room) -> dict[str, Any]:
     return {
         "name": room.name,
@@ -183,7 +167,7 @@ class SqlAlchemyRoomRepository:
                 select(RoomModel, _RESTRICTED).where(RoomModel.id == room_id)
             )
         ).first()
-        return _room(row[0], row[1]) if row else None
+        return room_from_row(row[0], restricted=bool(row[1])) if row else None
 
     async def standing(self, room_id: UUID, user_id: UUID) -> RoomStanding:
         rows = await fetch_rows(self._session, _STANDING, {"user_id": user_id, "room_id": room_id})

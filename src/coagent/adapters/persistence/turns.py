@@ -21,6 +21,7 @@ from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import RoomModel, UserModel
 from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
 from coagent.adapters.persistence.agents import _config
+from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.messages import _NEXT_SEQ, UNKNOWN_SENDER
 from coagent.adapters.persistence.rows import is_postgresql
 from coagent.application.ports.turns import AgentReply, TimeCandidate, TurnPage, TurnUsage
@@ -29,7 +30,7 @@ from coagent.domain.agents.decision import RoomActivity, TurnKind
 from coagent.domain.agents.trigger import TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus
 from coagent.domain.chat.message import Message, agent_display_name
-from coagent.domain.courses.room import AiMode, ApprovalMode, Room
+from coagent.domain.courses.room import AiMode
 
 _TURN = cast(Table, AgentTurnModel.__table__)
 _MESSAGE = cast(Table, MessageModel.__table__)
@@ -66,22 +67,6 @@ def _turn(row: AgentTurnModel, message_id: UUID | None = None) -> AgentTurn:
         started_at=row.started_at,
         finished_at=row.finished_at,
         message_id=message_id,
-    )
-
-
-def _room(row: RoomModel) -> Room:
-    return Room(
-        id=row.id,
-        course_id=row.course_id,
-        name=row.name,
-        description=row.description,
-        ai_mode=AiMode(row.ai_mode),
-        ai_frequency=row.ai_frequency,
-        is_ai_active=row.is_ai_active,
-        is_analytics_active=row.is_analytics_active,
-        approval_mode=ApprovalMode(row.approval_mode),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
@@ -538,7 +523,8 @@ class SqlAlchemyAgentTurnRepository:
             .limit(limit)
         )
         return [
-            TimeCandidate(room=_room(room), config=_config(config, None)) for room, config in rows
+            TimeCandidate(room=room_from_row(room), config=_config(config, None))
+            for room, config in rows
         ]
 
 
