@@ -133,7 +133,14 @@ _VISIBLE_ROOMS = _rooms_query(visible=True)
 
 def _room_of(row: Sequence[Any]) -> Room:
     room = dict(zip(_ROOM_FIELDS, row[:-1], strict=True))
-    return Room(**room | {"ai_mode": AiMode(room["ai_mode"]), "is_restricted": bool(row[-1])})
+    return Room(
+        **room
+        | {
+            "ai_mode": AiMode(room["ai_mode"]),
+            "approval_mode": ApprovalMode(room["approval_mode"]),
+            "is_restricted": bool(row[-1]),
+        }
+    )
 
 
 def _values(room: Room) -> dict[str, Any]:
