@@ -13,13 +13,15 @@ from litestar.params import JSONBody
 from litestar.testing import TestClient
 
 from coagent.adapters.http.agents.trigger_schemas import (
-    OPENAPI_PATCHED_STRUCTS,
     TIME_ZONE_PATTERN,
     ManualTrigger,
     MentionTrigger,
     MessageCountTrigger,
     ProbabilityTrigger,
     ScheduleConfig,
+    ScheduleGeneral,
+    ScheduleRule,
+    ScheduleSpecificDate,
     SilenceTrigger,
     TimeIntervalTrigger,
     TriggerConfig,
@@ -88,10 +90,10 @@ async def save_agent(data: JSONBody[AgentBody]) -> AgentRead:
 def build_app() -> Litestar:
     # Imported here so that the conversion tests run even while another controller is broken:
     # app.py imports every controller.
-    from coagent.adapters.http.app import _with_schema_extras  # noqa: PLC0415
+    from coagent.adapters.http.struct_schemas import complete_struct_schemas  # noqa: PLC0415
 
     app = Litestar([save_agent], exception_handlers=EXCEPTION_HANDLERS)
-    _with_schema_extras(app, list(OPENAPI_PATCHED_STRUCTS))
+    complete_struct_schemas(app)
     return app
 
 
@@ -419,10 +421,14 @@ def test_every_trigger_type_defaults_to_its_own_tag(components: dict[str, Any]) 
         assert "type" in components[struct.__name__]["required"]
 
 
-def test_every_schedule_and_trigger_struct_forbids_unknown_fields_in_the_schema() -> None:
-    for struct in OPENAPI_PATCHED_STRUCTS:
-        assert struct.__openapi_extra__["additional_properties"] is False, struct
+def test_every_schedule_and_trigger_struct_forbids_unknown_fields_in_the_schema(
+    components: dict[str, Any],
+) -> None:
+    schedule = [ScheduleSpecificDate, ScheduleRule, ScheduleGeneral, ScheduleConfig]
+    structs = [*TRIGGER_STRUCTS, *schedule]
+    for struct in structs:
         assert struct.__struct_config__.forbid_unknown_fields, struct
+        assert components[struct.__name__]["additionalProperties"] is False, struct
 
 
 def test_schedule_times_dates_and_days_are_constrained(components: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
@@ -27,30 +27,24 @@ from coagent.adapters.http.accounts.login import LoginController
 from coagent.adapters.http.accounts.users import UsersController
 from coagent.adapters.http.admin.controller import AdminController
 from coagent.adapters.http.agents.controller import AgentConfigController, AgentsController
-from coagent.adapters.http.agents.schemas import TOOL_SCHEMA_STRUCTS, AgentKeysUpdate
-from coagent.adapters.http.agents.trigger_schemas import OPENAPI_PATCHED_STRUCTS
 from coagent.adapters.http.analytics.controller import AnalyticsController, JobsController
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
 from coagent.adapters.http.bodies import strict_json_body
-from coagent.adapters.http.chat.controller import ChatController, MessageCreate
+from coagent.adapters.http.chat.controller import ChatController
 from coagent.adapters.http.chat.event_schemas import add_event_schemas
 from coagent.adapters.http.chat.socket import chat_socket
 from coagent.adapters.http.courses.announcements import AnnouncementsController
 from coagent.adapters.http.courses.controller import CoursesController
-from coagent.adapters.http.courses.rooms import AssignRequest, RoomsController, RoomUpdate
-from coagent.adapters.http.courses.schemas import EnrollRequest
+from coagent.adapters.http.courses.rooms import RoomsController
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.meta import list_timezones
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
-from coagent.adapters.http.proposals.controller import (
-    ApproveRequest,
-    ProposalsController,
-    RejectRequest,
-)
+from coagent.adapters.http.proposals.controller import ProposalsController
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
 from coagent.adapters.http.request_id import current_request_id, request_ids
 from coagent.adapters.http.services import HttpConfig, HttpServices
+from coagent.adapters.http.struct_schemas import complete_struct_schemas
 from coagent.adapters.http.turns.controller import TurnsController
 
 access_logger = logging.getLogger("coagent.access")
@@ -108,32 +102,6 @@ def openapi_json(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 @get(["/docs", "/"], include_in_schema=False, sync_to_thread=False)
 def docs_redirect() -> Redirect:
     return Redirect("/api/v1/docs")
-
-
-def _with_schema_extras(app: Litestar, structs: list[type[Any]]) -> None:
-    """Add to component schemas what their struct declares in `__openapi_extra__`: schema
-    attributes, and under "properties" attributes of single properties.
-    """
-    schemas = app.openapi_schema.components.schemas or {}
-    for struct in structs:
-        component = schemas.get(struct.__name__)
-        if not isinstance(component, Schema):
-            continue
-        for key, value in struct.__openapi_extra__.items():
-            if key != "properties":
-                setattr(component, key, value)
-                continue
-            for name, attributes in value.items():
-                target = (component.properties or {}).get(name)
-                for attribute, setting in attributes.items():
-                    setattr(target, attribute, setting)
-        # Each alternative of an `any_of` carries the whole body (its own properties win):
-        # generators (openapi-python-client) make one model per alternative and drop the
-        # properties beside `anyOf`.
-        for alternative in component.any_of or ():
-            if isinstance(alternative, Schema) and alternative.properties is not None:
-                alternative.type = OpenAPIType.OBJECT
-                alternative.properties = {**(component.properties or {}), **alternative.properties}
 
 
 def _fix_options_allow(app: Litestar) -> None:
@@ -287,20 +255,7 @@ def build_app(
         debug=debug,
         logging_config=None,  # the composition root configures logging
     )
-    _with_schema_extras(
-        app,
-        [
-            EnrollRequest,
-            AssignRequest,
-            RoomUpdate,
-            MessageCreate,
-            AgentKeysUpdate,
-            ApproveRequest,
-            RejectRequest,
-            *OPENAPI_PATCHED_STRUCTS,
-            *TOOL_SCHEMA_STRUCTS,
-        ],
-    )
+    complete_struct_schemas(app)
     add_event_schemas(app)
     _fix_options_allow(app)
     return app

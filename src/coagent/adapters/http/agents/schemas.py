@@ -6,7 +6,7 @@ rule the domain applies, so a body the schema accepts is never refused later for
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -113,22 +113,16 @@ _Chance = Annotated[float, msgspec.Meta(ge=MIN_PROBABILITY, le=MAX_PROBABILITY)]
 
 
 class CountBound(msgspec.Struct, forbid_unknown_fields=True):
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
-
     min: _Count
     max: _Count
 
 
 class SecondsBound(msgspec.Struct, forbid_unknown_fields=True):
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
-
     min: _Seconds
     max: _Seconds
 
 
 class ChanceBound(msgspec.Struct, forbid_unknown_fields=True):
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
-
     min: _Chance
     max: _Chance
 
@@ -138,21 +132,10 @@ class ToolBoundsConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults
     empty range: none); a type left out keeps the trigger's own bounds.
     """
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
-
     message_count: CountBound | None = None
     time_interval: SecondsBound | None = None
     silence: SecondsBound | None = None
     probability: ChanceBound | None = None
-
-
-# Litestar drops `forbid_unknown_fields` when it renders these: `app` restates it.
-TOOL_SCHEMA_STRUCTS: tuple[type[Any], ...] = (
-    CountBound,
-    SecondsBound,
-    ChanceBound,
-    ToolBoundsConfig,
-)
 
 
 def tools_from_schema(tools: Sequence[str]) -> tuple[str, ...]:
@@ -294,8 +277,6 @@ class AgentKeysUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """Per key type: a new key, or null / "" to delete it. Types not sent stay as they are.
     A provider call tries them in the order room_key, global_key, api_key, backup_key.
     """
-
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
 
     api_key: KeyValue | msgspec.UnsetType | None = msgspec.UNSET
     room_key: KeyValue | msgspec.UnsetType | None = msgspec.UNSET

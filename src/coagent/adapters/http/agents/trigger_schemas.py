@@ -19,13 +19,13 @@ format, not an enum of the ~600 IANA names (generated SDKs choke on an inline en
 `GET /api/v1/meta/timezones` lists what the server accepts, and the domain checks it.
 
 Litestar drops some bounds when it renders these structs (a zero lower bound of an optional
-field, bounds of list items, `forbid_unknown_fields`); the structs listed in
-`OPENAPI_PATCHED_STRUCTS` state them in `__openapi_extra__` for `_with_schema_extras` in
-`coagent.adapters.http.app`.
+field, bounds of list items): the fields state them in `msgspec.Meta(extra_json_schema=...)`,
+and `forbid_unknown_fields` and the tags are restated from msgspec's own configuration by
+`coagent.adapters.http.struct_schemas`.
 """
 
 from datetime import date
-from typing import Annotated, Any, ClassVar, Final
+from typing import Annotated, Final
 
 import msgspec
 from litestar.openapi.spec import OpenAPIType, Schema
@@ -60,6 +60,8 @@ Chance = Annotated[
         ge=MIN_PROBABILITY,
         le=MAX_PROBABILITY,
         description="Chance per human message, 0 to 1; null: the room's ai_frequency",
+        # Litestar drops a zero bound of an optional field.
+        extra_json_schema={"extra": {"minimum": MIN_PROBABILITY}},
     ),
 ]
 MessageCount = Annotated[
@@ -79,11 +81,6 @@ NoValue = Annotated[None, msgspec.Meta(description="This trigger type takes no v
 class MentionTrigger(msgspec.Struct, tag_field="type", tag="mention", forbid_unknown_fields=True):
     """Speak only when mentioned."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "additional_properties": False,
-        "properties": {"type": {"default": "mention"}},
-    }
-
     value: NoValue = None
 
 
@@ -91,11 +88,6 @@ class ProbabilityTrigger(
     msgspec.Struct, tag_field="type", tag="probability", forbid_unknown_fields=True
 ):
     """Speak with this chance per human message; null uses the room's ai_frequency."""
-
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "additional_properties": False,
-        "properties": {"type": {"default": "probability"}, "value": {"minimum": MIN_PROBABILITY}},
-    }
 
     value: Chance | None = None
 
@@ -105,11 +97,6 @@ class MessageCountTrigger(
 ):
     """Speak after this many human messages since the last agent message."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "additional_properties": False,
-        "properties": {"type": {"default": "message_count"}},
-    }
-
     value: MessageCount = DEFAULT_MESSAGE_COUNT
 
 
@@ -118,32 +105,17 @@ class TimeIntervalTrigger(
 ):
     """Speak when this many seconds passed since the agent's last message."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "additional_properties": False,
-        "properties": {"type": {"default": "time_interval"}},
-    }
-
     value: Seconds = DEFAULT_SECONDS
 
 
 class SilenceTrigger(msgspec.Struct, tag_field="type", tag="silence", forbid_unknown_fields=True):
     """Speak when the room has been silent (no message of any kind) this many seconds."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "additional_properties": False,
-        "properties": {"type": {"default": "silence"}},
-    }
-
     value: Seconds = DEFAULT_SECONDS
 
 
 class ManualTrigger(msgspec.Struct, tag_field="type", tag="manual", forbid_unknown_fields=True):
     """Speak only when mentioned or explicitly asked."""
-
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "additional_properties": False,
-        "properties": {"type": {"default": "manual"}},
-    }
 
     value: NoValue = None
 
@@ -199,8 +171,6 @@ TimeZoneName = Annotated[
 class ScheduleSpecificDate(msgspec.Struct, forbid_unknown_fields=True):
     """Hours on one date; on a date with entries, only they decide (general is ignored)."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
-
     date: date
     start: Clock
     end: EndClock
@@ -209,28 +179,27 @@ class ScheduleSpecificDate(msgspec.Struct, forbid_unknown_fields=True):
 class ScheduleRule(msgspec.Struct, forbid_unknown_fields=True):
     """Hours every day (range_daily) or on `days` (range_weekly, 0 = Monday; none: never)."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "additional_properties": False,
-        "properties": {
-            "days": {
-                "items": Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=6),
-                "unique_items": True,
-                "max_items": 7,
-            }
-        },
-    }
-
     start_time: Clock
     end_time: EndClock
-    days: list[Weekday] = msgspec.field(default_factory=list)
+    days: Annotated[
+        list[Weekday],
+        # Litestar drops the bounds of list items.
+        msgspec.Meta(
+            extra_json_schema={
+                "extra": {
+                    "items": Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=6),
+                    "unique_items": True,
+                    "max_items": 7,
+                }
+            }
+        ),
+    ] = msgspec.field(default_factory=list)
 
 
 class ScheduleGeneral(msgspec.Struct, forbid_unknown_fields=True):
     """The recurring part; the date window bounds the days a rule may start on (an
     end_date before the start_date: no day). A range mode without rules is never on duty.
     """
-
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
 
     mode: ScheduleMode = ScheduleMode.NONE
     start_date: date | None = None
@@ -243,28 +212,11 @@ class ScheduleGeneral(msgspec.Struct, forbid_unknown_fields=True):
 class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True):
     """When the agent is on duty; null means always."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
-
     timezone: TimeZoneName | None = None
     specific: Annotated[list[ScheduleSpecificDate], msgspec.Meta(max_length=MAX_SPECIFIC_DATES)] = (
         msgspec.field(default_factory=list)
     )
     general: ScheduleGeneral = msgspec.field(default_factory=ScheduleGeneral)
-
-
-OPENAPI_PATCHED_STRUCTS: Final[tuple[type[Any], ...]] = (
-    MentionTrigger,
-    ProbabilityTrigger,
-    MessageCountTrigger,
-    TimeIntervalTrigger,
-    SilenceTrigger,
-    ManualTrigger,
-    ScheduleSpecificDate,
-    ScheduleRule,
-    ScheduleGeneral,
-    ScheduleConfig,
-)
-"""Structs whose `__openapi_extra__` must be applied to the generated schema."""
 
 
 def trigger_from_schema(config: TriggerConfig | None) -> Trigger:

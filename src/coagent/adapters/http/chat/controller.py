@@ -33,8 +33,6 @@ class MessageCreate(msgspec.Struct, forbid_unknown_fields=True):
     content: Content
     client_msg_id: ClientMsgId | None = None
 
-    __openapi_extra__ = {"additional_properties": False}
-
 
 class TicketRead(msgspec.Struct):
     ticket: str

@@ -15,7 +15,7 @@ from coagent.adapters.http.courses.schemas import (
     CourseMember,
     CourseRead,
     CourseUpdate,
-    EnrollRequest,
+    EnrollBody,
     MemberRoleUpdate,
 )
 from coagent.adapters.http.deps import Current, Services
@@ -143,7 +143,7 @@ class CoursesController(Controller):
     async def enroll(
         self,
         course_id: CourseId,
-        data: JSONBody[EnrollRequest],
+        data: EnrollBody,
         services: Services,
         current: Current,
     ) -> Notice:

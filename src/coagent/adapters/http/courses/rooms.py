@@ -1,12 +1,13 @@
 """/api/v1/rooms: discussion rooms of a course."""
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, delete, get, post, put
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, JSONBody, QueryParameter
 
 from coagent.adapters.http.accounts.schemas import Email, Notice
 from coagent.adapters.http.auth import SECURITY
@@ -31,7 +32,11 @@ from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 RoomName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
 ]
-Frequency = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Frequency = Annotated[
+    float,
+    # Litestar drops a zero lower bound of an optional field (RoomUpdate's): state it.
+    msgspec.Meta(ge=0.0, le=1.0, extra_json_schema={"extra": {"minimum": 0.0}}),
+]
 
 
 class RoomRead(msgspec.Struct):
@@ -80,9 +85,6 @@ class RoomCreate(msgspec.Struct):
 class RoomUpdate(msgspec.Struct):
     """Only the fields sent change."""
 
-    # Litestar drops a zero lower bound of an optional field from the schema; say it here.
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"properties": {"ai_frequency": {"minimum": 0.0}}}
-
     name: RoomName | msgspec.UnsetType = msgspec.UNSET
     description: Description | msgspec.UnsetType | None = msgspec.UNSET
     is_ai_active: bool | msgspec.UnsetType = msgspec.UNSET
@@ -95,13 +97,21 @@ class RoomUpdate(msgspec.Struct):
 class AssignRequest(msgspec.Struct):
     """Who to assign (`user_id`, `user_email` or both); they must be a member of the course."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "description": USER_REFERENCE_RULE + " The user must be a member of the course.",
-        "any_of": user_reference_any_of("Assign"),
-    }
-
     user_email: Email | msgspec.UnsetType | None = msgspec.UNSET
     user_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
+
+
+AssignBody = Annotated[
+    AssignRequest,
+    Body(
+        media_type=RequestEncodingType.JSON,
+        schema_extra={
+            "description": USER_REFERENCE_RULE + " The user must be a member of the course.",
+            "any_of": user_reference_any_of("Assign"),
+        },
+    ),
+]
+"""The body of `assign`, with what its schema cannot say by itself."""
 
 
 class RoomsController(Controller):
@@ -217,7 +227,7 @@ class RoomsController(Controller):
     async def assign(
         self,
         room_id: FromPath[UUID],
-        data: JSONBody[AssignRequest],
+        data: AssignBody,
         services: Services,
         current: Current,
     ) -> Notice:

@@ -1,12 +1,14 @@
 """Wire formats of the courses API (the original's field names)."""
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
+from litestar.enums import RequestEncodingType
 from litestar.openapi.spec import Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.params import Body
 
 from coagent.adapters.http.accounts.schemas import Email
 from coagent.domain.courses.course import Course, Member
@@ -29,7 +31,7 @@ USER_REFERENCE_RULE = (
 
 def user_reference_any_of(name: str) -> list[Schema]:
     """The two alternatives of an enroll/assign body, titled `<name>ByUserId` and
-    `<name>ByEmail` so generated SDKs name their models; the app's OpenAPI pass copies the
+    `<name>ByEmail` so generated SDKs name their models; `struct_schemas` copies the
     body's other properties (`role`, the nullable other field) into each alternative, so
     either model carries the whole body.
     """
@@ -82,15 +84,22 @@ class CourseUpdate(msgspec.Struct):
 class EnrollRequest(msgspec.Struct):
     """Who to enroll: `user_id`, `user_email`, or both when they name the same user."""
 
-    # What the generated schema cannot say by itself (applied by the app's OpenAPI pass).
-    __openapi_extra__: ClassVar[dict[str, Any]] = {
-        "description": USER_REFERENCE_RULE,
-        "any_of": user_reference_any_of("Enroll"),
-    }
-
     user_email: Email | msgspec.UnsetType | None = msgspec.UNSET
     user_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
     role: CourseRole = CourseRole.STUDENT
+
+
+EnrollBody = Annotated[
+    EnrollRequest,
+    Body(
+        media_type=RequestEncodingType.JSON,
+        schema_extra={
+            "description": USER_REFERENCE_RULE,
+            "any_of": user_reference_any_of("Enroll"),
+        },
+    ),
+]
+"""The body of `enroll`, with what its schema cannot say by itself."""
 
 
 class MemberRoleUpdate(msgspec.Struct):

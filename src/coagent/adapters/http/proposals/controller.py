@@ -7,7 +7,7 @@ cases on the application's state (`app.state.proposal_services`).
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -88,14 +88,10 @@ class ProposalRead(msgspec.Struct):
 class ApproveRequest(msgspec.Struct, forbid_unknown_fields=True):
     """`content` edits the draft before it is posted (the proposal becomes `edited`)."""
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
-
     content: Text | None = None
 
 
 class RejectRequest(msgspec.Struct, forbid_unknown_fields=True):
-    __openapi_extra__: ClassVar[dict[str, Any]] = {"additional_properties": False}
-
     reason: Reason | None = None
 
 
