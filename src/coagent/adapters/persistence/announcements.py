@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._models import AnnouncementModel
-from coagent.adapters.persistence.rows import fetch_rows
+from coagent.adapters.persistence.rows import DriverStatement, fetch_rows
 from coagent.application.ports.repositories import Page
 from coagent.domain.courses.announcement import Announcement
 
@@ -39,7 +39,7 @@ def _list_query() -> Any:
     )
 
 
-_LIST = _list_query()
+_LIST = DriverStatement(_list_query())
 
 
 class SqlAlchemyAnnouncementRepository:

@@ -25,7 +25,7 @@ from coagent.adapters.persistence._models import (
     RoomModel,
     UserModel,
 )
-from coagent.adapters.persistence.rows import fetch_rows
+from coagent.adapters.persistence.rows import DriverStatement, fetch_rows
 from coagent.application.ports.repositories import CoursesOf, CourseStanding, Page
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
@@ -105,8 +105,8 @@ def _visible_query(*, every_course: bool) -> Any:
     )
 
 
-_MEMBER_COURSES = _visible_query(every_course=False)
-_EVERY_COURSE = _visible_query(every_course=True)
+_MEMBER_COURSES = DriverStatement(_visible_query(every_course=False))
+_EVERY_COURSE = DriverStatement(_visible_query(every_course=True))
 
 
 def _standing_query() -> Any:
@@ -134,9 +134,11 @@ def _standing_query() -> Any:
     )
 
 
-_STANDING = _standing_query()
-_USER = select(*(UserModel.__table__.c[name] for name in _USER_FIELDS)).where(
-    UserModel.__table__.c.id == bindparam("actor_id")
+_STANDING = DriverStatement(_standing_query())
+_USER = DriverStatement(
+    select(*(UserModel.__table__.c[name] for name in _USER_FIELDS)).where(
+        UserModel.__table__.c.id == bindparam("actor_id")
+    )
 )
 
 
@@ -340,4 +342,4 @@ def _members_query() -> Any:
     )
 
 
-_MEMBERS = _members_query()
+_MEMBERS = DriverStatement(_members_query())

@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import RoomModel, UserModel
-from coagent.adapters.persistence.rows import fetch_on_driver, fetch_rows, is_postgresql
+from coagent.adapters.persistence.rows import (
+    DriverStatement,
+    fetch_on_driver,
+    fetch_rows,
+    is_postgresql,
+)
 from coagent.application.ports.chat import NewMessage
 from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.errors import Conflict, NotFound
@@ -92,7 +97,7 @@ def _page(*, before: bool, after: bool) -> Any:
 
 
 _PAGES = {
-    (before, after): _page(before=before, after=after)
+    (before, after): DriverStatement(_page(before=before, after=after))
     for before in (False, True)
     for after in (False, True)
 }
@@ -141,11 +146,14 @@ def _append() -> Any:
 
 
 _APPEND = _append()
+_APPEND_ON_DRIVER = DriverStatement(_APPEND)
 
-_FIND_SENT = _with_sender().where(
-    MessageModel.room_id == bindparam("room_id"),
-    MessageModel.sender_id == bindparam("sender_id"),
-    MessageModel.client_msg_id == bindparam("client_msg_id"),
+_FIND_SENT = DriverStatement(
+    _with_sender().where(
+        MessageModel.room_id == bindparam("room_id"),
+        MessageModel.sender_id == bindparam("sender_id"),
+        MessageModel.client_msg_id == bindparam("client_msg_id"),
+    )
 )
 
 
@@ -202,7 +210,9 @@ class SqlAlchemyMessageRepository:
                 # COMMIT round trips. The room row lock still orders the seqs.
                 params = _append_params(values)
                 try:
-                    rows = await fetch_on_driver(driver, connection.dialect, _APPEND, params)
+                    rows = await fetch_on_driver(
+                        driver, connection.dialect, _APPEND_ON_DRIVER, params
+                    )
                 except IntegrityConstraintViolationError as error:
                     raise Conflict(USED_CLIENT_MSG_ID) from error
                 if not rows:

@@ -16,7 +16,7 @@ from coagent.adapters.persistence._models import (
     UserModel,
 )
 from coagent.adapters.persistence.mappers import room_from_row
-from coagent.adapters.persistence.rows import fetch_rows
+from coagent.adapters.persistence.rows import DriverStatement, fetch_rows
 from coagent.application.ports.repositories import RoomStanding
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
@@ -81,7 +81,7 @@ def _standing_query() -> Any:
     )
 
 
-_STANDING = _standing_query()
+_STANDING = DriverStatement(_standing_query())
 _USERS = len(_USER_FIELDS)
 _ROOMS_END = _USERS + len(_ROOM_FIELDS)
 
@@ -127,8 +127,8 @@ def _rooms_query(*, visible: bool) -> Any:
     return query.order_by(room.c.created_at, room.c.id)
 
 
-_ALL_ROOMS = _rooms_query(visible=False)
-_VISIBLE_ROOMS = _rooms_query(visible=True)
+_ALL_ROOMS = DriverStatement(_rooms_query(visible=False))
+_VISIBLE_ROOMS = DriverStatement(_rooms_query(visible=True))
 
 
 def _room_of(row: Sequence[Any]) -> Room:
