@@ -365,10 +365,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def course_frame(event: CourseEvent) -> str:
-    """`announcement.created` and friends become one `announcement` event with an action."""
+def course_frame(event: CourseEvent) -> str | None:
+    """`announcement.created` and friends become one `announcement` event with an action;
+    None for a kind no socket event exists for (none is published).
+    """
     kind, _, action = event.type.partition(".")
-    return encode({"type": kind, "action": action, "course_id": event.course_id, kind: event.data})
+    if kind != "announcement":
+        return None
+    return encode(
+        AnnouncementEvent(action=action, course_id=event.course_id, announcement=event.data)
+    )
 
 
 # --- The original web client's dialect.

@@ -378,6 +378,8 @@ class RoomHub:
     def deliver_course_event(self, event: CourseEvent) -> None:
         """Course events (announcements) go to every socket in the course's rooms."""
         frame = course_frame(event)
+        if frame is None:
+            return
         for room_id in list(self._courses.get(event.course_id, ())):
             room = self._rooms.get(room_id)
             if room is not None:

@@ -6,37 +6,37 @@ Outbound frames are always JSON events with a `type`; a socket without a subprot
 only `message` events and `system` lines (an error it must read becomes a `system` line),
 because the original client reads `sender` and `content` on every frame.
 
-One task reads, one task (per socket) writes from a bounded queue, and the hub only ever
-queues: a slow client fills its own queue and is closed with a resync code, nobody waits for
-it. No database session lives with the socket: each inbound message is one unit of work.
+One task reads (here), one task per socket writes from a bounded queue
+(`coagent.adapters.realtime.connection.Connection`), and the hub only ever queues: a slow
+client fills its own queue and is closed with a resync code, nobody waits for it. No database
+session lives with the socket: each inbound message is one unit of work.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
 from litestar import WebSocket, websocket
-from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
 from coagent.adapters.http.auth import ACCESS_COOKIE, bearer_token
 from coagent.adapters.http.csrf import trusted_origin
 from coagent.adapters.http.deps import Services
 from coagent.adapters.http.services import HttpServices
+from coagent.adapters.realtime.connection import Connection
 from coagent.adapters.realtime.events import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
-    CLOSE_RESYNC,
     CLOSE_TOO_MANY,
     CLOSE_UNAUTHENTICATED,
     CLOSE_UNAVAILABLE,
+    PongEvent,
     PresenceEvent,
+    TypingEvent,
     UserRef,
     encode,
     error_frame,
@@ -46,6 +46,7 @@ from coagent.adapters.realtime.events import (
     system_frame,
 )
 from coagent.adapters.realtime.hub import RoomHub
+from coagent.adapters.realtime.token_bucket import TokenBucket
 from coagent.application.chat.join_room import JoinRoomCommand, RoomPass
 from coagent.application.chat.post_message import PostMessageCommand
 from coagent.domain.errors import (
@@ -102,109 +103,6 @@ def _code_of(error: CoagentError) -> str:
         if kind in ERROR_CODES:
             return ERROR_CODES[kind]
     return "error"
-
-
-class Connection:
-    """One socket: a bounded outbound queue drained by its own writer task."""
-
-    def __init__(
-        self,
-        socket: WebSocket[Any, Any, Any],
-        *,
-        user_id: UUID,
-        session_id: UUID,
-        queue_size: int,
-        room_id: UUID | None = None,
-        v1: bool = True,
-        staff: bool = False,
-    ) -> None:
-        self.socket = socket
-        self.user_id = user_id
-        self.session_id = session_id
-        self.room_id = room_id
-        self.v1 = v1
-        self.staff = staff
-        self.seen = 0
-        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
-        self.closed = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-        self._close: tuple[int, str] | None = None
-
-    def start(self, first: list[str]) -> None:
-        self._writer = asyncio.create_task(self._write(first))
-
-    def offer(self, frame: str) -> bool:
-        if self._close is not None:
-            return True
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    def send_now(self, frame: str) -> None:
-        """A reply to this socket's own frame; counts against the same bound. The original
-        clients get it as they can read it (an error as a `system` line), or not at all.
-        """
-        if not self.v1:
-            legacy = legacy_frame(frame, self.room_id)
-            if legacy is None:
-                return
-            frame = legacy
-        if not self.offer(frame):
-            self.drop(CLOSE_RESYNC, "too slow: reconnect with since_seq")
-
-    def drop(self, code: int, reason: str) -> None:
-        if self._close is None:
-            self._close = (code, reason)
-            self.closed.set()
-
-    async def _write(self, first: list[str]) -> None:
-        try:
-            for frame in first:
-                await self.socket.send_text(frame)
-            while True:
-                await self.socket.send_text(await self._queue.get())
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            self.closed.set()
-
-    async def finish(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._writer
-        if self._close is not None:
-            code, reason = self._close
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.socket.close(code=code, reason=reason), 2)
-
-
-@dataclass(slots=True)
-class _Bucket:
-    """Frames that reach the database (sends, resumes) per connection, a token bucket: a
-    flood guard at twice the send rate, refusing before any database work. The send limit
-    users meet is `PostMessage`'s, per user and room across every socket, HTTP and process.
-    Pings and typing hints cost no database work and are not counted.
-    """
-
-    capacity: float
-    per_second: float
-    tokens: float
-    stamp: float
-
-    def take(self) -> float:
-        """0 when allowed, else the seconds to wait."""
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.per_second)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.per_second
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _origin_allowed(socket: WebSocket[Any, Any, Any], allowed: tuple[str, ...]) -> bool:
@@ -373,13 +271,7 @@ async def _read(
     v1: bool,
 ) -> None:
     limits = services.chat.limits
-    frames_per_window = 2 * limits.messages_per_window
-    bucket = _Bucket(
-        capacity=frames_per_window,
-        per_second=frames_per_window / limits.window_seconds,
-        tokens=frames_per_window,
-        stamp=time.monotonic(),
-    )
+    bucket = TokenBucket.full(2 * limits.messages_per_window, limits.window_seconds)
     last_typing = 0.0
     while True:
         event = await socket.receive()
@@ -419,18 +311,12 @@ async def _read(
             if not await _send(connection, room, services, inbound):
                 return
         elif isinstance(inbound, Typing):
-            now = time.monotonic()
-            if now - last_typing >= 1.0:  # typing is a hint: at most one per second
-                last_typing = now
+            moment = time.monotonic()
+            if moment - last_typing >= 1.0:  # typing is a hint: at most one per second
+                last_typing = moment
+                user = UserRef(id=room.user_id, name=room.display_name)
                 await services.chat.hub.publish_event(
-                    room.room_id,
-                    encode(
-                        {
-                            "type": "typing",
-                            "room_id": room.room_id,
-                            "user": {"id": room.user_id, "name": room.display_name},
-                        }
-                    ),
+                    room.room_id, encode(TypingEvent(room_id=room.room_id, user=user))
                 )
         elif isinstance(inbound, Resume):
             try:
@@ -440,7 +326,7 @@ async def _read(
             for frame in frames:
                 connection.send_now(frame)
         else:
-            connection.send_now(encode({"type": "pong", "timestamp": _now()}))
+            connection.send_now(encode(PongEvent(timestamp=now())))
 
 
 async def _send(
