@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import delete, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from coagent.adapters.persistence._models import (
     UserModel,
 )
 from coagent.adapters.persistence.mappers import session_from_row, user_from_row, user_values
+from coagent.adapters.persistence.paging import model_page
 from coagent.application.ports.repositories import AuditEntry, Page, StoredImage
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.session import AuthSession
@@ -33,6 +35,10 @@ def contains_pattern(value: str) -> str:
 def prefix_pattern(value: str) -> str:
     """A LIKE pattern matching text that starts with `value` literally (wildcards escaped)."""
     return contains_pattern(value).removeprefix("%")
+
+
+class _Users(SQLAlchemyAsyncRepository[UserModel]):
+    model_type = UserModel
 
 
 class SqlAlchemyUserRepository:
@@ -79,23 +85,15 @@ class SqlAlchemyUserRepository:
         await self._session.execute(delete(UserModel).where(UserModel.id == user_id))
 
     async def list(self, *, offset: int, limit: int, search: str | None) -> Page[User]:
-        condition = self._matches(search) if search else None
-        query = select(UserModel, func.count().over().label("total"))
-        if condition is not None:
-            query = query.where(condition)
-        rows = (
-            await self._session.execute(
-                query.order_by(UserModel.created_at, UserModel.id).offset(offset).limit(limit)
-            )
-        ).all()
-        if rows:
-            total = int(rows[0].total)
-        else:
-            count = select(func.count()).select_from(UserModel)
-            if condition is not None:
-                count = count.where(condition)
-            total = int(await self._session.scalar(count) or 0)
-        return Page(items=[user_from_row(row.UserModel) for row in rows], total=total)
+        rows, total = await model_page(
+            self._session,
+            _Users,
+            [self._matches(search)] if search else [],
+            order_by=[(UserModel.created_at, False), (UserModel.id, False)],
+            offset=offset,
+            limit=limit,
+        )
+        return Page(items=[user_from_row(row) for row in rows], total=total)
 
     async def search(self, query: str, *, limit: int) -> Sequence[User]:
         rows = await self._session.scalars(
