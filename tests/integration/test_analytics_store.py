@@ -190,6 +190,10 @@ async def test_lease_progress_and_exactly_one_report(database: Database) -> None
     assert await database.scalar("SELECT count(*) FROM analytics_report") == 1
     page = await store.list_reports(fixture.course.id, offset=0, limit=10)
     assert (page.total, [r.id for r in page.items]) == (1, [report.id])
+    past_the_end = await store.list_reports(fixture.course.id, offset=5, limit=10)
+    assert (past_the_end.total, list(past_the_end.items)) == (1, [])
+    elsewhere = await store.list_reports(new_id(), offset=0, limit=10)
+    assert (elsewhere.total, list(elsewhere.items)) == (0, [])
     # A new job may start once the first has ended.
     _, created = await store.create_job(_job(fixture.course.id))
     assert created

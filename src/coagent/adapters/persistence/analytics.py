@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import Float, and_, case, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -25,6 +26,7 @@ from coagent.adapters.persistence.models import (
     RoomModel,
     UserModel,
 )
+from coagent.adapters.persistence.paging import model_page
 from coagent.application.ports.analytics import CourseFigures
 from coagent.application.ports.repositories import Page
 from coagent.domain.analytics.figures import (
@@ -40,6 +42,10 @@ from coagent.domain.chat.message import Message, agent_display_name
 from coagent.domain.courses.room import Room
 
 UNKNOWN_SENDER = "Unknown"
+
+
+class _Reports(SQLAlchemyAsyncRepository[AnalyticsReportModel]):
+    model_type = AnalyticsReportModel
 
 
 class SqlAnalyticsStore:
@@ -452,18 +458,16 @@ class SqlAnalyticsStore:
     async def list_reports(self, course_id: UUID, *, offset: int, limit: int) -> Page[Report]:
         r = AnalyticsReportModel
         async with pool_timeout_is_unavailable(), self._sessions() as session:
-            total = await session.scalar(
-                select(func.count()).select_from(r).where(r.course_id == course_id)
-            )
-            rows = await session.scalars(
-                select(r)
-                .where(r.course_id == course_id)
-                .order_by(r.created_at.desc(), r.id.desc())
-                .offset(offset)
-                .limit(limit)
+            rows, total = await model_page(
+                session,
+                _Reports,
+                [r.course_id == course_id],
+                order_by=[(r.created_at, True), (r.id, True)],
+                offset=offset,
+                limit=limit,
             )
             reports = [_report(row, existing=None) for row in rows]
-        return Page(items=reports, total=int(total or 0))
+        return Page(items=reports, total=total)
 
     async def get_report(self, report_id: UUID) -> Report | None:
         async with pool_timeout_is_unavailable(), self._sessions() as session:
