@@ -298,6 +298,29 @@ def server(
         yield live
 
 
+class Progress:
+    """With `COAGENT_FUZZ_PROGRESS` set (scripts/test.sh sets it), a line in that file at most
+    every 10 s, which the script shows while it waits for this run (pytest captures stdout).
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self._path = Path(path) if path else None
+        self._started = self._last = time.monotonic()
+
+    def note(self, outcome: Outcome) -> None:
+        now = time.monotonic()
+        if self._path is None or now - self._last < 10:
+            return
+        self._last = now
+        problems = len(outcome.failures) + len(outcome.errors)
+        with self._path.open("a") as progress:
+            progress.write(
+                f"{now - self._started:.0f} s: {outcome.cases} requests over "
+                f"{len(outcome.operations)} operations, {problems} problem(s) so far; "
+                f"phases done: {', '.join(outcome.phases) or 'none yet'}\n"
+            )
+
+
 def _config(base_url: str) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict(
         {
@@ -351,8 +374,10 @@ def test_openapi_fuzz_finds_nothing(server: LiveServer, monkeypatch: pytest.Monk
 
     started = time.monotonic()
     outcome = Outcome()
+    progress = Progress(os.environ.get("COAGENT_FUZZ_PROGRESS"))
     for event in from_schema(schema).execute():
         outcome.record(event)
+        progress.note(outcome)
     elapsed = time.monotonic() - started
 
     print(

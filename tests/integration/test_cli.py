@@ -32,7 +32,7 @@ PIDFD_GETFD = 438  # the syscall number, the same on every Linux architecture
 # Every command and the options its help must mention.
 HELP = {
     (): ["run", "worker", "scheduler", "db", "seed", "users", "keys", "--version"],
-    ("run",): ["--host", "--port", "--workers", "--migrate"],
+    ("run",): ["--host", "--port", "--workers", "--migrate", "--reload"],
     ("worker",): ["--workers", "REDIS_URL"],
     ("scheduler",): ["REDIS_URL"],
     ("db",): ["upgrade", "downgrade", "check"],
@@ -40,7 +40,7 @@ HELP = {
     ("db", "downgrade"): ["--revision"],
     ("db", "check"): ["models and the migrated schema"],
     ("seed",): ["demo"],
-    ("seed", "demo"): ["demo course", "once per database"],
+    ("seed", "demo"): ["demo course", "once per database", "--reset-passwords"],
     ("keys",): ["rotate"],
     ("keys", "rotate"): ["ENCRYPTION_KEYS", "Safe to run again"],
     ("users",): ["create-admin"],
@@ -447,3 +447,104 @@ def test_create_admin_takes_no_password_argument_and_prompts_for_one(
     assert "Password:" in mismatch.output
     assert "do not match" in mismatch.output
     assert accounts(migrated_sqlite) == []
+
+
+def _passwords(credentials: Path) -> dict[str, str]:
+    """E-mail -> password, from a demo credentials file."""
+    return {
+        line.split()[1]: line.rsplit(" ", 1)[1]
+        for line in credentials.read_text().splitlines()
+        if " password " in line
+    }
+
+
+@pytest.mark.slow
+def test_seed_demo_reset_passwords_writes_new_ones_to_the_file_only(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    env = process_env(DATABASE_URL=sqlite_url(db), DATA_DIR=str(tmp_path / "data"))
+    assert coagent("db", "upgrade", env=env).returncode == 0
+    assert coagent("seed", "demo", env=env).returncode == 0
+    credentials = tmp_path / "data" / "demo-credentials.txt"
+    old = _passwords(credentials)
+    credentials.unlink()  # lost
+    # A file left with wider permissions is narrowed too.
+    credentials.write_text("stale\n")
+    credentials.chmod(0o644)
+
+    reset = coagent("seed", "demo", "--reset-passwords", env=env)
+
+    assert reset.returncode == 0, reset.stderr
+    assert str(credentials) in reset.stdout
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    new = _passwords(credentials)
+    assert (
+        sorted(new)
+        == sorted(old)
+        == sorted(["teacher@demo.coagent", "alice@demo.coagent", "bob@demo.coagent"])
+    )
+    assert not set(new.values()) & set(old.values())
+    hashes = {email: password_hash for email, _, password_hash in accounts(db)}
+    for email, password in new.items():
+        assert PasswordHasher().verify(hashes[email], password)
+        assert password not in reset.stdout + reset.stderr  # neither printed nor logged
+
+
+def test_seed_demo_reset_passwords_without_a_demo_says_so(
+    migrated_sqlite: Path, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": sqlite_url(migrated_sqlite), "DATA_DIR": str(tmp_path / "data")}
+
+    result = CliRunner().invoke(cli, ["seed", "demo", "--reset-passwords"], env=env)
+
+    assert result.exit_code == 1
+    assert "no demo account in this database" in result.output
+    assert not (tmp_path / "data" / "demo-credentials.txt").exists()
+
+
+def test_run_refuses_reload_with_several_workers() -> None:
+    result = CliRunner().invoke(cli, ["run", "--reload", "--workers", "2"])
+
+    assert result.exit_code == 1
+    assert "--reload runs one web process" in result.output
+
+
+def _server_pids(log: Path) -> list[str]:
+    return [
+        line.split("[")[1].split("]")[0]
+        for line in log.read_text().splitlines()
+        if "Started server process" in line
+    ]
+
+
+@pytest.mark.slow
+def test_run_reload_restarts_the_server_when_a_source_file_changes(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "log"
+    env = process_env(DATA_DIR=str(tmp_path / "data"), SEED_DEMO="false")
+    source = Path(migrations.__file__)  # a module of the package the reloader watches
+    with log.open("w") as output:
+        server = subprocess.Popen(  # noqa: S603 - our own entry point
+            [COAGENT, "run", "--reload", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 150
+        while not server_up(port):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.3)
+        [first] = _server_pids(log)
+
+        os.utime(source)  # "saved" without a change
+        while len(_server_pids(log)) < 2 or not server_up(port):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the server did not restart"
+            time.sleep(0.3)
+        assert "Reloading" in log.read_text()
+        assert _server_pids(log)[1] != first
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+    assert server.returncode == 0

@@ -1,8 +1,13 @@
 """Settings from the environment: pools, limits, proxies, LLM hosts, agents, analytics."""
 
+import re
+from dataclasses import Field
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from coagent.main.settings import SettingsError, load_settings
+from coagent.main.settings import SAME, SettingsError, Spec, declared, load_settings
 
 # A PostgreSQL configuration with its secrets given: nothing is generated on disk.
 BASE = {
@@ -200,3 +205,151 @@ def test_analytics_defaults_and_values() -> None:
 def test_bad_analytics_settings_are_refused_by_name(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=f"^{message}"):
         load_settings({**BASE, **env})
+
+
+# --- every declared setting, table-driven ----------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+DECLARED = declared()
+# Their errors are checked above: a window at its minimum fails the back-off cross-check.
+CROSS_CHECKED = {
+    "LOGIN_FAILURE_WINDOW_SECONDS",
+    "LOGIN_ACCOUNT_WINDOW_SECONDS",
+    "LOGIN_BACKOFF_FIRST_SECONDS",
+    "LOGIN_BACKOFF_MAX_SECONDS",
+}
+
+
+def _bad_values() -> list[tuple[str, str, str]]:
+    """(variable, value, what the error says) for every int, float and bool setting."""
+    cases = []
+    for item, spec in DECLARED:
+        if spec.derived or spec.parse is not None:
+            continue
+        name = spec.env
+        if item.type is bool:
+            cases.append((name, "maybe-xyzzy", "a boolean"))
+        elif item.type is int:
+            minimum = 1 if spec.minimum is None else int(spec.minimum)
+            cases += [(name, "ten-xyzzy", "an integer"), (name, "1.5", "an integer")]
+            cases.append((name, str(minimum - 1), f"at least {minimum}"))
+            if spec.maximum is not None:
+                cases.append((name, str(int(spec.maximum) + 1), f"at most {spec.maximum:g}"))
+        elif item.type is float:
+            cases += [
+                (name, "soon-xyzzy", "a number of seconds"),
+                (name, "nan", "a number of seconds"),
+            ]
+            cases.append((name, "0", "a number of seconds"))
+            if spec.maximum is not None:
+                cases.append((name, str(spec.maximum * 10), f"and {spec.maximum:g}"))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "raw", "says"), _bad_values(), ids=str)
+def test_every_bad_value_is_refused_naming_the_variable(name: str, raw: str, says: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({**BASE, name: raw})
+
+    message = str(refused.value)
+    assert message.startswith(f"{name} must be "), message
+    assert says in message
+    assert "xyzzy" not in message  # the value is not echoed
+
+
+def _bounds() -> list[tuple[str, str, str]]:
+    """(field, variable, value) at each declared bound, which is accepted."""
+    cases = []
+    for item, spec in DECLARED:
+        if item.type not in (int, float) or spec.env in CROSS_CHECKED or spec.parse:
+            continue
+        low = spec.minimum if spec.minimum is not None else (1 if item.type is int else 0.001)
+        bounds = (low, spec.maximum)
+        cases += [(item.name, spec.env, f"{bound:g}") for bound in bounds if bound is not None]
+    return cases
+
+
+@pytest.mark.parametrize(("field", "name", "raw"), _bounds(), ids=str)
+def test_every_bound_is_accepted(field: str, name: str, raw: str) -> None:
+    assert getattr(load_settings({**BASE, name: raw}), field) == float(raw)
+
+
+READ_ALIKE = [(item, spec) for item, spec in DECLARED if not spec.derived]
+
+
+@pytest.mark.parametrize(("item", "spec"), READ_ALIKE, ids=[spec.env for _, spec in READ_ALIKE])
+def test_unset_and_empty_mean_the_declared_default(item: Field[Any], spec: Spec) -> None:
+    unset, empty = load_settings(BASE), load_settings({**BASE, spec.env: ""})
+
+    assert getattr(unset, item.name) == getattr(empty, item.name) == item.default
+
+
+def test_the_embedded_defaults_differ_where_declared(tmp_path: Path) -> None:
+    embedded = load_settings({"DATA_DIR": str(tmp_path), "SECRET_KEY": "s" * 40})
+    different = {spec.env for _, spec in DECLARED if spec.embedded_default is not SAME}
+
+    assert different == {"SEED_DEMO", "LLM_ALLOWED_HOSTS"}
+    for item, spec in DECLARED:
+        expected = item.default if spec.embedded_default is SAME else spec.embedded_default
+        if not spec.derived:
+            assert getattr(embedded, item.name) == expected, spec.env
+
+
+@pytest.mark.parametrize(
+    ("env", "secret"),
+    [
+        ({"SECRET_KEY": "short-but-secret"}, "short-but-secret"),
+        ({"ENCRYPTION_KEYS": "not-a-fernet-key-but-secret"}, "not-a-fernet-key-but-secret"),
+    ],
+)
+def test_a_refused_secret_is_not_echoed(env: dict[str, str], secret: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({**BASE, **env})
+
+    assert next(iter(env)) in str(refused.value)
+    assert secret not in str(refused.value)
+
+
+def _readme_table() -> dict[str, str]:
+    """Variable -> its default cell, from the README's configuration table."""
+    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    table: dict[str, str] = {}
+    for row in rows:
+        names_cell, default_cell = (cell.strip() for cell in row.split(" | ")[:2])
+        names = re.findall(r"`([A-Z0-9_]+)`", names_cell)
+        values = re.findall(r"`([^`]*)`", default_cell)
+        if len(names) > 1 and len(values) == len(names):  # `A` / `B` | `1` / `2`
+            table.update({name: f"`{value}`" for name, value in zip(names, values, strict=True)})
+        else:
+            table.update(dict.fromkeys(names, default_cell))
+    return table
+
+
+def _as_documented(value: object) -> str:
+    if value is None or value == ():
+        return "unset|none"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    if isinstance(value, tuple):
+        return f"`{','.join(value)}`"
+    return f"`{value}`"
+
+
+def test_the_readme_table_lists_every_setting_with_its_default() -> None:
+    table = _readme_table()
+    operators = {spec.env: (item, spec) for item, spec in DECLARED if not spec.internal}
+
+    assert set(table) - set(operators) == set(), "README rows without a setting"
+    assert set(operators) - set(table) == set(), "settings missing from the README"
+    for name, (item, spec) in operators.items():
+        cell = table[name]
+        if spec.documented is not None:
+            assert spec.documented in cell, (name, cell)
+        else:
+            expected = _as_documented(item.default)
+            assert re.match(f"^(?:{re.escape(expected)})(?: |$)", cell) or cell in expected.split(
+                "|"
+            ), (name, cell, expected)

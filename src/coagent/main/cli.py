@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import socket
+from pathlib import Path
 
 import click
 
@@ -45,8 +46,17 @@ def cli() -> None:
     default=None,
     help="Apply migrations first (default: only for the embedded SQLite database).",
 )
-def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Development: restart the server when a source file changes (one web process).",
+)
+def run(host: str, port: int, workers: int, migrate: bool | None, reload: bool) -> None:
     """Run the web server (HTTP and WebSocket API)."""
+    if reload and workers > 1:
+        raise click.ClickException(
+            "--reload runs one web process; leave out --workers (or use --workers 1)"
+        )
     settings = _settings()
     _configure(settings)
     if migrate or (migrate is None and settings.embedded):
@@ -93,11 +103,18 @@ def run(host: str, port: int, workers: int, migrate: bool | None) -> None:
         # A new worker takes ~5 s to import and start the app on a 2-core box: uvicorn's 5 s
         # default made a SIGHUP restart give up ("not ready in time") about half the time.
         timeout_worker_healthcheck=WORKER_READY_SECONDS,
+        reload=reload,
+        # The package's own sources (an editable install: the work tree's src/coagent).
+        reload_dirs=[str(Path(__file__).resolve().parents[1])] if reload else None,
     )
     # The socket object, not its fd: uvicorn reopens an `fd=` as a Unix socket, and the event
     # loop then skips TCP_NODELAY on accepted connections (40 ms per response, Nagle meeting
     # delayed ACKs).
-    if workers > 1:
+    if reload:
+        from uvicorn.supervisors import ChangeReload  # noqa: PLC0415
+
+        ChangeReload(config, target=uvicorn.Server(config).run, sockets=listeners).run()
+    elif workers > 1:
         SocketPerWorker(config, listeners).run()
     else:
         server = uvicorn.Server(config)
@@ -257,12 +274,21 @@ def seed() -> None:
 
 
 @seed.command("demo")
-def seed_demo() -> None:
+@click.option(
+    "--reset-passwords",
+    is_flag=True,
+    help="Give the demo accounts new passwords (when the credentials file is lost); they are "
+    "written to the credentials file only, never printed.",
+)
+def seed_demo(reset_passwords: bool) -> None:
     """Create the demo course, room, teacher and two students (once per database)."""
     from coagent.main.container import build_container  # noqa: PLC0415
     from coagent.main.demo import credentials_text, keep_credentials  # noqa: PLC0415
 
     settings = _settings()
+    if reset_passwords:
+        _reset_demo_passwords(settings)
+        return
 
     async def run_seed() -> object:
         container = build_container(settings)
@@ -277,6 +303,33 @@ def seed_demo() -> None:
     path = keep_credentials(settings.data_dir, seeded)  # type: ignore[arg-type]
     click.echo(credentials_text(seeded))  # type: ignore[arg-type]
     click.echo(f"(also written to {path})")
+
+
+def _reset_demo_passwords(settings: Settings) -> None:
+    from coagent.adapters.system import SystemClock  # noqa: PLC0415
+    from coagent.application.demo.reset_demo_passwords import ResetDemoPasswords  # noqa: PLC0415
+    from coagent.application.demo.seed_demo import DemoAccount  # noqa: PLC0415
+    from coagent.main.container import build_container  # noqa: PLC0415
+    from coagent.main.demo import reset_credentials_text, write_credentials  # noqa: PLC0415
+
+    async def reset() -> tuple[DemoAccount, ...]:
+        container = build_container(settings)
+        try:
+            use_case = ResetDemoPasswords(
+                uow=container.uow, hasher=container.hasher, clock=SystemClock()
+            )
+            return await use_case.execute()
+        finally:
+            await container.aclose()
+
+    accounts = asyncio.run(reset())
+    if not accounts:
+        raise click.ClickException("no demo account in this database; run `coagent seed demo`")
+    path = write_credentials(settings.data_dir, reset_credentials_text(accounts))
+    click.echo(
+        f"new passwords for {len(accounts)} demo account(s) written to {path} "
+        "(readable by you only); sessions of these accounts were ended"
+    )
 
 
 @cli.group()
