@@ -62,7 +62,7 @@ def update(value: Any, *, call_id: str = "call_1", **extra: Any) -> ToolCall:
     return ToolCall(id=call_id, name="update_trigger", arguments={**arguments, **extra})
 
 
-def runner(world: World, *, max_tool_steps: int = 4) -> RunTurns:
+def runner(world: World, *, max_tool_steps: int = 4, **extra: Any) -> RunTurns:
     return RunTurns(
         uow=world.uow,
         clock=world.clock,
@@ -79,6 +79,7 @@ def runner(world: World, *, max_tool_steps: int = 4) -> RunTurns:
         llm_timeout=5,
         tools=TurnTools(uow=world.uow, clock=world.clock, ids=world.ids),
         max_tool_steps=max_tool_steps,
+        **extra,
     )
 
 
@@ -281,3 +282,35 @@ async def test_text_streamed_before_a_tool_call_is_withdrawn() -> None:
     [message] = world.agent_messages()
     assert message.content == "Done."
     assert message.id == deltas[1]["message_id"] != aborted["message_id"]
+
+
+async def test_a_turns_usage_sums_every_step_of_the_tool_loop() -> None:
+    world = await tooled_world()
+    ticks = iter([100.0, 100.25, 100.75])  # started, first streamed text, done
+    world.llm.then(calls(update(5)), calls(update(6, call_id="call_2")), answer("Done."))
+    await runner_with_clock(world, lambda: next(ticks)).execute(
+        RunTurnsCommand(room_id=world.room.id)
+    )
+
+    [turn] = world.turns()
+    assert turn.status is TurnStatus.SUCCEEDED
+    # two tool-call steps (5 in, 2 out each) and the answer (9 in, 3 out): not the last alone
+    assert (turn.tokens_in, turn.tokens_out) == (5 + 5 + 9, 2 + 2 + 3)
+    assert (turn.latency_ms, turn.first_token_ms) == (750, 250)
+
+
+async def test_a_turns_first_token_time_is_its_first_streamed_text_in_any_step() -> None:
+    world = await tooled_world()
+    ticks = iter([10.0, 10.1, 10.5])  # started, text streamed before the call, done
+    world.llm.then(calls(update(5), text="Let me see"), answer("Done."))
+    await runner_with_clock(world, lambda: next(ticks, 10.5)).execute(
+        RunTurnsCommand(room_id=world.room.id)
+    )
+
+    [turn] = world.turns()
+    assert (turn.tokens_in, turn.tokens_out) == (14, 5)
+    assert (turn.latency_ms, turn.first_token_ms) == (500, 100)
+
+
+def runner_with_clock(world: World, monotonic: Any) -> RunTurns:
+    return runner(world, monotonic=monotonic)

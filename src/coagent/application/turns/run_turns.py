@@ -123,6 +123,16 @@ class _Streamed:
     parts: list[str] = field(default_factory=list)
     started: float = 0.0
     first_token: float | None = None
+    # Tokens of every step of the tool loop so far (None: no step reported any).
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+    def count(self, completion: Completion | None) -> None:
+        """Add a step's usage to the turn's."""
+        if completion is None or completion.usage is None:
+            return
+        self.tokens_in = (self.tokens_in or 0) + completion.usage.input_tokens
+        self.tokens_out = (self.tokens_out or 0) + completion.usage.output_tokens
 
 
 class RunTurns:
@@ -311,8 +321,8 @@ class RunTurns:
         usage = TurnUsage(
             provider=completion.provider if completion else config.provider.value,
             model=completion.model if completion else request.model,
-            tokens_in=completion.usage.input_tokens if completion and completion.usage else None,
-            tokens_out=completion.usage.output_tokens if completion and completion.usage else None,
+            tokens_in=streamed.tokens_in,
+            tokens_out=streamed.tokens_out,
             latency_ms=round((self._monotonic() - started) * 1000),
             first_token_ms=round((first_token - started) * 1000) if first_token else None,
         )
@@ -477,6 +487,7 @@ class RunTurns:
                         )
                 else:
                     completion = event
+        streamed.count(completion)
         return completion
 
     async def _run_tools(
