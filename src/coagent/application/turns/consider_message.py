@@ -11,7 +11,7 @@ from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.turns import TurnKicker
 from coagent.application.turns.common import TurnLimits, admit, roll_for, trace_skipped
-from coagent.application.turns.interrupt import interrupt_running
+from coagent.application.turns.interrupt import interrupt_peer, interrupt_running
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import (
     HumanMessage,
@@ -82,6 +82,8 @@ class ConsiderMessage:
         """
         teacher = await self._consider(command, AgentType.TEACHER)
         if teacher.status is not None:
+            # The peer's own interrupt policy holds although it is not considered.
+            await interrupt_peer(self._uow, room_id=command.room_id, seq=command.seq)
             return teacher
         peer = await self._consider(command, AgentType.STUDENT)
         return peer if peer.status is not None else teacher
