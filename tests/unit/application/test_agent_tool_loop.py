@@ -314,3 +314,52 @@ async def test_a_turns_first_token_time_is_its_first_streamed_text_in_any_step()
 
 def runner_with_clock(world: World, monotonic: Any) -> RunTurns:
     return runner(world, monotonic=monotonic)
+
+
+async def test_a_turn_run_again_reuses_its_recorded_tool_call_instead_of_running_it_twice() -> None:
+    world = await tooled_world()
+    # The first run of the turn runs the tool (say it then lost its lease before storing
+    # its reply, and was reclaimed and started again).
+    world.llm.then(calls(update(5)), answer("Done."))
+    await run(world)
+    [turn] = world.turns()
+    first_result = fed_back(world, 1)[-1]
+    assert stored_config(world).trigger == Trigger(type=TriggerType.MESSAGE_COUNT, value=5)
+    revision = stored_config(world).revision
+    assert len(world.uow.store.agent_versions) == 1
+
+    tools = TurnTools(uow=world.uow, clock=world.clock, ids=world.ids)
+    world.clock.advance(seconds=30)
+    # The rerun: the model asks for the same change under a fresh call id.
+    again = await tools.run(
+        update(5, call_id="call_rerun"),
+        config=stored_config(world),
+        course_id=world.room.course_id,
+        turn_id=turn.id,
+    )
+    assert again.result == {
+        "ok": True,
+        "target_agent": "teacher",
+        "trigger": {"type": "message_count", "value": 5},
+    }
+    assert again.result == first_result
+    # nothing ran a second time: no version, no audit entry, no revision, no timestamp
+    assert len(world.uow.store.agent_versions) == 1
+    assert len([e for e in world.uow.store.audit if e.action == AUDIT_ACTION]) == 1
+    assert stored_config(world).revision == revision
+    assert stored_config(world).updated_at != world.clock.now()
+
+    # Another value is another call, even in the same turn; another turn runs its own.
+    other = await tools.run(
+        update(7), config=stored_config(world), course_id=world.room.course_id, turn_id=turn.id
+    )
+    assert other.result["ok"] is True
+    assert stored_config(world).trigger == Trigger(type=TriggerType.MESSAGE_COUNT, value=7)
+    again_other_turn = await tools.run(
+        update(5),
+        config=stored_config(world),
+        course_id=world.room.course_id,
+        turn_id=world.ids.new_id(),
+    )
+    assert again_other_turn.result["ok"] is True
+    assert len(world.uow.store.agent_versions) == 3

@@ -332,7 +332,7 @@ class RunTurns:
             )
             return
         if turn.agent_type == AgentType.STUDENT.value:  # a draft: a proposal, never a message
-            await self._propose(turn, token, text, usage)
+            await self._propose(turn, token, text, usage, sender_name=config.name)
             return
         await self._stream.end(turn.id)
         now = self._clock.now()
@@ -347,6 +347,7 @@ class RunTurns:
                     content=text,
                     agent_type=agent,
                     created_at=now,
+                    sender_name=config.name,
                 ),
                 usage=usage,
             )
@@ -365,7 +366,7 @@ class RunTurns:
                 content=text,
                 created_at=now,
                 sender_id=None,
-                sender_name=agent_display_name(agent),
+                sender_name=config.name or agent_display_name(agent),
                 agent_type=agent,
                 turn_id=turn.id,
             )
@@ -585,7 +586,9 @@ class RunTurns:
 
     # --- the peer agent's draft (issue 17): a proposal, never a message
 
-    async def _propose(self, turn: AgentTurn, token: UUID, text: str, usage: TurnUsage) -> None:
+    async def _propose(
+        self, turn: AgentTurn, token: UUID, text: str, usage: TurnUsage, *, sender_name: str
+    ) -> None:
         """Store the draft as a pending proposal in the transaction that completes the turn
         (only under this runner's lease), trace it to staff, and kick the teacher agent's
         decision unless the room leaves it to humans.
@@ -599,6 +602,7 @@ class RunTurns:
             status=ProposalStatus.PENDING,
             created_at=now,
             expires_at=now + self._proposal_ttl,
+            sender_name=sender_name,
         )
         async with self._uow() as uow:
             stored = await uow.proposals.propose(turn.id, token, proposal=proposal, usage=usage)
