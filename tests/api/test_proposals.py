@@ -407,3 +407,68 @@ def test_a_student_socket_gets_no_proposal_decision_or_trace_frames(
     assert "[offline reply]" not in text
     assert "secret reason" not in text
     assert proposal["proposal_id"] not in text
+
+
+def _fire_at_once(client, requests: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
+    """The requests sent concurrently over HTTP to the running app (its own event loop and
+    PostgreSQL pool): (path, session, body) each, all in flight together.
+    """
+    import httpx  # noqa: PLC0415 - only these tests talk to the app through ASGI directly
+
+    world_sessions = requests
+
+    async def fire() -> list[Any]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver.local"
+        ) as http:
+            return await asyncio.gather(
+                *(
+                    http.post(path, json=body, headers=headers)
+                    for path, headers, body in world_sessions
+                )
+            )
+
+    return run(client, fire)
+
+
+def test_two_http_approvals_at_once_give_one_message_one_200_and_one_409(
+    client, world, human_room, pending
+):
+    responses = _fire_at_once(
+        client,
+        [
+            (f"{PROPOSALS}{pending}/approve", world.sessions["owner"].headers, {}),
+            (f"{PROPOSALS}{pending}/approve", world.sessions["ta"].headers, {}),
+        ],
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    [won] = [r for r in responses if r.status_code == 200]
+    assert won.json()["status"] == "approved"
+    agents = [m for m in _messages(client, world, human_room) if m["author"]["kind"] == "agent"]
+    assert len(agents) == 1
+    assert agents[0]["id"] == won.json()["message_id"]
+    assert len(_audit(client, world, "agent_proposal.approved")) == 1
+
+
+def test_an_http_approval_and_rejection_at_once_one_wins_and_the_other_is_409(
+    client, world, human_room, pending
+):
+    responses = _fire_at_once(
+        client,
+        [
+            (f"{PROPOSALS}{pending}/approve", world.sessions["owner"].headers, {}),
+            (f"{PROPOSALS}{pending}/reject", world.sessions["ta"].headers, {"reason": "off topic"}),
+        ],
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    approve, reject = responses
+    agents = [m for m in _messages(client, world, human_room) if m["author"]["kind"] == "agent"]
+    [proposal] = _proposals(client, world, human_room)
+    if approve.status_code == 200:
+        assert proposal["status"] == "approved"
+        assert [m["id"] for m in agents] == [approve.json()["message_id"]]
+    else:
+        assert reject.status_code == 200
+        assert proposal["status"] == "rejected"
+        assert agents == []

@@ -67,7 +67,7 @@ class InMemoryMessageRepository:
 
     def _named(self, message: Message) -> Message:
         if message.agent_type:
-            name = agent_display_name(message.agent_type)
+            name = message.sender_name or agent_display_name(message.agent_type)
         else:
             user = self._users.get(message.sender_id) if message.sender_id else None
             name = user.display_name if user else "Unknown"

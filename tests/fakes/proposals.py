@@ -17,6 +17,7 @@ from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.proposal import Proposal, ProposalStatus
 from coagent.domain.agents.turn import TurnStatus
 from coagent.domain.chat.message import Message, agent_display_name
+from coagent.domain.courses.room import ApprovalMode
 
 
 class InMemoryProposalRepository:
@@ -26,11 +27,14 @@ class InMemoryProposalRepository:
         turns: Any,  # _Overlay[UUID, AgentTurn]
         message_rows: Any,  # _Overlay[UUID, Message]
         seqs: Any,  # _Overlay[UUID, int]
+        *,
+        rooms: Any = None,  # _Overlay[UUID, Room]
     ) -> None:
         self._proposals = proposals
         self._turns = turns
         self._message_rows = message_rows
         self._seqs = seqs
+        self._rooms = rooms
 
     def _with_message(self, proposal: Proposal) -> Proposal:
         found = next(
@@ -123,7 +127,7 @@ class InMemoryProposalRepository:
                 content=decided.content,
                 created_at=decision.now,
                 sender_id=None,
-                sender_name=agent_display_name(AgentType.STUDENT.value),
+                sender_name=proposal.sender_name or agent_display_name(AgentType.STUDENT.value),
                 agent_type=AgentType.STUDENT.value,
                 turn_id=proposal.turn_id,
             ),
@@ -136,6 +140,25 @@ class InMemoryProposalRepository:
             return False
         self._proposals.put(proposal_id, replace(proposal, screened_by_agent=True, reason=reason))
         return True
+
+    async def undecided(self, *, before: datetime, now: datetime, limit: int) -> Sequence[UUID]:
+        def asks_the_agent(room_id: UUID) -> bool:
+            room = self._rooms.get(room_id)
+            return room is not None and room.approval_mode is not ApprovalMode.HUMAN
+
+        due = sorted(
+            (
+                p
+                for p in self._proposals.values()
+                if p.status is ProposalStatus.PENDING
+                and not p.screened_by_agent
+                and p.created_at < before
+                and p.expires_at > now
+                and asks_the_agent(p.room_id)
+            ),
+            key=lambda p: p.created_at,
+        )
+        return [p.id for p in due[:limit]]
 
     async def expire(self, now: datetime, *, limit: int) -> Sequence[Proposal]:
         due = sorted(

@@ -111,6 +111,9 @@ class InMemoryStore:
         # Running turns asked to stop (interrupt policy): the `cancel_requested` column.
         self.turn_cancels: dict[UUID, UUID | None] = {}
         self.agent_proposals: dict[UUID, Any] = {}
+        # agent_room_considered (room → seq) and agent_tool_call ((turn, key) → (tool, result)).
+        self.considered: dict[UUID, int] = {}
+        self.tool_calls: dict[tuple[UUID, str], Any] = {}
         self.commits = 0
         self.pending_claims: set[str] = set()
         self._row_locks: dict[UUID, anyio.Lock] = {}
@@ -806,6 +809,8 @@ class InMemoryUnitOfWork:
             _Overlay(self._store.room_leases),
             _Overlay(self._store.turn_cancels),
             _Overlay(self._store.agent_proposals),
+            _Overlay(self._store.considered),
+            _Overlay(self._store.tool_calls),
         )
         self._room_repo = InMemoryRoomRepository(
             self._room_rows,
@@ -829,12 +834,15 @@ class InMemoryUnitOfWork:
             self._room_rows,
             self._agent_rows[0],
             self._message_rows[4],
+            considered=self._message_rows[6],
+            tool_calls=self._message_rows[7],
         )
         self.proposals = InMemoryProposalRepository(
             self._message_rows[5],
             self._message_rows[2],
             self._message_rows[0],
             self._message_rows[1],
+            rooms=self._room_rows,
         )
         self._announcement_repo = InMemoryAnnouncementRepository(
             self._announcement_rows, self._course_rows, self._user_rows

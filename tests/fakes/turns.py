@@ -3,7 +3,7 @@ trigger key), a room lease taken over only once expired, state moves only from t
 (and lease token) they require, one message per turn stored under the room's next seq.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,13 @@ from uuid import UUID
 
 import anyio.lowlevel
 
-from coagent.application.ports.turns import AgentReply, TimeCandidate, TurnPage, TurnUsage
+from coagent.application.ports.turns import (
+    AgentReply,
+    TimeCandidate,
+    TurnPage,
+    TurnUsage,
+    Unconsidered,
+)
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import RoomActivity
 from coagent.domain.agents.trigger import TriggerType
@@ -20,7 +26,73 @@ from coagent.domain.chat.message import Message
 from coagent.domain.courses.room import AiMode
 
 
-class InMemoryAgentTurnRepository:
+class _Recovery:
+    """The recovery part of the turn store (migration 0011), as the SQL one behaves."""
+
+    _considered: Any
+    _tool_calls: Any
+    _rooms: Any
+    _seqs: Any
+    _message_rows: Any
+
+    async def mark_considered(self, room_id: UUID, seq: int) -> None:
+        if (self._considered.get(room_id) or 0) < seq:
+            self._considered.put(room_id, seq)
+
+    async def unconsidered(self, *, before: datetime, limit: int) -> Sequence[Unconsidered]:
+        found = []
+        for room in self._rooms.values():
+            if not room.is_ai_active or room.ai_mode is AiMode.OFF:
+                continue
+            considered, last = self._considered.get(room.id) or 0, self._seqs.get(room.id) or 0
+            first = next(
+                (
+                    m
+                    for m in self._message_rows.values()
+                    if m.room_id == room.id and m.seq == considered + 1
+                ),
+                None,
+            )
+            if last > considered and first is not None and first.created_at < before:
+                found.append(
+                    Unconsidered(room_id=room.id, considered_seq=considered, last_seq=last)
+                )
+        return found[:limit]
+
+    async def human_seqs(
+        self, room_id: UUID, *, after_seq: int, up_to_seq: int, since: datetime
+    ) -> Sequence[int]:
+        return sorted(
+            m.seq
+            for m in self._message_rows.values()
+            if m.room_id == room_id
+            and after_seq < m.seq <= up_to_seq
+            and m.agent_type is None
+            and m.created_at >= since
+        )
+
+    async def tool_result(self, turn_id: UUID, call_key: str) -> Mapping[str, Any] | None:
+        await anyio.lowlevel.checkpoint()
+        recorded = self._tool_calls.get((turn_id, call_key))
+        return recorded[1] if recorded else None
+
+    async def record_tool_call(
+        self,
+        turn_id: UUID,
+        call_key: str,
+        *,
+        tool: str,
+        result: Mapping[str, Any],
+        now: datetime,
+    ) -> bool:
+        await anyio.lowlevel.checkpoint()
+        if self._tool_calls.get((turn_id, call_key)) is not None:
+            return False
+        self._tool_calls.put((turn_id, call_key), (tool, dict(result)))
+        return True
+
+
+class InMemoryAgentTurnRepository(_Recovery):
     def __init__(
         self,
         turns: Any,  # _Overlay[UUID, AgentTurn]
@@ -31,6 +103,9 @@ class InMemoryAgentTurnRepository:
         rooms: Any,  # _Overlay[UUID, Room]
         configs: Any,  # _Overlay[UUID, AgentConfig]
         cancels: Any,  # _Overlay[UUID, UUID | None]: the lease token a stop was asked under
+        *,
+        considered: Any = None,  # _Overlay[UUID, int]: agent_room_considered
+        tool_calls: Any = None,  # _Overlay[tuple[UUID, str], tuple[str, dict]]: agent_tool_call
     ) -> None:
         self._turns = turns
         self._leases = leases
@@ -40,6 +115,8 @@ class InMemoryAgentTurnRepository:
         self._rooms = rooms
         self._configs = configs
         self._cancels = cancels
+        self._considered = considered
+        self._tool_calls = tool_calls
 
     def _with_message(self, turn: AgentTurn) -> AgentTurn:
         found = next((m for m in self._message_rows.values() if m.turn_id == turn.id), None)
@@ -221,7 +298,7 @@ class InMemoryAgentTurnRepository:
                 content=reply.content,
                 created_at=reply.created_at,
                 sender_id=None,
-                sender_name="",
+                sender_name=reply.sender_name or "",
                 agent_type=reply.agent_type,
                 turn_id=turn_id,
             ),

@@ -89,7 +89,9 @@ async def test_the_database_refuses_an_unknown_interrupt_policy(database: Databa
             )
 
 
-async def _run_tool(database: Database, caller_id: UUID, course_id: UUID, value: int) -> dict:
+async def _run_tool(
+    database: Database, caller_id: UUID, course_id: UUID, value: int, *, turn_id: UUID
+) -> dict:
     clock, ids = FixedClock(), FakeIdGenerator()
     tools = TurnTools(uow=database.uow, clock=clock, ids=ids)
     async with database.uow() as uow:
@@ -103,7 +105,7 @@ async def _run_tool(database: Database, caller_id: UUID, course_id: UUID, value:
         ),
         config=caller,
         course_id=course_id,
-        turn_id=UUID(int=7),
+        turn_id=turn_id,
     )
     return dict(outcome.result)
 
@@ -117,10 +119,12 @@ async def test_update_trigger_changes_the_active_target_for_the_next_reader(
     await _add(database, teacher)
     await _add(database, student)
 
-    refused = await _run_tool(database, teacher.id, course_id, 25)
+    turn = _turn(await _world(database))  # the turn calling the tool (its calls are recorded)
+    await _add_turn(database, turn)
+    refused = await _run_tool(database, teacher.id, course_id, 25, turn_id=turn.id)
     assert refused == {"ok": False, "error": "out_of_bounds", "allowed": {"min": 3, "max": 20}}
 
-    result = await _run_tool(database, teacher.id, course_id, 12)
+    result = await _run_tool(database, teacher.id, course_id, 12, turn_id=turn.id)
     assert result["ok"] is True
     async with database.uow() as uow:
         target = await uow.agent_configs.active_for(course_id, AgentType.STUDENT)
@@ -132,7 +136,7 @@ async def test_update_trigger_changes_the_active_target_for_the_next_reader(
     assert total == 1
     assert versions[0].snapshot.trigger == target.trigger
     [entry] = audit.items
-    assert entry.details["turn_id"] == str(UUID(int=7))
+    assert entry.details["turn_id"] == str(turn.id)
     assert entry.target_id == str(student.id)
 
 
@@ -179,3 +183,25 @@ async def test_a_stop_is_asked_once_of_a_running_turn_that_does_not_see_the_mess
     assert not await asked(restarted)
     assert await ask(2) == 1  # a fresh request for the new run (this helper sees seq 1 only)
     assert await asked(restarted)
+
+
+async def test_a_turn_run_again_does_not_run_its_tool_call_twice(database: Database) -> None:
+    course_id = await _course(database)
+    teacher = _config(course_id, is_active=True, tools=("update_trigger",), tool_bounds=BOUNDS)
+    student = _config(course_id, type=AgentType.STUDENT, is_active=True)
+    await _add(database, teacher)
+    await _add(database, student)
+    turn = _turn(await _world(database))
+    await _add_turn(database, turn)
+
+    first = await _run_tool(database, teacher.id, course_id, 12, turn_id=turn.id)
+    again = await _run_tool(database, teacher.id, course_id, 12, turn_id=turn.id)  # the rerun
+    assert first == again
+    assert first["ok"] is True
+    async with database.uow() as uow:
+        target = await uow.agent_configs.active_for(course_id, AgentType.STUDENT)
+        _, total = await uow.agent_configs.list_versions(student.id, offset=0, limit=10)
+        audit = await uow.audit.list(offset=0, limit=10, action=AUDIT_ACTION)
+    assert target is not None
+    assert (target.revision, total, len(audit.items)) == (2, 1, 1)
+    assert await database.scalar("SELECT count(*) FROM agent_tool_call") == 1

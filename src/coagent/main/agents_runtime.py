@@ -35,6 +35,7 @@ from coagent.application.turns.common import TurnLimits
 from coagent.application.turns.consider_message import ConsiderMessage
 from coagent.application.turns.list_turns import ListTurns
 from coagent.application.turns.reclaim_turns import ReclaimTurns, ReclaimTurnsCommand
+from coagent.application.turns.recover_kicks import RecoverLostKicks, RecoverLostKicksCommand
 from coagent.application.turns.request_turn import RequestTurn
 from coagent.application.turns.run_turns import RunTurns
 from coagent.application.turns.tick_time_triggers import (
@@ -59,6 +60,7 @@ class AgentsRuntime:
     tick_seconds: float
     proposals: ProposalServices
     expire_proposals: ExpireProposals
+    recover_kicks: RecoverLostKicks | None = None
 
     def bind(self, broker: AsyncBroker) -> None:
         """Kicks go to `broker` from now on."""
@@ -71,6 +73,8 @@ class AgentsRuntime:
         await _logged("reclaim", self.reclaim.execute(ReclaimTurnsCommand()))
         await _logged("time triggers", self.time_triggers.execute(TickTimeTriggersCommand()))
         await _logged("proposal expiry", self.expire_proposals.execute(ExpireProposalsCommand()))
+        if self.recover_kicks is not None:
+            await _logged("lost kicks", self.recover_kicks.execute(RecoverLostKicksCommand()))
 
     async def run_ticks(self, alive: Path | None = None) -> None:
         """Tick forever, every `tick_seconds` (cancel to stop); touch `alive` after each
@@ -167,6 +171,7 @@ def build_agents_runtime(
             ),
         ),
         expire_proposals=ExpireProposals(uow=uow, clock=clock, stream=stream),
+        recover_kicks=RecoverLostKicks(uow=uow, clock=clock, kicker=kicker),
     )
 
 

@@ -13,8 +13,10 @@ import pytest
 from coagent.application.llm.call_model import CallModel, RetryPolicy
 from coagent.application.ports.llm import LLMRequest, StreamEvent, TextDelta
 from coagent.application.turns.run_turns import RunTurns, RunTurnsCommand
+from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.tools import InterruptPolicy
 from coagent.domain.agents.turn import TurnStatus
+from coagent.domain.courses.room import AiMode, ApprovalMode
 from tests.fakes.llm import ScriptedLLM, ScriptedProviders, reply
 from tests.fakes.security import FakeSecretBox
 from tests.unit.application.test_agent_turns import World, make_world
@@ -170,3 +172,54 @@ async def test_a_message_the_running_turn_already_sees_interrupts_nothing() -> N
     assert world.stream.named("aborted") == []
     assert world.turns()[0].id == turn.id
     assert [m.content for m in world.agent_messages()] == ["Partial answer to the first."]
+
+
+async def peer_world_with(policy: InterruptPolicy) -> World:
+    """A `both` room whose peer agent (`@peer`) has `policy`; the teacher's is `queue`."""
+    world = await make_world()
+    peer = replace(
+        world.config,
+        id=world.ids.new_id(),
+        type=AgentType.STUDENT,
+        name="Buddy",
+        interrupt_policy=policy,
+    )
+    async with world.uow() as uow:
+        await uow.agent_configs.add(peer)
+        await uow.commit()
+    await world.set_room(ai_mode=AiMode.BOTH, approval_mode=ApprovalMode.HUMAN)
+    return world
+
+
+@pytest.mark.parametrize("policy", [InterruptPolicy.INTERRUPT, InterruptPolicy.QUEUE])
+async def test_the_peers_own_policy_holds_when_the_teacher_answers_the_new_message(
+    policy: InterruptPolicy,
+) -> None:
+    world = await peer_world_with(policy)
+    llm = StallingLLM()
+    await world.say("@peer what do you think?")
+    task = asyncio.create_task(runner(world, llm).execute(RunTurnsCommand(room_id=world.room.id)))
+    await asyncio.wait_for(llm.streaming.wait(), 5)
+
+    teacher = await world.say("@teacher and what is courage?")  # the teacher answers this one
+    assert teacher.status is TurnStatus.QUEUED
+    if policy is InterruptPolicy.QUEUE:
+        await asyncio.sleep(0.05)  # several cancel-poll periods: nothing may stop the draft
+        llm.release.set()
+    await asyncio.wait_for(task, 5)
+
+    peer, answer = world.turns()
+    assert (peer.agent_type, answer.agent_type) == ("student", "teacher")
+    assert answer.status is TurnStatus.SUCCEEDED
+    [proposal] = world.uow.store.agent_proposals.values()
+    if policy is InterruptPolicy.INTERRUPT:
+        assert llm.first_cancelled
+        # the draft was written again, seeing the message the teacher answers
+        assert (peer.status, peer.attempts, peer.seen_up_to_seq) == (TurnStatus.SUCCEEDED, 2, 2)
+        assert proposal.content == "Both answered."
+        assert any("courage" in line for line in human_lines(llm.requests[1]))
+    else:
+        assert not llm.first_cancelled
+        assert (peer.status, peer.attempts, peer.seen_up_to_seq) == (TurnStatus.SUCCEEDED, 1, 1)
+        assert proposal.content == "Partial answer to the first."
+    assert llm.most_active == 1

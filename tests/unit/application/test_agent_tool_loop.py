@@ -62,7 +62,7 @@ def update(value: Any, *, call_id: str = "call_1", **extra: Any) -> ToolCall:
     return ToolCall(id=call_id, name="update_trigger", arguments={**arguments, **extra})
 
 
-def runner(world: World, *, max_tool_steps: int = 4) -> RunTurns:
+def runner(world: World, *, max_tool_steps: int = 4, **extra: Any) -> RunTurns:
     return RunTurns(
         uow=world.uow,
         clock=world.clock,
@@ -79,6 +79,7 @@ def runner(world: World, *, max_tool_steps: int = 4) -> RunTurns:
         llm_timeout=5,
         tools=TurnTools(uow=world.uow, clock=world.clock, ids=world.ids),
         max_tool_steps=max_tool_steps,
+        **extra,
     )
 
 
@@ -281,3 +282,84 @@ async def test_text_streamed_before_a_tool_call_is_withdrawn() -> None:
     [message] = world.agent_messages()
     assert message.content == "Done."
     assert message.id == deltas[1]["message_id"] != aborted["message_id"]
+
+
+async def test_a_turns_usage_sums_every_step_of_the_tool_loop() -> None:
+    world = await tooled_world()
+    ticks = iter([100.0, 100.25, 100.75])  # started, first streamed text, done
+    world.llm.then(calls(update(5)), calls(update(6, call_id="call_2")), answer("Done."))
+    await runner_with_clock(world, lambda: next(ticks)).execute(
+        RunTurnsCommand(room_id=world.room.id)
+    )
+
+    [turn] = world.turns()
+    assert turn.status is TurnStatus.SUCCEEDED
+    # two tool-call steps (5 in, 2 out each) and the answer (9 in, 3 out): not the last alone
+    assert (turn.tokens_in, turn.tokens_out) == (5 + 5 + 9, 2 + 2 + 3)
+    assert (turn.latency_ms, turn.first_token_ms) == (750, 250)
+
+
+async def test_a_turns_first_token_time_is_its_first_streamed_text_in_any_step() -> None:
+    world = await tooled_world()
+    ticks = iter([10.0, 10.1, 10.5])  # started, text streamed before the call, done
+    world.llm.then(calls(update(5), text="Let me see"), answer("Done."))
+    await runner_with_clock(world, lambda: next(ticks, 10.5)).execute(
+        RunTurnsCommand(room_id=world.room.id)
+    )
+
+    [turn] = world.turns()
+    assert (turn.tokens_in, turn.tokens_out) == (14, 5)
+    assert (turn.latency_ms, turn.first_token_ms) == (500, 100)
+
+
+def runner_with_clock(world: World, monotonic: Any) -> RunTurns:
+    return runner(world, monotonic=monotonic)
+
+
+async def test_a_turn_run_again_reuses_its_recorded_tool_call_instead_of_running_it_twice() -> None:
+    world = await tooled_world()
+    # The first run of the turn runs the tool (say it then lost its lease before storing
+    # its reply, and was reclaimed and started again).
+    world.llm.then(calls(update(5)), answer("Done."))
+    await run(world)
+    [turn] = world.turns()
+    first_result = fed_back(world, 1)[-1]
+    assert stored_config(world).trigger == Trigger(type=TriggerType.MESSAGE_COUNT, value=5)
+    revision = stored_config(world).revision
+    assert len(world.uow.store.agent_versions) == 1
+
+    tools = TurnTools(uow=world.uow, clock=world.clock, ids=world.ids)
+    world.clock.advance(seconds=30)
+    # The rerun: the model asks for the same change under a fresh call id.
+    again = await tools.run(
+        update(5, call_id="call_rerun"),
+        config=stored_config(world),
+        course_id=world.room.course_id,
+        turn_id=turn.id,
+    )
+    assert again.result == {
+        "ok": True,
+        "target_agent": "teacher",
+        "trigger": {"type": "message_count", "value": 5},
+    }
+    assert again.result == first_result
+    # nothing ran a second time: no version, no audit entry, no revision, no timestamp
+    assert len(world.uow.store.agent_versions) == 1
+    assert len([e for e in world.uow.store.audit if e.action == AUDIT_ACTION]) == 1
+    assert stored_config(world).revision == revision
+    assert stored_config(world).updated_at != world.clock.now()
+
+    # Another value is another call, even in the same turn; another turn runs its own.
+    other = await tools.run(
+        update(7), config=stored_config(world), course_id=world.room.course_id, turn_id=turn.id
+    )
+    assert other.result["ok"] is True
+    assert stored_config(world).trigger == Trigger(type=TriggerType.MESSAGE_COUNT, value=7)
+    again_other_turn = await tools.run(
+        update(5),
+        config=stored_config(world),
+        course_id=world.room.course_id,
+        turn_id=world.ids.new_id(),
+    )
+    assert again_other_turn.result["ok"] is True
+    assert len(world.uow.store.agent_versions) == 3

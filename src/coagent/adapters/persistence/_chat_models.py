@@ -34,6 +34,10 @@ class MessageModel(UUIDv7AuditBase):
     turn_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("agent_turn.id", ondelete="SET NULL"), unique=True
     )
+    # An agent message's author as named when it was written (its configuration's name then;
+    # migration 0011), so a rename never rewrites history. NULL for human messages (their
+    # name is the user's, read when shown) and for agent messages older than the column.
+    sender_name: Mapped[str | None] = mapped_column(String(100))
 
 
 class AnalyticsReportModel(UUIDv7AuditBase):

@@ -9,7 +9,7 @@ from datetime import datetime
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
-from advanced_alchemy.types import GUID, DateTimeUTC
+from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -146,3 +146,40 @@ class AgentProposalModel(UUIDv7AuditBase):
     decided_by_agent: Mapped[bool] = mapped_column(Boolean, default=False)
     screened_by_agent: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str | None] = mapped_column(Text)
+    # The peer configuration's name when it drafted this (migration 0011): its message's author.
+    sender_name: Mapped[str | None] = mapped_column(String(100))
+
+
+# How far the agents considered each room's messages (migration 0011): ConsiderMessage moves
+# it up to the seq it decided on; the scheduler's tick kicks the messages above it again (a
+# `consider_message` kick lost while the queue was down). No row: nothing considered yet.
+agent_room_considered = Table(
+    "agent_room_considered",
+    orm_registry.metadata,
+    Column(
+        "room_id",
+        GUID(length=16),
+        ForeignKey("room.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", BigInteger, nullable=False),
+)
+
+
+# The tool calls a turn executed (migration 0011), keyed by the turn and the call (its tool
+# and arguments): a turn run again after losing its lease reuses the recorded result instead
+# of running the tool a second time.
+agent_tool_call = Table(
+    "agent_tool_call",
+    orm_registry.metadata,
+    Column(
+        "turn_id",
+        GUID(length=16),
+        ForeignKey("agent_turn.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("call_key", String(64), primary_key=True),
+    Column("tool", String(64), nullable=False),
+    Column("result", JsonB, nullable=False),
+    Column("created_at", DateTimeUTC(timezone=True), nullable=False),
+)

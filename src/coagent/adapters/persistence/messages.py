@@ -38,6 +38,7 @@ _COLUMNS = (
     UserModel.full_name,
     UserModel.username,
     UserModel.email,
+    MessageModel.sender_name,
 )
 
 
@@ -57,9 +58,10 @@ def _message(row: Any) -> Message:
         full_name,
         username,
         email,
+        stored_name,
     ) = row
     if agent_type:
-        name = agent_display_name(agent_type)
+        name = stored_name or agent_display_name(agent_type)
     elif sender_id is not None and email is not None:
         name = full_name or username or email.split("@", 1)[0]
     else:

@@ -23,7 +23,9 @@ from coagent.adapters.persistence._models import (
 from coagent.adapters.persistence._turn_models import (
     AgentProposalModel,
     AgentTurnModel,
+    agent_room_considered,
     agent_room_lease,
+    agent_tool_call,
 )
 
 __all__ = [
@@ -45,6 +47,8 @@ __all__ = [
     "RoomModel",
     "SystemStateModel",
     "UserModel",
+    "agent_room_considered",
     "agent_room_lease",
+    "agent_tool_call",
     "metadata",
 ]

@@ -16,6 +16,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._chat_models import MessageModel
+from coagent.adapters.persistence._models import RoomModel
 from coagent.adapters.persistence._turn_models import AgentProposalModel, AgentTurnModel
 from coagent.adapters.persistence.messages import _NEXT_SEQ
 from coagent.application.ports.proposals import Decided, Decision, ProposalPage
@@ -23,10 +24,12 @@ from coagent.application.ports.turns import TurnUsage
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.proposal import Proposal, ProposalStatus
 from coagent.domain.agents.turn import TurnStatus
+from coagent.domain.courses.room import ApprovalMode
 
 _PROPOSAL = cast(Table, AgentProposalModel.__table__)
 _TURN = cast(Table, AgentTurnModel.__table__)
 _MESSAGE = cast(Table, MessageModel.__table__)
+_ROOM = cast(Table, RoomModel.__table__)
 _POSTED = (ProposalStatus.APPROVED, ProposalStatus.EDITED)
 
 
@@ -45,6 +48,7 @@ def _proposal(row: Any, message_id: UUID | None = None) -> Proposal:
         reason=row.reason,
         screened_by_agent=row.screened_by_agent,
         message_id=message_id,
+        sender_name=row.sender_name,
     )
 
 
@@ -93,6 +97,7 @@ class SqlAlchemyProposalRepository:
                 screened_by_agent=False,
                 created_at=proposal.created_at,
                 updated_at=proposal.created_at,
+                sender_name=proposal.sender_name,
             )
         )
         return True
@@ -174,6 +179,7 @@ class SqlAlchemyProposalRepository:
                 turn_id=row.turn_id,
                 created_at=decision.now,
                 updated_at=decision.now,
+                sender_name=row.sender_name,
             )
         )
         return Decided(proposal=_proposal(row, decision.message_id), seq=int(seq))
@@ -188,6 +194,23 @@ class SqlAlchemyProposalRepository:
             .values(screened_by_agent=True, reason=reason, updated_at=now)
         )
         return _count(result) == 1
+
+    async def undecided(self, *, before: datetime, now: datetime, limit: int) -> Sequence[UUID]:
+        asks_the_agent = (ApprovalMode.AGENT.value, ApprovalMode.AGENT_THEN_HUMAN.value)
+        ids = await self._session.scalars(
+            select(_PROPOSAL.c.id)
+            .join(_ROOM, _ROOM.c.id == _PROPOSAL.c.room_id)
+            .where(
+                _PROPOSAL.c.status == ProposalStatus.PENDING.value,
+                _PROPOSAL.c.screened_by_agent.is_(False),
+                _PROPOSAL.c.created_at < before,
+                _PROPOSAL.c.expires_at > now,
+                _ROOM.c.approval_mode.in_(asks_the_agent),
+            )
+            .order_by(_PROPOSAL.c.created_at)
+            .limit(limit)
+        )
+        return list(ids)
 
     async def expire(self, now: datetime, *, limit: int) -> Sequence[Proposal]:
         due = (

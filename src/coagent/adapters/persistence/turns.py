@@ -24,6 +24,7 @@ from coagent.adapters.persistence.agents import _config
 from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.messages import _NEXT_SEQ, UNKNOWN_SENDER
 from coagent.adapters.persistence.rows import is_postgresql
+from coagent.adapters.persistence.turn_recovery import TurnRecoveryQueries
 from coagent.application.ports.turns import AgentReply, TimeCandidate, TurnPage, TurnUsage
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import RoomActivity, TurnKind
@@ -149,7 +150,7 @@ def _activity_query(
     )
 
 
-class SqlAlchemyAgentTurnRepository:
+class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
@@ -233,7 +234,7 @@ class SqlAlchemyAgentTurnRepository:
             return None
         message, full_name, username, email = row
         if message.agent_type:
-            name = agent_display_name(message.agent_type)
+            name = message.sender_name or agent_display_name(message.agent_type)
         elif email is not None:
             name = full_name or username or email.split("@", 1)[0]
         else:
@@ -378,6 +379,7 @@ class SqlAlchemyAgentTurnRepository:
                 agent_type=reply.agent_type,
                 client_msg_id=None,
                 turn_id=turn_id,
+                sender_name=reply.sender_name,
                 created_at=reply.created_at,
                 updated_at=reply.created_at,
             )

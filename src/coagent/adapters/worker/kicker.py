@@ -2,9 +2,9 @@
 
 A kick is sent from a background task, so a send never waits on Redis (or on the broker's
 retries while Redis restarts). A kick that fails is logged and dropped: the scheduler's
-tick finds rooms with queued turns and no runner, and messages are considered again only
-when they arrive, so a message whose `consider` kick was lost is not answered (a known
-limit, rare: the kick is an XADD on the same Redis the chat fan-out needs).
+tick finds rooms with queued turns and no runner, human messages no agent considered yet and
+proposals still waiting for the teacher agent's decision, and kicks them again
+(`RecoverLostKicks`, docs/adr/0016).
 """
 
 import asyncio

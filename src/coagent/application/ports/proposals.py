@@ -79,6 +79,13 @@ class ProposalRepository(Protocol):
         """
         ...
 
+    async def undecided(self, *, before: datetime, now: datetime, limit: int) -> Sequence[UUID]:
+        """Pending proposals created before `before`, not expired at `now` and not screened,
+        in rooms whose `approval_mode` asks the teacher agent (`agent`, `agent_then_human`):
+        the ones whose decision kick may have been lost.
+        """
+        ...
+
     async def expire(self, now: datetime, *, limit: int) -> Sequence[Proposal]:
         """Pending proposals whose `expires_at` passed → `expired`; the ones moved."""
         ...

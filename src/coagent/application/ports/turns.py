@@ -9,10 +9,10 @@ Guarantees every implementation keeps (the SQL one through the database itself):
   holds the turn's lease (status running, same lease token); at most one message per turn.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from coagent.domain.agents.config import AgentConfig
@@ -43,6 +43,8 @@ class AgentReply:
     content: str
     agent_type: str
     created_at: datetime
+    # The author's name as shown (the configuration's name at the time of the turn).
+    sender_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +59,17 @@ class TimeCandidate:
 
     room: Room
     config: AgentConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unconsidered:
+    """A room with messages above the seq its agents considered (`considered_seq`, 0: none)
+    up to `last_seq`.
+    """
+
+    room_id: UUID
+    considered_seq: int
+    last_seq: int
 
 
 class AgentTurnRepository(Protocol):
@@ -178,6 +191,44 @@ class AgentTurnRepository(Protocol):
 
     async def page(self, room_id: UUID, *, offset: int, limit: int) -> TurnPage:
         """The room's turns, newest first, with the id of each one's message."""
+        ...
+
+    # --- lost kicks (migration 0011)
+
+    async def mark_considered(self, room_id: UUID, seq: int) -> None:
+        """Raise the room's considered seq to `seq` (never lower it)."""
+        ...
+
+    async def unconsidered(self, *, before: datetime, limit: int) -> Sequence[Unconsidered]:
+        """In one statement for all rooms: rooms with `is_ai_active` and `ai_mode` not off
+        whose first message above the considered seq was written before `before`.
+        """
+        ...
+
+    async def human_seqs(
+        self, room_id: UUID, *, after_seq: int, up_to_seq: int, since: datetime
+    ) -> Sequence[int]:
+        """Seqs of the room's human messages in (`after_seq`, `up_to_seq`] written at or
+        after `since`, in order.
+        """
+        ...
+
+    async def tool_result(self, turn_id: UUID, call_key: str) -> Mapping[str, Any] | None:
+        """The result recorded for the turn's tool call `call_key`, if it ran."""
+        ...
+
+    async def record_tool_call(
+        self,
+        turn_id: UUID,
+        call_key: str,
+        *,
+        tool: str,
+        result: Mapping[str, Any],
+        now: datetime,
+    ) -> bool:
+        """Record (in the caller's transaction) that the call ran with `result`; False when
+        it was recorded already (then the caller must not commit what it did).
+        """
         ...
 
     async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:

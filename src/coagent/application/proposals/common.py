@@ -55,7 +55,7 @@ def posted_message(proposal: Proposal, seq: int) -> Message:
         content=proposal.content,
         created_at=proposal.decided_at or proposal.created_at,
         sender_id=None,
-        sender_name=agent_display_name(agent),
+        sender_name=proposal.sender_name or agent_display_name(agent),
         agent_type=agent,
         turn_id=proposal.turn_id,
     )

@@ -11,7 +11,8 @@ from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.turns import TurnKicker
 from coagent.application.turns.common import TurnLimits, admit, roll_for, trace_skipped
-from coagent.application.turns.interrupt import interrupt_running
+from coagent.application.turns.interrupt import interrupt_peer, interrupt_running
+from coagent.application.turns.recover_kicks import mark_considered
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import (
     HumanMessage,
@@ -78,10 +79,18 @@ class ConsiderMessage:
 
     async def execute(self, command: ConsiderMessageCommand) -> Considered:
         """The teacher agent decides first; the peer (student) agent is considered only
-        when the teacher does not speak (its turn, queued or skipped, is the answer).
+        when the teacher does not speak (its turn, queued or skipped, is the answer). Then
+        the room's considered seq is raised (the scheduler re-kicks what stays below it).
         """
+        considered = await self._decide(command)
+        await mark_considered(self._uow, room_id=command.room_id, seq=command.seq)
+        return considered
+
+    async def _decide(self, command: ConsiderMessageCommand) -> Considered:
         teacher = await self._consider(command, AgentType.TEACHER)
         if teacher.status is not None:
+            # The peer's own interrupt policy holds although it is not considered.
+            await interrupt_peer(self._uow, room_id=command.room_id, seq=command.seq)
             return teacher
         peer = await self._consider(command, AgentType.STUDENT)
         return peer if peer.status is not None else teacher

@@ -123,6 +123,16 @@ class _Streamed:
     parts: list[str] = field(default_factory=list)
     started: float = 0.0
     first_token: float | None = None
+    # Tokens of every step of the tool loop so far (None: no step reported any).
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+    def count(self, completion: Completion | None) -> None:
+        """Add a step's usage to the turn's."""
+        if completion is None or completion.usage is None:
+            return
+        self.tokens_in = (self.tokens_in or 0) + completion.usage.input_tokens
+        self.tokens_out = (self.tokens_out or 0) + completion.usage.output_tokens
 
 
 class RunTurns:
@@ -311,8 +321,8 @@ class RunTurns:
         usage = TurnUsage(
             provider=completion.provider if completion else config.provider.value,
             model=completion.model if completion else request.model,
-            tokens_in=completion.usage.input_tokens if completion and completion.usage else None,
-            tokens_out=completion.usage.output_tokens if completion and completion.usage else None,
+            tokens_in=streamed.tokens_in,
+            tokens_out=streamed.tokens_out,
             latency_ms=round((self._monotonic() - started) * 1000),
             first_token_ms=round((first_token - started) * 1000) if first_token else None,
         )
@@ -322,7 +332,7 @@ class RunTurns:
             )
             return
         if turn.agent_type == AgentType.STUDENT.value:  # a draft: a proposal, never a message
-            await self._propose(turn, token, text, usage)
+            await self._propose(turn, token, text, usage, sender_name=config.name)
             return
         await self._stream.end(turn.id)
         now = self._clock.now()
@@ -337,6 +347,7 @@ class RunTurns:
                     content=text,
                     agent_type=agent,
                     created_at=now,
+                    sender_name=config.name,
                 ),
                 usage=usage,
             )
@@ -355,7 +366,7 @@ class RunTurns:
                 content=text,
                 created_at=now,
                 sender_id=None,
-                sender_name=agent_display_name(agent),
+                sender_name=config.name or agent_display_name(agent),
                 agent_type=agent,
                 turn_id=turn.id,
             )
@@ -477,6 +488,7 @@ class RunTurns:
                         )
                 else:
                     completion = event
+        streamed.count(completion)
         return completion
 
     async def _run_tools(
@@ -574,7 +586,9 @@ class RunTurns:
 
     # --- the peer agent's draft (issue 17): a proposal, never a message
 
-    async def _propose(self, turn: AgentTurn, token: UUID, text: str, usage: TurnUsage) -> None:
+    async def _propose(
+        self, turn: AgentTurn, token: UUID, text: str, usage: TurnUsage, *, sender_name: str
+    ) -> None:
         """Store the draft as a pending proposal in the transaction that completes the turn
         (only under this runner's lease), trace it to staff, and kick the teacher agent's
         decision unless the room leaves it to humans.
@@ -588,6 +602,7 @@ class RunTurns:
             status=ProposalStatus.PENDING,
             created_at=now,
             expires_at=now + self._proposal_ttl,
+            sender_name=sender_name,
         )
         async with self._uow() as uow:
             stored = await uow.proposals.propose(turn.id, token, proposal=proposal, usage=usage)

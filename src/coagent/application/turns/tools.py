@@ -4,6 +4,7 @@ call (validated against its schema, then executed) into the result fed back to t
 Not a use case: `RunTurns` runs the calls of its tool loop through `TurnTools`.
 """
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -53,6 +54,15 @@ class ToolOutcome:
         return json.dumps(self.result, sort_keys=True)
 
 
+def call_key(tool: str, arguments: Mapping[str, Any]) -> str:
+    """A tool call's identity within its turn: the tool and its validated arguments. Not the
+    provider's call id: a turn run again after losing its lease asks the model again, which
+    names the same call afresh.
+    """
+    canonical = json.dumps([tool, arguments], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 class TurnTools:
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator) -> None:
         self._uow = uow
@@ -97,7 +107,11 @@ class TurnTools:
                 },
             )
         now = self._clock.now()
+        key = call_key(call.name, validated)
         async with self._uow() as uow:
+            recorded = await uow.turns.tool_result(turn_id, key)
+            if recorded is not None:  # this turn ran it already (before losing its lease)
+                return ToolOutcome(arguments=validated, result=recorded)
             target = await uow.agent_configs.active_for(
                 course_id, AgentType(arguments.target_agent)
             )
@@ -133,12 +147,17 @@ class TurnTools:
                     "after": trigger_to_dict(decided),
                 },
             )
-            await uow.commit()
-        return ToolOutcome(
-            arguments=validated,
-            result={
+            result = {
                 "ok": True,
                 "target_agent": arguments.target_agent,
                 "trigger": trigger_to_dict(decided),
-            },
-        )
+            }
+            if await uow.turns.record_tool_call(
+                turn_id, key, tool=call.name, result=result, now=now
+            ):
+                await uow.commit()
+                return ToolOutcome(arguments=validated, result=result)
+        # Another run of this turn recorded the call first: what this one did is rolled back.
+        async with self._uow() as uow:
+            recorded = await uow.turns.tool_result(turn_id, key)
+        return ToolOutcome(arguments=validated, result=recorded or result)

@@ -71,6 +71,8 @@ class Proposal:
     # The teacher agent's approval in `agent_then_human` (still pending for staff).
     screened_by_agent: bool = False
     message_id: UUID | None = None  # the posted message, once approved or edited
+    # The peer configuration's name when it drafted this: the posted message's author.
+    sender_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
