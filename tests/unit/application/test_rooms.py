@@ -8,23 +8,15 @@ from uuid import UUID
 
 import pytest
 
-from coagent.application.courses.change_course import DeleteCourse, DeleteCourseCommand
+from coagent.application.courses.assign_to_room import AssignToRoom, AssignToRoomCommand
+from coagent.application.courses.change_member import ChangeMember, ChangeMemberCommand
 from coagent.application.courses.create_course import CreateCourse, CreateCourseCommand
-from coagent.application.courses.members import ChangeMember, ChangeMemberCommand
-from coagent.application.courses.rooms import (
-    AssignToRoom,
-    AssignToRoomCommand,
-    CreateRoom,
-    CreateRoomCommand,
-    DeleteRoom,
-    DeleteRoomCommand,
-    GetRoom,
-    GetRoomCommand,
-    ListRooms,
-    ListRoomsCommand,
-    UpdateRoom,
-    UpdateRoomCommand,
-)
+from coagent.application.courses.create_room import CreateRoom, CreateRoomCommand
+from coagent.application.courses.delete_course import DeleteCourse, DeleteCourseCommand
+from coagent.application.courses.delete_room import DeleteRoom, DeleteRoomCommand
+from coagent.application.courses.get_room import GetRoom, GetRoomCommand
+from coagent.application.courses.list_rooms import ListRooms, ListRoomsCommand
+from coagent.application.courses.update_room import UpdateRoom, UpdateRoomCommand
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course

@@ -20,11 +20,12 @@ from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
-from coagent.application.accounts.avatar import SetAvatarCommand
 from coagent.application.accounts.create_user import CreateUserCommand, NewAccount
 from coagent.application.accounts.delete_user import DeleteUserCommand
 from coagent.application.accounts.get_current_user import GetCurrentUserCommand
-from coagent.application.accounts.list_users import ListUsersCommand, SearchUsersCommand
+from coagent.application.accounts.list_users import ListUsersCommand
+from coagent.application.accounts.search_users import SearchUsersCommand
+from coagent.application.accounts.set_avatar import SetAvatarCommand
 from coagent.application.accounts.update_user import UpdateUserCommand
 from coagent.domain.accounts.avatar import AVATAR_MAX_BYTES
 

@@ -14,12 +14,10 @@ from coagent.adapters.http.courses.schemas import Title
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
-from coagent.application.courses.announcements import (
-    DeleteAnnouncementCommand,
-    EditAnnouncementCommand,
-    ListAnnouncementsCommand,
-    PostAnnouncementCommand,
-)
+from coagent.application.courses.delete_announcement import DeleteAnnouncementCommand
+from coagent.application.courses.edit_announcement import EditAnnouncementCommand
+from coagent.application.courses.list_announcements import ListAnnouncementsCommand
+from coagent.application.courses.post_announcement import PostAnnouncementCommand
 from coagent.domain.courses.announcement import Announcement
 
 Content = Annotated[

@@ -21,14 +21,14 @@ from coagent.adapters.http.courses.schemas import (
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
-from coagent.application.courses.change_course import DeleteCourseCommand, UpdateCourseCommand
+from coagent.application.courses.change_member import ChangeMemberCommand
 from coagent.application.courses.create_course import CreateCourseCommand
-from coagent.application.courses.members import (
-    ChangeMemberCommand,
-    EnrollMemberCommand,
-    ListMembersCommand,
-)
-from coagent.application.courses.read_courses import GetCourseCommand, ListCoursesCommand
+from coagent.application.courses.delete_course import DeleteCourseCommand
+from coagent.application.courses.enroll_member import EnrollMemberCommand
+from coagent.application.courses.get_course import GetCourseCommand
+from coagent.application.courses.list_courses import ListCoursesCommand
+from coagent.application.courses.list_members import ListMembersCommand
+from coagent.application.courses.update_course import UpdateCourseCommand
 
 CourseId = FromPath[UUID]
 

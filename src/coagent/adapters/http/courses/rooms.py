@@ -18,14 +18,12 @@ from coagent.adapters.http.courses.schemas import (
 )
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.problems import problems
-from coagent.application.courses.rooms import (
-    AssignToRoomCommand,
-    CreateRoomCommand,
-    DeleteRoomCommand,
-    GetRoomCommand,
-    ListRoomsCommand,
-    UpdateRoomCommand,
-)
+from coagent.application.courses.assign_to_room import AssignToRoomCommand
+from coagent.application.courses.create_room import CreateRoomCommand
+from coagent.application.courses.delete_room import DeleteRoomCommand
+from coagent.application.courses.get_room import GetRoomCommand
+from coagent.application.courses.list_rooms import ListRoomsCommand
+from coagent.application.courses.update_room import UpdateRoomCommand
 from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 
 RoomName = Annotated[
