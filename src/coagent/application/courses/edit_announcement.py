@@ -6,6 +6,7 @@ from uuid import UUID
 from coagent.application.accounts.actor import load_actor
 from coagent.application.courses.access import authorize_announcement
 from coagent.application.courses.announcement_events import announcement_event
+from coagent.application.partial import KEEP, Keep, kept
 from coagent.application.ports.clock import Clock
 from coagent.application.ports.events import EventPublisher
 from coagent.application.ports.repositories import UnitOfWorkFactory
@@ -17,8 +18,8 @@ from coagent.domain.courses.policy import Action
 class EditAnnouncementCommand:
     actor_id: UUID
     announcement_id: UUID
-    title: str | None = None
-    content: str | None = None
+    title: str | Keep = KEEP
+    content: str | Keep = KEEP
 
 
 class EditAnnouncement:
@@ -37,8 +38,8 @@ class EditAnnouncement:
             )
             updated = replace(
                 current,
-                title=(command.title if command.title is not None else current.title).strip(),
-                content=command.content if command.content is not None else current.content,
+                title=kept(command.title, current.title).strip(),
+                content=kept(command.content, current.content),
                 updated_at=self._clock.now(),
             )
             check_announcement(updated.title, updated.content)

@@ -5,6 +5,7 @@ from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.courses.access import authorize
+from coagent.application.partial import KEEP, Keep
 from coagent.application.ports.clock import Clock
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.courses.course import Course
@@ -14,12 +15,12 @@ from coagent.domain.errors import InvalidInput
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateCourseCommand:
-    """None leaves a field as it is; `description=""` clears it."""
+    """`KEEP` leaves a field as it is; `description` None or "" clears it."""
 
     actor_id: UUID
     course_id: UUID
-    title: str | None = None
-    description: str | None = None
+    title: str | Keep = KEEP
+    description: str | Keep | None = KEEP
 
 
 class UpdateCourse:
@@ -30,18 +31,18 @@ class UpdateCourse:
         self._clock = clock
 
     async def execute(self, command: UpdateCourseCommand) -> Course:
-        if command.title is not None and not command.title.strip():
+        if not isinstance(command.title, Keep) and not command.title.strip():
             raise InvalidInput("Title must not be blank")
         async with self._uow() as uow:
             actor = await load_actor(uow, command.actor_id)
             course = await authorize(uow, actor, command.course_id, Action.COURSE_UPDATE)
             updated = replace(
                 course,
-                title=command.title.strip() if command.title is not None else course.title,
+                title=course.title if isinstance(command.title, Keep) else command.title.strip(),
                 description=(
-                    (command.description or None)
-                    if command.description is not None
-                    else course.description
+                    course.description
+                    if isinstance(command.description, Keep)
+                    else (command.description or None)
                 ),
                 updated_at=self._clock.now(),
             )

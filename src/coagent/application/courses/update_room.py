@@ -6,6 +6,7 @@ from uuid import UUID
 from coagent.application.courses.access import (
     authorize_room,
 )
+from coagent.application.partial import KEEP, Keep
 from coagent.application.ports.clock import Clock
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.courses.policy import Action
@@ -14,17 +15,17 @@ from coagent.domain.courses.room import AiMode, ApprovalMode, Room, check_room
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateRoomCommand:
-    """None leaves a field as it is; `description=""` clears it."""
+    """`KEEP` leaves a field as it is; `description` None or "" clears it."""
 
     actor_id: UUID
     room_id: UUID
-    name: str | None = None
-    description: str | None = None
-    ai_mode: AiMode | None = None
-    ai_frequency: float | None = None
-    is_ai_active: bool | None = None
-    is_analytics_active: bool | None = None
-    approval_mode: ApprovalMode | None = None
+    name: str | Keep = KEEP
+    description: str | Keep | None = KEEP
+    ai_mode: AiMode | Keep = KEEP
+    ai_frequency: float | Keep = KEEP
+    is_ai_active: bool | Keep = KEEP
+    is_analytics_active: bool | Keep = KEEP
+    approval_mode: ApprovalMode | Keep = KEEP
 
 
 class UpdateRoom:
@@ -49,9 +50,9 @@ class UpdateRoom:
                     "is_analytics_active",
                     "approval_mode",
                 )
-                if (value := getattr(command, name)) is not None
+                if (value := getattr(command, name)) is not KEEP
             }
-            if command.description is not None:
+            if not isinstance(command.description, Keep):
                 changes["description"] = command.description or None
             updated = replace(room, **changes, updated_at=self._clock.now())
             check_room(updated.name, updated.ai_frequency)

@@ -3,13 +3,12 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coagent.adapters.http.accounts.schemas import Notice
 from coagent.adapters.http.auth import SECURITY
-from coagent.adapters.http.bodies import sent
+from coagent.adapters.http.bodies import sent, unset_keeps
 from coagent.adapters.http.courses.schemas import (
     CourseCreate,
     CourseMember,
@@ -107,10 +106,8 @@ class CoursesController(Controller):
             UpdateCourseCommand(
                 actor_id=current.user_id,
                 course_id=course_id,
-                title=sent(data.title),
-                description=(
-                    None if data.description is msgspec.UNSET else (data.description or "")
-                ),
+                title=unset_keeps(data.title),
+                description=unset_keeps(data.description),
             )
         )
         return CourseRead.of(course)
