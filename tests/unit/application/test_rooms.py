@@ -394,13 +394,17 @@ async def test_an_update_changes_only_the_given_fields(
     quiet = await update.execute(replace(command, is_ai_active=False))
     kept = await update.execute(replace(command, name="Renamed"))
     cleared = await update.execute(replace(command, description=""))
+    described = await update.execute(replace(command, description="Again"))
+    nulled = await update.execute(replace(command, description=None))
 
     assert mode == replace(room, ai_mode=AiMode.BOTH, updated_at=later)
     assert quiet == replace(mode, is_ai_active=False)
     assert kept == replace(quiet, name="Renamed")
-    assert kept.description == "Argue well"  # None leaves it
+    assert kept.description == "Argue well"  # KEEP leaves it
     assert cleared == replace(kept, description=None)  # "" clears it
-    assert accounts.store.rooms[room.id] == cleared
+    assert described.description == "Again"
+    assert nulled == replace(described, description=None)  # None clears it too
+    assert accounts.store.rooms[room.id] == nulled
 
 
 async def test_updating_a_restricted_room_keeps_it_restricted(
