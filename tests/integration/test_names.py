@@ -8,13 +8,12 @@ import pytest
 from sqlalchemy import String, literal, select
 
 from coagent.adapters.persistence.names import display_name_sql, public_name_sql
-from coagent.application.ports.chat import NewMessage
 from coagent.domain.accounts.names import display_name, public_name
 from coagent.domain.accounts.roles import Role
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import CourseRole
-from coagent.domain.courses.room import AiMode, Room
 from tests.integration.conftest import Database, UserFactory, new_id, utcnow
+from tests.integration.test_chat_messages import _setting, append
 from tests.unit.domain.test_names import NAMES
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -79,47 +78,19 @@ async def test_members_are_ordered_by_display_name_and_the_owner_named_publicly(
 
 
 async def test_a_message_sender_is_named_by_the_domain_rule(database: Database) -> None:
-    named = UserFactory.build(full_name="Alice Liddell")
+    setting = await _setting(database)  # alice has a full name, bob only a username
     plain = UserFactory.build(full_name=None, username=None)
-    now = utcnow()
-    course = Course(
-        id=new_id(), title="C", description=None, owner_id=named.id, created_at=now, updated_at=now
-    )
-    room = Room(
-        id=new_id(),
-        course_id=course.id,
-        name="Main",
-        description=None,
-        ai_mode=AiMode.OFF,
-        ai_frequency=0.5,
-        is_ai_active=False,
-        is_analytics_active=False,
-        created_at=now,
-        updated_at=now,
-    )
     async with database.uow() as uow:
-        for user in (named, plain):
-            await uow.users.add(user)
-        await uow.courses.add(course)
-        await uow.rooms.add(room)
-        for user in (named, plain, None):
-            await uow.messages.append(
-                NewMessage(
-                    id=new_id(),
-                    room_id=room.id,
-                    content="hi",
-                    created_at=utcnow(),
-                    sender_id=user.id if user else None,
-                    agent_type=None if user else "teacher",
-                    client_msg_id=None,
-                )
-            )
+        await uow.users.add(plain)
         await uow.commit()
+    for sender in (setting.alice, setting.bob, plain):
+        await append(database, setting.room, "hi", sender_id=sender.id)
+    await append(database, setting.room, "hi", sender_id=None, agent_type="teacher")
     async with database.uow() as uow:
-        page = await uow.messages.page(room.id, limit=10)  # messages.py's mapper
-        one_by_one = [await uow.turns.message_at(room.id, m.seq) for m in page]  # turns.py's
+        page = await uow.messages.page(setting.room, limit=10)  # messages.py's mapper
+        one_by_one = [await uow.turns.message_at(setting.room, m.seq) for m in page]  # turns.py's
 
-    expected = [named.display_name, plain.email.split("@", 1)[0], "Teacher AI"]
+    expected = ["Alice Liddell", "bob", plain.email.split("@", 1)[0], "Teacher AI"]
     assert [m.sender_name for m in page] == expected
     assert [m.sender_name if m else None for m in one_by_one] == expected
-    assert plain.display_name == expected[1]
+    assert [u.display_name for u in (setting.alice, setting.bob, plain)] == expected[:3]
