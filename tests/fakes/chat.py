@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from coagent.application.ports.chat import NewMessage, PageKey
-from coagent.domain.chat.message import Message, agent_display_name
+from coagent.domain.chat.message import Message, sender_display_name
 from coagent.domain.errors import Conflict, NotFound
 
 
@@ -66,11 +66,12 @@ class InMemoryMessageRepository:
         return seq
 
     def _named(self, message: Message) -> Message:
-        if message.agent_type:
-            name = message.sender_name or agent_display_name(message.agent_type)
-        else:
-            user = self._users.get(message.sender_id) if message.sender_id else None
-            name = user.display_name if user else "Unknown"
+        user = self._users.get(message.sender_id) if message.sender_id else None
+        name = sender_display_name(
+            message.agent_type,
+            *((user.full_name, user.username, user.email) if user else (None, None, None)),
+            stored_name=message.sender_name,
+        )
         return replace(message, sender_name=name)
 
     def _in(self, room_id: UUID) -> list[Message]:

@@ -378,12 +378,13 @@ class InMemoryAvatarRepository:
 
 
 def _owner_name(user: User | None) -> str | None:
-    # coalesce(full_name, username), like the SQL repository: never an email.
+    # The domain's public_name, like the SQL repository: never an email.
     return user.public_name if user is not None else None
 
 
 def _member_name(user: User) -> str:
-    return user.full_name or user.username or user.email
+    # The domain's display_name, as the SQL repository orders members.
+    return user.display_name
 
 
 _ROLE_RANK = {CourseRole.TEACHER: 0, CourseRole.TA: 1, CourseRole.STUDENT: 2}

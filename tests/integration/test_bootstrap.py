@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from coagent.adapters.persistence.engine import create_engine
-from coagent.application.accounts.bootstrap import BOOTSTRAP_KEY
+from coagent.application.accounts.bootstrap_super_admin import BOOTSTRAP_KEY
 from coagent.domain.accounts.roles import Role
 from coagent.main.app import bootstrap
 from coagent.main.container import build_container

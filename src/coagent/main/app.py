@@ -11,7 +11,7 @@ from taskiq import AsyncBroker, InMemoryBroker
 
 from coagent.adapters.http.app import build_app
 from coagent.adapters.worker.tasks import PURGE_EXPIRED_SESSIONS, RECLAIM_ANALYTICS_JOBS
-from coagent.application.accounts.bootstrap import BootstrapSuperAdminCommand
+from coagent.application.accounts.bootstrap_super_admin import BootstrapSuperAdminCommand
 from coagent.application.chat.join_room import JoinRoom, JoinRoomCommand
 from coagent.domain.errors import CoagentError, NotAuthenticated, NotFound
 from coagent.main.broker import create_broker

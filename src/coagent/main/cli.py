@@ -385,7 +385,7 @@ def create_admin(email: str, username: str | None, full_name: str | None, role: 
     password = os.environ.get("COAGENT_ADMIN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
-    from coagent.application.accounts.bootstrap import CreateAdminCommand  # noqa: PLC0415
+    from coagent.application.accounts.create_admin import CreateAdminCommand  # noqa: PLC0415
     from coagent.domain.accounts.roles import Role  # noqa: PLC0415
     from coagent.domain.errors import CoagentError  # noqa: PLC0415
     from coagent.main.container import build_container  # noqa: PLC0415

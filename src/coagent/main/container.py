@@ -57,21 +57,27 @@ from coagent.adapters.system import SystemClock, Uuid7Generator
 from coagent.adapters.worker.job_queue import TaskiqJobQueue
 from coagent.adapters.worker.tasks import WorkerServices
 from coagent.application.accounts.authenticate import Authenticate
-from coagent.application.accounts.avatar import GetAvatar, SetAvatar
-from coagent.application.accounts.bootstrap import BootstrapSuperAdmin, CreateAdmin
+from coagent.application.accounts.bootstrap_super_admin import BootstrapSuperAdmin
+from coagent.application.accounts.create_admin import CreateAdmin
 from coagent.application.accounts.create_user import AccountFactory, CreateUser
 from coagent.application.accounts.delete_user import DeleteUser
+from coagent.application.accounts.get_avatar import GetAvatar
 from coagent.application.accounts.get_current_user import GetCurrentUser
-from coagent.application.accounts.impersonate import Impersonate, StopImpersonating
-from coagent.application.accounts.list_users import ListUsers, SearchUsers
+from coagent.application.accounts.impersonate import Impersonate
+from coagent.application.accounts.list_users import ListUsers
 from coagent.application.accounts.log_in import LogIn, LoginThrottle
-from coagent.application.accounts.log_out import LogOut, LogOutEverywhere
+from coagent.application.accounts.log_out import LogOut
+from coagent.application.accounts.log_out_everywhere import LogOutEverywhere
 from coagent.application.accounts.purge_sessions import PurgeExpiredSessions
 from coagent.application.accounts.refresh_session import RefreshSession
+from coagent.application.accounts.search_users import SearchUsers
 from coagent.application.accounts.sessions import SessionIssuer, SessionPolicy
+from coagent.application.accounts.set_avatar import SetAvatar
+from coagent.application.accounts.stop_impersonating import StopImpersonating
 from coagent.application.accounts.update_user import UpdateUser
 from coagent.application.admin.audit import ReadAuditLog
-from coagent.application.admin.database import BrowseRows, BrowseTables
+from coagent.application.admin.browse_rows import BrowseRows
+from coagent.application.admin.browse_tables import BrowseTables
 from coagent.application.agents.activate_config import ActivateAgentConfig
 from coagent.application.agents.create_config import CreateAgentConfig
 from coagent.application.agents.delete_config import DeleteAgentConfig
@@ -94,29 +100,30 @@ from coagent.application.analytics.list_reports import ListAnalyticsReports
 from coagent.application.analytics.reclaim_jobs import ReclaimAnalyticsJobs
 from coagent.application.analytics.run_job import RunAnalyticsJob, RunSettings
 from coagent.application.analytics.start_job import StartAnalyticsJob
+from coagent.application.chat.issue_chat_ticket import IssueChatTicket
 from coagent.application.chat.join_room import JoinRoom
 from coagent.application.chat.post_message import PostMessage
 from coagent.application.chat.read_history import ReadHistory
+from coagent.application.chat.redeem_chat_ticket import RedeemChatTicket
 from coagent.application.chat.replay_messages import ReplayMessages
-from coagent.application.chat.tickets import IssueChatTicket, RedeemChatTicket
-from coagent.application.courses.announcements import (
-    DeleteAnnouncement,
-    EditAnnouncement,
-    ListAnnouncements,
-    PostAnnouncement,
-)
-from coagent.application.courses.change_course import DeleteCourse, UpdateCourse
+from coagent.application.courses.assign_to_room import AssignToRoom
+from coagent.application.courses.change_member import ChangeMember
 from coagent.application.courses.create_course import CreateCourse
-from coagent.application.courses.members import ChangeMember, EnrollMember, ListMembers
-from coagent.application.courses.read_courses import GetCourse, ListCourses
-from coagent.application.courses.rooms import (
-    AssignToRoom,
-    CreateRoom,
-    DeleteRoom,
-    GetRoom,
-    ListRooms,
-    UpdateRoom,
-)
+from coagent.application.courses.create_room import CreateRoom
+from coagent.application.courses.delete_announcement import DeleteAnnouncement
+from coagent.application.courses.delete_course import DeleteCourse
+from coagent.application.courses.delete_room import DeleteRoom
+from coagent.application.courses.edit_announcement import EditAnnouncement
+from coagent.application.courses.enroll_member import EnrollMember
+from coagent.application.courses.get_course import GetCourse
+from coagent.application.courses.get_room import GetRoom
+from coagent.application.courses.list_announcements import ListAnnouncements
+from coagent.application.courses.list_courses import ListCourses
+from coagent.application.courses.list_members import ListMembers
+from coagent.application.courses.list_rooms import ListRooms
+from coagent.application.courses.post_announcement import PostAnnouncement
+from coagent.application.courses.update_course import UpdateCourse
+from coagent.application.courses.update_room import UpdateRoom
 from coagent.application.demo.seed_demo import SeedDemo
 from coagent.application.limits import LlmCallQuota, Rate
 from coagent.application.llm.call_model import CallModel, RetryPolicy

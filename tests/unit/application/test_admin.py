@@ -5,13 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from coagent.application.admin.audit import MAX_PAGE, ReadAuditLog, ReadAuditLogCommand
-from coagent.application.admin.database import (
-    MAX_ROWS,
-    BrowseRows,
-    BrowseRowsCommand,
-    BrowseTables,
-    BrowseTablesCommand,
-)
+from coagent.application.admin.browse_rows import MAX_ROWS, BrowseRows, BrowseRowsCommand
+from coagent.application.admin.browse_tables import BrowseTables, BrowseTablesCommand
 from coagent.application.ports.admin import DatabaseBrowser
 from coagent.domain.accounts.roles import Role
 from coagent.domain.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound

@@ -6,19 +6,19 @@ from uuid import UUID
 
 import pytest
 
-from coagent.application.courses.announcements import (
-    MAX_PAGE,
+from coagent.application.courses.create_course import CreateCourse, CreateCourseCommand
+from coagent.application.courses.delete_announcement import (
     DeleteAnnouncement,
     DeleteAnnouncementCommand,
-    EditAnnouncement,
-    EditAnnouncementCommand,
+)
+from coagent.application.courses.delete_course import DeleteCourse, DeleteCourseCommand
+from coagent.application.courses.edit_announcement import EditAnnouncement, EditAnnouncementCommand
+from coagent.application.courses.list_announcements import (
+    MAX_PAGE,
     ListAnnouncements,
     ListAnnouncementsCommand,
-    PostAnnouncement,
-    PostAnnouncementCommand,
 )
-from coagent.application.courses.change_course import DeleteCourse, DeleteCourseCommand
-from coagent.application.courses.create_course import CreateCourse, CreateCourseCommand
+from coagent.application.courses.post_announcement import PostAnnouncement, PostAnnouncementCommand
 from coagent.application.ports.events import CourseEvent
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User

@@ -1,12 +1,7 @@
 import pytest
 
-from coagent.application.accounts.avatar import (
-    AVATAR_URL_PREFIX,
-    GetAvatar,
-    GetAvatarCommand,
-    SetAvatar,
-    SetAvatarCommand,
-)
+from coagent.application.accounts.get_avatar import GetAvatar, GetAvatarCommand
+from coagent.application.accounts.set_avatar import AVATAR_URL_PREFIX, SetAvatar, SetAvatarCommand
 from coagent.domain.errors import InvalidInput, NotAuthenticated, NotFound
 from tests.unit.application.conftest import Accounts
 from tests.unit.images import jpeg_bytes, png_bytes, webp_bytes

@@ -1,13 +1,12 @@
 import anyio
 import pytest
 
-from coagent.application.accounts.bootstrap import (
+from coagent.application.accounts.bootstrap_super_admin import (
     BOOTSTRAP_KEY,
     BootstrapSuperAdmin,
     BootstrapSuperAdminCommand,
-    CreateAdmin,
-    CreateAdminCommand,
 )
+from coagent.application.accounts.create_admin import CreateAdmin, CreateAdminCommand
 from coagent.application.accounts.create_user import AccountFactory
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User

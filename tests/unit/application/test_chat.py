@@ -7,9 +7,10 @@ from uuid import UUID, uuid4
 import pytest
 
 from coagent.application.accounts.authenticate import Principal
+from coagent.application.chat.issue_chat_ticket import IssueChatTicket
 from coagent.application.chat.post_message import PostMessage, PostMessageCommand
 from coagent.application.chat.read_history import ReadHistory, ReadHistoryQuery
-from coagent.application.chat.tickets import IssueChatTicket, RedeemChatTicket
+from coagent.application.chat.redeem_chat_ticket import RedeemChatTicket
 from coagent.application.limits import Rate, chat_send_key
 from coagent.application.ports.chat import PageKey
 from coagent.domain.accounts.roles import Role

@@ -8,19 +8,15 @@ from uuid import uuid4
 import pytest
 
 from coagent.application.agents.list_configs import ListAgentConfigs, ListAgentConfigsCommand
-from coagent.application.courses.announcements import (
+from coagent.application.courses.create_course import CreateCourse, CreateCourseCommand
+from coagent.application.courses.get_course import GetCourse, GetCourseCommand
+from coagent.application.courses.list_announcements import (
     ListAnnouncements,
     ListAnnouncementsCommand,
 )
-from coagent.application.courses.create_course import CreateCourse, CreateCourseCommand
-from coagent.application.courses.members import ListMembers, ListMembersCommand
-from coagent.application.courses.read_courses import (
-    GetCourse,
-    GetCourseCommand,
-    ListCourses,
-    ListCoursesCommand,
-)
-from coagent.application.courses.rooms import ListRooms, ListRoomsCommand
+from coagent.application.courses.list_courses import ListCourses, ListCoursesCommand
+from coagent.application.courses.list_members import ListMembers, ListMembersCommand
+from coagent.application.courses.list_rooms import ListRooms, ListRoomsCommand
 from coagent.domain.accounts.roles import Role
 from coagent.domain.courses.policy import CourseRole
 from coagent.domain.errors import Forbidden, NotAuthenticated, NotFound

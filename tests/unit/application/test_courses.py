@@ -5,28 +5,14 @@ from uuid import UUID
 
 import pytest
 
-from coagent.application.courses.change_course import (
-    DeleteCourse,
-    DeleteCourseCommand,
-    UpdateCourse,
-    UpdateCourseCommand,
-)
+from coagent.application.courses.change_member import ChangeMember, ChangeMemberCommand
 from coagent.application.courses.create_course import CreateCourse, CreateCourseCommand
-from coagent.application.courses.members import (
-    ChangeMember,
-    ChangeMemberCommand,
-    EnrollMember,
-    EnrollMemberCommand,
-    ListMembers,
-    ListMembersCommand,
-)
-from coagent.application.courses.read_courses import (
-    MAX_PAGE,
-    GetCourse,
-    GetCourseCommand,
-    ListCourses,
-    ListCoursesCommand,
-)
+from coagent.application.courses.delete_course import DeleteCourse, DeleteCourseCommand
+from coagent.application.courses.enroll_member import EnrollMember, EnrollMemberCommand
+from coagent.application.courses.get_course import GetCourse, GetCourseCommand
+from coagent.application.courses.list_courses import MAX_PAGE, ListCourses, ListCoursesCommand
+from coagent.application.courses.list_members import ListMembers, ListMembersCommand
+from coagent.application.courses.update_course import UpdateCourse, UpdateCourseCommand
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course

@@ -6,14 +6,13 @@ from typing import Any
 import pytest
 
 from coagent.application.accounts.authenticate import Authenticate
-from coagent.application.accounts.impersonate import (
-    Impersonate,
-    ImpersonateCommand,
+from coagent.application.accounts.impersonate import Impersonate, ImpersonateCommand
+from coagent.application.accounts.refresh_session import RefreshSession, RefreshSessionCommand
+from coagent.application.accounts.sessions import IssuedTokens
+from coagent.application.accounts.stop_impersonating import (
     StopImpersonating,
     StopImpersonatingCommand,
 )
-from coagent.application.accounts.refresh_session import RefreshSession, RefreshSessionCommand
-from coagent.application.accounts.sessions import IssuedTokens
 from coagent.application.accounts.update_user import UpdateUser, UpdateUserCommand
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User

@@ -1,10 +1,8 @@
 import pytest
 
-from coagent.application.accounts.list_users import (
-    MAX_PAGE,
+from coagent.application.accounts.list_users import MAX_PAGE, ListUsers, ListUsersCommand
+from coagent.application.accounts.search_users import (
     MAX_SEARCH_RESULTS,
-    ListUsers,
-    ListUsersCommand,
     SearchUsers,
     SearchUsersCommand,
 )

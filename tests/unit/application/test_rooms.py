@@ -8,23 +8,15 @@ from uuid import UUID
 
 import pytest
 
-from coagent.application.courses.change_course import DeleteCourse, DeleteCourseCommand
+from coagent.application.courses.assign_to_room import AssignToRoom, AssignToRoomCommand
+from coagent.application.courses.change_member import ChangeMember, ChangeMemberCommand
 from coagent.application.courses.create_course import CreateCourse, CreateCourseCommand
-from coagent.application.courses.members import ChangeMember, ChangeMemberCommand
-from coagent.application.courses.rooms import (
-    AssignToRoom,
-    AssignToRoomCommand,
-    CreateRoom,
-    CreateRoomCommand,
-    DeleteRoom,
-    DeleteRoomCommand,
-    GetRoom,
-    GetRoomCommand,
-    ListRooms,
-    ListRoomsCommand,
-    UpdateRoom,
-    UpdateRoomCommand,
-)
+from coagent.application.courses.create_room import CreateRoom, CreateRoomCommand
+from coagent.application.courses.delete_course import DeleteCourse, DeleteCourseCommand
+from coagent.application.courses.delete_room import DeleteRoom, DeleteRoomCommand
+from coagent.application.courses.get_room import GetRoom, GetRoomCommand
+from coagent.application.courses.list_rooms import ListRooms, ListRoomsCommand
+from coagent.application.courses.update_room import UpdateRoom, UpdateRoomCommand
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.course import Course
@@ -402,13 +394,17 @@ async def test_an_update_changes_only_the_given_fields(
     quiet = await update.execute(replace(command, is_ai_active=False))
     kept = await update.execute(replace(command, name="Renamed"))
     cleared = await update.execute(replace(command, description=""))
+    described = await update.execute(replace(command, description="Again"))
+    nulled = await update.execute(replace(command, description=None))
 
     assert mode == replace(room, ai_mode=AiMode.BOTH, updated_at=later)
     assert quiet == replace(mode, is_ai_active=False)
     assert kept == replace(quiet, name="Renamed")
-    assert kept.description == "Argue well"  # None leaves it
+    assert kept.description == "Argue well"  # KEEP leaves it
     assert cleared == replace(kept, description=None)  # "" clears it
-    assert accounts.store.rooms[room.id] == cleared
+    assert described.description == "Again"
+    assert nulled == replace(described, description=None)  # None clears it too
+    assert accounts.store.rooms[room.id] == nulled
 
 
 async def test_updating_a_restricted_room_keeps_it_restricted(

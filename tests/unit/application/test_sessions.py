@@ -9,9 +9,8 @@ import pytest
 
 from coagent.application.accounts.authenticate import Authenticate
 from coagent.application.accounts.get_current_user import GetCurrentUser, GetCurrentUserCommand
-from coagent.application.accounts.log_out import (
-    LogOut,
-    LogOutCommand,
+from coagent.application.accounts.log_out import LogOut, LogOutCommand
+from coagent.application.accounts.log_out_everywhere import (
     LogOutEverywhere,
     LogOutEverywhereCommand,
 )

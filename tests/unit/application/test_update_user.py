@@ -3,6 +3,7 @@ from typing import Any
 import pytest
 
 from coagent.application.accounts.update_user import UpdateUser, UpdateUserCommand
+from coagent.application.partial import KEEP
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.domain.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
@@ -45,6 +46,19 @@ async def test_clearing_the_username(accounts: Accounts, update: UpdateUser) -> 
 
     assert (await update.execute(change(me, me, username=""))).username is None
     assert accounts.user(me.id).username is None
+
+
+async def test_none_clears_the_name_and_username_keep_leaves_them(
+    accounts: Accounts, update: UpdateUser
+) -> None:
+    me = await accounts.add_user(username="me", full_name="Ada")
+
+    kept = await update.execute(change(me, me, full_name=KEEP, username=KEEP))
+    cleared = await update.execute(change(me, me, full_name=None, username=None))
+
+    assert (kept.full_name, kept.username) == ("Ada", "me")
+    assert (cleared.full_name, cleared.username) == (None, None)
+    assert accounts.user(me.id) == cleared
 
 
 async def test_no_change_writes_nothing(accounts: Accounts, update: UpdateUser) -> None:

@@ -1,6 +1,7 @@
 """JSON bodies held to the types the OpenAPI document gives them, for every handler."""
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 import msgspec
 from litestar import Request
@@ -15,8 +16,10 @@ from coagent.adapters.http.input_guard import (
     refuse_unreadable_json,
     refuse_unreadable_query,
 )
+from coagent.application.partial import KEEP, Keep
 
 T = TypeVar("T")
+U = TypeVar("U")
 _NOT_JSON = object()
 _body_types: dict[str, Any] = {}
 
@@ -113,5 +116,22 @@ def _with_integral_floats(body: bytes, body_type: Any) -> Any:
 
 
 def sent(value: T | msgspec.UnsetType) -> T | None:
-    """A partial-update field as the use cases take it: None when the client did not send it."""
+    """An optional argument (not an update field): None when the client did not send it."""
     return None if value is msgspec.UNSET else value
+
+
+@overload
+def unset_keeps(value: T | msgspec.UnsetType) -> T | Keep: ...
+
+
+@overload
+def unset_keeps(value: T | msgspec.UnsetType, convert: Callable[[T], U]) -> U | Keep: ...
+
+
+def unset_keeps(value: Any | msgspec.UnsetType, convert: Callable[[Any], Any] | None = None) -> Any:
+    """A partial-update field as the use cases take it (`coagent.application.partial`): KEEP
+    when the client did not send it, else the value sent (null included), through `convert`.
+    """
+    if value is msgspec.UNSET:
+        return KEEP
+    return value if convert is None else convert(value)

@@ -29,6 +29,7 @@ from coagent.adapters.persistence.models import (
 from coagent.adapters.persistence.paging import model_page
 from coagent.application.ports.analytics import CourseFigures
 from coagent.application.ports.repositories import Page
+from coagent.domain.accounts.names import display_name
 from coagent.domain.analytics.figures import (
     COLLAPSE_PASSES,
     REPLY_WINDOW_SECONDS,
@@ -38,10 +39,8 @@ from coagent.domain.analytics.figures import (
 )
 from coagent.domain.analytics.job import ACTIVE_STATUSES, AnalyticsJob, JobStatus
 from coagent.domain.analytics.report import REPORT_TYPE, Report, RoomSection
-from coagent.domain.chat.message import Message, agent_display_name
+from coagent.domain.chat.message import Message, sender_display_name
 from coagent.domain.courses.room import Room
-
-UNKNOWN_SENDER = "Unknown"
 
 
 class _Reports(SQLAlchemyAsyncRepository[AnalyticsReportModel]):
@@ -270,6 +269,7 @@ class SqlAnalyticsStore:
                         u.full_name,
                         u.username,
                         u.email,
+                        m.sender_name,
                     )
                     .outerjoin(u, u.id == m.sender_id)
                     .where(m.room_id == room_id)
@@ -285,7 +285,7 @@ class SqlAnalyticsStore:
                 content=row[3],
                 created_at=row[4],
                 sender_id=row[5],
-                sender_name=_display_name(row[6], row[7], row[8], row[9]),
+                sender_name=sender_display_name(row[6], row[7], row[8], row[9], row[10]),
                 agent_type=row[6],
             )
             for row in reversed(rows)
@@ -321,7 +321,7 @@ class SqlAnalyticsStore:
                 StudentFigures(
                     room_id=room_id,
                     user_id=user_id,
-                    name=_display_name(None, full_name, username, email),
+                    name=display_name(full_name, username, email),
                     messages=count,
                     words=int(words or 0),
                     share=round(count / total, 4) if total else 0.0,
@@ -501,16 +501,6 @@ def _words(content: Any) -> ColumnElement[Any]:
 def _rowcount(result: Any) -> int:
     count: int = result.rowcount
     return count
-
-
-def _display_name(
-    agent_type: str | None, full_name: str | None, username: str | None, email: str | None
-) -> str:
-    if agent_type:
-        return agent_display_name(agent_type)
-    if email is not None:
-        return full_name or username or email.split("@", 1)[0]
-    return UNKNOWN_SENDER
 
 
 def _job(row: AnalyticsJobModel) -> AnalyticsJob:

@@ -25,6 +25,7 @@ from coagent.adapters.persistence._models import (
     RoomModel,
     UserModel,
 )
+from coagent.adapters.persistence.names import display_name_sql, public_name_sql
 from coagent.adapters.persistence.rows import DriverStatement, fetch_rows
 from coagent.application.ports.repositories import CoursesOf, CourseStanding, Page
 from coagent.domain.accounts.roles import Role
@@ -34,8 +35,7 @@ from coagent.domain.courses.policy import CourseRole
 from coagent.domain.errors import NotFound
 
 # Shown to every member: never an email address.
-_OWNER_NAME = func.coalesce(UserModel.full_name, UserModel.username)
-_MEMBER_NAME = func.coalesce(UserModel.full_name, UserModel.username, UserModel.email)
+_OWNER_NAME = public_name_sql(UserModel.full_name, UserModel.username)
 
 
 def _course(row: CourseModel, owner_name: str | None) -> Course:
@@ -81,7 +81,7 @@ def _visible_query(*, every_course: bool) -> Any:
     actor_id: Any = bindparam("actor_id")
     courses = select(
         *(course.c[name] for name in _COURSE_FIELDS),
-        func.coalesce(owner.full_name, owner.username).label("owner_name"),
+        public_name_sql(owner.full_name, owner.username).label("owner_name"),
     ).select_from(course.outerjoin(owner, owner.id == course.c.owner_id))
     if not every_course:
         # In the derived table's WHERE, so PostgreSQL plans a semi-join on the account's
@@ -122,7 +122,7 @@ def _standing_query() -> Any:
         select(
             *(user.c[name] for name in _USER_FIELDS),
             *(course.c[name] for name in _COURSE_FIELDS),
-            func.coalesce(owner.full_name, owner.username),
+            public_name_sql(owner.full_name, owner.username),
             member.c.role,
         )
         .select_from(
@@ -338,7 +338,11 @@ def _members_query() -> Any:
         .join(UserModel, UserModel.id == CourseMembershipModel.user_id)
         .join(CourseModel, CourseModel.id == CourseMembershipModel.course_id)
         .where(CourseMembershipModel.course_id == bindparam("course_id"))
-        .order_by(rank, func.lower(func.coalesce(_OWNER_NAME, UserModel.email)), UserModel.id)
+        .order_by(
+            rank,
+            func.lower(display_name_sql(UserModel.full_name, UserModel.username, UserModel.email)),
+            UserModel.id,
+        )
     )
 
 

@@ -18,10 +18,9 @@ from coagent.adapters.persistence.rows import (
     is_postgresql,
 )
 from coagent.application.ports.chat import NewMessage
-from coagent.domain.chat.message import Message, agent_display_name
+from coagent.domain.chat.message import Message, sender_display_name
 from coagent.domain.errors import Conflict, NotFound
 
-UNKNOWN_SENDER = "Unknown"
 USED_CLIENT_MSG_ID = "client_msg_id was already used in this room"
 ROOM_NOT_FOUND = "Room not found"
 
@@ -60,12 +59,6 @@ def _message(row: Any) -> Message:
         email,
         stored_name,
     ) = row
-    if agent_type:
-        name = stored_name or agent_display_name(agent_type)
-    elif sender_id is not None and email is not None:
-        name = full_name or username or email.split("@", 1)[0]
-    else:
-        name = UNKNOWN_SENDER
     return Message(
         id=message_id,
         room_id=room_id,
@@ -73,7 +66,7 @@ def _message(row: Any) -> Message:
         content=content,
         created_at=created_at,
         sender_id=sender_id,
-        sender_name=name,
+        sender_name=sender_display_name(agent_type, full_name, username, email, stored_name),
         agent_type=agent_type,
         client_msg_id=client_msg_id,
         turn_id=turn_id,

@@ -22,7 +22,7 @@ from coagent.adapters.persistence._models import RoomModel, UserModel
 from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
 from coagent.adapters.persistence.agents import _config
 from coagent.adapters.persistence.mappers import room_from_row
-from coagent.adapters.persistence.messages import _NEXT_SEQ, UNKNOWN_SENDER
+from coagent.adapters.persistence.messages import _NEXT_SEQ
 from coagent.adapters.persistence.rows import is_postgresql
 from coagent.adapters.persistence.turn_recovery import TurnRecoveryQueries
 from coagent.application.ports.turns import AgentReply, TimeCandidate, TurnPage, TurnUsage
@@ -30,7 +30,7 @@ from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import RoomActivity, TurnKind
 from coagent.domain.agents.trigger import TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus
-from coagent.domain.chat.message import Message, agent_display_name
+from coagent.domain.chat.message import Message, sender_display_name
 from coagent.domain.courses.room import AiMode
 
 _TURN = cast(Table, AgentTurnModel.__table__)
@@ -233,12 +233,6 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         if row is None:
             return None
         message, full_name, username, email = row
-        if message.agent_type:
-            name = message.sender_name or agent_display_name(message.agent_type)
-        elif email is not None:
-            name = full_name or username or email.split("@", 1)[0]
-        else:
-            name = UNKNOWN_SENDER
         return Message(
             id=message.id,
             room_id=message.room_id,
@@ -246,7 +240,9 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
             content=message.content,
             created_at=message.created_at,
             sender_id=message.sender_id,
-            sender_name=name,
+            sender_name=sender_display_name(
+                message.agent_type, full_name, username, email, message.sender_name
+            ),
             agent_type=message.agent_type,
             client_msg_id=message.client_msg_id,
             turn_id=message.turn_id,

@@ -1,4 +1,4 @@
-"""LogOut and LogOutEverywhere: end sessions at once."""
+"""LogOut: end one session at once."""
 
 from contextlib import suppress
 from dataclasses import dataclass
@@ -42,23 +42,3 @@ class LogOut:
                 await self._sessions.revoke(uow, session_id)
             await uow.commit()
         await self._sessions.announce(sorted(ids))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogOutEverywhereCommand:
-    user_id: UUID
-
-
-class LogOutEverywhere:
-    """The account holder. Revokes every session of the account, this one included."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory, sessions: SessionIssuer) -> None:
-        self._uow = uow
-        self._sessions = sessions
-
-    async def execute(self, command: LogOutEverywhereCommand) -> int:
-        async with self._uow() as uow:
-            revoked = await self._sessions.revoke_all(uow, command.user_id)
-            await uow.commit()
-        await self._sessions.announce(revoked)
-        return len(revoked)

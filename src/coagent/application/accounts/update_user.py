@@ -5,6 +5,7 @@ from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.accounts.sessions import SessionIssuer
+from coagent.application.partial import KEEP, Keep
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.security import PasswordHasher
 from coagent.domain.accounts import policy
@@ -20,17 +21,19 @@ from coagent.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateUserCommand:
-    """Fields left as None are not changed. `username=""` clears the username."""
+    """Fields left at `KEEP` are not changed. `full_name` and `username` None or "" clear it.
+    `current_password` is not a field: it proves a self-service password change.
+    """
 
     actor_id: UUID
     user_id: UUID
-    full_name: str | None = None
-    username: str | None = None
-    email: str | None = None
-    password: str | None = None
+    full_name: str | Keep | None = KEEP
+    username: str | Keep | None = KEEP
+    email: str | Keep = KEEP
+    password: str | Keep = KEEP
     current_password: str | None = None
-    role: Role | None = None
-    is_active: bool | None = None
+    role: Role | Keep = KEEP
+    is_active: bool | Keep = KEEP
 
 
 class UpdateUser:
@@ -91,27 +94,29 @@ class UpdateUser:
     ) -> dict[str, object]:
         changes: dict[str, object] = {}
         is_self = actor.id == target.id
-        if command.full_name is not None and command.full_name != target.full_name:
-            changes["full_name"] = command.full_name.strip() or None
-        if command.username is not None:
+        if not isinstance(command.full_name, Keep):
+            full_name = command.full_name or ""
+            if full_name != target.full_name:
+                changes["full_name"] = full_name.strip() or None
+        if not isinstance(command.username, Keep):
             username = normalize_username(command.username) if command.username else None
             if username != target.username:
                 changes["username"] = username
-        if command.email is not None:
+        if not isinstance(command.email, Keep):
             email = normalize_email(command.email)
             if email != target.email:
                 if is_self:
                     raise Forbidden("Ask an administrator to change your email address")
                 changes["email"] = email
-        if command.role is not None and command.role is not target.role:
+        if not isinstance(command.role, Keep) and command.role is not target.role:
             if not policy.may_grant_role(actor, target, command.role):
                 raise Forbidden("You may not give this role")
             changes["role"] = command.role
-        if command.is_active is not None and command.is_active != target.is_active:
+        if not isinstance(command.is_active, Keep) and command.is_active != target.is_active:
             if is_self:
                 raise Forbidden("You may not change your own active status")
             changes["is_active"] = command.is_active
-        if command.password is not None:
+        if not isinstance(command.password, Keep):
             check_password(command.password)
             if is_self:
                 if command.current_password is None:

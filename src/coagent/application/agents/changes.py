@@ -1,19 +1,20 @@
 """What an update of a configuration may change, and how its main key is written.
 
-Fields left at `KEEP` are not touched: that is how partial updates keep every field a client
-did not send. Keys are encrypted with the `SecretBox` before they reach a repository; the mask
-shown in responses is computed here, from the plaintext, at write time, and stored beside the
-ciphertext, so rendering a configuration never decrypts anything (a response path never holds
-a key in clear, and a wrong ENCRYPTION_KEYS never breaks reads).
+Fields left at `KEEP` are not touched (`coagent.application.partial`): that is how partial
+updates keep every field a client did not send. Keys are encrypted with the `SecretBox` before
+they reach a repository; the mask shown in responses is computed here, from the plaintext, at
+write time, and stored beside the ciphertext, so rendering a configuration never decrypts
+anything (a response path never holds a key in clear, and a wrong ENCRYPTION_KEYS never breaks
+reads).
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import Enum
 from typing import Any, Final
 from uuid import UUID
 
+from coagent.application.partial import KEEP, Keep
 from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWork
 from coagent.application.ports.security import SecretBox
@@ -29,13 +30,6 @@ from coagent.domain.agents.keys import KEY_ORDER, KeyType, check_key, looks_mask
 from coagent.domain.agents.schedule import Schedule
 from coagent.domain.agents.tools import InterruptPolicy, ToolBounds
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
-
-
-class Keep(Enum):
-    KEEP = "keep"
-
-
-KEEP: Final = Keep.KEEP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

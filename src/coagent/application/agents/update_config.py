@@ -6,7 +6,6 @@ from uuid import UUID
 from coagent.application.accounts.actor import load_actor
 from coagent.application.agents.access import authorize_config
 from coagent.application.agents.changes import (
-    KEEP,
     ConfigChanges,
     apply_changes,
     check_endpoint,
@@ -15,6 +14,7 @@ from coagent.application.agents.changes import (
     write_key,
 )
 from coagent.application.agents.create_config import NAME_TAKEN
+from coagent.application.partial import KEEP
 from coagent.application.ports.clock import Clock
 from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWorkFactory

@@ -6,7 +6,6 @@ from uuid import UUID
 from coagent.application.accounts.actor import load_actor
 from coagent.application.agents.access import require_admin
 from coagent.application.agents.changes import (
-    KEEP,
     ConfigChanges,
     apply_changes,
     blank_config,
@@ -17,6 +16,7 @@ from coagent.application.agents.changes import (
 )
 from coagent.application.agents.create_config import NAME_TAKEN
 from coagent.application.courses.access import authorize
+from coagent.application.partial import KEEP
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWorkFactory

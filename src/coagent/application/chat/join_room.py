@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.courses.rooms import room_access
+from coagent.application.courses.access import room_access
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.courses.policy import Action
 

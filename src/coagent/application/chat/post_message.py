@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.courses.rooms import authorize_room
+from coagent.application.courses.access import authorize_room
 from coagent.application.limits import Rate, charge, chat_send_key
 from coagent.application.ports.chat import ChatPublisher, NewMessage
 from coagent.application.ports.clock import Clock, IdGenerator

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.courses.rooms import room_access
+from coagent.application.courses.access import room_access
 from coagent.application.ports.chat import HistoryCache, PageKey
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.chat.message import Message

@@ -1,4 +1,6 @@
-"""Applying the course policy inside a unit of work."""
+"""Applying the course policy inside a unit of work: the access checks every course, room
+and announcement use case (and the chat, turn and proposal ones) share.
+"""
 
 from dataclasses import dataclass
 from uuid import UUID
@@ -7,11 +9,23 @@ from coagent.application.accounts.actor import active
 from coagent.application.ports.repositories import UnitOfWork
 from coagent.domain.accounts.credentials import normalize_email
 from coagent.domain.accounts.user import User
+from coagent.domain.courses.announcement import Announcement
 from coagent.domain.courses.course import Course
-from coagent.domain.courses.policy import Action, Decision, Standing, decide
+from coagent.domain.courses.policy import (
+    MANAGE_ACTION,
+    Action,
+    CourseRole,
+    Decision,
+    Relation,
+    Standing,
+    decide,
+)
+from coagent.domain.courses.room import Room
 from coagent.domain.errors import Forbidden, InvalidInput, NotFound
 
 COURSE_NOT_FOUND = "Course not found"
+ROOM_NOT_FOUND = "Room not found"
+ANNOUNCEMENT_NOT_FOUND = "Announcement not found"
 
 
 async def standing_in(uow: UnitOfWork, actor: User, course: Course) -> Standing:
@@ -90,3 +104,72 @@ async def find_active_user(
         ):
             raise InvalidInput("user_id and user_email name different users")
     return user if user is not None and user.is_active else None
+
+
+async def require_manage(uow: UnitOfWork, actor: User, course: Course, *roles: CourseRole) -> None:
+    """The actor must be allowed to manage members of every one of `roles`."""
+    standing = await standing_in(uow, actor, course)
+    for role in roles:
+        require(decide(standing, MANAGE_ACTION[role]))
+
+
+async def authorize_room(
+    uow: UnitOfWork, actor_id: UUID, room_id: UUID, action: Action
+) -> tuple[User, Room]:
+    """The actor as stored now and the room, if the actor may do `action` in it. One read.
+
+    NotAuthenticated for a deleted or deactivated account (as `load_actor`); NotFound when
+    the actor may not know of the room (outside the course, or a student of the course not
+    assigned to a restricted room); Forbidden when they may see it but not do this.
+    """
+    access = await room_access(uow, actor_id, room_id, action)
+    return access.actor, access.room
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomAccess:
+    actor: User
+    room: Room
+    last_seq: int  # the room's latest committed message when the access was read
+    # Course staff (TA and above, admins): may see what students may not (agent traces).
+    staff: bool = False
+
+
+async def room_access(uow: UnitOfWork, actor_id: UUID, room_id: UUID, action: Action) -> RoomAccess:
+    """`authorize_room`, with the room's last seq from the same read."""
+    found = await uow.rooms.standing(room_id, actor_id)
+    actor = active(found.actor)
+    if found.room is None:
+        raise NotFound(ROOM_NOT_FOUND)
+    standing = Standing(
+        global_role=actor.role,
+        course_role=found.course_role,
+        is_owner=found.is_owner,
+        assigned=found.assigned,
+    )
+    decision = decide(standing, action)
+    if decision is Decision.HIDDEN or (
+        decision is Decision.DENIED and decide(standing, Action.ROOM_READ) is Decision.HIDDEN
+    ):
+        raise NotFound(ROOM_NOT_FOUND)
+    require(decision)
+    return RoomAccess(
+        actor=actor,
+        room=found.room,
+        last_seq=found.last_seq,
+        staff=standing.relation >= Relation.TA,
+    )
+
+
+async def authorize_announcement(
+    uow: UnitOfWork, actor: User, announcement_id: UUID, action: Action
+) -> Announcement:
+    """The announcement, if the actor may do `action`; outsiders cannot tell it exists."""
+    announcement = await uow.announcements.get(announcement_id)
+    if announcement is None:
+        raise NotFound(ANNOUNCEMENT_NOT_FOUND)
+    try:
+        await authorize(uow, actor, announcement.course_id, action)
+    except NotFound as error:
+        raise NotFound(ANNOUNCEMENT_NOT_FOUND) from error
+    return announcement

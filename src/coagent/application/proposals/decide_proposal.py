@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.courses.rooms import authorize_room
+from coagent.application.courses.access import authorize_room
 from coagent.application.ports.agent_events import AgentStream
 from coagent.application.ports.chat import ChatPublisher
 from coagent.application.ports.clock import Clock, IdGenerator

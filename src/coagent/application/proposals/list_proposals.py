@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.courses.rooms import authorize_room
+from coagent.application.courses.access import authorize_room
 from coagent.application.ports.proposals import ProposalPage
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.agents.proposal import ProposalStatus

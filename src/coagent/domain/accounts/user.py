@@ -4,6 +4,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
+from coagent.domain.accounts import names
 from coagent.domain.accounts.roles import Role
 
 
@@ -22,13 +23,13 @@ class User:
 
     @property
     def display_name(self) -> str:
-        """Name shown to other people: full name, else username, else the email's local part."""
-        return self.full_name or self.username or self.email.split("@", 1)[0]
+        """Name shown to other people (`names.display_name`)."""
+        return names.display_name(self.full_name, self.username, self.email)
 
     @property
     def public_name(self) -> str | None:
-        """Name shown to people who may not see email addresses."""
-        return self.full_name or self.username
+        """Name shown where no part of an email address may appear (`names.public_name`)."""
+        return names.public_name(self.full_name, self.username)
 
     def with_changes(self, **changes: object) -> "User":
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from coagent.domain.accounts.names import display_name
 from coagent.domain.errors import InvalidInput
 
 # The largest client_msg_id / Idempotency-Key we keep (a UUID is 36 characters).
@@ -41,6 +42,23 @@ class Message:
 def agent_display_name(agent_type: str) -> str:
     """What the original clients show for agent messages ("Teacher AI", "Student AI")."""
     return f"{agent_type.capitalize()} AI"
+
+
+def sender_display_name(
+    agent_type: str | None,
+    full_name: str | None,
+    username: str | None,
+    email: str | None,
+    stored_name: str | None = None,
+) -> str:
+    """A message's `sender_name` from its row: for an agent message the name stored with it
+    (its configuration's name at the time of the turn), else the agent's label; for a person
+    their `display_name` (from the sender's account columns, all None once the sender was
+    deleted: "Unknown").
+    """
+    if agent_type:
+        return stored_name or agent_display_name(agent_type)
+    return display_name(full_name, username, email)
 
 
 def check_content(content: str, *, max_length: int) -> str:

@@ -7,7 +7,7 @@ from litestar.params import PathParameter
 
 from coagent.adapters.http.deps import Services
 from coagent.adapters.http.problems import problems
-from coagent.application.accounts.avatar import GetAvatarCommand
+from coagent.application.accounts.get_avatar import GetAvatarCommand
 
 
 @get(

@@ -29,11 +29,13 @@ from coagent.adapters.http.auth import (
 from coagent.adapters.http.deps import Config, Current, MaybePrincipal, Services
 from coagent.adapters.http.problems import Problem, problem_response, problems
 from coagent.application.accounts.get_current_user import GetCurrentUserCommand
-from coagent.application.accounts.impersonate import ImpersonateCommand, StopImpersonatingCommand
+from coagent.application.accounts.impersonate import ImpersonateCommand
 from coagent.application.accounts.log_in import LogInCommand
-from coagent.application.accounts.log_out import LogOutCommand, LogOutEverywhereCommand
+from coagent.application.accounts.log_out import LogOutCommand
+from coagent.application.accounts.log_out_everywhere import LogOutEverywhereCommand
 from coagent.application.accounts.refresh_session import RefreshSessionCommand
 from coagent.application.accounts.sessions import IssuedTokens
+from coagent.application.accounts.stop_impersonating import StopImpersonatingCommand
 from coagent.domain.errors import InvalidInput, NotAuthenticated
 
 _FORM = "application/x-www-form-urlencoded"

@@ -3,7 +3,6 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, JSONBody, QueryParameter
@@ -17,14 +16,16 @@ from coagent.adapters.http.accounts.schemas import (
     UserUpdate,
 )
 from coagent.adapters.http.auth import SECURITY
+from coagent.adapters.http.bodies import sent, unset_keeps
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
-from coagent.application.accounts.avatar import SetAvatarCommand
 from coagent.application.accounts.create_user import CreateUserCommand, NewAccount
 from coagent.application.accounts.delete_user import DeleteUserCommand
 from coagent.application.accounts.get_current_user import GetCurrentUserCommand
-from coagent.application.accounts.list_users import ListUsersCommand, SearchUsersCommand
+from coagent.application.accounts.list_users import ListUsersCommand
+from coagent.application.accounts.search_users import SearchUsersCommand
+from coagent.application.accounts.set_avatar import SetAvatarCommand
 from coagent.application.accounts.update_user import UpdateUserCommand
 from coagent.domain.accounts.avatar import AVATAR_MAX_BYTES
 
@@ -32,13 +33,17 @@ Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000, description="Rows to 
 
 
 def _update_command(actor_id: UUID, user_id: UUID, data: UserUpdate) -> UpdateUserCommand:
-    sent = {name: getattr(data, name) for name in data.__struct_fields__}
-    values = {name: value for name, value in sent.items() if value is not msgspec.UNSET}
-    if "username" in values and values["username"] is None:
-        values["username"] = ""  # null clears the username
-    if "full_name" in values and values["full_name"] is None:
-        values["full_name"] = ""
-    return UpdateUserCommand(actor_id=actor_id, user_id=user_id, **values)
+    return UpdateUserCommand(
+        actor_id=actor_id,
+        user_id=user_id,
+        full_name=unset_keeps(data.full_name),  # null clears, as ""
+        username=unset_keeps(data.username),  # null clears, as ""
+        email=unset_keeps(data.email),
+        password=unset_keeps(data.password),
+        current_password=sent(data.current_password),
+        role=unset_keeps(data.role),
+        is_active=unset_keeps(data.is_active),
+    )
 
 
 class UsersController(Controller):

@@ -13,7 +13,8 @@ from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.admin.audit import ReadAuditLogCommand
-from coagent.application.admin.database import BrowseRowsCommand, BrowseTablesCommand
+from coagent.application.admin.browse_rows import BrowseRowsCommand
+from coagent.application.admin.browse_tables import BrowseTablesCommand
 from coagent.application.ports.repositories import AuditEntry
 from coagent.domain.errors import InvalidInput
 

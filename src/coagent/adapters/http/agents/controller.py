@@ -8,7 +8,6 @@ in the original API (one parameter name, so the OpenAPI paths stay distinct). St
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
@@ -30,11 +29,12 @@ from coagent.adapters.http.agents.trigger_schemas import (
     trigger_from_schema,
 )
 from coagent.adapters.http.auth import SECURITY
+from coagent.adapters.http.bodies import unset_keeps
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.agents.activate_config import ActivateAgentConfigCommand
-from coagent.application.agents.changes import KEEP, ConfigChanges
+from coagent.application.agents.changes import ConfigChanges
 from coagent.application.agents.create_config import CreateAgentConfigCommand
 from coagent.application.agents.delete_config import DeleteAgentConfigCommand
 from coagent.application.agents.generate_prompt import GeneratePromptCommand
@@ -47,6 +47,7 @@ from coagent.application.agents.save_version import SaveAgentConfigVersionComman
 from coagent.application.agents.set_keys import SetAgentKeysCommand
 from coagent.application.agents.update_config import UpdateAgentConfigCommand
 from coagent.application.agents.upsert_config import UpsertAgentConfigCommand
+from coagent.application.partial import KEEP
 from coagent.domain.agents.config import AgentType
 
 # Only these types have system configurations (`coagent.domain.agents.config.SYSTEM_TYPES`).
@@ -58,28 +59,28 @@ CourseOrConfigId = Annotated[
 
 
 def changes_of(data: AgentConfigUpdate) -> ConfigChanges:
-    """The use cases' partial update from the wire's: UNSET is KEEP."""
-    unset = msgspec.UNSET
+    """The use cases' partial update from the wire's: UNSET is KEEP (`unset_keeps`)."""
     return ConfigChanges(
-        name=KEEP if data.name is unset else data.name,
-        provider=KEEP if data.model_provider is unset else data.model_provider,
-        model=KEEP if data.model is unset else (data.model or None),
-        base_url=KEEP if data.base_url is unset else (data.base_url or None),
-        system_prompt=KEEP if data.system_prompt is unset else data.system_prompt,
-        context_window=KEEP if data.context_window is unset else data.context_window,
-        trigger=KEEP if data.trigger_config is unset else trigger_from_schema(data.trigger_config),
-        schedule=KEEP
-        if data.schedule_config is unset
-        else schedule_from_schema(data.schedule_config),
-        settings=KEEP if data.settings is unset else data.settings,
-        tools=KEEP if data.tools is unset else tools_from_schema(data.tools),
-        tool_bounds=KEEP
-        if data.tool_bounds is unset
-        else tool_bounds_from_schema(data.tool_bounds),
-        interrupt_policy=KEEP if data.interrupt_policy is unset else data.interrupt_policy,
+        name=unset_keeps(data.name),
+        provider=unset_keeps(data.model_provider),
+        model=unset_keeps(data.model, _blank_is_none),
+        base_url=unset_keeps(data.base_url, _blank_is_none),
+        system_prompt=unset_keeps(data.system_prompt),
+        context_window=unset_keeps(data.context_window),
+        trigger=unset_keeps(data.trigger_config, trigger_from_schema),
+        schedule=unset_keeps(data.schedule_config, schedule_from_schema),
+        settings=unset_keeps(data.settings),
+        tools=unset_keeps(data.tools, tools_from_schema),
+        tool_bounds=unset_keeps(data.tool_bounds, tool_bounds_from_schema),
+        interrupt_policy=unset_keeps(data.interrupt_policy),
         # null keeps the key (the original's behaviour); "" deletes it.
-        api_key=KEEP if data.api_key is unset or data.api_key is None else data.api_key,
+        api_key=KEEP if data.api_key is None else unset_keeps(data.api_key),
     )
+
+
+def _blank_is_none(value: str | None) -> str | None:
+    """`model` and `base_url`: null and "" both clear (the provider's default)."""
+    return value or None
 
 
 def changes_of_create(data: AgentConfigCreate) -> ConfigChanges:

@@ -9,17 +9,15 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coagent.adapters.http.auth import SECURITY
-from coagent.adapters.http.bodies import sent
+from coagent.adapters.http.bodies import unset_keeps
 from coagent.adapters.http.courses.schemas import Title
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
-from coagent.application.courses.announcements import (
-    DeleteAnnouncementCommand,
-    EditAnnouncementCommand,
-    ListAnnouncementsCommand,
-    PostAnnouncementCommand,
-)
+from coagent.application.courses.delete_announcement import DeleteAnnouncementCommand
+from coagent.application.courses.edit_announcement import EditAnnouncementCommand
+from coagent.application.courses.list_announcements import ListAnnouncementsCommand
+from coagent.application.courses.post_announcement import PostAnnouncementCommand
 from coagent.domain.courses.announcement import Announcement
 
 Content = Annotated[
@@ -128,8 +126,8 @@ class AnnouncementsController(Controller):
             EditAnnouncementCommand(
                 actor_id=current.user_id,
                 announcement_id=announcement_id,
-                title=sent(data.title),
-                content=sent(data.content),
+                title=unset_keeps(data.title),
+                content=unset_keeps(data.content),
             )
         )
         return AnnouncementRead.of(announcement)

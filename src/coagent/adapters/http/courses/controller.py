@@ -3,13 +3,12 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coagent.adapters.http.accounts.schemas import Notice
 from coagent.adapters.http.auth import SECURITY
-from coagent.adapters.http.bodies import sent
+from coagent.adapters.http.bodies import sent, unset_keeps
 from coagent.adapters.http.courses.schemas import (
     CourseCreate,
     CourseMember,
@@ -21,14 +20,14 @@ from coagent.adapters.http.courses.schemas import (
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
-from coagent.application.courses.change_course import DeleteCourseCommand, UpdateCourseCommand
+from coagent.application.courses.change_member import ChangeMemberCommand
 from coagent.application.courses.create_course import CreateCourseCommand
-from coagent.application.courses.members import (
-    ChangeMemberCommand,
-    EnrollMemberCommand,
-    ListMembersCommand,
-)
-from coagent.application.courses.read_courses import GetCourseCommand, ListCoursesCommand
+from coagent.application.courses.delete_course import DeleteCourseCommand
+from coagent.application.courses.enroll_member import EnrollMemberCommand
+from coagent.application.courses.get_course import GetCourseCommand
+from coagent.application.courses.list_courses import ListCoursesCommand
+from coagent.application.courses.list_members import ListMembersCommand
+from coagent.application.courses.update_course import UpdateCourseCommand
 
 CourseId = FromPath[UUID]
 
@@ -107,10 +106,8 @@ class CoursesController(Controller):
             UpdateCourseCommand(
                 actor_id=current.user_id,
                 course_id=course_id,
-                title=sent(data.title),
-                description=(
-                    None if data.description is msgspec.UNSET else (data.description or "")
-                ),
+                title=unset_keeps(data.title),
+                description=unset_keeps(data.description),
             )
         )
         return CourseRead.of(course)

@@ -11,7 +11,7 @@ from litestar.params import Body, FromPath, JSONBody, QueryParameter
 
 from coagent.adapters.http.accounts.schemas import Email, Notice
 from coagent.adapters.http.auth import SECURITY
-from coagent.adapters.http.bodies import sent
+from coagent.adapters.http.bodies import sent, unset_keeps
 from coagent.adapters.http.courses.schemas import (
     USER_REFERENCE_RULE,
     Description,
@@ -19,14 +19,12 @@ from coagent.adapters.http.courses.schemas import (
 )
 from coagent.adapters.http.deps import Current, Services
 from coagent.adapters.http.problems import problems
-from coagent.application.courses.rooms import (
-    AssignToRoomCommand,
-    CreateRoomCommand,
-    DeleteRoomCommand,
-    GetRoomCommand,
-    ListRoomsCommand,
-    UpdateRoomCommand,
-)
+from coagent.application.courses.assign_to_room import AssignToRoomCommand
+from coagent.application.courses.create_room import CreateRoomCommand
+from coagent.application.courses.delete_room import DeleteRoomCommand
+from coagent.application.courses.get_room import GetRoomCommand
+from coagent.application.courses.list_rooms import ListRoomsCommand
+from coagent.application.courses.update_room import UpdateRoomCommand
 from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 
 RoomName = Annotated[
@@ -185,18 +183,17 @@ class RoomsController(Controller):
         services: Services,
         current: Current,
     ) -> RoomRead:
-        description = data.description
         room = await services.rooms.update.execute(
             UpdateRoomCommand(
                 actor_id=current.user_id,
                 room_id=room_id,
-                name=sent(data.name),
-                description=None if description is msgspec.UNSET else (description or ""),
-                ai_mode=sent(data.ai_mode),
-                ai_frequency=sent(data.ai_frequency),
-                is_ai_active=sent(data.is_ai_active),
-                is_analytics_active=sent(data.is_analytics_active),
-                approval_mode=sent(data.approval_mode),
+                name=unset_keeps(data.name),
+                description=unset_keeps(data.description),
+                ai_mode=unset_keeps(data.ai_mode),
+                ai_frequency=unset_keeps(data.ai_frequency),
+                is_ai_active=unset_keeps(data.is_ai_active),
+                is_analytics_active=unset_keeps(data.is_analytics_active),
+                approval_mode=unset_keeps(data.approval_mode),
             )
         )
         return RoomRead.of(room)

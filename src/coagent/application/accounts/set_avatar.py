@@ -1,4 +1,4 @@
-"""SetAvatar and GetAvatar."""
+"""SetAvatar: the account holder's picture."""
 
 from dataclasses import dataclass
 from uuid import UUID
@@ -8,7 +8,6 @@ from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.repositories import StoredImage, UnitOfWorkFactory
 from coagent.domain.accounts.avatar import check_avatar
 from coagent.domain.accounts.user import User
-from coagent.domain.errors import NotFound
 
 AVATAR_URL_PREFIX = "/static/avatars/"
 
@@ -43,22 +42,3 @@ class SetAvatar:
             await uow.users.update(user)
             await uow.commit()
         return user
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GetAvatarCommand:
-    file_name: str
-
-
-class GetAvatar:
-    """Anyone: avatars are public by URL (unguessable names), like the original's /static."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
-
-    async def execute(self, command: GetAvatarCommand) -> StoredImage:
-        async with self._uow() as uow:
-            image = await uow.avatars.get_by_file_name(command.file_name)
-        if image is None:
-            raise NotFound("Avatar not found")
-        return image

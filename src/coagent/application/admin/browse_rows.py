@@ -1,41 +1,18 @@
-"""BrowseTables and BrowseRows: the administrators' read-only database viewer."""
+"""BrowseRows: one table's rows in the administrators' read-only database viewer."""
 
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
+from coagent.application.admin.access import require_admin
 from coagent.application.ports.admin import DatabaseBrowser
 from coagent.application.ports.repositories import UnitOfWorkFactory
-from coagent.domain.accounts import policy
-from coagent.domain.errors import Forbidden, InvalidInput, NotFound
+from coagent.domain.errors import InvalidInput, NotFound
 
 MAX_ROWS = 1000
+
+
 MAX_SEARCH = 200
-
-
-async def _require_admin(uow_factory: UnitOfWorkFactory, actor_id: UUID) -> None:
-    async with uow_factory() as uow:
-        actor = await load_actor(uow, actor_id)
-        if not policy.may_administer_users(actor):
-            raise Forbidden("Only administrators may browse the database")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BrowseTablesCommand:
-    actor_id: UUID
-
-
-class BrowseTables:
-    """Admins. The names of the tables the viewer shows."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory, browser: DatabaseBrowser) -> None:
-        self._uow = uow
-        self._browser = browser
-
-    async def execute(self, command: BrowseTablesCommand) -> list[str]:
-        await _require_admin(self._uow, command.actor_id)
-        return await self._browser.tables()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +44,7 @@ class BrowseRows:
         search = (command.search or "").strip() or None
         if search is not None and len(search) > MAX_SEARCH:
             raise InvalidInput(f"search is limited to {MAX_SEARCH} characters")
-        await _require_admin(self._uow, command.actor_id)
+        await require_admin(self._uow, command.actor_id)
         if command.table not in await self._browser.tables():
             raise NotFound("Table not found")
         return await self._browser.rows(
