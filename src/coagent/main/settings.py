@@ -105,6 +105,8 @@ class Settings:
     agent_proposal_ttl_seconds: int = 600
     # How often the scheduler checks time triggers and reclaims stalled turns.
     scheduler_tick_seconds: float = 1.0
+    # Bearer token for GET /metrics; unset: /metrics answers loopback callers only (404 else).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -320,7 +322,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         analytics_wait_seconds=_bounded(env, "ANALYTICS_WAIT_SECONDS", 30, 0, 300),
         analytics_concurrency=_bounded(env, "ANALYTICS_CONCURRENCY", 4, 1, 64),
         analytics_lease_seconds=_bounded(env, "ANALYTICS_LEASE_SECONDS", 60, 5, 3600),
+        metrics_token=_metrics_token(env.get("METRICS_TOKEN")),
     )
+
+
+def _metrics_token(raw: str | None) -> str | None:
+    """METRICS_TOKEN: at least 16 printable characters without spaces, or unset."""
+    if not raw:
+        return None
+    if len(raw) < 16 or not raw.isprintable() or any(ch.isspace() for ch in raw):
+        raise SettingsError("METRICS_TOKEN must be at least 16 characters, without spaces")
+    return raw
 
 
 def _bounded(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:

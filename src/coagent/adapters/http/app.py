@@ -42,6 +42,7 @@ from coagent.adapters.http.courses.schemas import EnrollRequest
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.meta import list_timezones
+from coagent.adapters.http.metrics import count_requests, read_metrics
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
 from coagent.adapters.http.proposals.controller import (
     ApproveRequest,
@@ -220,6 +221,7 @@ def build_app(
             read_avatar,
             health,
             ready,
+            read_metrics,
             list_timezones,
             openapi_json,
             docs_redirect,
@@ -303,4 +305,6 @@ def build_app(
     )
     add_event_schemas(app)
     _fix_options_allow(app)
+    # Around routing itself, so requests no route answers are counted too.
+    app.asgi_handler = count_requests(app.asgi_handler)
     return app
