@@ -4,6 +4,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
@@ -15,7 +16,13 @@ from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIResponse,
+    OpenAPIType,
+    Schema,
+    SecurityScheme,
+)
 from litestar.response import Redirect
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
@@ -31,7 +38,7 @@ from coagent.adapters.http.agents.schemas import TOOL_SCHEMA_STRUCTS, AgentKeysU
 from coagent.adapters.http.agents.trigger_schemas import OPENAPI_PATCHED_STRUCTS
 from coagent.adapters.http.analytics.controller import AnalyticsController, JobsController
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
-from coagent.adapters.http.bodies import strict_json_body
+from coagent.adapters.http.bodies import strict_json_body, takes_json_body
 from coagent.adapters.http.chat.controller import ChatController, MessageCreate
 from coagent.adapters.http.chat.event_schemas import add_event_schemas
 from coagent.adapters.http.chat.socket import chat_socket
@@ -135,6 +142,30 @@ def _with_schema_extras(app: Litestar, structs: list[type[Any]]) -> None:
             if isinstance(alternative, Schema) and alternative.properties is not None:
                 alternative.type = OpenAPIType.OBJECT
                 alternative.properties = {**(component.properties or {}), **alternative.properties}
+
+
+def _declare_unsupported_media_type(app: Litestar) -> None:
+    """Operations taking a JSON body answer 415 to another Content-Type (bodies.py): say so
+    in the document, with the problem body of their 422.
+    """
+    operations = {
+        operation.operation_id: operation
+        for item in (app.openapi_schema.paths or {}).values()
+        for operation in (item.post, item.put, item.patch, item.delete)
+        if operation is not None
+    }
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            operation = operations.get(handler.operation_id)  # type: ignore[arg-type]
+            if operation is None or not takes_json_body(handler) or not operation.responses:
+                continue
+            problem = operation.responses.get("422")
+            if isinstance(problem, OpenAPIResponse) and "415" not in operation.responses:
+                operation.responses["415"] = replace(
+                    problem, description="The body is not JSON: send Content-Type application/json"
+                )
 
 
 def _fix_options_allow(app: Litestar) -> None:
@@ -304,6 +335,7 @@ def build_app(
         ],
     )
     add_event_schemas(app)
+    _declare_unsupported_media_type(app)
     _fix_options_allow(app)
     # Around routing itself, so requests no route answers are counted too.
     app.asgi_handler = count_requests(app.asgi_handler)

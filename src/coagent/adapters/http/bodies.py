@@ -6,6 +6,7 @@ import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
 
 from coagent.adapters.http.auth import access_token
 from coagent.adapters.http.input_guard import (
@@ -21,17 +22,21 @@ _NOT_JSON = object()
 _body_types: dict[str, Any] = {}
 
 
+def takes_json_body(handler: HTTPRouteHandler) -> bool:
+    """Whether the handler's `data` is a JSON body (so another Content-Type is a 415)."""
+    field = handler.parsed_fn_signature.parameters.get("data")
+    kwarg = field.kwarg_definition if field is not None else None
+    return kwarg is not None and getattr(kwarg, "media_type", None) == RequestEncodingType.JSON
+
+
 def _json_body_type(request: Request[Any, Any, Any]) -> Any:
     """The struct a handler takes as its JSON `data`, or _NOT_JSON (cached per handler)."""
     handler = request.route_handler
     key = handler.handler_id
     if key not in _body_types:
         field = handler.parsed_fn_signature.parameters.get("data")
-        kwarg = field.kwarg_definition if field is not None else None
-        is_json = (
-            kwarg is not None and getattr(kwarg, "media_type", None) == RequestEncodingType.JSON
-        )
-        _body_types[key] = field.annotation if field is not None and is_json else _NOT_JSON
+        json_type = field.annotation if field is not None and takes_json_body(handler) else None
+        _body_types[key] = _NOT_JSON if json_type is None else json_type
     return _body_types[key]
 
 
