@@ -84,7 +84,7 @@ def _instruments() -> _Instruments:
         ),
         queue_depth=Histogram(
             "coagent_ws_queue_depth",
-            "Frames waiting in a socket's outbound queue, seen each time one is queued.",
+            "Frames waiting in a socket's outbound queue when one is queued (sampled).",
             buckets=_DEPTHS,
         ),
         bus_reconnects=Counter(
