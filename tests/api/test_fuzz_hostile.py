@@ -479,3 +479,26 @@ def test_hostile_form_and_multipart_logins_get_no_server_error(client: Any) -> N
         ).status_code
         == 200
     )
+
+
+def test_a_multipart_avatar_with_a_field_not_in_its_charset_is_refused(client: Any) -> None:
+    user = seed_user(client, Role.STUDENT)
+    token = client.post(
+        "/api/v1/login/access-token", data={"username": user.email, "password": PASSWORD}
+    ).json()["access_token"]
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="note"\r\n\r\n\xff\xfe\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n\x89PNG\r\n--B--\r\n"
+    )
+    response = client.post(
+        "/api/v1/users/me/avatar",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "content-type": "multipart/form-data; boundary=B",
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["errors"][0]["message"] == "A form field is not text in its charset"

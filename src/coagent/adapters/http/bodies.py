@@ -63,6 +63,8 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     body_type = _json_body_type(request)
     content_type = request.headers.get("content-type", "")
     if body_type is _NOT_JSON and content_type.startswith("multipart/"):
+        if not request.route_handler.security or access_token(request) is not None:
+            await _refuse_unreadable_form(request)
         return
     if request.route_handler.security and access_token(request) is None:
         return
@@ -94,6 +96,20 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     except msgspec.DecodeError:
         return  # not JSON at all: Litestar's own parsing answers 400
     refuse_nul_text(decoded)
+
+
+async def _refuse_unreadable_form(request: Request[Any, Any, Any]) -> None:
+    """Parse a multipart body once (the handler reuses it): a text field that is not in its
+    charset is a 422 here, where Litestar's parser would raise UnicodeDecodeError (a 500).
+    """
+    await request.body()  # kept: handlers that read the raw body too (the login) still can
+    try:
+        await request.form()
+    except (UnicodeDecodeError, LookupError) as error:
+        raise ValidationException(
+            "Request is not valid",
+            extra=[{"message": "A form field is not text in its charset", "source": "body"}],
+        ) from error
 
 
 def _with_integral_floats(body: bytes, body_type: Any) -> Any:
