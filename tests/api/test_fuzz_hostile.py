@@ -347,3 +347,158 @@ def test_the_schema_says_no_request_text_holds_a_nul(client: Any) -> None:
     ]
     assert len(list(_request_strings(document))) > 50  # the walk reaches the bodies
     assert not admitted, "\n".join(admitted)
+
+
+def _login_bodies(email: str) -> Iterator[tuple[str, bytes, str]]:
+    """Hostile login bodies as a form and as multipart, the two body types the document no
+    longer describes (it documents the JSON one), so the schema fuzz never sends them.
+    """
+    form = "application/x-www-form-urlencoded"
+    good = f"username={quote(email)}&password={quote(PASSWORD)}"
+    for text in TEXTS:
+        yield (
+            f"form NUL/control in username {text!r}",
+            f"username={quote(text)}&password=x".encode(),
+            form,
+        )
+        yield (
+            f"form NUL/control in password {text!r}",
+            f"username={quote(email)}&password={quote(text)}".encode(),
+            form,
+        )
+    yield "form invalid UTF-8 (percent-encoded)", b"username=%FF%FE&password=%C3%28", form
+    yield "form invalid UTF-8 (raw)", b"username=\xff\xfe&password=\xc3\x28", form
+    yield "form repeated fields", f"{good}&username=other&password=other".encode(), form
+    yield "form no fields", b"", form
+    yield "form only separators", b"&&&===&", form
+    yield (
+        "form a 600 KiB password",
+        f"username={quote(email)}&password={'p' * 600_000}".encode(),
+        form,
+    )
+    yield "form 5000 fields", "&".join(f"f{i}=v" for i in range(5000)).encode(), form
+    yield "form with a charset it is not in", good.encode(), f"{form}; charset=utf-16"
+    boundary = "hostileBoundary"
+    multipart = f"multipart/form-data; boundary={boundary}"
+
+    def part(name: str, value: bytes, extra: bytes = b"") -> bytes:
+        return (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"'.encode()
+            + extra
+            + b"\r\n\r\n"
+            + value
+            + b"\r\n"
+        )
+
+    end = f"--{boundary}--\r\n".encode()
+    for text in TEXTS:
+        yield (
+            f"multipart NUL/control in username {text!r}",
+            part("username", text.encode()) + part("password", b"x") + end,
+            multipart,
+        )
+    yield (
+        "multipart invalid UTF-8",
+        part("username", b"\xff\xfe") + part("password", b"\xc3\x28") + end,
+        multipart,
+    )
+    yield (
+        "multipart password as a file",
+        part("username", email.encode())
+        + part("password", PASSWORD.encode(), b'; filename="p.txt"\r\nContent-Type: text/plain')
+        + end,
+        multipart,
+    )
+    yield "multipart without its closing boundary", part("username", email.encode()), multipart
+    yield (
+        "multipart with another boundary",
+        part("username", email.encode()) + end,
+        "multipart/form-data; boundary=other",
+    )
+    yield (
+        "multipart without a boundary",
+        part("username", email.encode()) + end,
+        "multipart/form-data",
+    )
+    yield (
+        "multipart a field in an unknown charset",
+        part("username", b"x", b"\r\nContent-Type: text/plain; charset=klingon") + end,
+        multipart,
+    )
+    yield "multipart garbage", b"\x00\xff" * 1000, multipart
+    yield (
+        "multipart a 600 KiB field",
+        part("username", email.encode()) + part("password", b"p" * 600_000) + end,
+        multipart,
+    )
+
+
+def test_hostile_form_and_multipart_logins_get_no_server_error(client: Any) -> None:
+    user = seed_user(client, Role.STUDENT)
+    failures = []
+    sent = 0
+    for label, body, content_type in _login_bodies(user.email):
+        response = client.post(
+            "/api/v1/login/access-token",
+            content=body,
+            headers={
+                "content-type": content_type,
+                "x-forwarded-for": f"10.9.{sent // 250}.{sent % 250}",
+            },
+        )
+        sent += 1
+        kind = response.headers.get("content-type", "")
+        if response.status_code >= 500:
+            failures.append(f"{label}: {response.status_code} {response.text[:200]}")
+        elif response.status_code == 200 or (
+            response.status_code >= 400
+            and kind.startswith(("application/problem+json", "application/json"))
+        ):
+            assert PASSWORD not in response.text
+        else:
+            failures.append(f"{label}: {response.status_code} {kind} {response.text[:200]}")
+    assert sent > 25
+    assert not failures, "\n".join(failures)
+    # The form and multipart logins still work when the body is sane.
+    for body, content_type in (
+        (
+            f"username={quote(user.email)}&password={quote(PASSWORD)}".encode(),
+            "application/x-www-form-urlencoded",
+        ),
+    ):
+        assert (
+            client.post(
+                "/api/v1/login/access-token", content=body, headers={"content-type": content_type}
+            ).status_code
+            == 200
+        )
+    assert (
+        client.post(
+            "/api/v1/login/access-token",
+            files={"username": (None, user.email), "password": (None, PASSWORD)},
+        ).status_code
+        == 200
+    )
+
+
+def test_a_multipart_avatar_with_a_field_not_in_its_charset_is_refused(client: Any) -> None:
+    user = seed_user(client, Role.STUDENT)
+    token = client.post(
+        "/api/v1/login/access-token", data={"username": user.email, "password": PASSWORD}
+    ).json()["access_token"]
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="note"\r\n\r\n\xff\xfe\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n\x89PNG\r\n--B--\r\n"
+    )
+    response = client.post(
+        "/api/v1/users/me/avatar",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "content-type": "multipart/form-data; boundary=B",
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["errors"][0]["message"] == "A form field is not text in its charset"

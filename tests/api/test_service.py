@@ -239,3 +239,23 @@ def test_the_access_line_carries_the_route_template(tmp_path, pg, caplog):
     line = TextFormatter("%(message)s").format(entry)
     assert line.startswith("GET /api/v1/rooms/{room_id} 401 ")
     assert "q-9d2" not in line
+
+
+def test_the_415_is_declared_for_every_operation_taking_a_json_body(client):
+    document = client.get("/api/v1/openapi.json").json()
+    declared = {}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {}) if method != "get" else {}
+            if content:
+                declared[operation["operationId"]] = (path, operation["responses"], content)
+    assert len(declared) > 10
+    for operation_id, (path, responses, content) in declared.items():
+        if operation_id == "login_access_token" or "application/json" not in content:
+            # The login also takes forms; the avatar upload is multipart: no 415 from either.
+            assert "415" not in responses, (operation_id, path)
+            continue
+        assert "415" in responses, (operation_id, path)
+        assert "application/problem+json" in responses["415"]["content"]
+        assert "Content-Type application/json" in responses["415"]["description"]
+    assert "415" in declared["users_update_me"][1]

@@ -353,3 +353,17 @@ def test_the_readme_table_lists_every_setting_with_its_default() -> None:
             assert re.match(f"^(?:{re.escape(expected)})(?: |$)", cell) or cell in expected.split(
                 "|"
             ), (name, cell, expected)
+
+
+def test_metrics_token_is_unset_by_default_and_never_printed() -> None:
+    assert load_settings(BASE).metrics_token is None
+    token = "scrape-me-0123456789abcdef"
+    chosen = load_settings({**BASE, "METRICS_TOKEN": token})
+    assert chosen.metrics_token == token
+    assert token not in repr(chosen)
+
+
+@pytest.mark.parametrize("raw", ["short-token", "with a space 0123456789", "tab\there-0123456789"])
+def test_a_weak_metrics_token_is_refused_by_name(raw: str) -> None:
+    with pytest.raises(SettingsError, match=r"^METRICS_TOKEN must be at least 16 characters"):
+        load_settings({**BASE, "METRICS_TOKEN": raw})

@@ -16,6 +16,7 @@ from taskiq import (
 from taskiq.schedule_sources import LabelScheduleSource
 from taskiq_redis import RedisStreamBroker
 
+from coagent.adapters.observability.task_metrics import TaskMetrics
 from coagent.adapters.worker.tasks import register_tasks
 from coagent.main.liveness import WORKER_ALIVE, touch_every
 from coagent.main.settings import Settings, load_settings
@@ -46,6 +47,7 @@ def create_broker(settings: Settings | None = None) -> AsyncBroker:
     else:
         broker = InMemoryBroker(await_inplace=False)
     register_tasks(broker)
+    broker.add_middlewares(TaskMetrics())  # counted where tasks run (see README, Metrics)
     return broker
 
 

@@ -1,6 +1,7 @@
 """`coagent`: the one command-line entry point (web, worker, database, accounts)."""
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -71,7 +72,7 @@ def run(host: str, port: int, workers: int, migrate: bool | None, reload: bool) 
     import uvicorn  # noqa: PLC0415
     from uvicorn.config import STARTUP_FAILURE  # noqa: PLC0415
 
-    from coagent.main.workers import SocketPerWorker  # noqa: PLC0415
+    from coagent.main.workers import SocketPerWorker, metrics_directory  # noqa: PLC0415
 
     listeners = _listeners(host, port, workers, settings.stalled_peer_timeout_seconds)
     bound_host, bound_port = listeners[0].getsockname()[:2]
@@ -115,7 +116,8 @@ def run(host: str, port: int, workers: int, migrate: bool | None, reload: bool) 
 
         ChangeReload(config, target=uvicorn.Server(config).run, sockets=listeners).run()
     elif workers > 1:
-        SocketPerWorker(config, listeners).run()
+        with metrics_directory():
+            SocketPerWorker(config, listeners).run()
     else:
         server = uvicorn.Server(config)
         server.run(sockets=listeners)
@@ -160,7 +162,16 @@ def _listen(host: str, port: int, stalled_peer_timeout: int, *, reuse_port: bool
 
 @cli.command()
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
-def worker(workers: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve GET /metrics (task runs, LLM calls) on this port (METRICS_TOKEN as for the web).",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Interface for --metrics-port."
+)
+def worker(workers: int, metrics_port: int | None, metrics_host: str) -> None:
     """Run a task worker (needs REDIS_URL; the embedded mode runs tasks in the web process).
 
     Ends within 10 s of SIGTERM or SIGINT (see coagent.main.stopping): 0, or 1 when a worker
@@ -175,20 +186,37 @@ def worker(workers: int) -> None:
     from taskiq.cli.worker.args import WorkerArgs  # noqa: PLC0415
     from taskiq.cli.worker.run import run_worker  # noqa: PLC0415
 
-    # Imported once here, so the worker processes fork with it and start in a second.
-    import coagent.main.container  # noqa: F401, PLC0415
+    from coagent.main.workers import metrics_directory  # noqa: PLC0415
 
-    status = run_worker(
-        WorkerArgs(
-            broker="coagent.main.broker:create_worker_broker",
-            modules=[],
-            workers=workers,
-            configure_logging=False,
-            max_async_tasks=50,
-            wait_tasks_timeout=stopping.TASK_GRACE_SECONDS,
-            shutdown_timeout=stopping.SHUTDOWN_SECONDS,
+    with contextlib.ExitStack() as stack:
+        if metrics_port is not None:
+            # Before prometheus_client is first imported: every worker process writes its
+            # values in the directory, and this one serves their sum.
+            stack.enter_context(metrics_directory())
+            from coagent.adapters.observability.metrics import serve  # noqa: PLC0415
+
+            try:
+                server = serve(metrics_host, metrics_port, settings.metrics_token)
+            except OSError as error:
+                raise click.ClickException(
+                    f"Cannot serve metrics on {metrics_host}:{metrics_port}: {error}"
+                ) from error
+            stack.callback(server.server_close)
+            stack.callback(server.shutdown)
+        # Imported once here, so the worker processes fork with it and start in a second.
+        import coagent.main.container  # noqa: F401, PLC0415
+
+        status = run_worker(
+            WorkerArgs(
+                broker="coagent.main.broker:create_worker_broker",
+                modules=[],
+                workers=workers,
+                configure_logging=False,
+                max_async_tasks=50,
+                wait_tasks_timeout=stopping.TASK_GRACE_SECONDS,
+                shutdown_timeout=stopping.SHUTDOWN_SECONDS,
+            )
         )
-    )
     reaped = stopping.reap_workers()
     stopping.leave(1 if status else reaped)
 

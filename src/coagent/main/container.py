@@ -549,6 +549,7 @@ def http_config(settings: Settings) -> HttpConfig:
         forwarded_allow_ips=settings.forwarded_allow_ips,
         secure_cookies=settings.secure_cookies,
         access_log=settings.access_log,
+        metrics_token=settings.metrics_token,
     )
 
 

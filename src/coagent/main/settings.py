@@ -119,6 +119,13 @@ def _forwarded_allow_ips(name: str, raw: str) -> tuple[str, ...] | None:
     return items
 
 
+def _metrics_token(name: str, raw: str) -> str:
+    """METRICS_TOKEN: at least 16 printable characters without spaces."""
+    if len(raw) < 16 or not raw.isprintable() or any(ch.isspace() for ch in raw):
+        raise SettingsError(f"{name} must be at least 16 characters, without spaces")
+    return raw
+
+
 # The embedded default of LLM_ALLOWED_HOSTS: a local Ollama or test server needs no set-up.
 EMBEDDED_LLM_HOSTS = ("localhost", "127.0.0.0/8", "::1")
 _HOST_NAME = re.compile(
@@ -255,6 +262,10 @@ class Settings:
     # How often the scheduler checks time triggers and reclaims stalled turns (a time trigger
     # must fire within 2 s of its time).
     scheduler_tick_seconds: float = setting("SCHEDULER_TICK_SECONDS", 1.0, minimum=0.1, maximum=2.0)
+    # Bearer token for GET /metrics; unset: /metrics answers loopback callers only (404 else).
+    metrics_token: str | None = setting(
+        "METRICS_TOKEN", None, parse=_metrics_token, secret=True, documented="unset"
+    )
 
     @property
     def embedded(self) -> bool:

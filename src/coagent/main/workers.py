@@ -1,12 +1,49 @@
 """`coagent run --workers N`: uvicorn's supervisor, with a listening socket per worker."""
 
+import contextlib
 import logging
+import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 logger = logging.getLogger("uvicorn.error")
+
+# prometheus_client's multiprocess mode (adapters/observability/metrics.py) reads this.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[str]:
+    """A fresh directory where every worker writes its metric values (set in the environment
+    the workers inherit, before any of them imports prometheus_client), removed at the end.
+    One the operator set in PROMETHEUS_MULTIPROC_DIR is used as it is and left in place.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        yield given
+        return
+    path = tempfile.mkdtemp(prefix="coagent-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield path
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _forget_metrics_of(pid: int | None) -> None:
+    """A worker that ended no longer holds sockets: drop its live gauge files."""
+    if pid is None:
+        return
+    from coagent.adapters.observability.metrics import process_died  # noqa: PLC0415
+
+    with contextlib.suppress(OSError):
+        process_died(pid)
 
 
 class SocketPerWorker(Multiprocess):
@@ -52,6 +89,7 @@ class SocketPerWorker(Multiprocess):
             if self.should_exit.is_set():
                 return
             logger.info("Child process [%s] died", process.pid)
+            _forget_metrics_of(process.pid)
             self.processes[index] = self._spawn(index)
 
     def restart_all(self) -> None:
@@ -74,6 +112,7 @@ class SocketPerWorker(Multiprocess):
                 return
             old.terminate()
             old.join()
+            _forget_metrics_of(old.pid)
             self.processes[index] = new
 
     def handle_ttin(self) -> None:

@@ -4,6 +4,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
@@ -15,7 +16,11 @@ from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIResponse,
+    SecurityScheme,
+)
 from litestar.response import Redirect
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
@@ -29,7 +34,7 @@ from coagent.adapters.http.admin.controller import AdminController
 from coagent.adapters.http.agents.controller import AgentConfigController, AgentsController
 from coagent.adapters.http.analytics.controller import AnalyticsController, JobsController
 from coagent.adapters.http.auth import provide_optional_principal, provide_principal
-from coagent.adapters.http.bodies import strict_json_body
+from coagent.adapters.http.bodies import strict_json_body, takes_json_body
 from coagent.adapters.http.chat.controller import ChatController
 from coagent.adapters.http.chat.event_schemas import add_event_schemas
 from coagent.adapters.http.chat.socket import chat_socket
@@ -39,6 +44,7 @@ from coagent.adapters.http.courses.rooms import RoomsController
 from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.meta import list_timezones
+from coagent.adapters.http.metrics import count_requests, read_metrics
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
 from coagent.adapters.http.proposals.controller import ProposalsController
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
@@ -102,6 +108,30 @@ def openapi_json(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 @get(["/docs", "/"], include_in_schema=False, sync_to_thread=False)
 def docs_redirect() -> Redirect:
     return Redirect("/api/v1/docs")
+
+
+def _declare_unsupported_media_type(app: Litestar) -> None:
+    """Operations taking a JSON body answer 415 to another Content-Type (bodies.py): say so
+    in the document, with the problem body of their 422.
+    """
+    operations = {
+        operation.operation_id: operation
+        for item in (app.openapi_schema.paths or {}).values()
+        for operation in (item.post, item.put, item.patch, item.delete)
+        if operation is not None
+    }
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            operation = operations.get(handler.operation_id)  # type: ignore[arg-type]
+            if operation is None or not takes_json_body(handler) or not operation.responses:
+                continue
+            problem = operation.responses.get("422")
+            if isinstance(problem, OpenAPIResponse) and "415" not in operation.responses:
+                operation.responses["415"] = replace(
+                    problem, description="The body is not JSON: send Content-Type application/json"
+                )
 
 
 def _fix_options_allow(app: Litestar) -> None:
@@ -188,6 +218,7 @@ def build_app(
             read_avatar,
             health,
             ready,
+            read_metrics,
             list_timezones,
             openapi_json,
             docs_redirect,
@@ -257,5 +288,8 @@ def build_app(
     )
     complete_struct_schemas(app)
     add_event_schemas(app)
+    _declare_unsupported_media_type(app)
     _fix_options_allow(app)
+    # Around routing itself, so requests no route answers are counted too.
+    app.asgi_handler = count_requests(app.asgi_handler)
     return app

@@ -7,6 +7,7 @@ import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
 
 from coagent.adapters.http.auth import access_token
 from coagent.adapters.http.input_guard import (
@@ -24,17 +25,21 @@ _NOT_JSON = object()
 _body_types: dict[str, Any] = {}
 
 
+def takes_json_body(handler: HTTPRouteHandler) -> bool:
+    """Whether the handler's `data` is a JSON body (so another Content-Type is a 415)."""
+    field = handler.parsed_fn_signature.parameters.get("data")
+    kwarg = field.kwarg_definition if field is not None else None
+    return kwarg is not None and getattr(kwarg, "media_type", None) == RequestEncodingType.JSON
+
+
 def _json_body_type(request: Request[Any, Any, Any]) -> Any:
     """The struct a handler takes as its JSON `data`, or _NOT_JSON (cached per handler)."""
     handler = request.route_handler
     key = handler.handler_id
     if key not in _body_types:
         field = handler.parsed_fn_signature.parameters.get("data")
-        kwarg = field.kwarg_definition if field is not None else None
-        is_json = (
-            kwarg is not None and getattr(kwarg, "media_type", None) == RequestEncodingType.JSON
-        )
-        _body_types[key] = field.annotation if field is not None and is_json else _NOT_JSON
+        json_type = field.annotation if field is not None and takes_json_body(handler) else None
+        _body_types[key] = _NOT_JSON if json_type is None else json_type
     return _body_types[key]
 
 
@@ -61,6 +66,8 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     body_type = _json_body_type(request)
     content_type = request.headers.get("content-type", "")
     if body_type is _NOT_JSON and content_type.startswith("multipart/"):
+        if not request.route_handler.security or access_token(request) is not None:
+            await _refuse_unreadable_form(request)
         return
     if request.route_handler.security and access_token(request) is None:
         return
@@ -92,6 +99,20 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     except msgspec.DecodeError:
         return  # not JSON at all: Litestar's own parsing answers 400
     refuse_nul_text(decoded)
+
+
+async def _refuse_unreadable_form(request: Request[Any, Any, Any]) -> None:
+    """Parse a multipart body once (the handler reuses it): a text field that is not in its
+    charset is a 422 here, where Litestar's parser would raise UnicodeDecodeError (a 500).
+    """
+    await request.body()  # kept: handlers that read the raw body too (the login) still can
+    try:
+        await request.form()
+    except (UnicodeDecodeError, LookupError) as error:
+        raise ValidationException(
+            "Request is not valid",
+            extra=[{"message": "A form field is not text in its charset", "source": "body"}],
+        ) from error
 
 
 def _with_integral_floats(body: bytes, body_type: Any) -> Any:

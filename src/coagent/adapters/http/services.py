@@ -1,7 +1,7 @@
 """What the HTTP adapter needs from the composition root."""
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from coagent.adapters.http.agents.services import AgentServices
 from coagent.adapters.http.analytics.services import AnalyticsServices
@@ -136,6 +136,8 @@ class HttpConfig:
     access_log: bool = True
     title: str = "CoAgent Studio API"
     version: str = "0.1.0"
+    # Bearer token for GET /metrics; None: /metrics only for loopback callers.
+    metrics_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

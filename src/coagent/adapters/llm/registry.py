@@ -7,6 +7,7 @@ of the key, and nothing here prints a key.
 
 import asyncio
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -16,7 +17,21 @@ from coagent.adapters.llm.endpoints import EndpointGuard
 from coagent.adapters.llm.gemini import GeminiProvider
 from coagent.adapters.llm.offline import OfflineProvider
 from coagent.adapters.llm.openai import OpenAIProvider
-from coagent.application.ports.llm import Completion, LLMProvider, LLMRequest, StreamEvent
+from coagent.adapters.observability import metrics
+from coagent.application.ports.llm import (
+    Completion,
+    LLMProvider,
+    LLMRequest,
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderBadResponse,
+    ProviderEndpointRefused,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    StreamEvent,
+)
 from coagent.domain.errors import InvalidInput
 
 # Local OpenAI-compatible servers (Ollama, vLLM) ignore the key, but the SDK insists on one.
@@ -133,21 +148,72 @@ class _Lease:
 
     async def complete(self, request: LLMRequest) -> Completion:
         self._active += 1
+        started = time.perf_counter()
+        completion: Completion | None = None
+        outcome = "cancelled"
         try:
-            return await self._provider.complete(request)
+            completion = await self._provider.complete(request)
+            outcome = "ok"
+        except Exception as error:
+            outcome = outcome_of(error)
+            raise
         finally:
             self._release()
+            _observe(self.name, request.model, outcome, started, completion)
+        return completion
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamEvent, None]:
         self._active += 1
+        started = time.perf_counter()
+        completion: Completion | None = None
+        outcome = "cancelled"  # also when the caller stops reading early
         try:
             async with aclosing(self._provider.stream(request)) as events:
                 async for event in events:
+                    if isinstance(event, Completion):
+                        completion, outcome = event, "ok"
                     yield event
+        except Exception as error:
+            outcome = outcome_of(error)
+            raise
         finally:
             self._release()
+            _observe(self.name, request.model, outcome, started, completion)
 
     def _release(self) -> None:
         self._active -= 1
         if self._retired and self._active == 0:
             self._close(self._provider)
+
+
+# A fixed label set for the `outcome` of a provider call attempt.
+_OUTCOMES: tuple[tuple[type[ProviderError], str], ...] = (
+    (ProviderAuthError, "auth_error"),
+    (ProviderRateLimited, "rate_limited"),
+    (ProviderTimeout, "timeout"),
+    (ProviderUnavailable, "unavailable"),
+    (ProviderBadRequest, "bad_request"),
+    (ProviderBadResponse, "bad_response"),
+    (ProviderEndpointRefused, "endpoint_refused"),
+)
+
+
+def outcome_of(error: Exception) -> str:
+    for kind, outcome in _OUTCOMES:
+        if isinstance(error, kind):
+            return outcome
+    return "error"
+
+
+def _observe(
+    provider: str, model: str, outcome: str, started: float, completion: Completion | None
+) -> None:
+    usage = completion.usage if completion is not None else None
+    metrics.llm_called(
+        provider=provider,
+        model=model,
+        outcome=outcome,
+        seconds=time.perf_counter() - started,
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+    )

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from coagent.adapters.observability import metrics
 from coagent.adapters.redis_circuit import RedisCircuit, RedisDown
 
 logger = logging.getLogger("coagent.realtime")
@@ -196,6 +197,7 @@ class RedisRoomBus:
                     self._up = True
                     if self._connected_once:
                         logger.warning("fan-out bus reconnected to Redis")
+                        metrics.bus_reconnected()
                         self._background(on_reconnect())
                     self._connected_once = True
 

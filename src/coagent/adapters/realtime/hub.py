@@ -32,6 +32,7 @@ from uuid import UUID
 
 import msgspec
 
+from coagent.adapters.observability import metrics
 from coagent.adapters.realtime.bus import BusUnavailable, RoomBus
 from coagent.adapters.realtime.events import (
     CLOSE_NOT_FOUND,
@@ -261,6 +262,7 @@ class RoomHub:
         """Every reserved socket leaves exactly once (also after the hub dropped it, or when
         its join failed).
         """
+        metrics.socket_closed()
         left = self._per_user.get(socket.user_id, 0) - 1
         if left > 0:
             self._per_user[socket.user_id] = left
@@ -288,6 +290,7 @@ class RoomHub:
         if held >= limit:
             return False
         self._per_user[user_id] = held + 1
+        metrics.socket_opened()
         return True
 
     async def drop_revoked(self, is_revoked: Callable[[UUID], Awaitable[bool]]) -> int:
@@ -471,11 +474,15 @@ class RoomHub:
             turn_id = _turn_of.decode(frame).turn_id
             if turn_id is not None:
                 self._end_stream(room, turn_id)
+        delivered = 0
         for socket in list(room.sockets):
             if seq > socket.seen:
                 socket.seen = seq
-                if not socket.offer(frame):
+                if socket.offer(frame):
+                    delivered += 1
+                else:
                     self._overflow(room, socket)
+        metrics.frames_delivered(delivered)
 
     def _broadcast(self, room: _Room, frame: str) -> None:
         """To every `coagent.v1` socket (hub notices such as `resync`)."""
@@ -494,14 +501,22 @@ class RoomHub:
             user_id = UUID(audience[2:])
             for socket in [s for s in room.sockets if s.user_id == user_id]:
                 own = frame if socket.v1 else legacy_frame(frame, room.id)
-                if own is not None and not socket.offer(own):
+                if own is None:
+                    continue
+                if socket.offer(own):
+                    metrics.frames_delivered(1)
+                else:
                     self._overflow(room, socket)
             return
         else:  # an audience from a newer version: deliver to nobody rather than to all
             return
+        delivered = 0
         for socket in targets:
-            if not socket.offer(frame):
+            if socket.offer(frame):
+                delivered += 1
+            else:
                 self._overflow(room, socket)
+        metrics.frames_delivered(delivered)
 
     # --- streams in progress (mid-stream joins)
 
@@ -558,6 +573,7 @@ class RoomHub:
         ]
 
     def _overflow(self, room: _Room, socket: Subscriber) -> None:
+        metrics.socket_dropped()
         room.sockets.discard(socket)
         socket.drop(CLOSE_RESYNC, "too slow: reconnect with since_seq")
 

@@ -94,7 +94,10 @@ async def _credentials_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if len(raw) > _MAX_CREDENTIAL_BODY:
         raise InvalidInput("Request body is too large")
     if content_type in {_FORM, "multipart/form-data"}:
-        form = await request.form()
+        try:
+            form = await request.form()
+        except (UnicodeDecodeError, LookupError) as error:  # a part not in its charset
+            raise InvalidInput("The form's fields must be UTF-8 text") from error
         return {key: value for key, value in form.items() if isinstance(value, str)}
     if content_type == _JSON or (content_type == "" and raw.lstrip().startswith(b"{")):
         try:

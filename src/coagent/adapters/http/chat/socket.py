@@ -110,10 +110,21 @@ def _origin_allowed(socket: WebSocket[Any, Any, Any], allowed: tuple[str, ...]) 
     return trusted_origin(socket.scope, allowed)
 
 
+def _log_refused(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+    """One line per refused socket: its close code and reason, the path without the query
+    string (which may carry a ticket or a token).
+    """
+    logger.info(
+        "chat socket refused",
+        extra={"path": socket.scope.get("path"), "close_code": code, "reason": reason},
+    )
+
+
 async def _reject(
     socket: WebSocket[Any, Any, Any], v1: bool, code: int, error: str, detail: str
 ) -> None:
     """Accept only to say why (browsers cannot read a refused handshake), then close."""
+    _log_refused(socket, code, f"{error}: {detail[:120]}")
     await socket.accept(subprotocols=V1 if v1 else None)
     frame = error_frame(error, detail)
     with contextlib.suppress(Exception):
@@ -215,6 +226,7 @@ async def _authenticate(
         and cookie
         and not _origin_allowed(socket, services.chat.allowed_origins)
     ):
+        _log_refused(socket, CLOSE_FORBIDDEN, "forbidden: cookie from an untrusted origin")
         await socket.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake is refused
         return None
     try:

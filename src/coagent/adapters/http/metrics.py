@@ -1,0 +1,65 @@
+"""GET /metrics (Prometheus text format) and the HTTP request instrument.
+
+Who may read it (`METRICS_TOKEN`): with a token set, a caller sending it as a bearer token,
+from anywhere (401 otherwise); without one, only callers on this host (loopback, as the
+client address reads after trusted proxy headers), and 404 for everyone else, as if there
+were no such page. The page is not in the OpenAPI document (it is not JSON).
+"""
+
+import time
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.enums import ScopeType
+from litestar.exceptions import NotFoundException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from coagent.adapters.http.deps import Config
+from coagent.adapters.observability import metrics
+from coagent.domain.errors import NotAuthenticated
+
+
+@get("/metrics", include_in_schema=False, sync_to_thread=True)
+def read_metrics(request: Request[Any, Any, Any], config: Config) -> Response[bytes]:
+    token = config.metrics_token
+    if token is None:
+        if not metrics.is_loopback(request.client.host if request.client else None):
+            raise NotFoundException()
+    elif not metrics.bearer_matches(request.headers.get("authorization"), token):
+        raise NotAuthenticated("Send the metrics token as a bearer token")
+    return Response(
+        metrics.render(),
+        media_type=metrics.CONTENT_TYPE,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def count_requests(app: ASGIApp) -> ASGIApp:
+    """Wraps the whole application, routing included, so requests no route answered are
+    counted too (as `unmatched`): the route label is the template routing set in the scope.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, capture)
+        finally:
+            metrics.observe_request(
+                scope.get("method", ""),
+                scope.get("path_template") or None,
+                status,
+                time.perf_counter() - started,
+            )
+
+    return middleware
