@@ -216,9 +216,13 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
                 "ENCRYPTION_KEYS": "yYk3VRSN9JcNS8Wd0yZmQb1WwzjbO5HhUlUixC1qC3I=",
                 "AGENT_TURNS_PER_MINUTE": "600",
                 "AGENT_MENTIONS_PER_USER": "1000",
+                "CHAT_MESSAGES_PER_WINDOW": "100000",
                 "DB_POOL_SIZE": str(args.pool),
                 "LOG_LEVEL": "WARNING",
                 "ACCESS_LOG": "false",
+                # The fake provider listens on loopback, refused by default off the embedded
+                # mode (LLM_ALLOWED_HOSTS).
+                "LLM_ALLOWED_HOSTS": "127.0.0.1",
             }
         )
         container = build_container(settings)
