@@ -105,6 +105,9 @@ class Settings:
     agent_proposal_ttl_seconds: int = 600
     # How often the scheduler checks time triggers and reclaims stalled turns.
     scheduler_tick_seconds: float = 1.0
+    # Tasks one worker process (or, embedded, the web process) runs at once. An agent turn
+    # holds its slot for its whole stream, so this bounds the generations per process.
+    worker_max_tasks: int = 100
 
     @property
     def embedded(self) -> bool:
@@ -320,6 +323,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         analytics_wait_seconds=_bounded(env, "ANALYTICS_WAIT_SECONDS", 30, 0, 300),
         analytics_concurrency=_bounded(env, "ANALYTICS_CONCURRENCY", 4, 1, 64),
         analytics_lease_seconds=_bounded(env, "ANALYTICS_LEASE_SECONDS", 60, 5, 3600),
+        worker_max_tasks=_bounded(env, "WORKER_MAX_TASKS", 100, 1, 1000),
     )
 
 

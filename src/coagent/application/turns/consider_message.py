@@ -12,6 +12,7 @@ from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.turns import TurnKicker
 from coagent.application.turns.common import TurnLimits, admit, roll_for, trace_skipped
 from coagent.application.turns.interrupt import interrupt_running
+from coagent.application.turns.run_turns import RunTurns, RunTurnsCommand
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import (
     HumanMessage,
@@ -55,6 +56,11 @@ class ConsiderMessage:
     """Runs on a task worker (in-process when embedded), once or more per human message:
     every run decides the same (the roll comes from the message), and the turn's identity
     (`msg:<seq>`) is unique, so duplicates and retries add nothing.
+
+    With `runner`, a queued turn is run by this same call (`RunTurns` takes the room's lease
+    or, when another runner holds it, leaves the turn to that runner, which looks at the queue
+    again before it lets the room go): no second task is enqueued, which saves the kick's
+    round trip on the way to the first token (P6). Without it the room's runner is kicked.
     """
 
     def __init__(
@@ -67,8 +73,10 @@ class ConsiderMessage:
         stream: AgentStream,
         limiter: RateLimiter,
         limits: TurnLimits,
+        runner: RunTurns | None = None,
     ) -> None:
         self._uow = uow
+        self._runner = runner
         self._clock = clock
         self._ids = ids
         self._kicker = kicker
@@ -80,11 +88,18 @@ class ConsiderMessage:
         """The teacher agent decides first; the peer (student) agent is considered only
         when the teacher does not speak (its turn, queued or skipped, is the answer).
         """
-        teacher = await self._consider(command, AgentType.TEACHER)
-        if teacher.status is not None:
-            return teacher
-        peer = await self._consider(command, AgentType.STUDENT)
-        return peer if peer.status is not None else teacher
+        considered = await self._consider(command, AgentType.TEACHER)
+        if considered.status is None:
+            peer = await self._consider(command, AgentType.STUDENT)
+            considered = peer if peer.status is not None else considered
+        if considered.status is TurnStatus.QUEUED:
+            # Also when a duplicate job found the turn there already: its kick may have been
+            # lost.
+            if self._runner is not None:
+                await self._runner.execute(RunTurnsCommand(room_id=command.room_id))
+            else:
+                await self._kicker.run_turns(command.room_id)
+        return considered
 
     async def _consider(self, command: ConsiderMessageCommand, agent_type: AgentType) -> Considered:
         agent = agent_type.value
@@ -158,8 +173,6 @@ class ConsiderMessage:
             if inserted:
                 await trace_skipped(self._stream, turn)
             return Considered(turn_id=turn.id, status=turn.status, reason=turn.reason)
-        # Also when a duplicate job found the turn there already: its kick may have been lost.
-        await self._kicker.run_turns(room.id)
         return Considered(
             turn_id=turn.id if inserted else None, status=turn.status, reason=turn.reason
         )
