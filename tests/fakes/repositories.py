@@ -829,6 +829,7 @@ class InMemoryUnitOfWork:
             self._room_rows,
             self._agent_rows[0],
             self._message_rows[4],
+            courses=self._course_rows,
         )
         self.proposals = InMemoryProposalRepository(
             self._message_rows[5],

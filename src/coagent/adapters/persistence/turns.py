@@ -12,19 +12,26 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Table, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._agent_models import AgentConfigModel
 from coagent.adapters.persistence._chat_models import MessageModel
-from coagent.adapters.persistence._models import RoomModel, UserModel
+from coagent.adapters.persistence._models import CourseModel, RoomModel, UserModel
 from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
 from coagent.adapters.persistence.agents import _config
 from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.messages import _NEXT_SEQ, UNKNOWN_SENDER
 from coagent.adapters.persistence.rows import is_postgresql
-from coagent.application.ports.turns import AgentReply, TimeCandidate, TurnPage, TurnUsage
+from coagent.application.ports.turns import (
+    AgentReply,
+    DecisionInputs,
+    StartInputs,
+    TimeCandidate,
+    TurnPage,
+    TurnUsage,
+)
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import RoomActivity, TurnKind
 from coagent.domain.agents.trigger import TriggerType
@@ -94,7 +101,13 @@ _CLAIMING = (
 def _activity_query(
     room_id: UUID, agent_type: str, up_to_seq: int | None, *, postgresql: bool
 ) -> Any:
-    """One statement of scalar subqueries, each an index range scan on (room_id, seq) or
+    return select(*_activity_columns(room_id, agent_type, up_to_seq, postgresql=postgresql))
+
+
+def _activity_columns(
+    room_id: Any, agent_type: str, up_to_seq: int | None, *, postgresql: bool
+) -> list[Any]:
+    """Scalar subqueries, each an index range scan on (room_id, seq) or
     (room_id, agent_type, seq) from the newest end. With `up_to_seq`, the count is of the
     human messages up to it since the agent last spoke or took a turn for a message before
     it (a turn still running has claimed the messages it answers).
@@ -135,7 +148,7 @@ def _activity_query(
             .scalar_subquery()
         )
 
-    return select(
+    return [
         select(func.count()).where(in_room, human, m.seq > since, *upto).scalar_subquery(),
         newest(m.agent_type == agent_type),
         select(m.created_at)
@@ -146,6 +159,41 @@ def _activity_query(
         newest(),
         newest(human),
         newest(m.agent_type.is_not(None)),
+    ]
+
+
+def _activity(row: Sequence[Any]) -> RoomActivity:
+    count, last_agent, first_human, last_any, last_human, last_any_agent = row
+    return RoomActivity(
+        human_messages_since_agent=int(count or 0),
+        last_agent_message_at=last_agent,
+        first_human_since_agent_at=first_human,
+        last_message_at=last_any,
+        last_human_message_at=last_human,
+        last_any_agent_message_at=last_any_agent,
+    )
+
+
+def _message(
+    message: MessageModel, full_name: str | None, username: str | None, email: str | None
+) -> Message:
+    if message.agent_type:
+        name = agent_display_name(message.agent_type)
+    elif email is not None:
+        name = full_name or username or email.split("@", 1)[0]
+    else:
+        name = UNKNOWN_SENDER
+    return Message(
+        id=message.id,
+        room_id=message.room_id,
+        seq=message.seq,
+        content=message.content,
+        created_at=message.created_at,
+        sender_id=message.sender_id,
+        sender_name=name,
+        agent_type=message.agent_type,
+        client_msg_id=message.client_msg_id,
+        turn_id=message.turn_id,
     )
 
 
@@ -210,16 +258,7 @@ class SqlAlchemyAgentTurnRepository:
         query = _activity_query(
             room_id, agent_type, up_to_seq, postgresql=is_postgresql(self._session)
         )
-        row = (await self._session.execute(query)).one()
-        count, last_agent, first_human, last_any, last_human, last_any_agent = row
-        return RoomActivity(
-            human_messages_since_agent=int(count or 0),
-            last_agent_message_at=last_agent,
-            first_human_since_agent_at=first_human,
-            last_message_at=last_any,
-            last_human_message_at=last_human,
-            last_any_agent_message_at=last_any_agent,
-        )
+        return _activity((await self._session.execute(query)).one())
 
     async def message_at(self, room_id: UUID, seq: int) -> Message | None:
         row = (
@@ -231,24 +270,82 @@ class SqlAlchemyAgentTurnRepository:
         ).first()
         if row is None:
             return None
-        message, full_name, username, email = row
-        if message.agent_type:
-            name = agent_display_name(message.agent_type)
-        elif email is not None:
-            name = full_name or username or email.split("@", 1)[0]
-        else:
-            name = UNKNOWN_SENDER
-        return Message(
-            id=message.id,
-            room_id=message.room_id,
-            seq=message.seq,
-            content=message.content,
-            created_at=message.created_at,
-            sender_id=message.sender_id,
-            sender_name=name,
-            agent_type=message.agent_type,
-            client_msg_id=message.client_msg_id,
-            turn_id=message.turn_id,
+        return _message(*row)
+
+    async def decision_inputs(
+        self,
+        room_id: UUID,
+        agent_type: str,
+        seq: int,
+        *,
+        turns_since: datetime,
+    ) -> DecisionInputs:
+        recent = (
+            select(func.count())
+            .where(
+                _TURN.c.room_id == RoomModel.id,
+                _TURN.c.created_at >= turns_since,
+                _TURN.c.status != TurnStatus.SKIPPED.value,
+            )
+            .correlate(RoomModel)
+            .scalar_subquery()
+        )
+        # Only `message_count` reads the activity: the CASE keeps the other triggers from
+        # paying for its subqueries (both databases evaluate a CASE branch only when taken).
+        counts = AgentConfigModel.trigger_config["type"].as_string() == (
+            TriggerType.MESSAGE_COUNT.value
+        )
+        activity = [
+            case((counts, column))
+            for column in _activity_columns(
+                room_id, agent_type, seq, postgresql=is_postgresql(self._session)
+            )
+        ]
+        row = (
+            await self._session.execute(
+                select(
+                    RoomModel,
+                    AgentConfigModel,
+                    MessageModel,
+                    UserModel.full_name,
+                    UserModel.username,
+                    UserModel.email,
+                    recent,
+                    *activity,
+                )
+                .outerjoin(
+                    AgentConfigModel,
+                    and_(
+                        AgentConfigModel.course_id == RoomModel.course_id,
+                        AgentConfigModel.type == agent_type,
+                        AgentConfigModel.is_active.is_(True),
+                    ),
+                )
+                .outerjoin(
+                    MessageModel,
+                    and_(MessageModel.room_id == RoomModel.id, MessageModel.seq == seq),
+                )
+                .outerjoin(UserModel, UserModel.id == MessageModel.sender_id)
+                .where(RoomModel.id == room_id)
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return DecisionInputs(
+                room=None, config=None, message=None, recent_turns=0, activity=None
+            )
+        room, config, message, full_name, username, email, count = row[:7]
+        found = _config(config, None) if config is not None else None
+        return DecisionInputs(
+            room=room_from_row(room),
+            config=found,
+            message=_message(message, full_name, username, email) if message else None,
+            recent_turns=int(count or 0),
+            activity=(
+                _activity(row[7:])
+                if found is not None and found.trigger.type is TriggerType.MESSAGE_COUNT
+                else None
+            ),
         )
 
     # --- the room lease
@@ -292,6 +389,44 @@ class SqlAlchemyAgentTurnRepository:
             .limit(1)
         )
         return _turn(row) if row is not None else None
+
+    async def next_to_start(self, room_id: UUID) -> StartInputs | None:
+        row = (
+            await self._session.execute(
+                select(
+                    AgentTurnModel,
+                    RoomModel,
+                    RoomModel.last_seq,  # a column, never a stale loaded attribute
+                    CourseModel.title,
+                    AgentConfigModel,
+                )
+                .outerjoin(RoomModel, RoomModel.id == AgentTurnModel.room_id)
+                .outerjoin(CourseModel, CourseModel.id == RoomModel.course_id)
+                .outerjoin(
+                    AgentConfigModel,
+                    and_(
+                        AgentConfigModel.id == AgentTurnModel.config_id,
+                        AgentConfigModel.is_active.is_(True),
+                    ),
+                )
+                .where(
+                    AgentTurnModel.room_id == room_id,
+                    AgentTurnModel.status == TurnStatus.QUEUED.value,
+                )
+                .order_by(AgentTurnModel.created_at, AgentTurnModel.id)
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        turn, room, last_seq, title, config = row
+        return StartInputs(
+            turn=_turn(turn),
+            room=room_from_row(room) if room is not None else None,
+            last_seq=int(last_seq or 0),
+            course_title=title or "",
+            config=_config(config, None) if config is not None else None,
+        )
 
     async def start(
         self,

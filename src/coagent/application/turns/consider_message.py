@@ -10,7 +10,13 @@ from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.turns import TurnKicker
-from coagent.application.turns.common import TurnLimits, admit, roll_for, trace_skipped
+from coagent.application.turns.common import (
+    LIMIT_WINDOW,
+    TurnLimits,
+    admit,
+    roll_for,
+    trace_skipped,
+)
 from coagent.application.turns.interrupt import interrupt_running
 from coagent.application.turns.run_turns import RunTurns, RunTurnsCommand
 from coagent.domain.agents.config import AgentType
@@ -20,7 +26,6 @@ from coagent.domain.agents.decision import (
     TurnKind,
     decide_on_message,
 )
-from coagent.domain.agents.trigger import TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus, message_key, short_reason
 from coagent.domain.courses.room import AiMode
 
@@ -103,25 +108,21 @@ class ConsiderMessage:
 
     async def _consider(self, command: ConsiderMessageCommand, agent_type: AgentType) -> Considered:
         agent = agent_type.value
+        now = self._clock.now()
         async with self._uow() as uow:
-            room = await uow.rooms.get(command.room_id)
+            # One read (the send-to-first-token path, P6).
+            inputs = await uow.turns.decision_inputs(
+                command.room_id, agent, command.seq, turns_since=now - LIMIT_WINDOW
+            )
+            room, config, message = inputs.room, inputs.config, inputs.message
             if room is None or room.ai_mode is AiMode.OFF or not room.is_ai_active:
                 return Considered(turn_id=None, status=None, reason="the room's AI is off")
-            config = await uow.agent_configs.active_for(room.course_id, agent_type)
             if config is None:
                 return Considered(turn_id=None, status=None, reason="no active configuration")
-            message = await uow.turns.message_at(room.id, command.seq)
             if message is None or message.agent_type is not None:
                 return Considered(turn_id=None, status=None, reason="not a human message")
             await interrupt_running(uow, config, room_id=room.id, agent_type=agent, seq=message.seq)
-            # Only `message_count` reads the room's activity: skip its query otherwise (the
-            # send-to-first-token path, P6).
-            activity = (
-                await uow.turns.activity(room.id, agent, up_to_seq=message.seq)
-                if config.trigger.type is TriggerType.MESSAGE_COUNT
-                else NO_ACTIVITY
-            )
-            now = self._clock.now()
+            activity = inputs.activity or NO_ACTIVITY
             decision = decide_on_message(
                 room=room,
                 config=config,
@@ -166,6 +167,7 @@ class ConsiderMessage:
                 ),
                 limit=self._limits.turns_per_minute,
                 now=now,
+                recent=inputs.recent_turns,
             )
             inserted = await uow.turns.add(turn)
             await uow.commit()
