@@ -205,7 +205,7 @@ def test_bad_analytics_settings_are_refused_by_name(env: dict[str, str], message
 def test_worker_max_tasks_defaults_to_100_and_is_bounded() -> None:
     assert load_settings(BASE).worker_max_tasks == 100
     assert load_settings({**BASE, "WORKER_MAX_TASKS": "250"}).worker_max_tasks == 250
-    with pytest.raises(SettingsError, match="^WORKER_MAX_TASKS must be at least 1"):
+    with pytest.raises(SettingsError, match=r"^WORKER_MAX_TASKS must be at least 1"):
         load_settings({**BASE, "WORKER_MAX_TASKS": "0"})
-    with pytest.raises(SettingsError, match="^WORKER_MAX_TASKS must be at most 1000"):
+    with pytest.raises(SettingsError, match=r"^WORKER_MAX_TASKS must be at most 1000"):
         load_settings({**BASE, "WORKER_MAX_TASKS": "1001"})
