@@ -105,12 +105,14 @@ def _activity_query(
 
 
 def _activity_columns(
-    room_id: Any, agent_type: str, up_to_seq: int | None, *, postgresql: bool
+    room_id: Any, agent_type: Any, up_to_seq: int | None, *, postgresql: bool
 ) -> list[Any]:
-    """Scalar subqueries, each an index range scan on (room_id, seq) or
-    (room_id, agent_type, seq) from the newest end. With `up_to_seq`, the count is of the
-    human messages up to it since the agent last spoke or took a turn for a message before
-    it (a turn still running has claimed the messages it answers).
+    """Scalar subqueries, each an index range scan on (room_id, seq) or (room_id,
+    agent_type, seq) from the newest end; `room_id` and `agent_type` may be values or the
+    enclosing statement's columns (each subquery keeps its own table in its FROM). With
+    `up_to_seq`, the count is of the human messages up to it since the agent last spoke or
+    took a turn for a message before it (a turn still running has claimed the messages it
+    answers).
     """
     m, t = _MESSAGE.c, _TURN.c
     in_room = m.room_id == room_id
@@ -121,6 +123,7 @@ def _activity_columns(
         .where(in_room, m.agent_type == agent_type, *upto)
         .order_by(m.seq.desc())
         .limit(1)
+        .correlate_except(_MESSAGE)
         .scalar_subquery(),
         0,
     )
@@ -134,6 +137,7 @@ def _activity_columns(
                 t.caused_by_seq < up_to_seq,
                 t.status.in_(_CLAIMING),
             )
+            .correlate_except(_TURN)
             .scalar_subquery(),
             0,
         )
@@ -145,16 +149,22 @@ def _activity_columns(
             .where(in_room, *conditions)
             .order_by(m.seq.desc())
             .limit(1)
+            .correlate_except(_MESSAGE)
             .scalar_subquery()
         )
 
     return [
-        select(func.count()).where(in_room, human, m.seq > since, *upto).scalar_subquery(),
+        select(func.count())
+        .select_from(_MESSAGE)
+        .where(in_room, human, m.seq > since, *upto)
+        .correlate_except(_MESSAGE)
+        .scalar_subquery(),
         newest(m.agent_type == agent_type),
         select(m.created_at)
         .where(in_room, human, m.seq > since)
         .order_by(m.seq)
         .limit(1)
+        .correlate_except(_MESSAGE)
         .scalar_subquery(),
         newest(),
         newest(human),
@@ -637,8 +647,13 @@ class SqlAlchemyAgentTurnRepository:
 
     async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:
         trigger_type = AgentConfigModel.trigger_config["type"].as_string()
+        # Each candidate's activity in the same statement (subqueries correlated with the
+        # row's room and agent type), not one read per candidate per tick.
+        activity = _activity_columns(
+            RoomModel.id, AgentConfigModel.type, None, postgresql=is_postgresql(self._session)
+        )
         rows = await self._session.execute(
-            select(RoomModel, AgentConfigModel)
+            select(RoomModel, AgentConfigModel, *activity)
             .join(AgentConfigModel, AgentConfigModel.course_id == RoomModel.course_id)
             .where(
                 RoomModel.is_ai_active.is_(True),
@@ -658,8 +673,12 @@ class SqlAlchemyAgentTurnRepository:
             .limit(limit)
         )
         return [
-            TimeCandidate(room=room_from_row(room), config=_config(config, None))
-            for room, config in rows
+            TimeCandidate(
+                room=room_from_row(row[0]),
+                config=_config(row[1], None),
+                activity=_activity(row[2:]),
+            )
+            for row in rows
         ]
 
 

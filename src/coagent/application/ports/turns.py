@@ -53,10 +53,13 @@ class TurnPage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimeCandidate:
-    """A room with its AI on whose active teacher configuration has a time trigger."""
+    """A room with its AI on whose active teacher configuration has a time trigger, and the
+    room's activity as that agent sees it (read with it; None: not read).
+    """
 
     room: Room
     config: AgentConfig
+    activity: RoomActivity | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,7 +234,8 @@ class AgentTurnRepository(Protocol):
     async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:
         """Rooms with `is_ai_active` and `ai_mode` not off whose course's active teacher
         configuration (or, in `both` rooms, active student configuration) has a
-        `time_interval` or `silence` trigger; one candidate per (room, configuration).
+        `time_interval` or `silence` trigger; one candidate per (room, configuration), each
+        with its activity (as `activity(room, agent type)` reads it): one statement for all.
         """
         ...
 
