@@ -61,6 +61,34 @@ from llm_overhead import MESSAGES, MODEL, pct, serve  # noqa: E402
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+class RoundTrips:
+    """Counts this process's database round trips: statements through SQLAlchemy's asyncpg
+    adapter, BEGIN, COMMIT and ROLLBACK, and hot reads run straight on asyncpg
+    (`Connection.fetch`). Prepares of statements not cached yet are not counted.
+    """
+
+    count = 0
+
+    @classmethod
+    def install(cls) -> None:
+        from sqlalchemy.dialects.postgresql import asyncpg as dialect  # noqa: PLC0415
+
+        def counted(owner: Any, name: str) -> None:
+            original = getattr(owner, name)
+
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                cls.count += 1
+                return await original(*args, **kwargs)
+
+            setattr(owner, name, wrapper)
+
+        counted(dialect.AsyncAdapt_asyncpg_cursor, "_prepare_and_execute")
+        counted(dialect.AsyncAdapt_asyncpg_connection, "_start_transaction")
+        counted(dialect.AsyncAdapt_asyncpg_connection, "_commit_and_discard")
+        counted(dialect.AsyncAdapt_asyncpg_connection, "_rollback_and_discard")
+        counted(asyncpg.Connection, "fetch")
+
+
 class Socket:
     """A hub subscriber that notes when its first `message.delta` of a turn arrives."""
 
@@ -68,6 +96,7 @@ class Socket:
         self.user_id, self.session_id, self.seen = uuid.uuid4(), uuid.uuid4(), 0
         self.v1, self.staff = True, False
         self.first_delta: asyncio.Future[float] | None = None
+        self.trips_at_first_delta = 0
 
     def offer(self, frame: str) -> bool:
         if (
@@ -76,6 +105,7 @@ class Socket:
             and '"type":"message.delta"' in frame
         ):
             self.first_delta.set_result(time.perf_counter())
+            self.trips_at_first_delta = RoundTrips.count
         return True
 
     def drop(self, code: int, reason: str) -> None:
@@ -155,19 +185,21 @@ def _user(name: str, role: Role, at: Any) -> User:
 
 
 async def pipeline_round(
-    container: Container, rooms: list[tuple[Room, User, Socket]]
+    container: Container, rooms: list[tuple[Room, User, Socket]], trips: list[int]
 ) -> list[float]:
     loop = asyncio.get_running_loop()
 
     async def one(room: Room, student: User, socket: Socket) -> float:
         socket.first_delta = loop.create_future()
-        start = time.perf_counter()
+        start, before = time.perf_counter(), RoundTrips.count
         await container.http.chat.post.execute(
             PostMessageCommand(
                 actor_id=student.id, room_id=room.id, content="@teacher explain photosynthesis"
             )
         )
-        return await asyncio.wait_for(socket.first_delta, 30) - start
+        took = await asyncio.wait_for(socket.first_delta, 30) - start
+        trips.append(socket.trips_at_first_delta - before)
+        return took
 
     return list(await asyncio.gather(*(one(*entry) for entry in rooms)))
 
@@ -216,11 +248,16 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
                 "ENCRYPTION_KEYS": "yYk3VRSN9JcNS8Wd0yZmQb1WwzjbO5HhUlUixC1qC3I=",
                 "AGENT_TURNS_PER_MINUTE": "600",
                 "AGENT_MENTIONS_PER_USER": "1000",
+                "CHAT_MESSAGES_PER_WINDOW": "100000",
                 "DB_POOL_SIZE": str(args.pool),
                 "LOG_LEVEL": "WARNING",
                 "ACCESS_LOG": "false",
+                # The fake provider listens on loopback, refused by default off the embedded
+                # mode (LLM_ALLOWED_HOSTS).
+                "LLM_ALLOWED_HOSTS": "127.0.0.1",
             }
         )
+        RoundTrips.install()
         container = build_container(settings)
         broker = create_broker(settings)
         await start_broker(broker, container)
@@ -235,16 +272,27 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
                 await container.hub.join(room.id, room.course_id, socket, since=None)
                 rooms.append((room, student, socket))
             samples: dict[str, list[float]] = {"pipeline": [], "direct": []}
+            cpu = {"pipeline": 0.0, "direct": 0.0}
+            trips: list[int] = []
             for index in range(args.rounds + 1):  # the first round warms both paths
                 order = ["pipeline", "direct"] if index % 2 == 0 else ["direct", "pipeline"]
                 for label in order:
+                    cpu_before = time.process_time()
                     if label == "pipeline":
-                        got = await pipeline_round(container, rooms)
+                        got = await pipeline_round(container, rooms, trips if index else [])
                         await settle(container, broker)
                     else:
                         got = await direct_round(direct, args.concurrency)
                     if index:
                         samples[label] += got
+                        cpu[label] += time.process_time() - cpu_before
+            generations = args.rounds * args.concurrency
+            # This process's CPU per generation, each path whole (the pipeline: the send,
+            # the turn and its whole stream, the stored reply); database round trips from
+            # the send until the first delta (exact one at a time; under concurrency they
+            # include other turns' trips in the meantime).
+            samples["cpu_ms"] = [1000 * cpu[k] / generations for k in ("pipeline", "direct")]
+            samples["trips"] = [float(sorted(trips)[len(trips) // 2])]
             return samples
         finally:
             await direct.close()
@@ -290,6 +338,12 @@ def main() -> None:
             "direct_ms": round(direct * 1000, 1),
             "overhead_ms": round((pipeline - direct) * 1000, 1),
         }
+    pipeline_cpu, direct_cpu = samples["cpu_ms"]
+    report["cpu_ms_per_generation"] = {
+        "pipeline": round(pipeline_cpu, 2),
+        "direct": round(direct_cpu, 2),
+    }
+    report["round_trips_to_first_delta_p50"] = int(samples["trips"][0])
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps({"report": report, "samples": samples}))

@@ -837,6 +837,7 @@ class InMemoryUnitOfWork:
             self._message_rows[4],
             considered=self._message_rows[6],
             tool_calls=self._message_rows[7],
+            courses=self._course_rows,
         )
         self.proposals = InMemoryProposalRepository(
             self._message_rows[5],

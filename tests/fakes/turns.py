@@ -13,6 +13,8 @@ import anyio.lowlevel
 
 from coagent.application.ports.turns import (
     AgentReply,
+    DecisionInputs,
+    StartInputs,
     TimeCandidate,
     TurnPage,
     TurnUsage,
@@ -106,7 +108,9 @@ class InMemoryAgentTurnRepository(_Recovery):
         *,
         considered: Any = None,  # _Overlay[UUID, int]: agent_room_considered
         tool_calls: Any = None,  # _Overlay[tuple[UUID, str], tuple[str, dict]]: agent_tool_call
+        courses: Any = None,  # _Overlay[UUID, Course]
     ) -> None:
+        self._courses = courses
         self._turns = turns
         self._leases = leases
         self._messages = messages
@@ -180,6 +184,46 @@ class InMemoryAgentTurnRepository(_Recovery):
             if message.seq == seq:
                 return message
         return None
+
+    async def decision_inputs(
+        self, room_id: UUID, agent_type: str, seq: int, *, turns_since: datetime
+    ) -> DecisionInputs:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return DecisionInputs(
+                room=None, config=None, message=None, recent_turns=0, activity=None
+            )
+        config = next(
+            (
+                c
+                for c in self._configs.values()
+                if c.course_id == room.course_id and c.type.value == agent_type and c.is_active
+            ),
+            None,
+        )
+        counts = config is not None and config.trigger.type is TriggerType.MESSAGE_COUNT
+        return DecisionInputs(
+            room=room,
+            config=config,
+            message=await self.message_at(room_id, seq),
+            recent_turns=await self.count_since(room_id, turns_since),
+            activity=await self.activity(room_id, agent_type, up_to_seq=seq) if counts else None,
+        )
+
+    async def next_to_start(self, room_id: UUID) -> StartInputs | None:
+        turn = await self.next_queued(room_id)
+        if turn is None:
+            return None
+        room = self._rooms.get(room_id)
+        course = self._courses.get(room.course_id) if room and self._courses else None
+        config = self._configs.get(turn.config_id) if turn.config_id else None
+        return StartInputs(
+            turn=turn,
+            room=room,
+            last_seq=self._seqs.get(room_id) or 0,
+            course_title=course.title if course else "",
+            config=config if config is not None and config.is_active else None,
+        )
 
     async def take_room(
         self, room_id: UUID, holder: UUID, *, now: datetime, expires_at: datetime

@@ -437,3 +437,79 @@ async def test_deleting_a_room_configuration_or_user_keeps_the_database_consiste
         await uow.commit()
     for table in ("agent_turn", "agent_room_lease", "message"):
         assert await database.scalar(f"SELECT count(*) FROM {table}") == 0  # noqa: S608
+
+
+async def test_decision_inputs_read_what_the_separate_reads_would(database: Database) -> None:
+    world = await _world(database, Trigger(type=TriggerType.MESSAGE_COUNT, value=3))
+    for n in range(1, 4):
+        await _post(database, world, f"m{n}")
+    await _post(database, world, "reply", agent="teacher")
+    await _post(database, world, "m5")
+    await _add(database, _turn(world, "msg:1", seq=1))
+    await _add(database, _turn(world, "msg:2", seq=2, status=TurnStatus.SKIPPED))
+    since = utcnow() - timedelta(minutes=1)
+    async with database.uow() as uow:
+        inputs = await uow.turns.decision_inputs(world.room.id, "teacher", 5, turns_since=since)
+        message = await uow.turns.message_at(world.room.id, 5)
+        activity = await uow.turns.activity(world.room.id, "teacher", up_to_seq=5)
+        recent = await uow.turns.count_since(world.room.id, since)
+        peer = await uow.turns.decision_inputs(world.room.id, "student", 5, turns_since=since)
+        gone = await uow.turns.decision_inputs(new_id(), "teacher", 5, turns_since=since)
+        missing = await uow.turns.decision_inputs(world.room.id, "teacher", 99, turns_since=since)
+    assert inputs.room is not None
+    assert inputs.room.id == world.room.id
+    assert inputs.config is not None
+    assert (inputs.config.id, inputs.config.trigger) == (world.config.id, world.config.trigger)
+    assert inputs.message == message
+    assert inputs.message is not None
+    assert inputs.message.sender_name == "Ana"
+    assert inputs.recent_turns == recent == 1  # the skipped one is not counted
+    assert inputs.activity == activity
+    assert inputs.activity is not None
+    assert inputs.activity.human_messages_since_agent == 1
+    assert (peer.config, peer.activity) == (None, None)  # no active peer configuration
+    assert (gone.room, gone.config, gone.message) == (None, None, None)
+    assert missing.message is None
+
+
+async def test_decision_inputs_read_no_activity_for_other_triggers(database: Database) -> None:
+    world = await _world(database)  # a mention trigger
+    seq = await _post(database, world, "@teacher hi")
+    async with database.uow() as uow:
+        inputs = await uow.turns.decision_inputs(
+            world.room.id, "teacher", seq, turns_since=utcnow() - timedelta(minutes=1)
+        )
+    assert inputs.config is not None
+    assert inputs.activity is None
+    assert inputs.recent_turns == 0
+
+
+async def test_next_to_start_reads_the_oldest_queued_turn_with_its_room(database: Database) -> None:
+    world = await _world(database)
+    async with database.uow() as uow:
+        assert await uow.turns.next_to_start(world.room.id) is None
+    for n in range(1, 4):
+        await _post(database, world, f"m{n}")
+    first = _turn(world, "msg:1", seq=1)
+    await _add(database, first)
+    await _add(database, _turn(world, "msg:2", seq=2, created_at=first.created_at + LEASE))
+    async with database.uow() as uow:
+        inputs = await uow.turns.next_to_start(world.room.id)
+    assert inputs is not None
+    assert inputs.turn.id == first.id
+    assert inputs.room is not None
+    assert inputs.room.id == world.room.id
+    assert (inputs.last_seq, inputs.course_title) == (3, "C")
+    assert inputs.config is not None
+    assert inputs.config.id == world.config.id
+    # Another configuration activated since: the turn's is not given (the caller reads the
+    # active one).
+    async with database.uow() as uow:
+        other = replace(world.config, id=new_id(), name="Prof 2", is_active=False)
+        await uow.agent_configs.add(other)
+        await uow.agent_configs.activate(other.id)
+        await uow.commit()
+    async with database.uow() as uow:
+        inactive = await uow.turns.next_to_start(world.room.id)
+    assert inactive is not None
+    assert inactive.config is None

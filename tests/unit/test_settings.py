@@ -367,3 +367,12 @@ def test_metrics_token_is_unset_by_default_and_never_printed() -> None:
 def test_a_weak_metrics_token_is_refused_by_name(raw: str) -> None:
     with pytest.raises(SettingsError, match=r"^METRICS_TOKEN must be at least 16 characters"):
         load_settings({**BASE, "METRICS_TOKEN": raw})
+
+
+def test_worker_max_tasks_defaults_to_100_and_is_bounded() -> None:
+    assert load_settings(BASE).worker_max_tasks == 100
+    assert load_settings({**BASE, "WORKER_MAX_TASKS": "250"}).worker_max_tasks == 250
+    with pytest.raises(SettingsError, match=r"^WORKER_MAX_TASKS must be at least 1"):
+        load_settings({**BASE, "WORKER_MAX_TASKS": "0"})
+    with pytest.raises(SettingsError, match=r"^WORKER_MAX_TASKS must be at most 1000"):
+        load_settings({**BASE, "WORKER_MAX_TASKS": "1001"})

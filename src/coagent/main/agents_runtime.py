@@ -112,6 +112,20 @@ def build_agents_runtime(
         mentions_per_user=settings.agent_mentions_per_user,
         mention_window_seconds=settings.agent_mention_window_seconds,
     )
+    runner = RunTurns(
+        uow=uow,
+        clock=clock,
+        ids=ids,
+        call_model=call_model,
+        stream=stream,
+        publisher=publisher,
+        lease_seconds=settings.agent_lease_seconds,
+        llm_timeout=settings.llm_timeout,
+        tools=TurnTools(uow=uow, clock=clock, ids=ids),
+        max_tool_steps=settings.agent_max_tool_steps,
+        kicker=kicker,
+        proposal_ttl=settings.agent_proposal_ttl_seconds,
+    )
     return AgentsRuntime(
         kicker=kicker,
         tasks=TurnTasks(
@@ -123,21 +137,9 @@ def build_agents_runtime(
                 stream=stream,
                 limiter=limiter,
                 limits=limits,
+                runner=runner,  # the room's first turn runs in the consider task (P6)
             ),
-            run_turns=RunTurns(
-                uow=uow,
-                clock=clock,
-                ids=ids,
-                call_model=call_model,
-                stream=stream,
-                publisher=publisher,
-                lease_seconds=settings.agent_lease_seconds,
-                llm_timeout=settings.llm_timeout,
-                tools=TurnTools(uow=uow, clock=clock, ids=ids),
-                max_tool_steps=settings.agent_max_tool_steps,
-                kicker=kicker,
-                proposal_ttl=settings.agent_proposal_ttl_seconds,
-            ),
+            run_turns=runner,
             decide_proposal=AgentDecideProposal(
                 uow=uow,
                 clock=clock,

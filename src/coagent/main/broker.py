@@ -45,7 +45,8 @@ def create_broker(settings: Settings | None = None) -> AsyncBroker:
             retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 6),
         )
     else:
-        broker = InMemoryBroker(await_inplace=False)
+        # taskiq's default is 30 tasks at once; a turn holds its slot for its whole stream.
+        broker = InMemoryBroker(await_inplace=False, max_async_tasks=settings.worker_max_tasks)
     register_tasks(broker)
     broker.add_middlewares(TaskMetrics())  # counted where tasks run (see README, Metrics)
     return broker

@@ -212,7 +212,7 @@ def worker(workers: int, metrics_port: int | None, metrics_host: str) -> None:
                 modules=[],
                 workers=workers,
                 configure_logging=False,
-                max_async_tasks=50,
+                max_async_tasks=settings.worker_max_tasks,
                 wait_tasks_timeout=stopping.TASK_GRACE_SECONDS,
                 shutdown_timeout=stopping.SHUTDOWN_SECONDS,
             )

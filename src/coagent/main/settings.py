@@ -263,6 +263,9 @@ class Settings:
     # must fire within 2 s of its time).
     scheduler_tick_seconds: float = setting("SCHEDULER_TICK_SECONDS", 1.0, minimum=0.1, maximum=2.0)
     # Bearer token for GET /metrics; unset: /metrics answers loopback callers only (404 else).
+    # Tasks one worker process (or, embedded, the web process) runs at once. An agent turn
+    # holds its slot for its whole stream, so this bounds the generations per process.
+    worker_max_tasks: int = setting("WORKER_MAX_TASKS", 100, maximum=1000)
     metrics_token: str | None = setting(
         "METRICS_TOKEN", None, parse=_metrics_token, secret=True, documented="unset"
     )

@@ -256,6 +256,60 @@ async def test_a_duplicated_or_retried_job_adds_no_second_turn() -> None:
     assert world.kicker.runs == [world.room.id, world.room.id]  # a lost kick is re-sent
 
 
+async def test_with_a_runner_the_consider_job_runs_the_turn_itself_and_kicks_nothing() -> None:
+    world = await make_world()
+    world.llm.then(streamed("Hello."))
+    seq = await world.post("@teacher hello")
+    consider = ConsiderMessage(
+        uow=world.uow,
+        clock=world.clock,
+        ids=world.ids,
+        kicker=world.kicker,
+        stream=world.stream,
+        limiter=world.limiter,
+        limits=TurnLimits(),
+        runner=world.runner(),
+    )
+    command = ConsiderMessageCommand(room_id=world.room.id, seq=seq)
+    considered = await consider.execute(command)
+    [turn] = world.turns()
+    assert considered.turn_id == turn.id
+    assert turn.status is TurnStatus.SUCCEEDED
+    assert [m.content for m in world.agent_messages()] == ["Hello."]
+    assert world.kicker.runs == []  # no second task
+    # A duplicated job runs the room again and finds nothing to do: still one reply.
+    again = await consider.execute(command)
+    assert again.turn_id is None
+    assert len(world.llm.requests) == 1
+    assert len(world.agent_messages()) == 1
+    assert world.uow.store.room_leases == {}
+
+
+async def test_with_a_runner_a_room_held_elsewhere_is_left_to_its_holder() -> None:
+    world = await make_world()
+    async with world.uow() as uow:
+        now = world.clock.now()
+        await uow.turns.take_room(
+            world.room.id, world.ids.new_id(), now=now, expires_at=now + timedelta(seconds=15)
+        )
+        await uow.commit()
+    seq = await world.post("@teacher hi")
+    consider = ConsiderMessage(
+        uow=world.uow,
+        clock=world.clock,
+        ids=world.ids,
+        kicker=world.kicker,
+        stream=world.stream,
+        limiter=world.limiter,
+        limits=TurnLimits(),
+        runner=world.runner(),
+    )
+    await consider.execute(ConsiderMessageCommand(room_id=world.room.id, seq=seq))
+    [turn] = world.turns()
+    assert turn.status is TurnStatus.QUEUED  # the holder runs it
+    assert world.llm.requests == []
+
+
 @pytest.mark.parametrize("changes", [{"ai_mode": AiMode.OFF}, {"is_ai_active": False}])
 async def test_no_turn_when_the_rooms_ai_is_off_or_paused(changes: dict[str, Any]) -> None:
     world = await make_world()

@@ -12,20 +12,27 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Table, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._agent_models import AgentConfigModel
 from coagent.adapters.persistence._chat_models import MessageModel
-from coagent.adapters.persistence._models import RoomModel, UserModel
+from coagent.adapters.persistence._models import CourseModel, RoomModel, UserModel
 from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
 from coagent.adapters.persistence.agents import _config
 from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.messages import _NEXT_SEQ
 from coagent.adapters.persistence.rows import is_postgresql
 from coagent.adapters.persistence.turn_recovery import TurnRecoveryQueries
-from coagent.application.ports.turns import AgentReply, TimeCandidate, TurnPage, TurnUsage
+from coagent.application.ports.turns import (
+    AgentReply,
+    DecisionInputs,
+    StartInputs,
+    TimeCandidate,
+    TurnPage,
+    TurnUsage,
+)
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import RoomActivity, TurnKind
 from coagent.domain.agents.trigger import TriggerType
@@ -95,10 +102,18 @@ _CLAIMING = (
 def _activity_query(
     room_id: UUID, agent_type: str, up_to_seq: int | None, *, postgresql: bool
 ) -> Any:
-    """One statement of scalar subqueries, each an index range scan on (room_id, seq) or
-    (room_id, agent_type, seq) from the newest end. With `up_to_seq`, the count is of the
-    human messages up to it since the agent last spoke or took a turn for a message before
-    it (a turn still running has claimed the messages it answers).
+    return select(*_activity_columns(room_id, agent_type, up_to_seq, postgresql=postgresql))
+
+
+def _activity_columns(
+    room_id: Any, agent_type: Any, up_to_seq: int | None, *, postgresql: bool
+) -> list[Any]:
+    """Scalar subqueries, each an index range scan on (room_id, seq) or (room_id,
+    agent_type, seq) from the newest end; `room_id` and `agent_type` may be values or the
+    enclosing statement's columns (each subquery keeps its own table in its FROM). With
+    `up_to_seq`, the count is of the human messages up to it since the agent last spoke or
+    took a turn for a message before it (a turn still running has claimed the messages it
+    answers).
     """
     m, t = _MESSAGE.c, _TURN.c
     in_room = m.room_id == room_id
@@ -109,6 +124,7 @@ def _activity_query(
         .where(in_room, m.agent_type == agent_type, *upto)
         .order_by(m.seq.desc())
         .limit(1)
+        .correlate_except(_MESSAGE)
         .scalar_subquery(),
         0,
     )
@@ -122,6 +138,7 @@ def _activity_query(
                 t.caused_by_seq < up_to_seq,
                 t.status.in_(_CLAIMING),
             )
+            .correlate_except(_TURN)
             .scalar_subquery(),
             0,
         )
@@ -133,20 +150,57 @@ def _activity_query(
             .where(in_room, *conditions)
             .order_by(m.seq.desc())
             .limit(1)
+            .correlate_except(_MESSAGE)
             .scalar_subquery()
         )
 
-    return select(
-        select(func.count()).where(in_room, human, m.seq > since, *upto).scalar_subquery(),
+    return [
+        select(func.count())
+        .select_from(_MESSAGE)
+        .where(in_room, human, m.seq > since, *upto)
+        .correlate_except(_MESSAGE)
+        .scalar_subquery(),
         newest(m.agent_type == agent_type),
         select(m.created_at)
         .where(in_room, human, m.seq > since)
         .order_by(m.seq)
         .limit(1)
+        .correlate_except(_MESSAGE)
         .scalar_subquery(),
         newest(),
         newest(human),
         newest(m.agent_type.is_not(None)),
+    ]
+
+
+def _activity(row: Sequence[Any]) -> RoomActivity:
+    count, last_agent, first_human, last_any, last_human, last_any_agent = row
+    return RoomActivity(
+        human_messages_since_agent=int(count or 0),
+        last_agent_message_at=last_agent,
+        first_human_since_agent_at=first_human,
+        last_message_at=last_any,
+        last_human_message_at=last_human,
+        last_any_agent_message_at=last_any_agent,
+    )
+
+
+def _message(
+    message: MessageModel, full_name: str | None, username: str | None, email: str | None
+) -> Message:
+    return Message(
+        id=message.id,
+        room_id=message.room_id,
+        seq=message.seq,
+        content=message.content,
+        created_at=message.created_at,
+        sender_id=message.sender_id,
+        sender_name=sender_display_name(
+            message.agent_type, full_name, username, email, message.sender_name
+        ),
+        agent_type=message.agent_type,
+        client_msg_id=message.client_msg_id,
+        turn_id=message.turn_id,
     )
 
 
@@ -211,16 +265,7 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         query = _activity_query(
             room_id, agent_type, up_to_seq, postgresql=is_postgresql(self._session)
         )
-        row = (await self._session.execute(query)).one()
-        count, last_agent, first_human, last_any, last_human, last_any_agent = row
-        return RoomActivity(
-            human_messages_since_agent=int(count or 0),
-            last_agent_message_at=last_agent,
-            first_human_since_agent_at=first_human,
-            last_message_at=last_any,
-            last_human_message_at=last_human,
-            last_any_agent_message_at=last_any_agent,
-        )
+        return _activity((await self._session.execute(query)).one())
 
     async def message_at(self, room_id: UUID, seq: int) -> Message | None:
         row = (
@@ -232,20 +277,82 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         ).first()
         if row is None:
             return None
-        message, full_name, username, email = row
-        return Message(
-            id=message.id,
-            room_id=message.room_id,
-            seq=message.seq,
-            content=message.content,
-            created_at=message.created_at,
-            sender_id=message.sender_id,
-            sender_name=sender_display_name(
-                message.agent_type, full_name, username, email, message.sender_name
+        return _message(*row)
+
+    async def decision_inputs(
+        self,
+        room_id: UUID,
+        agent_type: str,
+        seq: int,
+        *,
+        turns_since: datetime,
+    ) -> DecisionInputs:
+        recent = (
+            select(func.count())
+            .where(
+                _TURN.c.room_id == RoomModel.id,
+                _TURN.c.created_at >= turns_since,
+                _TURN.c.status != TurnStatus.SKIPPED.value,
+            )
+            .correlate(RoomModel)
+            .scalar_subquery()
+        )
+        # Only `message_count` reads the activity: the CASE keeps the other triggers from
+        # paying for its subqueries (both databases evaluate a CASE branch only when taken).
+        counts = AgentConfigModel.trigger_config["type"].as_string() == (
+            TriggerType.MESSAGE_COUNT.value
+        )
+        activity = [
+            case((counts, column))
+            for column in _activity_columns(
+                room_id, agent_type, seq, postgresql=is_postgresql(self._session)
+            )
+        ]
+        row = (
+            await self._session.execute(
+                select(
+                    RoomModel,
+                    AgentConfigModel,
+                    MessageModel,
+                    UserModel.full_name,
+                    UserModel.username,
+                    UserModel.email,
+                    recent,
+                    *activity,
+                )
+                .outerjoin(
+                    AgentConfigModel,
+                    and_(
+                        AgentConfigModel.course_id == RoomModel.course_id,
+                        AgentConfigModel.type == agent_type,
+                        AgentConfigModel.is_active.is_(True),
+                    ),
+                )
+                .outerjoin(
+                    MessageModel,
+                    and_(MessageModel.room_id == RoomModel.id, MessageModel.seq == seq),
+                )
+                .outerjoin(UserModel, UserModel.id == MessageModel.sender_id)
+                .where(RoomModel.id == room_id)
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return DecisionInputs(
+                room=None, config=None, message=None, recent_turns=0, activity=None
+            )
+        room, config, message, full_name, username, email, count = row[:7]
+        found = _config(config, None) if config is not None else None
+        return DecisionInputs(
+            room=room_from_row(room),
+            config=found,
+            message=_message(message, full_name, username, email) if message else None,
+            recent_turns=int(count or 0),
+            activity=(
+                _activity(row[7:])
+                if found is not None and found.trigger.type is TriggerType.MESSAGE_COUNT
+                else None
             ),
-            agent_type=message.agent_type,
-            client_msg_id=message.client_msg_id,
-            turn_id=message.turn_id,
         )
 
     # --- the room lease
@@ -289,6 +396,44 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
             .limit(1)
         )
         return _turn(row) if row is not None else None
+
+    async def next_to_start(self, room_id: UUID) -> StartInputs | None:
+        row = (
+            await self._session.execute(
+                select(
+                    AgentTurnModel,
+                    RoomModel,
+                    RoomModel.last_seq,  # a column, never a stale loaded attribute
+                    CourseModel.title,
+                    AgentConfigModel,
+                )
+                .outerjoin(RoomModel, RoomModel.id == AgentTurnModel.room_id)
+                .outerjoin(CourseModel, CourseModel.id == RoomModel.course_id)
+                .outerjoin(
+                    AgentConfigModel,
+                    and_(
+                        AgentConfigModel.id == AgentTurnModel.config_id,
+                        AgentConfigModel.is_active.is_(True),
+                    ),
+                )
+                .where(
+                    AgentTurnModel.room_id == room_id,
+                    AgentTurnModel.status == TurnStatus.QUEUED.value,
+                )
+                .order_by(AgentTurnModel.created_at, AgentTurnModel.id)
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        turn, room, last_seq, title, config = row
+        return StartInputs(
+            turn=_turn(turn),
+            room=room_from_row(room) if room is not None else None,
+            last_seq=int(last_seq or 0),
+            course_title=title or "",
+            config=_config(config, None) if config is not None else None,
+        )
 
     async def start(
         self,
@@ -500,8 +645,13 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
 
     async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:
         trigger_type = AgentConfigModel.trigger_config["type"].as_string()
+        # Each candidate's activity in the same statement (subqueries correlated with the
+        # row's room and agent type), not one read per candidate per tick.
+        activity = _activity_columns(
+            RoomModel.id, AgentConfigModel.type, None, postgresql=is_postgresql(self._session)
+        )
         rows = await self._session.execute(
-            select(RoomModel, AgentConfigModel)
+            select(RoomModel, AgentConfigModel, *activity)
             .join(AgentConfigModel, AgentConfigModel.course_id == RoomModel.course_id)
             .where(
                 RoomModel.is_ai_active.is_(True),
@@ -521,8 +671,12 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
             .limit(limit)
         )
         return [
-            TimeCandidate(room=room_from_row(room), config=_config(config, None))
-            for room, config in rows
+            TimeCandidate(
+                room=room_from_row(row[0]),
+                config=_config(row[1], None),
+                activity=_activity(row[2:]),
+            )
+            for row in rows
         ]
 
 

@@ -55,10 +55,43 @@ class TurnPage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimeCandidate:
-    """A room with its AI on whose active teacher configuration has a time trigger."""
+    """A room with its AI on whose active teacher configuration has a time trigger, and the
+    room's activity as that agent sees it (read with it; None: not read).
+    """
 
     room: Room
     config: AgentConfig
+    activity: RoomActivity | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionInputs:
+    """What deciding on one human message reads, in one statement: the room (None: gone),
+    its course's active configuration of the agent, the message (with its sender's name),
+    the room's turns created since the limit window began (not skipped) and, only when that
+    configuration's trigger is `message_count` (no other trigger reads it), the room's
+    activity as the agent sees it up to the message.
+    """
+
+    room: Room | None
+    config: AgentConfig | None
+    message: Message | None
+    recent_turns: int
+    activity: RoomActivity | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartInputs:
+    """What starting a room's oldest queued turn reads, in one statement: the turn, the room
+    (None: gone), the room's last seq, the course's title and the turn's own configuration
+    (None when it was deleted or is no longer active).
+    """
+
+    turn: AgentTurn
+    room: Room | None
+    last_seq: int
+    course_title: str
+    config: AgentConfig | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +130,24 @@ class AgentTurnRepository(Protocol):
         ...
 
     async def message_at(self, room_id: UUID, seq: int) -> Message | None: ...
+
+    async def decision_inputs(
+        self,
+        room_id: UUID,
+        agent_type: str,
+        seq: int,
+        *,
+        turns_since: datetime,
+    ) -> DecisionInputs:
+        """One read for `ConsiderMessage`: see `DecisionInputs` (`recent_turns` counts as
+        `count_since(room_id, turns_since)`; `activity` reads as `activity(room_id,
+        agent_type, up_to_seq=seq)`).
+        """
+        ...
+
+    async def next_to_start(self, room_id: UUID) -> StartInputs | None:
+        """One read for starting the room's oldest queued turn (None: nothing queued)."""
+        ...
 
     async def take_room(
         self, room_id: UUID, holder: UUID, *, now: datetime, expires_at: datetime
@@ -234,7 +285,8 @@ class AgentTurnRepository(Protocol):
     async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:
         """Rooms with `is_ai_active` and `ai_mode` not off whose course's active teacher
         configuration (or, in `both` rooms, active student configuration) has a
-        `time_interval` or `silence` trigger; one candidate per (room, configuration).
+        `time_interval` or `silence` trigger; one candidate per (room, configuration), each
+        with its activity (as `activity(room, agent type)` reads it): one statement for all.
         """
         ...
 

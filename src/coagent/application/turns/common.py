@@ -41,11 +41,15 @@ def roll_for(message_id: UUID, config_id: UUID) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-async def admit(uow: UnitOfWork, turn: AgentTurn, *, limit: int, now: datetime) -> AgentTurn:
+async def admit(
+    uow: UnitOfWork, turn: AgentTurn, *, limit: int, now: datetime, recent: int | None = None
+) -> AgentTurn:
     """The turn as it is to be stored: queued, or skipped (with why) when the room already
-    had `limit` turns in the last minute.
+    had `limit` turns in the last minute (`recent`: that count, when the caller read it).
     """
-    if await uow.turns.count_since(turn.room_id, now - LIMIT_WINDOW) < limit:
+    if recent is None:
+        recent = await uow.turns.count_since(turn.room_id, now - LIMIT_WINDOW)
+    if recent < limit:
         return turn
     return replace(
         turn,

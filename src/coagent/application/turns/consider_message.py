@@ -10,9 +10,16 @@ from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.turns import TurnKicker
-from coagent.application.turns.common import TurnLimits, admit, roll_for, trace_skipped
+from coagent.application.turns.common import (
+    LIMIT_WINDOW,
+    TurnLimits,
+    admit,
+    roll_for,
+    trace_skipped,
+)
 from coagent.application.turns.interrupt import interrupt_peer, interrupt_running
 from coagent.application.turns.recover_kicks import mark_considered
+from coagent.application.turns.run_turns import RunTurns, RunTurnsCommand
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import (
     HumanMessage,
@@ -20,7 +27,6 @@ from coagent.domain.agents.decision import (
     TurnKind,
     decide_on_message,
 )
-from coagent.domain.agents.trigger import TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus, message_key, short_reason
 from coagent.domain.courses.room import AiMode
 
@@ -56,6 +62,11 @@ class ConsiderMessage:
     """Runs on a task worker (in-process when embedded), once or more per human message:
     every run decides the same (the roll comes from the message), and the turn's identity
     (`msg:<seq>`) is unique, so duplicates and retries add nothing.
+
+    With `runner`, a queued turn is run by this same call (`RunTurns` takes the room's lease
+    or, when another runner holds it, leaves the turn to that runner, which looks at the queue
+    again before it lets the room go): no second task is enqueued, which saves the kick's
+    round trip on the way to the first token (P6). Without it the room's runner is kicked.
     """
 
     def __init__(
@@ -68,8 +79,10 @@ class ConsiderMessage:
         stream: AgentStream,
         limiter: RateLimiter,
         limits: TurnLimits,
+        runner: RunTurns | None = None,
     ) -> None:
         self._uow = uow
+        self._runner = runner
         self._clock = clock
         self._ids = ids
         self._kicker = kicker
@@ -80,10 +93,18 @@ class ConsiderMessage:
     async def execute(self, command: ConsiderMessageCommand) -> Considered:
         """The teacher agent decides first; the peer (student) agent is considered only
         when the teacher does not speak (its turn, queued or skipped, is the answer). Then
-        the room's considered seq is raised (the scheduler re-kicks what stays below it).
+        the room's considered seq is raised (the scheduler re-kicks what stays below it), and
+        a queued turn is run or kicked.
         """
         considered = await self._decide(command)
         await mark_considered(self._uow, room_id=command.room_id, seq=command.seq)
+        if considered.status is TurnStatus.QUEUED:
+            # Also when a duplicate job found the turn there already: its kick may have been
+            # lost.
+            if self._runner is not None:
+                await self._runner.execute(RunTurnsCommand(room_id=command.room_id))
+            else:
+                await self._kicker.run_turns(command.room_id)
         return considered
 
     async def _decide(self, command: ConsiderMessageCommand) -> Considered:
@@ -97,25 +118,21 @@ class ConsiderMessage:
 
     async def _consider(self, command: ConsiderMessageCommand, agent_type: AgentType) -> Considered:
         agent = agent_type.value
+        now = self._clock.now()
         async with self._uow() as uow:
-            room = await uow.rooms.get(command.room_id)
+            # One read (the send-to-first-token path, P6).
+            inputs = await uow.turns.decision_inputs(
+                command.room_id, agent, command.seq, turns_since=now - LIMIT_WINDOW
+            )
+            room, config, message = inputs.room, inputs.config, inputs.message
             if room is None or room.ai_mode is AiMode.OFF or not room.is_ai_active:
                 return Considered(turn_id=None, status=None, reason="the room's AI is off")
-            config = await uow.agent_configs.active_for(room.course_id, agent_type)
             if config is None:
                 return Considered(turn_id=None, status=None, reason="no active configuration")
-            message = await uow.turns.message_at(room.id, command.seq)
             if message is None or message.agent_type is not None:
                 return Considered(turn_id=None, status=None, reason="not a human message")
             await interrupt_running(uow, config, room_id=room.id, agent_type=agent, seq=message.seq)
-            # Only `message_count` reads the room's activity: skip its query otherwise (the
-            # send-to-first-token path, P6).
-            activity = (
-                await uow.turns.activity(room.id, agent, up_to_seq=message.seq)
-                if config.trigger.type is TriggerType.MESSAGE_COUNT
-                else NO_ACTIVITY
-            )
-            now = self._clock.now()
+            activity = inputs.activity or NO_ACTIVITY
             decision = decide_on_message(
                 room=room,
                 config=config,
@@ -160,6 +177,7 @@ class ConsiderMessage:
                 ),
                 limit=self._limits.turns_per_minute,
                 now=now,
+                recent=inputs.recent_turns,
             )
             inserted = await uow.turns.add(turn)
             await uow.commit()
@@ -167,8 +185,6 @@ class ConsiderMessage:
             if inserted:
                 await trace_skipped(self._stream, turn)
             return Considered(turn_id=turn.id, status=turn.status, reason=turn.reason)
-        # Also when a duplicate job found the turn there already: its kick may have been lost.
-        await self._kicker.run_turns(room.id)
         return Considered(
             turn_id=turn.id if inserted else None, status=turn.status, reason=turn.reason
         )

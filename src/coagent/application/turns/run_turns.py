@@ -29,7 +29,7 @@ from coagent.application.ports.llm import (
     TextDelta,
 )
 from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
-from coagent.application.ports.turns import AgentReply, TurnKicker, TurnUsage
+from coagent.application.ports.turns import AgentReply, StartInputs, TurnKicker, TurnUsage
 from coagent.application.turns.common import error_code
 from coagent.application.turns.tools import TurnTools, offered
 from coagent.domain.agents.config import DEFAULT_MODELS, AgentConfig, AgentType
@@ -79,25 +79,24 @@ _EMPTY = "empty"  # nothing queued (the lease was released)
 _SKIPPED = "skipped"  # the oldest queued turn may not run any more
 
 
-async def _setup(uow: UnitOfWork, turn: AgentTurn, seen: int) -> _Setup | None:
-    """The room, the configuration (the turn's, else the active one), the course's title,
-    the history up to `seen` and the keys.
+async def _setup(uow: UnitOfWork, inputs: StartInputs, seen: int) -> _Setup | None:
+    """The room, the configuration (the turn's, else the active one), the course's title
+    (all three read with the turn), the history up to `seen` and the keys.
     """
-    room = await uow.rooms.get(turn.room_id)
+    turn, room = inputs.turn, inputs.room
     if room is None:
         return None
-    config = await uow.agent_configs.get(turn.config_id) if turn.config_id else None
-    if config is None or not config.is_active:
+    config = inputs.config  # the turn's own, when it is still active
+    if config is None:
         config = await uow.agent_configs.active_for(room.course_id, AgentType(turn.agent_type))
     if config is None:
         return None
-    course = await uow.courses.get(room.course_id)
     history = await uow.messages.page(room.id, limit=config.context_window, before_seq=seen + 1)
     keys = await uow.agent_configs.keys_of(config.id)
     return _Setup(
         room=room,
         config=config,
-        course_title=course.title if course else "",
+        course_title=inputs.course_title,
         history=tuple(history),
         keys=tuple(keys),
     )
@@ -214,12 +213,14 @@ class RunTurns:
         async with self._uow() as uow:
             if not await uow.turns.take_room(room_id, holder, now=now, expires_at=expires):
                 return _HELD
-            turn = await uow.turns.next_queued(room_id)
-            if turn is None:
+            # The turn, its room, the room's last seq, the course's title and the turn's
+            # configuration in one read (P6).
+            inputs = await uow.turns.next_to_start(room_id)
+            if inputs is None:
                 await uow.turns.release_room(room_id, holder)
                 await uow.commit()
                 return _EMPTY
-            room = await uow.rooms.get(room_id)
+            turn, room = inputs.turn, inputs.room
             if room is not None and (
                 room.ai_mode is AiMode.OFF
                 or not room.is_ai_active
@@ -230,7 +231,7 @@ class RunTurns:
                 await uow.turns.skip(turn.id, reason=reason, now=now)
                 await uow.commit()
                 return _SKIPPED
-            seen = await uow.messages.last_seq(room_id)
+            seen = inputs.last_seq
             started = await uow.turns.start(
                 turn.id, lease_token=token, now=now, lease_expires_at=expires, seen_up_to_seq=seen
             )
@@ -241,7 +242,7 @@ class RunTurns:
             await uow.turns.merge_seen(
                 room_id=room_id, agent_type=turn.agent_type, into=turn.id, up_to_seq=seen, now=now
             )
-            setup = await _setup(uow, turn, seen)
+            setup = await _setup(uow, inputs, seen)
             await uow.commit()
         return _Started(turn=turn, token=token, setup=setup)
 

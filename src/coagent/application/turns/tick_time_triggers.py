@@ -25,9 +25,10 @@ class Ticked:
 
 
 class TickTimeTriggers:
-    """For each room whose active teacher configuration has a time trigger, the decision
-    rule says whether one is due; a due trigger becomes a turn keyed by its due time, so two
-    ticks (or two schedulers) never make two turns of it.
+    """For each room whose active teacher configuration has a time trigger (read with its
+    activity, one statement for all rooms), the decision rule says whether one is due; a
+    due trigger becomes a turn keyed by its due time, so two ticks (or two schedulers)
+    never make two turns of it.
     """
 
     def __init__(
@@ -55,7 +56,9 @@ class TickTimeTriggers:
             room, config = candidate.room, candidate.config
             now = self._clock.now()
             async with self._uow() as uow:
-                activity = await uow.turns.activity(room.id, config.type.value)
+                activity = candidate.activity or await uow.turns.activity(
+                    room.id, config.type.value
+                )
                 due = decide_on_time(room=room, config=config, activity=activity, now=now)
                 if due is None:
                     continue
