@@ -13,7 +13,7 @@ from coagent.application.courses.access import (
     require,
 )
 from coagent.application.ports.clock import Clock, IdGenerator
-from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from coagent.application.ports.repositories import RoomStanding, UnitOfWork, UnitOfWorkFactory
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.policy import Action, Decision, Relation, Standing, decide
 from coagent.domain.courses.room import AiMode, ApprovalMode, Room, check_room
@@ -46,7 +46,11 @@ class RoomAccess:
 
 async def room_access(uow: UnitOfWork, actor_id: UUID, room_id: UUID, action: Action) -> RoomAccess:
     """`authorize_room`, with the room's last seq from the same read."""
-    found = await uow.rooms.standing(room_id, actor_id)
+    return room_access_from(await uow.rooms.standing(room_id, actor_id), action)
+
+
+def room_access_from(found: RoomStanding, action: Action) -> RoomAccess:
+    """`room_access` decided from a standing already read."""
     actor = active(found.actor)
     if found.room is None:
         raise NotFound(ROOM_NOT_FOUND)
