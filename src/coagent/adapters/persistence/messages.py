@@ -194,14 +194,13 @@ def _encoded_page(*, before: bool, after: bool) -> Any:
     )
     utc = func.timezone(_sql_text("UTC"), created_at)
     # msgspec: seconds, then six digits of microseconds unless there are none, then "Z".
-    timestamp = (
-        _sql_text('"')
-        + func.to_char(utc, _sql_text('YYYY-MM-DD"T"HH24:MI:SS'))
-        + case(
-            (func.date_trunc(_sql_text("second"), created_at) == created_at, _sql_text("")),
-            else_=func.to_char(utc, _sql_text(".US")),
-        )
-        + _sql_text('Z"')
+    # One to_char per row (the costly part); \" is a literal quote in its pattern.
+    timestamp = case(
+        (
+            func.date_trunc(_sql_text("second"), created_at) == created_at,
+            func.to_char(utc, _sql_text(r'\"YYYY-MM-DD"T"HH24:MI:SS"Z\"')),
+        ),
+        else_=func.to_char(utc, _sql_text(r'\"YYYY-MM-DD"T"HH24:MI:SS.US"Z\"')),
     )
     query = (
         select(
