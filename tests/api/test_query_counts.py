@@ -158,3 +158,20 @@ def test_the_agent_configuration_list_is_two_statements(client):
     full = _sent_to_postgresql(client, "GET", path, teacher.headers)
     assert len(full) == len(empty) == 2, full
     assert "FROM agent_config" in full[1]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/rooms/{r}/agents/turns", "/api/v1/rooms/{r}/proposals"])
+def test_agent_turn_and_proposal_lists_are_the_standing_and_the_page(client, path):
+    """The room standing, the page (with the total), and a count only for an empty page: no
+    transaction, no ORM statement.
+    """
+    teacher = signed_in(client, Role.TEACHER)
+    course = create_course(client, teacher, "Turns")
+    room = client.post(
+        "/api/v1/rooms/", json={"course_id": course, "name": "R"}, headers=teacher.headers
+    ).json()["id"]
+    statements = _sent_to_postgresql(client, "GET", path.replace("{r}", room), teacher.headers)
+    assert len(statements) == 3, statements
+    assert "FROM user_account" in statements[0]
+    assert "count(*) OVER ()" in statements[1]
+    assert not any(s.strip().upper().startswith("BEGIN") for s in statements)
