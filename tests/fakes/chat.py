@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
-from coagent.application.ports.chat import NewMessage, PageKey
+from coagent.application.ports.chat import EncodedPage, HistoryPage, NewMessage, PageKey
 from coagent.domain.chat.message import Message, sender_display_name
 from coagent.domain.errors import Conflict, NotFound
 
@@ -121,18 +121,22 @@ class DictHistoryCache:
     """A HistoryCache with no bound and no expiry: only the rule the use case relies on."""
 
     def __init__(self) -> None:
-        self.pages: dict[PageKey, tuple[int, tuple[Message, ...]]] = {}
+        self.pages: dict[PageKey, tuple[int, tuple[Message, ...] | EncodedPage]] = {}
         self.hits = 0
 
-    def get(self, key: PageKey, *, last_seq: int) -> Sequence[Message] | None:
+    def get(self, key: PageKey, *, last_seq: int) -> HistoryPage | None:
         found = self.pages.get(key)
         if found is None or found[0] < last_seq:
             return None
         self.hits += 1
         return found[1]
 
-    def put(self, key: PageKey, *, last_seq: int, page: Sequence[Message]) -> None:
-        self.pages[key] = (last_seq, tuple(page))
+    def seen(self, key: PageKey) -> int | None:
+        found = self.pages.get(key)
+        return None if found is None else found[0]
+
+    def put(self, key: PageKey, *, last_seq: int, page: HistoryPage) -> None:
+        self.pages[key] = (last_seq, page if isinstance(page, EncodedPage) else tuple(page))
 
 
 class RecordingChatPublisher:

@@ -35,7 +35,7 @@ import anyio
 import anyio.lowlevel
 
 from coagent.application.ports.agents import AgentConfigRepository
-from coagent.application.ports.chat import MessageRepository
+from coagent.application.ports.chat import EncodedPage, MessageRepository, PageKey
 from coagent.application.ports.proposals import ProposalRepository
 from coagent.application.ports.repositories import (
     AnnouncementRepository,
@@ -579,6 +579,11 @@ class InMemoryRoomRepository:
             ),
             last_seq=self._seqs.get(room_id) or 0,
         )
+
+    async def standing_with_page(
+        self, room_id: UUID, user_id: UUID, page: PageKey, *, unless_seen: int
+    ) -> tuple[RoomStanding, EncodedPage | None]:
+        return await self.standing(room_id, user_id), None  # this store does not encode
 
     async def get(self, room_id: UUID) -> Room | None:
         await anyio.lowlevel.checkpoint()

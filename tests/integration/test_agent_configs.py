@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from coagent.adapters.security.secret_box import FernetSecretBox
 from coagent.domain.agents.config import AgentConfig, AgentType, Provider
 from coagent.domain.agents.keys import KeyType
+from coagent.domain.agents.tools import UPDATE_TRIGGER
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER
 from coagent.domain.courses.course import Course
 from coagent.domain.errors import Conflict, InvalidInput
@@ -269,3 +270,35 @@ def test_keys_rotate_moves_every_key_to_the_new_server_key(tmp_path: Path):
     assert stranger.returncode != 0
     assert "150 key(s) cannot be decrypted" in stranger.stderr
     assert sorted(only_new.decrypt(c) for c in asyncio.run(stored())) == sorted(plaintexts)
+
+
+async def test_the_course_list_reads_what_get_reads(database: Database):
+    """`list_for_course` runs on the driver (rows.py): every field, JSON ones included, and
+    the main key's mask map as `get` maps them, in type order, and no other course's.
+    """
+    course_id, other = await _course(database), await _course(database)
+    configs = [
+        _config(course_id, type=AgentType.STUDENT, settings={"tone": "warm", "n": [1, 2]}),
+        _config(course_id, type=AgentType.TEACHER, model="m", base_url="http://127.0.0.1:1"),
+        _config(course_id, type=AgentType.TEACHER, tools=(UPDATE_TRIGGER,)),
+        _config(other, type=AgentType.TEACHER),
+    ]
+    for config in configs:
+        await _add(database, config)
+    async with database.uow() as uow:
+        await uow.agent_configs.set_key(
+            configs[1].id, KeyType.API_KEY, ciphertext="c", mask="sk-...abcd"
+        )
+        await uow.agent_configs.set_key(
+            configs[0].id, KeyType.BACKUP_KEY, ciphertext="c", mask="sk-...back"
+        )
+        await uow.commit()
+    async with database.uow() as uow:
+        listed = await uow.agent_configs.list_for_course(course_id)
+        expected = [await uow.agent_configs.get(c.id) for c in configs[:3]]
+        assert await uow.agent_configs.list_for_course(new_id()) == []
+    assert [c.type for c in listed] == [AgentType.TEACHER, AgentType.TEACHER, AgentType.STUDENT]
+    assert sorted(listed, key=lambda c: c.id) == sorted(expected, key=lambda c: c.id)  # type: ignore[arg-type, return-value]
+    assert [c.masked_api_key for c in listed if c.id == configs[1].id] == ["sk-...abcd"]
+    assert [c.masked_api_key for c in listed if c.id == configs[0].id] == [None]  # backup only
+    assert [c.settings for c in listed if c.id == configs[0].id] == [{"tone": "warm", "n": [1, 2]}]

@@ -360,6 +360,12 @@ async def test_the_turn_list_is_newest_first_with_messages_and_paged(database: D
     assert page.total == rest.total == beyond.total == 3
     assert [turn.id for turn in rest.items] == [turns[0].id]
     assert beyond.items == []
+    # Read on the driver (rows.py), mapped by position: every field as `get` maps it.
+    async with database.uow() as uow:
+        stored = [await uow.turns.get(turn.id) for turn in (turns[2], turns[1])]
+    assert list(page.items) == stored
+    assert page.items[0].kind is TurnKind.MENTION
+    assert page.items[0].status is TurnStatus.QUEUED
 
 
 async def test_time_candidates_are_rooms_with_ai_on_and_a_time_trigger(database: Database) -> None:

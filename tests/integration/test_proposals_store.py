@@ -232,6 +232,15 @@ async def test_expiry_moves_only_due_pending_proposals_and_an_expired_one_is_nev
     assert ([p.id for p in pending.items], pending.total) == ([live.id], 1)
     assert [p.id for p in second.items] == [due.id]
     assert await database.scalar("SELECT count(*) FROM message") == 0
+    # Read on the driver (rows.py), mapped by position: every field as `get` maps it; a
+    # page past the end still counts.
+    async with database.uow() as uow:
+        assert list(page.items) == [await uow.proposals.get(p.id) for p in (live, due)]
+        beyond = await uow.proposals.page(
+            world.room.id, status=ProposalStatus.EXPIRED, offset=5, limit=1
+        )
+    assert page.items[1].status is ProposalStatus.EXPIRED
+    assert (list(beyond.items), beyond.total) == ([], 1)
 
 
 async def test_screening_keeps_a_proposal_pending(database: Database) -> None:

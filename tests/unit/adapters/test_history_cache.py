@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from coagent.adapters.persistence.history_cache import InMemoryHistoryCache, page_size
-from coagent.application.ports.chat import PageKey
+from coagent.application.ports.chat import EncodedPage, PageKey
 from coagent.domain.chat.message import Message
 
 ROOM = uuid4()
@@ -113,3 +113,18 @@ def test_the_size_estimate_covers_what_a_page_takes_in_memory() -> None:
     finally:
         tracemalloc.stop()
     assert taken <= page_size(built) <= 2 * taken
+
+
+def test_encoded_pages_are_kept_and_seen_tells_their_last_seq() -> None:
+    clock = Clock()
+    cache = InMemoryHistoryCache(max_bytes=1_000_000, ttl_seconds=5, clock=clock)
+    assert cache.seen(key()) is None
+    encoded = EncodedPage(json=b'[{"seq":7}]', first_seq=7, count=1)
+    cache.put(key(), last_seq=7, page=encoded)
+    assert cache.seen(key()) == 7
+    assert cache.get(key(), last_seq=7) is encoded
+    assert cache.get(key(), last_seq=8) is None  # the room moved on
+    assert cache.size_bytes == page_size(encoded) > len(encoded.json)
+    clock.now += 5
+    assert cache.seen(key()) is None  # expired: the store must read the page again
+    assert cache.get(key(), last_seq=7) is None

@@ -1,10 +1,11 @@
 """SQLAlchemy agent-configuration repository (configurations, encrypted keys, versions)."""
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
@@ -14,6 +15,8 @@ from coagent.adapters.persistence._agent_models import (
     AgentConfigVersionModel,
     AgentKeyModel,
 )
+from coagent.adapters.persistence._models import CourseModel
+from coagent.adapters.persistence.rows import DriverStatement, fetch_rows
 from coagent.application.ports.agents import StoredKey
 from coagent.domain.agents.config import (
     AgentConfig,
@@ -54,6 +57,116 @@ _MAIN_MASK = (
     .scalar_subquery()
     .label("masked_api_key")
 )
+
+
+_CONFIG_FIELDS = (
+    "id",
+    "course_id",
+    "type",
+    "name",
+    "provider",
+    "model",
+    "base_url",
+    "system_prompt",
+    "context_window",
+    "trigger_config",
+    "schedule_config",
+    "settings",
+    "tools",
+    "tool_bounds",
+    "interrupt_policy",
+    "is_active",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "revision",
+)
+
+
+def _course_configs_query() -> Any:
+    """A course's configurations with their main key's mask, in `_list`'s order, as a Core
+    statement run on the driver (rows.py): literals inline, :course_id the only parameter.
+    """
+    config, key = cast(Table, AgentConfigModel.__table__), cast(Table, AgentKeyModel.__table__)
+    mask = (
+        select(key.c.mask)
+        .where(
+            key.c.config_id == config.c.id,
+            key.c.key_type == literal_column(f"'{KeyType.API_KEY.value}'"),
+        )
+        .scalar_subquery()
+    )
+    rank = case(
+        *(
+            (config.c.type == literal_column(f"'{agent_type.value}'"), literal_column(str(rank)))
+            for rank, agent_type in enumerate(AgentType)
+        ),
+        else_=literal_column(str(len(AgentType))),
+    )
+    return (
+        select(*(config.c[name] for name in _CONFIG_FIELDS), mask)
+        .where(config.c.course_id == bindparam("course_id", type_=CourseModel.__table__.c.id.type))
+        .order_by(rank, config.c.created_at, config.c.id)
+    )
+
+
+_COURSE_CONFIGS = DriverStatement(_course_configs_query())
+
+
+def _json(value: Any) -> Any:
+    # JSON columns: decoded by the driver's codec on PostgreSQL, by SQLAlchemy on SQLite;
+    # text only where neither did.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _config_of(row: Sequence[Any]) -> AgentConfig:
+    """`_config` of a `_COURSE_CONFIGS` row, by position."""
+    (
+        config_id,
+        course_id,
+        agent_type,
+        name,
+        provider,
+        model,
+        base_url,
+        system_prompt,
+        context_window,
+        trigger_config,
+        schedule_config,
+        settings,
+        tools,
+        tool_bounds,
+        interrupt_policy,
+        is_active,
+        created_by,
+        created_at,
+        updated_at,
+        revision,
+        mask,
+    ) = row
+    return AgentConfig(
+        id=config_id,
+        course_id=course_id,
+        type=AgentType(agent_type),
+        name=name,
+        provider=Provider(provider),
+        model=model,
+        base_url=base_url,
+        system_prompt=system_prompt,
+        context_window=context_window,
+        trigger=parse_trigger(_json(trigger_config)),
+        schedule=parse_schedule(_json(schedule_config)),
+        settings=dict(_json(settings) or {}),
+        tools=parse_tools(_json(tools)),
+        tool_bounds=parse_tool_bounds(_json(tool_bounds)),
+        interrupt_policy=InterruptPolicy(interrupt_policy),
+        is_active=is_active,
+        created_by=created_by,
+        created_at=created_at,
+        updated_at=updated_at,
+        masked_api_key=mask,
+        revision=revision,
+    )
 
 
 def _placed(course_id: UUID | None) -> ColumnElement[bool]:
@@ -204,7 +317,8 @@ class SqlAlchemyAgentConfigRepository:
         return _config(row[0], row[1]) if row else None
 
     async def list_for_course(self, course_id: UUID) -> Sequence[AgentConfig]:
-        return await self._list(_placed(course_id))
+        rows = await fetch_rows(self._session, _COURSE_CONFIGS, {"course_id": course_id})
+        return [_config_of(row) for row in rows]
 
     async def list_system(self) -> Sequence[AgentConfig]:
         return await self._list(_placed(None))

@@ -3,10 +3,10 @@
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from coagent.application.ports.chat import PageKey
+from coagent.application.ports.chat import EncodedPage, HistoryPage, PageKey
 from coagent.domain.chat.message import Message
 
 # How long a page may be served: it bounds how long a sender's rename or deleted account
@@ -16,17 +16,21 @@ PAGE_TTL_SECONDS = 5.0
 # A message's fields other than its content, in memory (a Message, three UUIDs, a
 # datetime, the sender name; measured with tracemalloc, rounded up).
 _MESSAGE_OVERHEAD_BYTES = 700
+# An encoded page: its bytes object and the page record around it.
+_ENCODED_OVERHEAD_BYTES = 200
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    page: tuple[Message, ...]
+    page: tuple[Message, ...] | EncodedPage
     last_seq: int
     expires_at: float
     size: int
 
 
-def page_size(page: Sequence[Message]) -> int:
+def page_size(page: HistoryPage) -> int:
+    if isinstance(page, EncodedPage):
+        return _ENCODED_OVERHEAD_BYTES + len(page.json)
     return sum(_MESSAGE_OVERHEAD_BYTES + sys.getsizeof(m.content) for m in page)
 
 
@@ -55,14 +59,20 @@ class InMemoryHistoryCache:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def get(self, key: PageKey, *, last_seq: int) -> Sequence[Message] | None:
+    def get(self, key: PageKey, *, last_seq: int) -> HistoryPage | None:
         entry = self._entries.get(key)
         if entry is None or entry.last_seq < last_seq or entry.expires_at <= self._clock():
             return None
         self._entries.move_to_end(key)
         return entry.page
 
-    def put(self, key: PageKey, *, last_seq: int, page: Sequence[Message]) -> None:
+    def seen(self, key: PageKey) -> int | None:
+        entry = self._entries.get(key)
+        if entry is None or entry.expires_at <= self._clock():
+            return None
+        return entry.last_seq
+
+    def put(self, key: PageKey, *, last_seq: int, page: HistoryPage) -> None:
         size = page_size(page)
         if not self._max_bytes or size > self._max_page_bytes:
             return
@@ -73,7 +83,8 @@ class InMemoryHistoryCache:
                 return  # a concurrent reader already stored a fresher page
             del self._entries[key]
             self._bytes -= current.size
-        self._entries[key] = _Entry(tuple(page), last_seq, now + self._ttl, size)
+        stored = page if isinstance(page, EncodedPage) else tuple(page)
+        self._entries[key] = _Entry(stored, last_seq, now + self._ttl, size)
         self._bytes += size
         while self._bytes > self._max_bytes:
             _, evicted = self._entries.popitem(last=False)

@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import RoomModel
 from coagent.adapters.persistence._turn_models import AgentProposalModel, AgentTurnModel
 from coagent.adapters.persistence.messages import _NEXT_SEQ
+from coagent.adapters.persistence.rows import DriverStatement, fetch_rows
 from coagent.application.ports.proposals import Decided, Decision, ProposalPage
 from coagent.application.ports.turns import TurnUsage
 from coagent.domain.agents.config import AgentType
@@ -49,6 +50,65 @@ def _proposal(row: Any, message_id: UUID | None = None) -> Proposal:
         screened_by_agent=row.screened_by_agent,
         message_id=message_id,
         sender_name=row.sender_name,
+    )
+
+
+_PROPOSAL_FIELDS = (
+    "id",
+    "room_id",
+    "turn_id",
+    "content",
+    "status",
+    "created_at",
+    "expires_at",
+    "decided_at",
+    "decided_by",
+    "decided_by_agent",
+    "reason",
+    "screened_by_agent",
+)
+_FIELDS = len(_PROPOSAL_FIELDS)
+
+
+def _page_query(*, of_status: bool) -> tuple[Any, Any]:
+    """A room's proposals (of :status when `of_status`), newest first, with the message each
+    became and the total; and the count alone (a page past the end). Core statements run on
+    the driver (rows.py): the request's values are the only parameters.
+    """
+    room_id = bindparam("room_id", type_=MessageModel.__table__.c.room_id.type)
+    conditions = [_PROPOSAL.c.room_id == room_id]
+    if of_status:
+        conditions.append(_PROPOSAL.c.status == bindparam("status"))
+    page = (
+        select(
+            *(_PROPOSAL.c[name] for name in _PROPOSAL_FIELDS),
+            MessageModel.__table__.c.id,
+            func.count().over(),
+        )
+        .select_from(
+            _PROPOSAL.outerjoin(
+                MessageModel.__table__, MessageModel.__table__.c.turn_id == _PROPOSAL.c.turn_id
+            )
+        )
+        .where(*conditions)
+        .order_by(_PROPOSAL.c.created_at.desc(), _PROPOSAL.c.id.desc())
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+    return page, select(func.count()).select_from(_PROPOSAL).where(*conditions)
+
+
+_PAGES = {
+    of_status: tuple(DriverStatement(query) for query in _page_query(of_status=of_status))
+    for of_status in (False, True)
+}
+
+
+def _proposal_of(row: Sequence[Any]) -> Proposal:
+    """`_proposal` of a `_PAGES` row, by position."""
+    values = dict(zip(_PROPOSAL_FIELDS, row[:_FIELDS], strict=True))
+    return Proposal(
+        **values | {"status": ProposalStatus(values["status"])}, message_id=row[_FIELDS]
     )
 
 
@@ -115,24 +175,16 @@ class SqlAlchemyProposalRepository:
     async def page(
         self, room_id: UUID, *, status: ProposalStatus | None, offset: int, limit: int
     ) -> ProposalPage:
-        conditions = [_PROPOSAL.c.room_id == room_id]
+        page, count = _PAGES[status is not None]
+        params: dict[str, Any] = {"room_id": room_id, "offset": offset, "limit": limit}
         if status is not None:
-            conditions.append(_PROPOSAL.c.status == status.value)
-        rows = list(
-            await self._session.execute(
-                select(_PROPOSAL, MessageModel.id.label("message_id"), func.count().over())
-                .outerjoin(MessageModel, MessageModel.turn_id == _PROPOSAL.c.turn_id)
-                .where(*conditions)
-                .order_by(_PROPOSAL.c.created_at.desc(), _PROPOSAL.c.id.desc())
-                .offset(offset)
-                .limit(limit)
-            )
-        )
+            params["status"] = status.value
+        rows = await fetch_rows(self._session, page, params)
         if not rows:
-            total = await self._session.scalar(select(func.count()).where(*conditions))
-            return ProposalPage(items=[], total=int(total or 0))
+            total = await fetch_rows(self._session, count, params)
+            return ProposalPage(items=[], total=int(total[0][0]))
         return ProposalPage(
-            items=[_proposal(row, row.message_id) for row in rows], total=int(rows[0][-1])
+            items=[_proposal_of(row) for row in rows], total=int(rows[0][_FIELDS + 1])
         )
 
     async def decide(self, proposal_id: UUID, decision: Decision) -> Decided | None:

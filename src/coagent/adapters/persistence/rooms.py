@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, delete, exists, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,9 @@ from coagent.adapters.persistence._models import (
     UserModel,
 )
 from coagent.adapters.persistence.mappers import room_from_row
-from coagent.adapters.persistence.rows import DriverStatement, fetch_rows
+from coagent.adapters.persistence.messages import ENCODED_PAGES
+from coagent.adapters.persistence.rows import DriverStatement, fetch_rows, is_postgresql
+from coagent.application.ports.chat import EncodedPage, PageKey
 from coagent.application.ports.repositories import RoomStanding
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
@@ -54,14 +56,25 @@ _ROOM_FIELDS = (
 )
 
 
-def _standing_query() -> Any:
+def _standing_query(page: Any = None) -> Any:
     """User, room, course owner, membership and assignment for (:user_id, :room_id) in one
-    row; no row when there is no such user. Runs on every chat request (see rows.py).
+    row; no row when there is no such user. Runs on every chat request (see rows.py). With
+    `page` (a one-row select of `ENCODED_PAGES`), its columns follow.
     """
     user, room, course = UserModel.__table__, RoomModel.__table__, CourseModel.__table__
     member, assignment = CourseMembershipModel.__table__, RoomAssignmentModel.__table__
     user_id: Any = bindparam("user_id")
     room_id: Any = bindparam("room_id")
+    joined = (
+        user.outerjoin(room, room.c.id == room_id)
+        .outerjoin(course, course.c.id == room.c.course_id)
+        .outerjoin(member, and_(member.c.course_id == course.c.id, member.c.user_id == user_id))
+    )
+    extra: tuple[Any, ...] = ()
+    if page is not None:
+        encoded = page.subquery("encoded_page")
+        joined = joined.join(encoded, true())
+        extra = tuple(encoded.c)
     return (
         select(
             *(user.c[name] for name in _USER_FIELDS),
@@ -71,17 +84,18 @@ def _standing_query() -> Any:
             room.c.last_seq,
             exists().where(assignment.c.room_id == room.c.id),
             exists().where(assignment.c.room_id == room.c.id, assignment.c.user_id == user.c.id),
+            *extra,
         )
-        .select_from(
-            user.outerjoin(room, room.c.id == room_id)
-            .outerjoin(course, course.c.id == room.c.course_id)
-            .outerjoin(member, and_(member.c.course_id == course.c.id, member.c.user_id == user_id))
-        )
+        .select_from(joined)
         .where(user.c.id == user_id)
     )
 
 
 _STANDING = DriverStatement(_standing_query())
+# PostgreSQL: the standing and an encoded history page in one round trip, per cursor shape.
+_STANDING_WITH_PAGE = {
+    shape: DriverStatement(_standing_query(page)) for shape, page in ENCODED_PAGES.items()
+}
 _USERS = len(_USER_FIELDS)
 _ROOMS_END = _USERS + len(_ROOM_FIELDS)
 
@@ -92,7 +106,7 @@ def _standing(row: Sequence[Any]) -> RoomStanding:
     if row[_USERS] is None:  # no such room (a room's course always exists: it cascades)
         return RoomStanding(actor=actor, room=None)
     room = dict(zip(_ROOM_FIELDS, row[_USERS:_ROOMS_END], strict=True))
-    owner_id, course_role, last_seq, restricted, assigned = row[_ROOMS_END:]
+    owner_id, course_role, last_seq, restricted, assigned = row[_ROOMS_END : _ROOMS_END + 5]
     return RoomStanding(
         actor=actor,
         room=Room(
@@ -179,6 +193,30 @@ class SqlAlchemyRoomRepository:
     async def standing(self, room_id: UUID, user_id: UUID) -> RoomStanding:
         rows = await fetch_rows(self._session, _STANDING, {"user_id": user_id, "room_id": room_id})
         return _standing(rows[0]) if rows else RoomStanding(actor=None, room=None)
+
+    async def standing_with_page(
+        self, room_id: UUID, user_id: UUID, page: PageKey, *, unless_seen: int
+    ) -> tuple[RoomStanding, EncodedPage | None]:
+        if not is_postgresql(self._session):  # SQLite: the caller reads the page as messages
+            return await self.standing(room_id, user_id), None
+        statement = _STANDING_WITH_PAGE[(page.before_seq is not None, page.after_seq is not None)]
+        params = {
+            "user_id": user_id,
+            "room_id": room_id,
+            "seen": unless_seen,
+            "limit": page.limit,
+            "before": page.before_seq,
+            "after": page.after_seq,
+        }
+        rows = await fetch_rows(self._session, statement, params)
+        if not rows:
+            return RoomStanding(actor=None, room=None), None
+        row = rows[0]
+        found = _standing(row)
+        if found.room is None or found.last_seq <= unless_seen:
+            return found, None
+        page_json, first_seq, count = row[-3:]
+        return found, EncodedPage(json=page_json.encode(), first_seq=first_seq, count=count)
 
     async def update(self, room: Room) -> None:
         await self._session.execute(

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, case, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,7 @@ from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room
 from coagent.adapters.persistence.agents import _config
 from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.messages import _NEXT_SEQ
-from coagent.adapters.persistence.rows import is_postgresql
+from coagent.adapters.persistence.rows import DriverStatement, fetch_rows, is_postgresql
 from coagent.adapters.persistence.turn_recovery import TurnRecoveryQueries
 from coagent.application.ports.turns import (
     AgentReply,
@@ -42,6 +42,67 @@ from coagent.domain.courses.room import AiMode
 
 _TURN = cast(Table, AgentTurnModel.__table__)
 _MESSAGE = cast(Table, MessageModel.__table__)
+
+# `AgentTurn` fields read from their columns of the same name, in `_TURN_PAGE`'s order.
+_TURN_FIELDS = (
+    "id",
+    "room_id",
+    "agent_type",
+    "config_id",
+    "config_revision",
+    "kind",
+    "trigger_key",
+    "reason",
+    "caused_by_seq",
+    "requested_by",
+    "status",
+    "created_at",
+    "attempts",
+    "lease_token",
+    "lease_expires_at",
+    "provider",
+    "model",
+    "tokens_in",
+    "tokens_out",
+    "latency_ms",
+    "first_token_ms",
+    "error_code",
+    "seen_up_to_seq",
+    "merged_into",
+    "started_at",
+    "finished_at",
+)
+# A room's turns, newest first, with the message each wrote and the total: a Core statement
+# run on the driver (rows.py); :room_id, :offset and :limit its only parameters.
+_TURN_PAGE = DriverStatement(
+    select(
+        *(_TURN.c[name] for name in _TURN_FIELDS),
+        _MESSAGE.c.id,
+        func.count().over(),
+    )
+    .select_from(_TURN.outerjoin(_MESSAGE, _MESSAGE.c.turn_id == _TURN.c.id))
+    .where(_TURN.c.room_id == bindparam("room_id", type_=_MESSAGE.c.room_id.type))
+    .order_by(_TURN.c.created_at.desc(), _TURN.c.id.desc())
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+_TURN_COUNT = DriverStatement(
+    select(func.count()).where(
+        _TURN.c.room_id == bindparam("room_id", type_=_MESSAGE.c.room_id.type)
+    )
+)
+_TURNS = len(_TURN_FIELDS)
+
+
+def _turn_of(row: Sequence[Any]) -> AgentTurn:
+    """`_turn` of a `_TURN_PAGE` row, by position."""
+    values = dict(zip(_TURN_FIELDS, row[:_TURNS], strict=True))
+    return AgentTurn(
+        **values | {"kind": TurnKind(values["kind"]), "status": TurnStatus(values["status"])},
+        message_id=row[_TURNS],
+    )
+
+
 _LEASE = agent_room_lease
 _TIME_TRIGGERS = (TriggerType.TIME_INTERVAL.value, TriggerType.SILENCE.value)
 
@@ -626,22 +687,12 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
     # --- reads
 
     async def page(self, room_id: UUID, *, offset: int, limit: int) -> TurnPage:
-        rows = list(
-            await self._session.execute(
-                select(AgentTurnModel, MessageModel.id, func.count().over())
-                .outerjoin(MessageModel, MessageModel.turn_id == AgentTurnModel.id)
-                .where(AgentTurnModel.room_id == room_id)
-                .order_by(AgentTurnModel.created_at.desc(), AgentTurnModel.id.desc())
-                .offset(offset)
-                .limit(limit)
-            )
-        )
+        params = {"room_id": room_id, "offset": offset, "limit": limit}
+        rows = await fetch_rows(self._session, _TURN_PAGE, params)
         if not rows:
-            total = await self._session.scalar(
-                select(func.count()).where(_TURN.c.room_id == room_id)
-            )
-            return TurnPage(items=[], total=int(total or 0))
-        return TurnPage(items=[_turn(row[0], row[1]) for row in rows], total=int(rows[0][2]))
+            total = await fetch_rows(self._session, _TURN_COUNT, {"room_id": room_id})
+            return TurnPage(items=[], total=int(total[0][0]))
+        return TurnPage(items=[_turn_of(row) for row in rows], total=int(rows[0][_TURNS + 1]))
 
     async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:
         trigger_type = AgentConfigModel.trigger_config["type"].as_string()

@@ -4,8 +4,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.courses.access import room_access
-from coagent.application.ports.chat import HistoryCache, PageKey
+from coagent.application.courses.access import room_access, room_access_from
+from coagent.application.ports.chat import EncodedPage, HistoryCache, HistoryPage, PageKey
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.chat.message import Message
 from coagent.domain.courses.policy import Action
@@ -38,13 +38,12 @@ class ReadHistory:
         self._cache = cache
 
     async def execute(self, query: ReadHistoryQuery) -> Sequence[Message]:
-        if not 1 <= query.limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
-        key = PageKey(query.room_id, query.limit, query.before_seq, query.after_seq)
+        """The page as messages (two reads: access, then the page unless cached)."""
+        key = _key(query)
         async with self._uow() as uow:
             access = await room_access(uow, query.actor_id, query.room_id, Action.CHAT_READ)
             cached = self._cache.get(key, last_seq=access.last_seq)
-            if cached is not None:
+            if cached is not None and not isinstance(cached, EncodedPage):
                 return cached
             page = await uow.messages.page(
                 query.room_id,
@@ -54,3 +53,38 @@ class ReadHistory:
             )
         self._cache.put(key, last_seq=access.last_seq, page=page)
         return page
+
+    async def page(self, query: ReadHistoryQuery) -> HistoryPage:
+        """The page, encoded where the store can (one read for access and page together;
+        the HTTP answer), else as messages. Access is decided on every call, from the same
+        read; a page this process holds for the room's last seq is served from the cache,
+        and then the store does not read the page again.
+        """
+        key = _key(query)
+        seen = self._cache.seen(key)
+        async with self._uow() as uow:
+            found, encoded = await uow.rooms.standing_with_page(
+                query.room_id, query.actor_id, key, unless_seen=-1 if seen is None else seen
+            )
+            access = room_access_from(found, Action.CHAT_READ)
+            cached = self._cache.get(key, last_seq=access.last_seq)
+            if cached is not None:
+                return cached
+            page: HistoryPage
+            if encoded is not None:
+                page = encoded
+            else:  # the store cannot encode, or the page it skipped left the cache meanwhile
+                page = await uow.messages.page(
+                    query.room_id,
+                    limit=query.limit,
+                    before_seq=query.before_seq,
+                    after_seq=query.after_seq,
+                )
+        self._cache.put(key, last_seq=access.last_seq, page=page)
+        return page
+
+
+def _key(query: ReadHistoryQuery) -> PageKey:
+    if not 1 <= query.limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    return PageKey(query.room_id, query.limit, query.before_seq, query.after_seq)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.accounts.actor import active
-from coagent.application.ports.repositories import UnitOfWork
+from coagent.application.ports.repositories import RoomStanding, UnitOfWork
 from coagent.domain.accounts.credentials import normalize_email
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.announcement import Announcement
@@ -137,7 +137,11 @@ class RoomAccess:
 
 async def room_access(uow: UnitOfWork, actor_id: UUID, room_id: UUID, action: Action) -> RoomAccess:
     """`authorize_room`, with the room's last seq from the same read."""
-    found = await uow.rooms.standing(room_id, actor_id)
+    return room_access_from(await uow.rooms.standing(room_id, actor_id), action)
+
+
+def room_access_from(found: RoomStanding, action: Action) -> RoomAccess:
+    """`room_access` decided from a standing already read."""
     actor = active(found.actor)
     if found.room is None:
         raise NotFound(ROOM_NOT_FOUND)

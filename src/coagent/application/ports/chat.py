@@ -63,6 +63,22 @@ class MessageRepository(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class EncodedPage:
+    """A history page as the JSON array the HTTP API answers, built by the store (the read
+    model of a hot read: no message entity per row). The encoding is the adapters' wire
+    format; the application only passes it on.
+    """
+
+    json: bytes
+    first_seq: int | None  # the oldest message's seq; None for an empty page
+    count: int
+
+
+# A page as messages, or already encoded (see `RoomRepository.standing_with_page`).
+HistoryPage = Sequence[Message] | EncodedPage
+
+
+@dataclass(frozen=True, slots=True)
 class PageKey:
     """Which page of which room: the arguments of `MessageRepository.page`."""
 
@@ -80,9 +96,15 @@ class HistoryCache(Protocol):
     cached page may lag a rename or an account deletion by the cache's time to live.
     """
 
-    def get(self, key: PageKey, *, last_seq: int) -> Sequence[Message] | None: ...
+    def get(self, key: PageKey, *, last_seq: int) -> HistoryPage | None: ...
 
-    def put(self, key: PageKey, *, last_seq: int, page: Sequence[Message]) -> None:
+    def seen(self, key: PageKey) -> int | None:
+        """The last seq the live page for `key` was read at, if there is one: a reader
+        whose room is no newer can be served it (so the store need not read the page).
+        """
+        ...
+
+    def put(self, key: PageKey, *, last_seq: int, page: HistoryPage) -> None:
         """`page` was read after the room's last seq was seen at `last_seq`."""
         ...
 

@@ -7,7 +7,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from coagent.application.ports.agents import AgentConfigRepository
-from coagent.application.ports.chat import MessageRepository
+from coagent.application.ports.chat import EncodedPage, MessageRepository, PageKey
 from coagent.application.ports.proposals import ProposalRepository
 from coagent.application.ports.turns import AgentTurnRepository
 from coagent.domain.accounts.roles import Role
@@ -214,6 +214,17 @@ class RoomRepository(Protocol):
 
     async def standing(self, room_id: UUID, user_id: UUID) -> RoomStanding:
         """The user, the room and the user's standing in it, in one read."""
+        ...
+
+    async def standing_with_page(
+        self, room_id: UUID, user_id: UUID, page: PageKey, *, unless_seen: int
+    ) -> tuple[RoomStanding, EncodedPage | None]:
+        """`standing` and, in the same read, the history page `page` (as
+        `MessageRepository.page` orders it) encoded. The page is None when the room's last
+        seq is not newer than `unless_seen` (the caller holds that page) or when this store
+        cannot encode pages (the caller reads them with `MessageRepository.page`). The page is
+        read before the caller decides access: it must not be used when access is refused.
+        """
         ...
 
     async def get(self, room_id: UUID) -> Room | None: ...

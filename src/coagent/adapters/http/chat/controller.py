@@ -1,10 +1,10 @@
 """/api/v1/chat over HTTP: history pages, sending, and WebSocket tickets."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
@@ -14,6 +14,7 @@ from coagent.adapters.http.problems import problems
 from coagent.adapters.realtime.events import MessageEvent, message_event, message_events
 from coagent.application.chat.post_message import PostMessageCommand
 from coagent.application.chat.read_history import MAX_PAGE, ReadHistoryQuery
+from coagent.application.ports.chat import EncodedPage
 from coagent.domain.chat.message import MAX_CLIENT_MSG_ID
 
 # Cursors are compared with a BIGINT column: anything beyond its range is a 422, not a
@@ -65,7 +66,7 @@ class ChatController(Controller):
         before_seq: Annotated[int | None, QueryParameter(ge=MIN_SEQ, le=MAX_SEQ)] = None,
         after_seq: Annotated[int | None, QueryParameter(ge=MIN_SEQ, le=MAX_SEQ)] = None,
     ) -> Response[list[MessageEvent]]:
-        messages = await services.chat.history.execute(
+        page = await services.chat.history.page(
             ReadHistoryQuery(
                 actor_id=current.user_id,
                 room_id=room_id,
@@ -74,11 +75,17 @@ class ChatController(Controller):
                 after_seq=after_seq,
             )
         )
+        if isinstance(page, EncodedPage):  # encoded by the store (PostgreSQL)
+            first_seq, content = page.first_seq, cast(Any, page.json)
+        else:
+            first_seq = page[0].seq if page else None
+            content = message_events(page)
         headers = {}
-        if messages and messages[0].seq > 1:
-            link = f"{request.url.path}?limit={limit}&before_seq={messages[0].seq}"
+        if first_seq is not None and first_seq > 1:
+            link = f"{request.url.path}?limit={limit}&before_seq={first_seq}"
             headers["Link"] = f'<{link}>; rel="prev"'
-        return Response(message_events(messages), headers=headers)
+        # Bytes go out as they are (Litestar encodes only other content).
+        return Response(content, headers=headers, media_type=MediaType.JSON)
 
     @post(
         "/messages/{room_id:uuid}",
