@@ -70,7 +70,13 @@ async def _fill(database: Database, world: World) -> list[UUID]:
     async with database.uow() as uow:
         session = uow._session  # type: ignore[attr-defined]
         await session.execute(
-            update(MessageModel).where(MessageModel.id == ids[4]).values(turn_id=turn.id)
+            update(MessageModel)
+            .where(MessageModel.id == ids[4])
+            .values(turn_id=turn.id, sender_name='Prof "Bot" 老師')
+        )
+        # A stored name that is empty: the agent's label, as `sender_display_name` decides.
+        await session.execute(
+            update(MessageModel).where(MessageModel.id == ids[11]).values(sender_name="")
         )
         await uow.users.delete(deleted.id)  # its messages keep no sender
         await uow.commit()
@@ -115,7 +121,8 @@ async def test_encoded_pages_are_the_encoders_bytes(database: Database) -> None:
         assert encoded.first_seq == (messages[0].seq if messages else None)
     if postgresql:  # the whole room was compared, with every kind of sender in it
         assert len(compared) == len(SHAPES)
-        for name in (b'"Unknown"', b'"bob_b"', b'"Gone"', b'"Teacher AI"', b'"is_ai":true'):
+        names = (b'"Unknown"', b'"bob_b"', b'"Gone"', b'"Teacher AI"', b'"is_ai":true')
+        for name in (*names, 'Prof \\"Bot\\" 老師'.encode()):
             assert (name in compared[0]) == (name != b'"Gone"'), name
         assert compared[-1] == compared[-2] == b"[]"
 
