@@ -54,9 +54,7 @@ async def test_lookups_by_id_email_and_username(backend: Backend) -> None:
 async def test_update_writes_every_field_and_uncommitted_work_is_lost(backend: Backend) -> None:
     ana = w.user()
     await w.save(backend.uow, ana)
-    changed = replace(
-        ana, full_name="Ana", role=Role.TEACHER, is_active=False, updated_at=w.tick()
-    )
+    changed = replace(ana, full_name="Ana", role=Role.TEACHER, is_active=False, updated_at=w.tick())
     async with backend.uow() as uow:
         await uow.users.update(changed)
         await uow.users.add(w.user(email="lost@example.test"))

@@ -178,9 +178,7 @@ async def test_only_design_and_analytics_configurations_may_be_system_ones(
     # A caller's bug (the use cases check `SYSTEM_TYPES` first): the database's check
     # constraint refuses it, the fake raises ValueError; either way nothing is stored.
     teacher = w.config(None)
-    async with backend.uow() as uow:
-        with pytest.raises((ValueError, IntegrityError)):
-            await uow.agent_configs.add(teacher)
-            await uow.commit()
+    with pytest.raises((ValueError, IntegrityError)):
+        await w.save(backend.uow, teacher)
     async with backend.uow() as uow:
         assert await uow.agent_configs.get(teacher.id) is None

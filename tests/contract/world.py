@@ -168,7 +168,9 @@ def proposal(room_id: UUID, turn_id: UUID, *, now: datetime, ttl: float = 600) -
     )
 
 
-def message(room_id: UUID, sender_id: UUID | None, content: str = "hi", **changes: Any) -> NewMessage:
+def message(
+    room_id: UUID, sender_id: UUID | None, content: str = "hi", **changes: Any
+) -> NewMessage:
     values: dict[str, Any] = {
         "id": new_id(),
         "room_id": room_id,
