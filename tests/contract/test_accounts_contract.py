@@ -172,3 +172,28 @@ async def test_deleting_a_user_takes_its_sessions_and_memberships_keeps_its_work
         [kept_message] = await uow.messages.page(room.id, limit=10)
         assert (kept_message.seq, kept_message.sender_id) == (seq, None)
         assert [m.user_id for m in await uow.courses.members(course.id)] == [bo.id]
+
+
+async def test_the_audit_log_lists_newest_first_and_outlives_its_actor(backend: Backend) -> None:
+    ana = w.user()
+    await w.save(backend.uow, ana)
+    async with backend.uow() as uow:
+        await uow.audit.record(actor_id=ana.id, action="a.one", target_type="t", target_id="1")
+        await uow.commit()
+    async with backend.uow() as uow:
+        await uow.audit.record(
+            actor_id=None, action="a.two", target_type="t", target_id="2", details={"k": [1]}
+        )
+        await uow.commit()
+    async with backend.uow() as uow:
+        await uow.audit.record(actor_id=None, action="a.lost", target_type="t", target_id="3")
+    async with backend.uow() as uow:
+        await uow.users.delete(ana.id)
+        await uow.commit()
+    async with backend.uow() as uow:
+        every = await uow.audit.list(offset=0, limit=10, action=None)
+        ones = await uow.audit.list(offset=0, limit=10, action="a.one")
+    assert [(e.action, e.target_id) for e in every.items] == [("a.two", "2"), ("a.one", "1")]
+    assert every.total == 2
+    assert every.items[0].details == {"k": [1]}
+    assert ([e.actor_id for e in ones.items], ones.total) == ([None], 1)
