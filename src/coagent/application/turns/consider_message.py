@@ -109,7 +109,7 @@ class ConsiderMessage:
                 return Considered(turn_id=None, status=None, reason="not a human message")
             await interrupt_running(uow, config, room_id=room.id, agent_type=agent, seq=message.seq)
             # Only `message_count` reads the room's activity: skip its query otherwise (the
-            # send-to-first-token path, P6).
+            # send-to-first-token path, goal P6 in docs/benchmarks.md).
             activity = (
                 await uow.turns.activity(room.id, agent, up_to_seq=message.seq)
                 if config.trigger.type is TriggerType.MESSAGE_COUNT
