@@ -17,7 +17,7 @@ chunk carries its send time in its text. Reported:
 - chunk -> frame, every chunk: also the wait in the coalescing window under load (<= 50 ms);
 - frames per socket per second, chunks per frame, deliveries per second.
 Everything runs in this one process (the load generator shares it), so the figures include the
-generator's own work. Goal (docs/quality-bar.md P7): chunk -> frame p99 <= 10 ms; chunks
+generator's own work. Goal (P7, docs/benchmarks.md): chunk -> frame p99 <= 10 ms; chunks
 coalesced under load.
 """
 

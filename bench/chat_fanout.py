@@ -20,7 +20,7 @@ shares the 2 cores with the servers, PostgreSQL and Redis) speak `coagent.v1`.
 3. Baseline: the same harness and steps against bench/chat_baseline_asgi.py (one uvicorn
    process, raw ASGI, broadcasts each received frame to every socket), frames of the same size.
 
-Goals (docs/quality-bar.md): >= 50,000 deliveries/s per process for <= 256 B events and >= 0.25x
+Goals (docs/benchmarks.md): >= 50,000 deliveries/s per process for <= 256 B events and >= 0.25x
 the baseline; p99 send -> receive <= 50 ms in a 1,000-member room at 20 msg/s over 2 processes.
 """
 

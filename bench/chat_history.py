@@ -13,7 +13,7 @@ on PostgreSQL + Redis (DB 11) and measures with wrk (64 connections, one thread)
 
 alternating (--rounds of each, --duration seconds per phase), and prints rps, latency and the
 deep/newest ratio. Then EXPLAIN ANALYZE of both queries' SQL (the repository's query).
-Goal (docs/quality-bar.md): >= 2,000 rps; deep page within +-20% of page 1.
+Goal (docs/benchmarks.md): >= 2,000 rps; deep page within +-20% of page 1.
 """
 
 from __future__ import annotations

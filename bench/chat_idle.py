@@ -15,7 +15,7 @@ CHAT_MAX_CONNECTIONS_PER_USER raised, and from one client process (bench/chat_ws
    (uvicorn pings every socket every 20 s; the client answers), and Redis's;
 4. closes everything and reads VmRSS once more.
 
-Goal (docs/quality-bar.md): 10,000 idle sockets on the box at <= 40 KiB each, <= 0.1 core.
+Goal (docs/benchmarks.md): 10,000 idle sockets on the box at <= 40 KiB each, <= 0.1 core.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ through Redis PUBLISH) with the chat rate limits raised, logs every sender in, t
    `message.send` with a client_msg_id and wait for their own `message` event back (send ->
    stored -> published -> received), closed loop; sends/s and that round trip's p50/p99.
 
-Goal (docs/quality-bar.md): >= 1,000 sends/s; p50 <= 8 ms, p99 <= 40 ms at half load.
+Goal (docs/benchmarks.md): >= 1,000 sends/s; p50 <= 8 ms, p99 <= 40 ms at half load.
 Then checks the database: every room's last_seq equals its message count and max seq.
 """
 

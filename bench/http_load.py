@@ -63,7 +63,7 @@ EMAIL = "bench@example.com"
 # Real argon2id cost: the OWASP minimum the service uses by default.
 ARGON2_MEMORY_KIB = 19 * 1024
 ARGON2_TIME_COST = 2
-# P1 goal from docs/quality-bar.md.
+# P1 goal from docs/benchmarks.md.
 P1_RPS_GOAL = 8000
 P1_P99_GOAL_MS = 15.0
 ORIGINAL_LOGIN_RPS = 4.3
@@ -872,7 +872,7 @@ def _split(result: Result) -> str:
 
 def _summary(bench: Bench) -> str:
     by_name = {r.name: r for r in bench.results}
-    lines = ["Against the goals (docs/quality-bar.md):"]
+    lines = ["Against the goals (docs/benchmarks.md):"]
     health, top = by_name.get(PHASE_HEALTH), by_name.get(PHASE_MAX)
     half, mixed = by_name.get(PHASE_HALF), by_name.get(PHASE_MIXED)
     login, burned = by_name.get(PHASE_LOGIN), by_name.get(PHASE_BURN)

@@ -3,7 +3,7 @@
 The callers are those of the other matrices (`CALLERS`): anonymous, a guest, the course's
 student, TA (course role; global role student), co-teacher, owner, another course's teacher and
 student, an admin and a super_admin. Every (operation, caller) pair is one test case with the exact
-status the product rules give it (product.md §2 and the account policy).
+status the product rules give it (docs/authorization.md and the account policy).
 
 These operations act on accounts, not on one course, so the world is built once for the module
 (one app, one database) instead of once per case: the cases never spoil it. What a case changes is

@@ -1,4 +1,4 @@
-"""R6: every operation fuzzed from the app's own OpenAPI document, with every schemathesis check.
+"""Every operation fuzzed from the app's own OpenAPI document, with every schemathesis check.
 
 This is `schemathesis run --checks all` in process: the app runs under uvicorn in a background
 thread (its database engine and Redis clients live on that one event loop), the schema is loaded

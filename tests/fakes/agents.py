@@ -16,7 +16,7 @@ from uuid import NAMESPACE_OID, UUID, uuid4, uuid5
 import anyio.lowlevel
 
 from coagent.application.ports.agents import StoredKey
-from coagent.domain.agents.config import AgentConfig, AgentType, ConfigVersion
+from coagent.domain.agents.config import SYSTEM_TYPES, AgentConfig, AgentType, ConfigVersion
 from coagent.domain.agents.keys import KEY_ORDER, KeyType
 from coagent.domain.errors import Conflict
 
@@ -95,6 +95,9 @@ class InMemoryAgentConfigRepository:
             raise ValueError(f"Agent configuration {config.id} already exists")
         if config.course_id is not None and not self._course_exists(config.course_id):
             raise ValueError(f"Agent configuration course {config.course_id} does not exist")
+        if config.course_id is None and config.type not in SYSTEM_TYPES:
+            # The database's check constraint (ck_agent_config_system_type): a caller's bug.
+            raise ValueError(f"A system configuration cannot be of type {config.type}")
         self._check_unique(config)
         self._configs.put(config.id, replace(config, masked_api_key=None))
 

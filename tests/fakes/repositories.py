@@ -22,7 +22,8 @@ What the database would also do, and the fakes do too:
 - a room is restricted when it has at least one assignment (computed on read, never stored).
 
 Every repository call is an await point (`anyio.lowlevel.checkpoint`), so concurrent use
-cases really interleave. Audit events are never rewritten (no SET NULL of a deleted actor).
+cases really interleave. Deleting a user sets `actor_id` of its audit events to None when the
+deletion commits (ON DELETE SET NULL, as in the database); nothing else rewrites them.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -785,6 +786,8 @@ class InMemoryUnitOfWork:
         self._active = False
         self._used = False
         self._locks: dict[UUID, anyio.Lock] = {}
+        # Users deleted in this unit of work: their audit events lose the actor at commit.
+        self._deleted_users: set[UUID] = set()
 
     async def __aenter__(self) -> Self:
         if self._used:
@@ -899,6 +902,12 @@ class InMemoryUnitOfWork:
             message_rows.apply()
         self._store.audit.extend(self._audit_log.pending)
         self._audit_log.pending.clear()
+        if self._deleted_users:
+            self._store.audit[:] = [
+                replace(e, actor_id=None) if e.actor_id in self._deleted_users else e
+                for e in self._store.audit
+            ]
+            self._deleted_users.clear()
         self._system_state.apply()
         self._store.commits += 1
         self._release_locks()
@@ -925,6 +934,7 @@ class InMemoryUnitOfWork:
         for message_rows in self._message_rows:
             message_rows.discard()
         self._audit_log.pending.clear()
+        self._deleted_users.clear()
         self._system_state.discard()
         self._release_locks()
 
@@ -934,6 +944,7 @@ class InMemoryUnitOfWork:
         self._locks.clear()
 
     def _cascade_user_delete(self, user_id: UUID) -> None:
+        self._deleted_users.add(user_id)
         self._session_repo.delete_where(lambda s: user_id in (s.user_id, s.impersonator_id))
         if self._avatar_rows.get(user_id) is not None:
             self._avatar_rows.delete(user_id)

@@ -43,7 +43,7 @@ async def charge(limiter: RateLimiter, key: str, rate: Rate, detail: str) -> Non
 
 
 class LlmCallQuota:
-    """Per-user and per-course limits on model calls (quality bar S5).
+    """Per-user and per-course limits on model calls (goal S5, docs/benchmarks.md).
 
     The user's limit is charged first, so a user refused by it never spends the course's
     budget; a call refused by the course's limit still counts against its user.

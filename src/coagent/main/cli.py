@@ -100,7 +100,7 @@ def run(host: str, port: int, workers: int, migrate: bool | None, reload: bool) 
         # Frames between 64 KiB and 1 MiB get an `error` event from the chat handler; larger
         # ones are refused by the server outright (close 1009) before we buffer them.
         ws_max_size=1024 * 1024,
-        ws_per_message_deflate=False,  # ~50 KiB per socket otherwise (quality bar P5)
+        ws_per_message_deflate=False,  # ~50 KiB per socket otherwise (goal P5: 40 KiB)
         # A new worker takes ~5 s to import and start the app on a 2-core box: uvicorn's 5 s
         # default made a SIGHUP restart give up ("not ready in time") about half the time.
         timeout_worker_healthcheck=WORKER_READY_SECONDS,

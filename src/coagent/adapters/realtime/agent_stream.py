@@ -5,7 +5,7 @@ Usable in a process without sockets (a worker): publishing needs no listener.
 
 Deltas are coalesced per turn, under load: while this process sends fewer than `busy_rate`
 delta frames a second (all its turns together) every piece goes out at once, so a reader sees
-each provider chunk within milliseconds (quality bar P7); pieces that arrive while the turn's
+each provider chunk within milliseconds (goal P7); pieces that arrive while the turn's
 previous frame is being published go out joined after it. Above that rate each turn sends at
 most one frame per `interval` (50 ms): the first piece after a quiet interval at once, later
 ones joined when the interval has passed. `end` sends what is waiting at once. Frames are

@@ -1,6 +1,6 @@
 """When an agent speaks: one rule, a pure function of its inputs (no I/O, no clock, no RNG).
 
-Order (docs/product.md §5): the room's AI is off or paused, or the agent's type does not
+Order (README, "Agents in rooms"): the room's AI is off or paused, or the agent's type does not
 speak in the room's mode (teacher: `teacher_only` and `both`; peer: `both` only; design and
 analytics: never), or its configuration is not the active one → never; the agent is off duty
 by its schedule → never; a mention → always; otherwise its trigger. Time triggers
