@@ -162,7 +162,7 @@ async def pipeline_round(
     async def one(room: Room, student: User, socket: Socket) -> float:
         socket.first_delta = loop.create_future()
         start = time.perf_counter()
-        await container.http.chat.post.execute(
+        await container.chat.post.execute(
             PostMessageCommand(
                 actor_id=student.id, room_id=room.id, content="@teacher explain photosynthesis"
             )
