@@ -25,6 +25,7 @@ from coagent.adapters.http.courses.services import (
 )
 from coagent.adapters.http.health import Readiness
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from coagent.adapters.realtime.agent_stream import HubAgentStream
 from coagent.adapters.realtime.hub import RoomHub
 from coagent.adapters.security.passwords import Argon2PasswordHasher
 from coagent.adapters.worker.job_queue import TaskiqJobQueue
@@ -96,6 +97,10 @@ class Container:
     @property
     def hub(self) -> RoomHub:
         return self.realtime.hub
+
+    @property
+    def agent_stream(self) -> HubAgentStream:
+        return self.realtime.agent_stream
 
     # The contexts.
     @cached_property
