@@ -192,7 +192,7 @@ async def pipeline_round(
     async def one(room: Room, student: User, socket: Socket) -> float:
         socket.first_delta = loop.create_future()
         start, before = time.perf_counter(), RoundTrips.count
-        await container.http.chat.post.execute(
+        await container.chat.post.execute(
             PostMessageCommand(
                 actor_id=student.id, room_id=room.id, content="@teacher explain photosynthesis"
             )

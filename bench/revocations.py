@@ -28,7 +28,7 @@ from coagent.adapters.persistence.revocation_record import SqlRevocationRecord
 from coagent.adapters.redis_circuit import RedisCircuit, RedisDown
 from coagent.adapters.security.redis_stores import COMPLETE, RedisRevocationList
 from coagent.main import migrations
-from coagent.main.container import create_redis
+from coagent.main.compose.infra import create_redis
 
 DATABASE = "coagent_bench_revocations"
 TTL = timedelta(minutes=10)

@@ -13,6 +13,7 @@ from coagent.application.accounts.create_user import NewAccount
 from coagent.domain.accounts.roles import Role
 from coagent.domain.accounts.user import User
 from coagent.main.app import create_app
+from coagent.main.compose.infra import Overrides
 from coagent.main.container import Container
 from coagent.main.settings import Settings
 from tests.conftest import make_settings
@@ -31,8 +32,15 @@ def settings(tmp_path: Path, pg: str, redis_url: str) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient[Any]]:
-    with TestClient(app=create_app(settings), base_url="http://testserver.local") as test_client:
+def overrides() -> Overrides | None:
+    """Fakes for the app's container; a test parametrizes `overrides` to put its own."""
+    return None
+
+
+@pytest.fixture
+def client(settings: Settings, overrides: Overrides | None) -> Iterator[TestClient[Any]]:
+    app = create_app(settings, overrides)
+    with TestClient(app=app, base_url="http://testserver.local") as test_client:
         yield test_client
 
 
@@ -61,7 +69,7 @@ def seed_user(
 
     async def add() -> User:
         async with container.uow() as uow:
-            user = await container.accounts.add(
+            user = await container.account_factory.add(
                 uow,
                 NewAccount(
                     email=email or f"{role.value}{number}@example.test",

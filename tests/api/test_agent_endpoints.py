@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-import coagent.main.container as container_module
 from coagent.main.app import create_app
+from coagent.main.compose.infra import Overrides
 from coagent.main.settings import Settings
 from tests.api.conftest import World
 from tests.conftest import make_settings
@@ -47,11 +47,9 @@ def scripted() -> ScriptedProviders:
 
 
 @pytest.fixture
-def client(
-    settings: Settings, scripted: ScriptedProviders, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient[Any]]:
-    monkeypatch.setattr(container_module, "ProviderRegistry", lambda **_: scripted)
-    with TestClient(app=create_app(settings), base_url="http://testserver.local") as test_client:
+def client(settings: Settings, scripted: ScriptedProviders) -> Iterator[TestClient[Any]]:
+    app = create_app(settings, Overrides(llm=scripted))
+    with TestClient(app=app, base_url="http://testserver.local") as test_client:
         yield test_client
 
 

@@ -384,7 +384,7 @@ def test_concurrent_activations_leave_exactly_one_active(client, world, config):
 
         async def one(config_id):
             try:
-                await container.http.agents.activate.execute(
+                await container.agents.activate.execute(
                     ActivateAgentConfigCommand(
                         actor_id=world.sessions["owner"].user.id, config_id=config_id
                     )

@@ -81,7 +81,7 @@ def analysed_room(client, world: World, name: str, *, on: bool = True) -> str:
 
 def wait_for(client, job_id: str) -> dict[str, Any]:
     """Await the job's end through the app's own waiter (no polling from here)."""
-    analytics = container_of(client).http.analytics
+    analytics = container_of(client).analytics.http
     run(
         client,
         analytics.wait.execute,
@@ -270,7 +270,7 @@ def test_a_second_request_gets_the_running_job_and_cancel_stops_it(
     assert cancelled.json()["status"] == "cancelled"
     assert cancelled.json()["finished_at"] is not None
     # The runner notices at its next step and stops; wait for its end (its signal).
-    signals = container_of(client).http.analytics.wait._signals
+    signals = container_of(client).analytics.http.wait._signals
     run(client, signals.wait, UUID(job_id), 15)
     assert job_of(client, world, job_id)["status"] == "cancelled"
     again = client.delete(f"{JOBS}{job_id}", headers=owner.headers)

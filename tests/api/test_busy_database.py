@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from coagent.adapters.realtime.hub import RoomHub
 from coagent.domain.accounts.roles import Role
+from coagent.main.compose.infra import Overrides
 from coagent.main.settings import Settings
 from tests.api.chat_helpers import close_code, connect, create_room, next_event, post, send
 from tests.api.conftest import COURSES, Session, container_of, create_course, run, signed_in
@@ -103,11 +105,13 @@ def test_a_message_that_gets_no_connection_is_an_error_event_and_can_be_resent(
     assert [(m["seq"], m["content"]) for m in stored] == [(1, "hello")]
 
 
+# No ring in memory: a resume has to read the database.
+@pytest.mark.parametrize(
+    "overrides", [Overrides(hub=lambda bus, source: RoomHub(bus=bus, source=source, ring_size=0))]
+)
 def test_a_resume_that_gets_no_connection_is_an_error_event(
-    client: TestClient[Any], owner: Session, room_id: str, monkeypatch: pytest.MonkeyPatch
+    client: TestClient[Any], owner: Session, room_id: str
 ) -> None:
-    # No ring in memory: a resume has to read the database.
-    monkeypatch.setattr(container_of(client).hub, "_ring_size", 0)
     for number in (1, 2):
         assert post(client, owner, room_id, f"m{number}").status_code == 201
     with connect(client, room_id, owner) as ws:

@@ -340,7 +340,7 @@ def test_a_demoted_ta_stops_receiving_traces_at_the_access_check(
             headers=owner.headers,
         )
         assert demoted.status_code == 200, demoted.text
-        check = socket_access(container.http.chat.join)
+        check = socket_access(container.chat.join)
         assert run(client, container.hub.drop_unauthorized, check) == 0  # still a member
         run(client, fail)
         assert post(client, owner, room_id, "marker").status_code == 201

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from coagent.adapters.realtime.hub import RoomHub
+from coagent.main.compose.infra import Overrides
 from tests.api.chat_helpers import connect, create_room, next_event, post, send
 from tests.api.conftest import World
 
@@ -128,10 +130,15 @@ def test_resume_from_a_seq_the_room_never_reached_gets_resync(client, world, roo
     assert event["last_seq"] == 0
 
 
-def test_resume_too_far_back_gets_resync(client, world, room_id, monkeypatch) -> None:
-    hub = client.app.state.container.hub
-    monkeypatch.setattr(hub, "_replay_limit", 3)
-    monkeypatch.setattr(hub, "_ring_size", 0)
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        Overrides(
+            hub=lambda bus, source: RoomHub(bus=bus, source=source, ring_size=0, replay_limit=3)
+        )
+    ],
+)
+def test_resume_too_far_back_gets_resync(client, world, room_id) -> None:
     for number in range(6):
         post(client, world.sessions["student"], room_id, f"m{number}")
     with connect(client, room_id, world.sessions["ta"], query="?since_seq=0") as ws:

@@ -38,10 +38,10 @@ from schemathesis.engine import StopReason, events, from_schema, observations
 from schemathesis.engine.observations import _same_origin_path
 from schemathesis.openapi.checks import RejectedPositiveData
 
-import coagent.main.container as container_module
 from coagent.application.accounts.create_user import NewAccount
 from coagent.domain.accounts.roles import Role
 from coagent.main.app import create_app
+from coagent.main.compose.infra import Overrides
 from coagent.main.container import Container
 from tests.api.conftest import signed_in
 from tests.conftest import make_settings
@@ -124,7 +124,7 @@ class SuperAdmins:
 
         async def add() -> None:
             async with container.uow() as uow:
-                await container.accounts.add(
+                await container.account_factory.add(
                     uow,
                     NewAccount(
                         email=email, password=PASSWORD, role=Role.SUPER_ADMIN, full_name="Fuzzer"
@@ -277,11 +277,7 @@ class Outcome:
 
 
 @pytest.fixture
-def server(
-    tmp_path: Path, pg: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[LiveServer]:
-    # Fuzzed keys and base URLs must never reach a real provider: scripted ones answer.
-    monkeypatch.setattr(container_module, "ProviderRegistry", ScriptedProviders)
+def server(tmp_path: Path, pg: str, redis_url: str) -> Iterator[LiveServer]:
     settings = make_settings(
         tmp_path,
         DATABASE_URL=pg,
@@ -294,7 +290,8 @@ def server(
         # request answers 202 at once instead of waiting 30 s for nothing.
         ANALYTICS_WAIT_SECONDS=0,
     )
-    with LiveServer(create_app(settings)) as live:
+    # Fuzzed keys and base URLs must never reach a real provider: scripted ones answer.
+    with LiveServer(create_app(settings, Overrides(llm=ScriptedProviders()))) as live:
         yield live
 
 

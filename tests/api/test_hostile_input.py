@@ -347,7 +347,7 @@ def test_a_socket_that_fails_is_closed_with_1011_and_logged(client, world, room_
     async def broken(_command: Any) -> None:
         raise RuntimeError("the store broke")
 
-    post = container_of(client).http.chat.post
+    post = container_of(client).chat.post
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(post, "execute", broken)
         with connect(client, room_id, world.sessions["student"]) as ws:

@@ -22,7 +22,7 @@ def _populate(client, course_id: str, rooms: int, members: int) -> None:
     async def fill() -> None:
         async with container.uow() as uow:
             for number in range(members):
-                user = await container.accounts.add(
+                user = await container.account_factory.add(
                     uow,
                     NewAccount(
                         email=f"m{number}-{course_id[-12:]}@example.test",

@@ -143,7 +143,6 @@ class ScriptedProviders:
         *,
         per_key: Mapping[str, ScriptedLLM] | None = None,
         offline: ScriptedLLM | None = None,
-        guard: object = None,  # the real registry's endpoint guard: scripts connect nowhere
     ) -> None:
         self.llm = llm or ScriptedLLM(default=reply())
         self.per_key = dict(per_key or {})

@@ -327,7 +327,7 @@ async def _subscribed(web: Web) -> None:
 
 
 async def _say(web: Web, content: str) -> int:
-    posted = await web.container.http.chat.post.execute(
+    posted = await web.container.chat.post.execute(
         PostMessageCommand(actor_id=web.student_id, room_id=web.room.id, content=content)
     )
     await web.container.agents_runtime.kicker.drain()

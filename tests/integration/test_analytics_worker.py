@@ -118,14 +118,14 @@ async def test_a_worker_killed_mid_job_leaves_exactly_one_report(
                 await uow.commit()
 
             with worker(env, log) as doomed:
-                started = await container.http.analytics.start.execute(
+                started = await container.analytics.http.start.execute(
                     StartAnalyticsJobCommand(actor_id=owner.id, course_id=fixture.course.id)
                 )
                 job_id = started.job.id
                 await asyncio.wait_for(first_call.wait(), 60)
                 os.killpg(doomed.pid, signal.SIGKILL)
                 await asyncio.to_thread(doomed.wait, 10)
-            held = await container.http.analytics.wait.execute(
+            held = await container.analytics.http.wait.execute(
                 AwaitAnalyticsJobCommand(job_id=job_id, timeout=0)
             )
             assert (held.status, held.attempts) == (JobStatus.RUNNING, 1), log.read_text()
@@ -144,7 +144,7 @@ async def test_a_worker_killed_mid_job_leaves_exactly_one_report(
                     if await reclaim.execute(ReclaimAnalyticsJobsCommand()):
                         break
                     await asyncio.sleep(0.1)
-                ended = await container.http.analytics.wait.execute(
+                ended = await container.analytics.http.wait.execute(
                     AwaitAnalyticsJobCommand(job_id=job_id, timeout=60)
                 )
             assert ended.status is JobStatus.SUCCEEDED, log.read_text()

@@ -153,7 +153,7 @@ def _seed(pg: str, tmp_path: Path) -> dict[str, str]:
         container = build_container(make_settings(tmp_path, DATABASE_URL=pg))
         try:
             async with container.uow() as uow:
-                teacher = await container.accounts.add(
+                teacher = await container.account_factory.add(
                     uow,
                     NewAccount(
                         email="t@two.test",
@@ -166,7 +166,7 @@ def _seed(pg: str, tmp_path: Path) -> dict[str, str]:
                     actor_id=None,
                     via="test",
                 )
-                student = await container.accounts.add(
+                student = await container.account_factory.add(
                     uow,
                     NewAccount(
                         email="s@two.test",

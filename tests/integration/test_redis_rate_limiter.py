@@ -7,7 +7,7 @@ import pytest
 from redis.asyncio import Redis
 
 from coagent.adapters.limits.redis import PREFIX, RedisRateLimiter
-from coagent.main.container import create_redis
+from coagent.main.compose.infra import create_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -3,7 +3,7 @@
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -11,16 +11,18 @@ from redis.asyncio import Redis
 
 from coagent.adapters.security.redis_stores import RedisAttemptLimiter, RedisRevocationList
 from coagent.domain.accounts.throttle import Backoff
-from coagent.main.container import create_redis
+from coagent.main.compose.infra import create_redis
 from tests.fakes.revocations import FakeRevocationRecord
 from tests.integration.conftest import utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-def revocation_list(client: Redis) -> RedisRevocationList:
+def revocation_list(
+    client: Redis, monotonic: Callable[[], float] = time.monotonic
+) -> RedisRevocationList:
     return RedisRevocationList(
-        client, record=FakeRevocationRecord(), access_ttl=timedelta(minutes=10)
+        client, record=FakeRevocationRecord(), access_ttl=timedelta(minutes=10), monotonic=monotonic
     )
 
 
@@ -165,11 +167,11 @@ async def test_concurrent_attempts_from_two_clients_pass_the_free_count_only(
 
 
 async def test_other_processes_see_a_revocation_within_the_recheck_window(
-    client: Redis, monkeypatch
+    client: Redis,
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("coagent.adapters.security.redis_stores.time.monotonic", lambda: clock[0])
-    here, elsewhere = revocation_list(client), revocation_list(client)
+    here = revocation_list(client, lambda: clock[0])
+    elsewhere = revocation_list(client, lambda: clock[0])
     session = uuid.uuid4()
     assert not await elsewhere.is_revoked(session)  # remembered as clear for 1 s
 

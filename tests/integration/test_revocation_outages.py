@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from coagent.adapters.persistence.revocation_record import SqlRevocationRecord
 from coagent.adapters.redis_circuit import RedisCircuit
 from coagent.adapters.security.redis_stores import COMPLETE, RedisRevocationList
-from coagent.main.container import create_redis
+from coagent.main.compose.infra import create_redis
 from tests.fakes.revocations import FakeRevocationRecord
 from tests.integration.conftest import Database, UserFactory, new_session, utcnow
 from tests.integration.private_redis import PrivateRedis, private_redis

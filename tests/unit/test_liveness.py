@@ -17,7 +17,7 @@ async def test_the_file_is_touched_at_once(tmp_path: Path) -> None:
 
 
 async def test_touch_every_touches_again_each_period_until_cancelled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     touched: list[Path] = []
     third = asyncio.Event()
@@ -27,8 +27,7 @@ async def test_touch_every_touches_again_each_period_until_cancelled(
         if len(touched) == 3:
             third.set()
 
-    monkeypatch.setattr(liveness, "touch", record)
-    task = asyncio.create_task(liveness.touch_every(tmp_path / "alive", 0.001))
+    task = asyncio.create_task(liveness.touch_every(tmp_path / "alive", 0.001, record))
     await asyncio.wait_for(third.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -37,7 +37,9 @@ class RedisCircuit:
         probe: Callable[[], Awaitable[object]] | None = None,
         cool_off: float = 1.0,
         probe_timeout: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._monotonic = monotonic
         self._probe = probe
         self._cool_off = cool_off
         self._probe_timeout = probe_timeout
@@ -50,7 +52,7 @@ class RedisCircuit:
     @property
     def is_open(self) -> bool:
         """True while Redis is believed to be down."""
-        if self._open and self._probe is None and time.monotonic() >= self._closes_at:
+        if self._open and self._probe is None and self._monotonic() >= self._closes_at:
             self._close()
         return self._open
 
@@ -94,7 +96,7 @@ class RedisCircuit:
             )
         self._open = True
         self._closed.clear()
-        self._closes_at = time.monotonic() + self._cool_off
+        self._closes_at = self._monotonic() + self._cool_off
         if self._probe is not None and (self._prober is None or self._prober.done()):
             self._prober = asyncio.create_task(self._probe_until_up(self._probe))
 

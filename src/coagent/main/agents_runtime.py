@@ -105,8 +105,8 @@ def build_agents_runtime(
     publisher: ChatPublisher,
     stream: AgentStream,
     limiter: RateLimiter,
+    kicker: TaskiqTurnKicker,
 ) -> AgentsRuntime:
-    kicker = TaskiqTurnKicker()
     limits = TurnLimits(
         turns_per_minute=settings.agent_turns_per_minute,
         mentions_per_user=settings.agent_mentions_per_user,
@@ -183,7 +183,7 @@ async def with_agent_ticks(settings: Settings, broker: AsyncBroker, main: Awaita
     """
     from coagent.main.container import build_container  # noqa: PLC0415 - cli imports lazily
 
-    container = build_container(settings)
+    container = build_container(settings)  # builds only the runtime and what it needs
     runtime = container.agents_runtime
     runtime.bind(broker)
     ticks = asyncio.create_task(runtime.run_ticks(SCHEDULER_ALIVE))

@@ -15,6 +15,7 @@ from coagent.application.accounts.bootstrap_super_admin import BootstrapSuperAdm
 from coagent.application.chat.join_room import JoinRoom, JoinRoomCommand
 from coagent.domain.errors import CoagentError, NotAuthenticated, NotFound
 from coagent.main.broker import create_broker
+from coagent.main.compose.infra import Overrides
 from coagent.main.container import Container, build_container, http_config
 from coagent.main.demo import keep_credentials
 from coagent.main.settings import Settings, load_settings
@@ -49,9 +50,10 @@ async def bootstrap(container: Container) -> None:
             logger.warning("created the first super admin", extra={"user_id": str(created.id)})
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, overrides: Overrides | None = None) -> Litestar:
+    """The web app; `overrides` puts fakes in place of real adapters (tests)."""
     settings = settings or load_settings()
-    container = build_container(settings)
+    container = build_container(settings, overrides)
     broker = create_broker(settings)
     container.agents_runtime.bind(broker)
 
@@ -94,11 +96,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 logger.warning("task broker did not shut down cleanly")
             await container.aclose()
 
-    app = build_app(services=container.http, config=http_config(settings), lifespan=[lifespan])
+    app = build_app(
+        services=container.http_services(),
+        authenticate=container.authenticate,
+        config=http_config(settings),
+        lifespan=[lifespan],
+    )
     app.state.container = container
     app.state.broker = broker
-    app.state.turn_services = container.agents_runtime.http
-    app.state.proposal_services = container.agents_runtime.proposals
     return app
 
 
@@ -156,7 +161,7 @@ async def _close_revoked_sockets(
     answers from memory for a second; the access check is one short unit of work per
     (user, room) pair.
     """
-    access = socket_access(container.http.chat.join)
+    access = socket_access(container.chat.join)
     rounds = 0
     while True:
         await asyncio.sleep(every)

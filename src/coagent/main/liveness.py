@@ -5,6 +5,7 @@ event loop runs.
 
 import asyncio
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 SCHEDULER_ALIVE = Path(tempfile.gettempdir()) / "coagent-scheduler.alive"
@@ -16,8 +17,12 @@ async def touch(path: Path) -> None:
     await asyncio.to_thread(path.touch)
 
 
-async def touch_every(path: Path, seconds: float = WORKER_EVERY_SECONDS) -> None:
-    """Touch `path` now and then every `seconds` until cancelled."""
+async def touch_every(
+    path: Path,
+    seconds: float = WORKER_EVERY_SECONDS,
+    toucher: Callable[[Path], Awaitable[None]] = touch,
+) -> None:
+    """Touch `path` (with `toucher`) now and then every `seconds` until cancelled."""
     while True:
-        await touch(path)
+        await toucher(path)
         await asyncio.sleep(seconds)

@@ -1,11 +1,10 @@
-"""InMemoryAttemptLimiter and InMemoryRevocationList, on a fake `time` (no sleeping)."""
+"""InMemoryAttemptLimiter and InMemoryRevocationList, on a fake clock (no sleeping)."""
 
 from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
 
-from coagent.adapters.security import memory
 from coagent.adapters.security.memory import InMemoryAttemptLimiter, InMemoryRevocationList
 from coagent.domain.accounts.throttle import Backoff
 
@@ -15,7 +14,7 @@ B = UUID("00000000-0000-7000-8000-00000000000b")
 
 
 class FakeTime:
-    """Stands in for the `time` module inside `memory` only (asyncio keeps the real one)."""
+    """The stores' clock: `monotonic` for the limiter, `now()` (the Clock port) for the list."""
 
     def __init__(self, now: float = 1_000_000.0) -> None:
         self.now = now
@@ -23,20 +22,25 @@ class FakeTime:
     def monotonic(self) -> float:
         return self.now
 
-    def time(self) -> float:
-        return self.now
+
+class Clocked:
+    """The Clock port over a FakeTime."""
+
+    def __init__(self, time: FakeTime) -> None:
+        self.time = time
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.time.now, UTC)
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
-    fake = FakeTime()
-    monkeypatch.setattr(memory, "time", fake)
-    return fake
+def clock() -> FakeTime:
+    return FakeTime()
 
 
 @pytest.fixture
 def limiter(clock: FakeTime) -> InMemoryAttemptLimiter:
-    return InMemoryAttemptLimiter()
+    return InMemoryAttemptLimiter(monotonic=clock.monotonic)
 
 
 # Three free failures in 60 s, then 2 s, 4 s, 8 s... at most 20 s.
@@ -110,7 +114,7 @@ async def test_success_resets_and_refunds(limiter: InMemoryAttemptLimiter, clock
 
 
 async def test_memory_stays_bounded(clock: FakeTime) -> None:
-    limiter = InMemoryAttemptLimiter(max_keys=100)
+    limiter = InMemoryAttemptLimiter(max_keys=100, monotonic=clock.monotonic)
     for n in range(1000):
         assert await limiter.attempt([(f"user{n}", THREE)], "a") == 0
         clock.now += 0.01
@@ -127,7 +131,7 @@ def at(seconds: float) -> datetime:
 
 
 async def test_a_revocation_lasts_until_its_deadline(clock: FakeTime) -> None:
-    revocations = InMemoryRevocationList()
+    revocations = InMemoryRevocationList(clock=Clocked(clock))
     await revocations.revoke([A], until=at(clock.now + 600))
 
     assert await revocations.is_revoked(A)
@@ -139,7 +143,7 @@ async def test_a_revocation_lasts_until_its_deadline(clock: FakeTime) -> None:
 
 
 async def test_revoking_several_and_extending(clock: FakeTime) -> None:
-    revocations = InMemoryRevocationList()
+    revocations = InMemoryRevocationList(clock=Clocked(clock))
     await revocations.revoke([A, B], until=at(clock.now + 60))
     await revocations.revoke([A], until=at(clock.now + 600))
 
@@ -150,7 +154,7 @@ async def test_revoking_several_and_extending(clock: FakeTime) -> None:
 
 
 async def test_expired_entries_are_forgotten(clock: FakeTime) -> None:
-    revocations = InMemoryRevocationList()
+    revocations = InMemoryRevocationList(clock=Clocked(clock))
     await revocations.revoke([A], until=at(clock.now + 60))
     clock.now += 61
 

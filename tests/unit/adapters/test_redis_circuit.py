@@ -76,11 +76,10 @@ async def test_any_redis_error_counts_and_other_errors_propagate() -> None:
     assert circuit.is_open
 
 
-async def test_without_a_probe_it_closes_after_the_cool_off(monkeypatch) -> None:
+async def test_without_a_probe_it_closes_after_the_cool_off() -> None:
     clock = [100.0]
-    monkeypatch.setattr("coagent.adapters.redis_circuit.time.monotonic", lambda: clock[0])
     redis = Redisish()
-    circuit = RedisCircuit(cool_off=1.0)
+    circuit = RedisCircuit(cool_off=1.0, monotonic=lambda: clock[0])
     redis.down = True
     with pytest.raises(RedisDown):
         await circuit.call(redis.answer)

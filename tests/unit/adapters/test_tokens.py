@@ -22,6 +22,16 @@ SESSION = UUID("00000000-0000-7000-8000-000000000002")
 ADMIN = UUID("00000000-0000-7000-8000-000000000003")
 
 
+class MovableClock:
+    """The Clock port, at a time the test sets."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
 def codec(**overrides: Any) -> JwtTokenCodec:
     settings = {"secret": SECRET, "issuer": "coagent", "audience": "coagent-api", **overrides}
     return JwtTokenCodec(**settings)
@@ -186,15 +196,15 @@ def test_garbage_is_refused(garbage: str) -> None:
 
 
 def test_a_verified_token_is_not_verified_again_but_still_expires(monkeypatch):
-    shared = codec()
+    clock = MovableClock(now())
+    shared = codec(clock=clock)
     token = access(ttl=timedelta(minutes=1))
     first = shared.decode_access(token)
     calls = []
     monkeypatch.setattr(jwt, "decode", lambda *a, **k: calls.append(1))  # would break decoding
     assert shared.decode_access(token) == first
     assert calls == []
-    later = first.expires_at.timestamp() + 60
-    monkeypatch.setattr("coagent.adapters.security.tokens.time.time", lambda: later)
+    clock.at = first.expires_at + timedelta(seconds=60)
     with pytest.raises(NotAuthenticated, match="expired"):
         shared.decode_access(token)
 

@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
@@ -38,10 +38,12 @@ from coagent.adapters.http.bodies import strict_json_body, takes_json_body
 from coagent.adapters.http.chat.controller import ChatController
 from coagent.adapters.http.chat.event_schemas import add_event_schemas
 from coagent.adapters.http.chat.socket import chat_socket
+from coagent.adapters.http.config import HttpConfig
 from coagent.adapters.http.courses.announcements import AnnouncementsController
 from coagent.adapters.http.courses.controller import CoursesController
 from coagent.adapters.http.courses.rooms import RoomsController
 from coagent.adapters.http.csrf import CsrfMiddleware
+from coagent.adapters.http.deps import ServiceRegistry
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.meta import list_timezones
 from coagent.adapters.http.metrics import count_requests, read_metrics
@@ -49,9 +51,9 @@ from coagent.adapters.http.problems import EXCEPTION_HANDLERS
 from coagent.adapters.http.proposals.controller import ProposalsController
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
 from coagent.adapters.http.request_id import current_request_id, request_ids
-from coagent.adapters.http.services import HttpConfig, HttpServices
 from coagent.adapters.http.struct_schemas import complete_struct_schemas
 from coagent.adapters.http.turns.controller import TurnsController
+from coagent.application.accounts.authenticate import Authenticate
 
 access_logger = logging.getLogger("coagent.access")
 
@@ -187,7 +189,8 @@ COMPRESSION = CompressionConfig(
 
 def build_app(
     *,
-    services: HttpServices,
+    services: Iterable[object],
+    authenticate: Authenticate,
     config: HttpConfig,
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
     debug: bool = False,
@@ -225,7 +228,7 @@ def build_app(
             docs_assets,
         ],
         dependencies={
-            "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
+            "authenticate": Provide(lambda: authenticate, use_cache=True, sync_to_thread=False),
             "config": Provide(lambda: config, use_cache=True, sync_to_thread=False),
             "current": Provide(provide_principal),
             "principal": Provide(provide_optional_principal),
@@ -287,6 +290,8 @@ def build_app(
         logging_config=None,  # the composition root configures logging
     )
     complete_struct_schemas(app)
+    # Each controller takes its own context's services from here (deps.services_of).
+    app.state.services = ServiceRegistry(services)
     add_event_schemas(app)
     _declare_unsupported_media_type(app)
     _fix_options_allow(app)

@@ -6,8 +6,8 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 
-from coagent.adapters.http.deps import Services
-from coagent.adapters.http.services import HttpConfig
+from coagent.adapters.http.config import HttpConfig
+from coagent.adapters.http.deps import Authenticator
 from coagent.application.accounts.authenticate import Principal
 from coagent.application.accounts.sessions import IssuedTokens
 from coagent.domain.errors import NotAuthenticated
@@ -33,22 +33,24 @@ def access_token(request: Request[Any, Any, Any]) -> str | None:
     return bearer_token(request) or request.cookies.get(ACCESS_COOKIE) or None
 
 
-async def provide_principal(request: Request[Any, Any, Any], services: Services) -> Principal:
+async def provide_principal(
+    request: Request[Any, Any, Any], authenticate: Authenticator
+) -> Principal:
     token = access_token(request)
     if not token:
         raise NotAuthenticated("Not authenticated")
-    principal: Principal = await services.accounts.authenticate.execute(token)
+    principal: Principal = await authenticate.execute(token)
     return principal
 
 
 async def provide_optional_principal(
-    request: Request[Any, Any, Any], services: Services
+    request: Request[Any, Any, Any], authenticate: Authenticator
 ) -> Principal | None:
     token = access_token(request)
     if not token:
         return None
     try:
-        principal: Principal = await services.accounts.authenticate.execute(token)
+        principal: Principal = await authenticate.execute(token)
     except NotAuthenticated:
         return None
     return principal

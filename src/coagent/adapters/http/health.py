@@ -2,14 +2,24 @@
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 import msgspec
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
-from coagent.adapters.http.deps import Services
+from coagent.adapters.http.deps import services_of
 
 logger = logging.getLogger("coagent.http")
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Readiness probes: name -> check raising on failure."""
+
+    probes: Mapping[str, Callable[[], Awaitable[None]]]
 
 
 class Health(msgspec.Struct, omit_defaults=True):
@@ -28,10 +38,11 @@ async def health() -> Health:
     tags=["health"],
     description="The database (and Redis, when configured) answer.",
     responses={503: ResponseSpec(data_container=Health, description="Not ready")},
+    dependencies={"readiness": services_of(Readiness)},
 )
-async def ready(services: Services) -> Response[Health]:
+async def ready(readiness: NamedDependency[Readiness]) -> Response[Health]:
     checks: dict[str, str] = {}
-    for name, probe in services.readiness.items():
+    for name, probe in readiness.probes.items():
         try:
             await asyncio.wait_for(probe(), timeout=3)
             checks[name] = "ok"

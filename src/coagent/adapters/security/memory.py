@@ -3,10 +3,12 @@
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from uuid import UUID
 
+from coagent.adapters.system import SystemClock
+from coagent.application.ports.clock import Clock
 from coagent.application.ports.revocations import REBUILD_SLACK, RevocationRecord
 from coagent.domain.accounts.throttle import Backoff
 
@@ -21,7 +23,9 @@ class InMemoryRevocationList:
         *,
         record: RevocationRecord | None = None,
         access_ttl: timedelta = timedelta(minutes=10),
+        clock: Clock | None = None,
     ) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._until: dict[UUID, float] = {}
         self._record = record
         self._access_ttl = access_ttl
@@ -29,7 +33,7 @@ class InMemoryRevocationList:
 
     async def revoke(self, session_ids: Iterable[UUID], until: datetime) -> None:
         deadline = until.timestamp()
-        now = time.time()
+        now = self._clock.now().timestamp()
         # Forget entries whose tokens have all expired, so the map stays small.
         self._until = {sid: t for sid, t in self._until.items() if t > now}
         for session_id in session_ids:
@@ -39,13 +43,13 @@ class InMemoryRevocationList:
         if self._record is not None:
             await self._load(self._record)
         deadline = self._until.get(session_id)
-        return deadline is not None and deadline > time.time()
+        return deadline is not None and deadline > self._clock.now().timestamp()
 
     async def _load(self, record: RevocationRecord) -> None:
         async with self._loading:
             if self._record is None:  # loaded while this caller waited
                 return
-            now = datetime.now(UTC)
+            now = self._clock.now()
             lifetime = self._access_ttl + REBUILD_SLACK
             for session_id, at in await record.revoked_since(now - lifetime):
                 self._until.setdefault(session_id, (at + lifetime).timestamp())
@@ -57,7 +61,10 @@ class InMemoryAttemptLimiter:
     the window. No await between checking and counting, so the step is atomic on the loop.
     """
 
-    def __init__(self, *, max_keys: int = 100_000) -> None:
+    def __init__(
+        self, *, max_keys: int = 100_000, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._monotonic = monotonic
         self._failures: dict[str, deque[tuple[float, str]]] = {}
         self._max_keys = max_keys
 
@@ -72,7 +79,7 @@ class InMemoryAttemptLimiter:
         return failures
 
     async def attempt(self, keys: Sequence[tuple[str, Backoff]], attempt_id: str) -> float:
-        now = time.monotonic()
+        now = self._monotonic()
         wait = 0.0
         for key, backoff in keys:
             failures = self._live(key, backoff.window_seconds, now)

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -45,7 +45,9 @@ class RedisRevocationList:
         circuit: RedisCircuit | None = None,
         recheck_after: float = 1.0,
         max_remembered: int = 100_000,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._monotonic = monotonic
         self._redis = redis
         self._record = record
         self._access_ttl = access_ttl
@@ -64,7 +66,7 @@ class RedisRevocationList:
         await self._write_unwritten()
 
     async def is_revoked(self, session_id: UUID) -> bool:
-        now = time.monotonic()
+        now = self._monotonic()
         if self._clear_until.get(session_id, 0.0) > now:
             return False
         if session_id in self._unwritten:  # revoked here; Redis has not been told yet

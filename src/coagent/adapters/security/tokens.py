@@ -1,7 +1,6 @@
 """JWT access and refresh tokens (HS256 only; typ, iss, aud, jti checked)."""
 
 import secrets
-import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -9,6 +8,8 @@ from uuid import UUID
 
 import jwt
 
+from coagent.adapters.system import SystemClock
+from coagent.application.ports.clock import Clock
 from coagent.application.ports.security import AccessClaims, RefreshClaims
 from coagent.domain.accounts.roles import Role
 from coagent.domain.errors import NotAuthenticated
@@ -19,8 +20,16 @@ _REQUIRED = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "typ", "sid"]
 
 class JwtTokenCodec:
     def __init__(
-        self, *, secret: str, issuer: str, audience: str, leeway: int = 5, cache_size: int = 8192
+        self,
+        *,
+        secret: str,
+        issuer: str,
+        audience: str,
+        leeway: int = 5,
+        cache_size: int = 8192,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._secret = secret
         self._issuer = issuer
         self._audience = audience
@@ -51,7 +60,7 @@ class JwtTokenCodec:
 
     def decode_access(self, token: str) -> AccessClaims:
         claims = self._verified_access(token)
-        if claims.expires_at.timestamp() + self._leeway < time.time():
+        if claims.expires_at.timestamp() + self._leeway < self._clock.now().timestamp():
             raise NotAuthenticated("Token has expired")
         return claims
 

@@ -5,7 +5,8 @@ from typing import Annotated
 from litestar import Response, get
 from litestar.params import PathParameter
 
-from coagent.adapters.http.deps import Services
+from coagent.adapters.http.accounts.services import Accounts, AccountServices
+from coagent.adapters.http.deps import services_of
 from coagent.adapters.http.problems import problems
 from coagent.application.accounts.get_avatar import GetAvatarCommand
 
@@ -16,13 +17,14 @@ from coagent.application.accounts.get_avatar import GetAvatarCommand
     tags=["users"],
     responses=problems(404),
     media_type="image/*",
+    dependencies={"accounts": services_of(AccountServices)},
 )
 async def read_avatar(
     # The server names the files `<hex>.<ext>`; other characters (NUL, slashes) never match.
     file_name: Annotated[str, PathParameter(pattern=r"^[A-Za-z0-9._-]{1,255}$")],
-    services: Services,
+    accounts: Accounts,
 ) -> Response[bytes]:
-    image = await services.accounts.get_avatar.execute(GetAvatarCommand(file_name=file_name))
+    image = await accounts.get_avatar.execute(GetAvatarCommand(file_name=file_name))
     return Response(
         image.data,
         media_type=image.content_type,

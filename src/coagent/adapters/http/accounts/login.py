@@ -20,13 +20,14 @@ from coagent.adapters.http.accounts.schemas import (
     TokenResponse,
     UserRead,
 )
+from coagent.adapters.http.accounts.services import Accounts, AccountServices
 from coagent.adapters.http.auth import (
     REFRESH_COOKIE,
     SECURITY,
     clear_session_cookies,
     session_cookies,
 )
-from coagent.adapters.http.deps import Config, Current, MaybePrincipal, Services
+from coagent.adapters.http.deps import Config, Current, MaybePrincipal, services_of
 from coagent.adapters.http.problems import Problem, problem_response, problems
 from coagent.application.accounts.get_current_user import GetCurrentUserCommand
 from coagent.application.accounts.impersonate import ImpersonateCommand
@@ -133,6 +134,7 @@ def _unauthenticated(config: Config, detail: str) -> Response[Problem]:
 class LoginController(Controller):
     path = "/api/v1/login"
     tags = ["login"]
+    dependencies = {"accounts": services_of(AccountServices)}
 
     @post(
         "/access-token",
@@ -148,14 +150,14 @@ class LoginController(Controller):
         status_code=200,
     )
     async def access_token(
-        self, request: Request[Any, Any, Any], services: Services, config: Config
+        self, request: Request[Any, Any, Any], accounts: Accounts, config: Config
     ) -> Response[TokenResponse]:
         body = await _credentials_body(request)
         try:
             credentials = msgspec.convert(body, LoginJson, strict=False)
         except msgspec.ValidationError as error:
             raise InvalidInput(f"Invalid credentials body: {error}") from error
-        issued = await services.accounts.log_in.execute(
+        issued = await accounts.log_in.execute(
             LogInCommand(
                 login=credentials.username,
                 password=credentials.password,
@@ -179,7 +181,7 @@ class LoginController(Controller):
         status_code=200,
     )
     async def refresh(
-        self, request: Request[Any, Any, Any], services: Services, config: Config
+        self, request: Request[Any, Any, Any], accounts: Accounts, config: Config
     ) -> Response[Any]:
         body = await _credentials_body(request)
         try:
@@ -190,9 +192,7 @@ class LoginController(Controller):
         if not token:
             return _unauthenticated(config, "No refresh token")
         try:
-            issued = await services.accounts.refresh.execute(
-                RefreshSessionCommand(refresh_token=token)
-            )
+            issued = await accounts.refresh.execute(RefreshSessionCommand(refresh_token=token))
         except NotAuthenticated as error:
             return _unauthenticated(config, error.detail)
         return _token_response(config, issued)
@@ -208,12 +208,12 @@ class LoginController(Controller):
     async def logout(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
+        accounts: Accounts,
         config: Config,
         principal: MaybePrincipal,
     ) -> Response[Notice]:
         session_id = principal.session_id if principal else None
-        await services.accounts.log_out.execute(
+        await accounts.log_out.execute(
             LogOutCommand(session_id=session_id, refresh_token=request.cookies.get(REFRESH_COOKIE))
         )
         response = Response(Notice(message="Logged out successfully"))
@@ -230,14 +230,12 @@ class LoginController(Controller):
         security=SECURITY,
     )
     async def logout_all(
-        self, services: Services, config: Config, current: Current
+        self, accounts: Accounts, config: Config, current: Current
     ) -> Response[Notice]:
         user_id = current.impersonator_id or current.user_id
         if current.impersonator_id is not None:
             raise PermissionDeniedException("Stop impersonating first")
-        count = await services.accounts.log_out_everywhere.execute(
-            LogOutEverywhereCommand(user_id=user_id)
-        )
+        count = await accounts.log_out_everywhere.execute(LogOutEverywhereCommand(user_id=user_id))
         response = Response(Notice(message=f"Revoked {count} session(s)"))
         clear_session_cookies(response, config)
         return response
@@ -261,12 +259,12 @@ class LoginController(Controller):
         security=SECURITY,
     )
     async def test_token(
-        self, request: Request[Any, Any, Any], services: Services, principal: MaybePrincipal
+        self, request: Request[Any, Any, Any], accounts: Accounts, principal: MaybePrincipal
     ) -> UserRead:
         try:
             if principal is None:
                 raise NotAuthenticated("Not authenticated")
-            user = await services.accounts.current_user.execute(
+            user = await accounts.current_user.execute(
                 GetCurrentUserCommand(actor_id=principal.user_id)
             )
         except NotAuthenticated as error:
@@ -307,11 +305,11 @@ class LoginController(Controller):
     async def impersonate(
         self,
         user_id: FromPath[UUID],
-        services: Services,
+        accounts: Accounts,
         config: Config,
         current: Current,
     ) -> Response[TokenResponse]:
-        issued = await services.accounts.impersonate.execute(
+        issued = await accounts.impersonate.execute(
             ImpersonateCommand(
                 actor_id=current.user_id, actor_session_id=current.session_id, target_id=user_id
             )
@@ -331,10 +329,10 @@ class LoginController(Controller):
         security=SECURITY,
     )
     async def stop_impersonate(
-        self, services: Services, config: Config, current: Current
+        self, accounts: Accounts, config: Config, current: Current
     ) -> Response[Any]:
         try:
-            issued = await services.accounts.stop_impersonating.execute(
+            issued = await accounts.stop_impersonating.execute(
                 StopImpersonatingCommand(session_id=current.session_id)
             )
         except NotAuthenticated as error:

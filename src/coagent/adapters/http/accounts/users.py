@@ -15,9 +15,10 @@ from coagent.adapters.http.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
+from coagent.adapters.http.accounts.services import Accounts, AccountServices
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.bodies import sent, unset_keeps
-from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.accounts.create_user import CreateUserCommand, NewAccount
@@ -50,12 +51,11 @@ class UsersController(Controller):
     path = "/api/v1/users"
     tags = ["users"]
     security = SECURITY
+    dependencies = {"accounts": services_of(AccountServices)}
 
     @get("/me", operation_id="users_read_me", responses=problems(401))
-    async def read_me(self, services: Services, current: Current) -> UserRead:
-        user = await services.accounts.current_user.execute(
-            GetCurrentUserCommand(actor_id=current.user_id)
-        )
+    async def read_me(self, accounts: Accounts, current: Current) -> UserRead:
+        user = await accounts.current_user.execute(GetCurrentUserCommand(actor_id=current.user_id))
         return UserRead.of(user)
 
     @put(
@@ -70,10 +70,10 @@ class UsersController(Controller):
     async def update_me(
         self,
         data: JSONBody[UserUpdate],
-        services: Services,
+        accounts: Accounts,
         current: Current,
     ) -> UserRead:
-        user = await services.accounts.update_user.execute(
+        user = await accounts.update_user.execute(
             _update_command(current.user_id, current.user_id, data)
         )
         return UserRead.of(user)
@@ -89,11 +89,11 @@ class UsersController(Controller):
     async def upload_avatar(
         self,
         data: Annotated[AvatarUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
-        services: Services,
+        accounts: Accounts,
         current: Current,
     ) -> UserRead:
         content = await data.file.read(AVATAR_MAX_BYTES + 1)
-        user = await services.accounts.set_avatar.execute(
+        user = await accounts.set_avatar.execute(
             SetAvatarCommand(actor_id=current.user_id, data=content)
         )
         return UserRead.of(user)
@@ -107,7 +107,7 @@ class UsersController(Controller):
     async def list_users(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
+        accounts: Accounts,
         current: Current,
         skip: Offset = 0,
         # schema_extra: Litestar leaves a zero `ge` of an optional parameter out of the schema.
@@ -119,7 +119,7 @@ class UsersController(Controller):
         search: Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)] = None,
     ) -> Response[list[UserRead]]:
         start = offset if offset is not None else skip
-        page = await services.accounts.list_users.execute(
+        page = await accounts.list_users.execute(
             ListUsersCommand(actor_id=current.user_id, offset=start, limit=limit, search=search)
         )
         return Response(
@@ -136,10 +136,10 @@ class UsersController(Controller):
     async def create_user(
         self,
         data: JSONBody[UserCreate],
-        services: Services,
+        accounts: Accounts,
         current: Current,
     ) -> UserRead:
-        user = await services.accounts.create_user.execute(
+        user = await accounts.create_user.execute(
             CreateUserCommand(
                 actor_id=current.user_id,
                 account=NewAccount(
@@ -167,12 +167,12 @@ class UsersController(Controller):
     )
     async def search_users(
         self,
-        services: Services,
+        accounts: Accounts,
         current: Current,
         q: Annotated[str, QueryParameter(min_length=2, max_length=200, pattern=SEARCH_TERM)],
         limit: Annotated[int, QueryParameter(ge=1, le=50)] = 10,
     ) -> list[UserRead]:
-        users = await services.accounts.search_users.execute(
+        users = await accounts.search_users.execute(
             SearchUsersCommand(actor_id=current.user_id, query=q, limit=limit)
         )
         return [UserRead.of(user) for user in users]
@@ -187,12 +187,10 @@ class UsersController(Controller):
         self,
         user_id: FromPath[UUID],
         data: JSONBody[UserUpdate],
-        services: Services,
+        accounts: Accounts,
         current: Current,
     ) -> UserRead:
-        user = await services.accounts.update_user.execute(
-            _update_command(current.user_id, user_id, data)
-        )
+        user = await accounts.update_user.execute(_update_command(current.user_id, user_id, data))
         return UserRead.of(user)
 
     @delete(
@@ -203,9 +201,9 @@ class UsersController(Controller):
         status_code=200,
     )
     async def delete_user(
-        self, user_id: FromPath[UUID], services: Services, current: Current
+        self, user_id: FromPath[UUID], accounts: Accounts, current: Current
     ) -> UserRead:
-        user = await services.accounts.delete_user.execute(
+        user = await accounts.delete_user.execute(
             DeleteUserCommand(actor_id=current.user_id, user_id=user_id)
         )
         return UserRead.of(user)

@@ -8,8 +8,9 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath, QueryParameter
 
+from coagent.adapters.http.admin.services import Admin, AdminServices
 from coagent.adapters.http.auth import SECURITY
-from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.admin.audit import ReadAuditLogCommand
@@ -60,6 +61,7 @@ class AdminController(Controller):
     path = "/api/v1/admin"
     tags = ["admin"]
     security = SECURITY
+    dependencies = {"admin": services_of(AdminServices)}
 
     @get(
         "/db/tables",
@@ -67,8 +69,8 @@ class AdminController(Controller):
         description="Admins and super_admins: the tables the database viewer shows.",
         responses=problems(401, 403),
     )
-    async def tables(self, services: Services, current: Current) -> list[str]:
-        return await services.admin.tables.execute(BrowseTablesCommand(actor_id=current.user_id))
+    async def tables(self, admin: Admin, current: Current) -> list[str]:
+        return await admin.tables.execute(BrowseTablesCommand(actor_id=current.user_id))
 
     @get(
         "/db/tables/{table_name:str}",
@@ -84,7 +86,7 @@ class AdminController(Controller):
     )
     async def rows(
         self,
-        services: Services,
+        admin: Admin,
         current: Current,
         table_name: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
@@ -94,7 +96,7 @@ class AdminController(Controller):
         start_date: Annotated[str | None, QueryParameter(format="date-time")] = None,
         end_date: Annotated[str | None, QueryParameter(format="date-time")] = None,
     ) -> list[dict[str, Any]]:
-        return await services.admin.rows.execute(
+        return await admin.rows.execute(
             BrowseRowsCommand(
                 actor_id=current.user_id,
                 table=table_name,
@@ -119,13 +121,13 @@ class AdminController(Controller):
     async def audit(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
+        admin: Admin,
         current: Current,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
         action: Annotated[str | None, QueryParameter(max_length=64, pattern=NO_NUL)] = None,
     ) -> Response[list[AuditEntryRead]]:
-        page = await services.admin.audit.execute(
+        page = await admin.audit.execute(
             ReadAuditLogCommand(actor_id=current.user_id, offset=offset, limit=limit, action=action)
         )
         return Response(

@@ -24,13 +24,14 @@ from coagent.adapters.http.agents.schemas import (
     tool_bounds_from_schema,
     tools_from_schema,
 )
+from coagent.adapters.http.agents.services import Agents, AgentServices
 from coagent.adapters.http.agents.trigger_schemas import (
     schedule_from_schema,
     trigger_from_schema,
 )
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.bodies import unset_keeps
-from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.agents.activate_config import ActivateAgentConfigCommand
@@ -106,6 +107,7 @@ class AgentsController(Controller):
     path = "/api/v1/agents"
     tags = ["agents"]
     security = SECURITY
+    dependencies = {"agents": services_of(AgentServices)}
 
     @get(
         "/system",
@@ -113,8 +115,8 @@ class AgentsController(Controller):
         description="Admins only: the system design and analytics configurations.",
         responses=problems(401, 403),
     )
-    async def list_system(self, services: Services, current: Current) -> list[AgentConfigRead]:
-        configs = await services.agents.list_system.execute(
+    async def list_system(self, agents: Agents, current: Current) -> list[AgentConfigRead]:
+        configs = await agents.list_system.execute(
             ListSystemAgentConfigsCommand(actor_id=current.user_id)
         )
         return [AgentConfigRead.of(config) for config in configs]
@@ -136,10 +138,10 @@ class AgentsController(Controller):
         self,
         agent_type: FromPath[SystemAgentType],
         data: JSONBody[AgentConfigCreate],
-        services: Services,
+        agents: Agents,
         current: Current,
     ) -> AgentConfigRead:
-        config = await services.agents.upsert.execute(
+        config = await agents.upsert.execute(
             UpsertAgentConfigCommand(
                 actor_id=current.user_id,
                 course_id=None,
@@ -170,9 +172,9 @@ class AgentsController(Controller):
         responses=problems(401, 403, 404, 429, 502, 503, 504),
     )
     async def generate(
-        self, data: JSONBody[DesignRequest], services: Services, current: Current
+        self, data: JSONBody[DesignRequest], agents: Agents, current: Current
     ) -> DesignResponse:
-        result = await services.agents.generate.execute(
+        result = await agents.generate.execute(
             GeneratePromptCommand(
                 actor_id=current.user_id,
                 requirement=data.requirement,
@@ -199,9 +201,9 @@ class AgentsController(Controller):
         responses=problems(401, 403, 404),
     )
     async def list_configs(
-        self, id: CourseOrConfigId, services: Services, current: Current
+        self, id: CourseOrConfigId, agents: Agents, current: Current
     ) -> list[AgentConfigRead]:
-        configs = await services.agents.list.execute(
+        configs = await agents.list.execute(
             ListAgentConfigsCommand(actor_id=current.user_id, course_id=id)
         )
         return [AgentConfigRead.of(config) for config in configs]
@@ -220,10 +222,10 @@ class AgentsController(Controller):
         self,
         id: CourseOrConfigId,
         data: JSONBody[AgentConfigCreate],
-        services: Services,
+        agents: Agents,
         current: Current,
     ) -> AgentConfigRead:
-        config = await services.agents.create.execute(
+        config = await agents.create.execute(
             CreateAgentConfigCommand(
                 actor_id=current.user_id,
                 course_id=id,
@@ -263,10 +265,10 @@ class AgentsController(Controller):
         self,
         id: CourseOrConfigId,
         data: JSONBody[AgentConfigUpdate],
-        services: Services,
+        agents: Agents,
         current: Current,
     ) -> AgentConfigRead:
-        config = await services.agents.update.execute(
+        config = await agents.update.execute(
             UpdateAgentConfigCommand(
                 actor_id=current.user_id, config_id=id, changes=changes_of(data)
             )
@@ -279,10 +281,8 @@ class AgentsController(Controller):
         description="Co-teachers, the owner and admins; keys and versions go with it.",
         responses=problems(401, 403, 404),
     )
-    async def delete_config(
-        self, id: CourseOrConfigId, services: Services, current: Current
-    ) -> None:
-        await services.agents.delete.execute(
+    async def delete_config(self, id: CourseOrConfigId, agents: Agents, current: Current) -> None:
+        await agents.delete.execute(
             DeleteAgentConfigCommand(actor_id=current.user_id, config_id=id)
         )
 
@@ -296,9 +296,9 @@ class AgentsController(Controller):
         responses=problems(401, 403, 404, 409),
     )
     async def activate(
-        self, config_id: FromPath[UUID], services: Services, current: Current
+        self, config_id: FromPath[UUID], agents: Agents, current: Current
     ) -> AgentConfigRead:
-        config = await services.agents.activate.execute(
+        config = await agents.activate.execute(
             ActivateAgentConfigCommand(actor_id=current.user_id, config_id=config_id)
         )
         return AgentConfigRead.of(config)
@@ -310,9 +310,9 @@ class AgentsController(Controller):
         responses=problems(401, 403, 404),
     )
     async def read_keys(
-        self, config_id: FromPath[UUID], services: Services, current: Current
+        self, config_id: FromPath[UUID], agents: Agents, current: Current
     ) -> AgentKeysRead:
-        masks = await services.agents.read_keys.execute(
+        masks = await agents.read_keys.execute(
             ReadAgentKeysCommand(actor_id=current.user_id, config_id=config_id)
         )
         return AgentKeysRead.of(masks)
@@ -331,10 +331,10 @@ class AgentsController(Controller):
         self,
         config_id: FromPath[UUID],
         data: JSONBody[AgentKeysUpdate],
-        services: Services,
+        agents: Agents,
         current: Current,
     ) -> AgentConfigRead:
-        config = await services.agents.set_keys.execute(
+        config = await agents.set_keys.execute(
             SetAgentKeysCommand(
                 actor_id=current.user_id, config_id=config_id, keys=data.as_mapping()
             )
@@ -344,6 +344,8 @@ class AgentsController(Controller):
 
 class AgentConfigController(Controller):
     """The original's legacy and versioning routes."""
+
+    dependencies = {"agents": services_of(AgentServices)}
 
     path = "/api/v1/agent-config"
     tags = ["agents"]
@@ -356,9 +358,9 @@ class AgentConfigController(Controller):
         responses=problems(401, 403, 404),
     )
     async def list_configs(
-        self, course_id: FromPath[UUID], services: Services, current: Current
+        self, course_id: FromPath[UUID], agents: Agents, current: Current
     ) -> list[AgentConfigRead]:
-        configs = await services.agents.list.execute(
+        configs = await agents.list.execute(
             ListAgentConfigsCommand(actor_id=current.user_id, course_id=course_id)
         )
         return [AgentConfigRead.of(config) for config in configs]
@@ -381,10 +383,10 @@ class AgentConfigController(Controller):
         course_id: FromPath[UUID],
         agent_type: FromPath[AgentType],
         data: JSONBody[AgentConfigCreate],
-        services: Services,
+        agents: Agents,
         current: Current,
     ) -> AgentConfigRead:
-        config = await services.agents.upsert.execute(
+        config = await agents.upsert.execute(
             UpsertAgentConfigCommand(
                 actor_id=current.user_id,
                 course_id=course_id,
@@ -404,10 +406,10 @@ class AgentConfigController(Controller):
         self,
         config_id: FromPath[UUID],
         data: JSONBody[VersionCreate],
-        services: Services,
+        agents: Agents,
         current: Current,
     ) -> VersionRead:
-        version = await services.agents.save_version.execute(
+        version = await agents.save_version.execute(
             SaveAgentConfigVersionCommand(
                 actor_id=current.user_id, config_id=config_id, version_label=data.version_label
             )
@@ -427,12 +429,12 @@ class AgentConfigController(Controller):
         self,
         request: Request[Any, Any, Any],
         config_id: FromPath[UUID],
-        services: Services,
+        agents: Agents,
         current: Current,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 100,
     ) -> Response[list[VersionRead]]:
-        page = await services.agents.list_versions.execute(
+        page = await agents.list_versions.execute(
             ListAgentConfigVersionsCommand(
                 actor_id=current.user_id, config_id=config_id, offset=offset, limit=limit
             )
@@ -458,10 +460,10 @@ class AgentConfigController(Controller):
         self,
         config_id: FromPath[UUID],
         version_id: FromPath[UUID],
-        services: Services,
+        agents: Agents,
         current: Current,
     ) -> AgentConfigRead:
-        config = await services.agents.restore_version.execute(
+        config = await agents.restore_version.execute(
             RestoreAgentConfigVersionCommand(
                 actor_id=current.user_id, config_id=config_id, version_id=version_id
             )

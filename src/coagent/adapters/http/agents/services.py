@@ -1,6 +1,8 @@
-"""The agent-configuration use cases the HTTP adapter calls (part of `HttpServices`)."""
+"""The agent-configuration use cases the HTTP adapter calls (`services_of(AgentServices)`)."""
 
 from dataclasses import dataclass
+
+from litestar.di import NamedDependency
 
 from coagent.application.agents.activate_config import ActivateAgentConfig
 from coagent.application.agents.create_config import CreateAgentConfig
@@ -32,3 +34,6 @@ class AgentServices:
     list_versions: ListAgentConfigVersions
     restore_version: RestoreAgentConfigVersion
     generate: GeneratePrompt
+
+
+Agents = NamedDependency[AgentServices]

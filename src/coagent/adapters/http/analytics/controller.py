@@ -19,8 +19,9 @@ from coagent.adapters.http.analytics.schemas import (
     student_rows,
     students_csv,
 )
+from coagent.adapters.http.analytics.services import Analytics, AnalyticsServices
 from coagent.adapters.http.auth import SECURITY
-from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problem_response, problems
 from coagent.application.analytics.await_job import AwaitAnalyticsJobCommand
@@ -58,6 +59,7 @@ class AnalyticsController(Controller):
     path = "/api/v1/analytics"
     tags = ["analytics"]
     security = SECURITY
+    dependencies = {"analytics": services_of(AnalyticsServices)}
 
     @post(
         "/{course_id:uuid}/generate",
@@ -81,14 +83,13 @@ class AnalyticsController(Controller):
     async def generate(
         self,
         course_id: FromPath[UUID],
-        services: Services,
+        analytics: Analytics,
         current: Current,
         prefer: Annotated[
             str | None,
             HeaderParameter(name="Prefer", required=False, pattern=r"^[^\x00]*$", max_length=1000),
         ] = None,
     ) -> Response[ReportRead]:
-        analytics = services.analytics
         started = await analytics.start.execute(
             StartAnalyticsJobCommand(actor_id=current.user_id, course_id=course_id)
         )
@@ -125,12 +126,12 @@ class AnalyticsController(Controller):
         self,
         request: Request[Any, Any, Any],
         course_id: FromPath[UUID],
-        services: Services,
+        analytics: Analytics,
         current: Current,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> Response[list[ReportRead]]:
-        page = await services.analytics.list.execute(
+        page = await analytics.list.execute(
             ListAnalyticsReportsCommand(
                 actor_id=current.user_id, course_id=course_id, offset=offset, limit=limit
             )
@@ -147,9 +148,9 @@ class AnalyticsController(Controller):
         responses=problems(401, 403, 404),
     )
     async def get_report(
-        self, report_id: FromPath[UUID], services: Services, current: Current
+        self, report_id: FromPath[UUID], analytics: Analytics, current: Current
     ) -> ReportRead:
-        report = await services.analytics.report.execute(
+        report = await analytics.report.execute(
             GetAnalyticsReportCommand(actor_id=current.user_id, report_id=report_id)
         )
         return ReportRead.of(report)
@@ -166,11 +167,11 @@ class AnalyticsController(Controller):
     async def students(
         self,
         report_id: FromPath[UUID],
-        services: Services,
+        analytics: Analytics,
         current: Current,
         format: Annotated[Literal["json", "csv"], QueryParameter()] = "json",
     ) -> Response[Any]:
-        report = await services.analytics.report.execute(
+        report = await analytics.report.execute(
             GetAnalyticsReportCommand(actor_id=current.user_id, report_id=report_id)
         )
         rows = student_rows(report)
@@ -189,6 +190,7 @@ class JobsController(Controller):
     path = "/api/v1/jobs"
     tags = ["analytics"]
     security = SECURITY
+    dependencies = {"analytics": services_of(AnalyticsServices)}
 
     @get(
         "/{job_id:uuid}",
@@ -200,9 +202,9 @@ class JobsController(Controller):
         responses=problems(401, 404),
     )
     async def get_job(
-        self, job_id: FromPath[UUID], services: Services, current: Current
+        self, job_id: FromPath[UUID], analytics: Analytics, current: Current
     ) -> JobRead:
-        job = await services.analytics.job.execute(
+        job = await analytics.job.execute(
             GetAnalyticsJobCommand(actor_id=current.user_id, job_id=job_id)
         )
         return JobRead.of(job)
@@ -217,8 +219,10 @@ class JobsController(Controller):
         responses=problems(401, 404),
         status_code=200,
     )
-    async def cancel(self, job_id: FromPath[UUID], services: Services, current: Current) -> JobRead:
-        job = await services.analytics.cancel.execute(
+    async def cancel(
+        self, job_id: FromPath[UUID], analytics: Analytics, current: Current
+    ) -> JobRead:
+        job = await analytics.cancel.execute(
             CancelAnalyticsJobCommand(actor_id=current.user_id, job_id=job_id)
         )
         return JobRead.of(job)

@@ -1,6 +1,8 @@
-"""The analytics use cases the HTTP adapter calls (part of `HttpServices`)."""
+"""The analytics use cases the HTTP adapter calls (`services_of(AnalyticsServices)`)."""
 
 from dataclasses import dataclass
+
+from litestar.di import NamedDependency
 
 from coagent.application.analytics.await_job import AwaitAnalyticsJob
 from coagent.application.analytics.cancel_job import CancelAnalyticsJob
@@ -20,3 +22,6 @@ class AnalyticsServices:
     report: GetAnalyticsReport
     # How long a generate request waits for its report (ANALYTICS_WAIT_SECONDS).
     wait_seconds: float = 30.0
+
+
+Analytics = NamedDependency[AnalyticsServices]

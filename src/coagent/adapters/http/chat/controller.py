@@ -9,7 +9,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from coagent.adapters.http.auth import SECURITY
-from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.chat.services import Chat, ChatServices
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.problems import problems
 from coagent.adapters.realtime.events import MessageEvent, message_event, message_events
 from coagent.application.chat.post_message import PostMessageCommand
@@ -44,6 +45,7 @@ class ChatController(Controller):
     path = "/api/v1/chat"
     tags = ["chat"]
     security = SECURITY
+    dependencies = {"chat": services_of(ChatServices)}
 
     @get(
         "/messages/{room_id:uuid}",
@@ -60,13 +62,13 @@ class ChatController(Controller):
         self,
         request: Request[Any, Any, Any],
         room_id: FromPath[UUID],
-        services: Services,
+        chat: Chat,
         current: Current,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
         before_seq: Annotated[int | None, QueryParameter(ge=MIN_SEQ, le=MAX_SEQ)] = None,
         after_seq: Annotated[int | None, QueryParameter(ge=MIN_SEQ, le=MAX_SEQ)] = None,
     ) -> Response[list[MessageEvent]]:
-        page = await services.chat.history.page(
+        page = await chat.history.page(
             ReadHistoryQuery(
                 actor_id=current.user_id,
                 room_id=room_id,
@@ -114,7 +116,7 @@ class ChatController(Controller):
         self,
         room_id: FromPath[UUID],
         data: JSONBody[MessageCreate],
-        services: Services,
+        chat: Chat,
         current: Current,
         idempotency_key: Annotated[
             str | None,
@@ -126,7 +128,7 @@ class ChatController(Controller):
             ),
         ] = None,
     ) -> Response[MessageEvent]:
-        posted = await services.chat.post.execute(
+        posted = await chat.post.execute(
             PostMessageCommand(
                 actor_id=current.user_id,
                 room_id=room_id,
@@ -154,6 +156,6 @@ class ChatController(Controller):
         responses=problems(401),
         status_code=201,
     )
-    async def create_ticket(self, services: Services, current: Current) -> TicketRead:
-        ticket = await services.chat.issue_ticket.execute(current)
+    async def create_ticket(self, chat: Chat, current: Current) -> TicketRead:
+        ticket = await chat.issue_ticket.execute(current)
         return TicketRead(ticket=ticket.ticket, expires_in=ticket.expires_in)

@@ -24,9 +24,9 @@ from litestar import WebSocket, websocket
 from litestar.params import FromPath
 
 from coagent.adapters.http.auth import ACCESS_COOKIE, bearer_token
+from coagent.adapters.http.chat.services import Chat, ChatServices
 from coagent.adapters.http.csrf import trusted_origin
-from coagent.adapters.http.deps import Services
-from coagent.adapters.http.services import HttpServices
+from coagent.adapters.http.deps import Authenticator, services_of
 from coagent.adapters.realtime.connection import Connection
 from coagent.adapters.realtime.events import (
     CLOSE_FORBIDDEN,
@@ -47,6 +47,7 @@ from coagent.adapters.realtime.events import (
 )
 from coagent.adapters.realtime.hub import RoomHub
 from coagent.adapters.realtime.token_bucket import TokenBucket
+from coagent.application.accounts.authenticate import Authenticate
 from coagent.application.chat.join_room import JoinRoomCommand, RoomPass
 from coagent.application.chat.post_message import PostMessageCommand
 from coagent.domain.errors import (
@@ -132,13 +133,19 @@ async def _reject(
         await socket.close(code=code, reason=detail[:120])
 
 
-@websocket("/api/v1/chat/ws/{room_id:str}", name="chat_ws")
+@websocket(
+    "/api/v1/chat/ws/{room_id:str}",
+    name="chat_ws",
+    dependencies={"chat": services_of(ChatServices)},
+)
 async def chat_socket(
-    socket: WebSocket[Any, Any, Any], room_id: FromPath[str], services: Services
+    socket: WebSocket[Any, Any, Any],
+    room_id: FromPath[str],
+    chat: Chat,
+    authenticate: Authenticator,
 ) -> None:
     v1 = V1 in (socket.scope.get("subprotocols") or [])
-    chat = services.chat
-    identity = await _authenticate(socket, services, v1)
+    identity = await _authenticate(socket, chat, authenticate, v1)
     if identity is None:
         return
     user_id, session_id = identity
@@ -188,7 +195,7 @@ async def chat_socket(
         chat.hub.leave(room.room_id, connection)
         raise
     connection.start(first)
-    reader = asyncio.create_task(_read(socket, connection, room, services, v1))
+    reader = asyncio.create_task(_read(socket, connection, room, chat, v1))
     dropped = asyncio.create_task(connection.closed.wait())
     try:
         await _announce(chat.hub, room, "join")
@@ -214,7 +221,7 @@ async def chat_socket(
 
 
 async def _authenticate(
-    socket: WebSocket[Any, Any, Any], services: HttpServices, v1: bool
+    socket: WebSocket[Any, Any, Any], chat: ChatServices, authenticate: Authenticate, v1: bool
 ) -> tuple[UUID, UUID] | None:
     """(user id, session id) from a ticket, a bearer token or the cookie; None once refused."""
     ticket = socket.query_params.get("ticket")
@@ -224,17 +231,17 @@ async def _authenticate(
         not ticket
         and not token
         and cookie
-        and not _origin_allowed(socket, services.chat.allowed_origins)
+        and not _origin_allowed(socket, chat.allowed_origins)
     ):
         _log_refused(socket, CLOSE_FORBIDDEN, "forbidden: cookie from an untrusted origin")
         await socket.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake is refused
         return None
     try:
         if ticket:
-            holder = await services.chat.redeem_ticket.execute(ticket)
+            holder = await chat.redeem_ticket.execute(ticket)
             return holder.user_id, holder.session_id
         if token or cookie:
-            principal = await services.accounts.authenticate.execute(token or cookie or "")
+            principal = await authenticate.execute(token or cookie or "")
             return principal.user_id, principal.session_id
         raise NotAuthenticated("Not authenticated")
     except NotAuthenticated as error:
@@ -279,10 +286,10 @@ async def _read(
     socket: WebSocket[Any, Any, Any],
     connection: Connection,
     room: RoomPass,
-    services: HttpServices,
+    chat: ChatServices,
     v1: bool,
 ) -> None:
-    limits = services.chat.limits
+    limits = chat.limits
     bucket = TokenBucket.full(2 * limits.messages_per_window, limits.window_seconds)
     last_typing = 0.0
     while True:
@@ -320,19 +327,19 @@ async def _read(
                 error_frame("rate_limited", f"Too many frames; retry in {wait:.1f} s")
             )
         elif isinstance(inbound, MessageSend):
-            if not await _send(connection, room, services, inbound):
+            if not await _send(connection, room, chat, inbound):
                 return
         elif isinstance(inbound, Typing):
             moment = time.monotonic()
             if moment - last_typing >= 1.0:  # typing is a hint: at most one per second
                 last_typing = moment
                 user = UserRef(id=room.user_id, name=room.display_name)
-                await services.chat.hub.publish_event(
+                await chat.hub.publish_event(
                     room.room_id, encode(TypingEvent(room_id=room.room_id, user=user))
                 )
         elif isinstance(inbound, Resume):
             try:
-                frames = await services.chat.hub.replay(room.room_id, connection, inbound.since_seq)
+                frames = await chat.hub.replay(room.room_id, connection, inbound.since_seq)
             except Unavailable as error:  # the client may send the same resume again
                 frames = [error_frame(_code_of(error), error.detail)]
             for frame in frames:
@@ -342,11 +349,11 @@ async def _read(
 
 
 async def _send(
-    connection: Connection, room: RoomPass, services: HttpServices, inbound: MessageSend
+    connection: Connection, room: RoomPass, chat: ChatServices, inbound: MessageSend
 ) -> bool:
     """Store and publish one message; False when the socket must close."""
     try:
-        posted = await services.chat.post.execute(
+        posted = await chat.post.execute(
             PostMessageCommand(
                 actor_id=room.user_id,
                 room_id=room.room_id,

@@ -11,7 +11,8 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.bodies import unset_keeps
 from coagent.adapters.http.courses.schemas import Title
-from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.courses.services import Announcements, AnnouncementServices
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.courses.delete_announcement import DeleteAnnouncementCommand
@@ -64,6 +65,7 @@ class AnnouncementsController(Controller):
     path = "/api/v1/announcements"
     tags = ["announcements"]
     security = SECURITY
+    dependencies = {"announcements": services_of(AnnouncementServices)}
 
     @post(
         "/",
@@ -72,9 +74,9 @@ class AnnouncementsController(Controller):
         responses=problems(401, 403, 404),
     )
     async def create(
-        self, data: JSONBody[AnnouncementCreate], services: Services, current: Current
+        self, data: JSONBody[AnnouncementCreate], announcements: Announcements, current: Current
     ) -> AnnouncementRead:
-        announcement = await services.announcements.post.execute(
+        announcement = await announcements.post.execute(
             PostAnnouncementCommand(
                 actor_id=current.user_id,
                 course_id=data.course_id,
@@ -93,13 +95,13 @@ class AnnouncementsController(Controller):
     async def list_announcements(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
+        announcements: Announcements,
         current: Current,
         course_id: Annotated[UUID, QueryParameter()],
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 100,
     ) -> Response[list[AnnouncementRead]]:
-        page = await services.announcements.list.execute(
+        page = await announcements.list.execute(
             ListAnnouncementsCommand(
                 actor_id=current.user_id, course_id=course_id, offset=offset, limit=limit
             )
@@ -119,10 +121,10 @@ class AnnouncementsController(Controller):
         self,
         announcement_id: FromPath[UUID],
         data: JSONBody[AnnouncementUpdate],
-        services: Services,
+        announcements: Announcements,
         current: Current,
     ) -> AnnouncementRead:
-        announcement = await services.announcements.edit.execute(
+        announcement = await announcements.edit.execute(
             EditAnnouncementCommand(
                 actor_id=current.user_id,
                 announcement_id=announcement_id,
@@ -139,8 +141,8 @@ class AnnouncementsController(Controller):
         responses=problems(401, 403, 404),
     )
     async def remove(
-        self, announcement_id: FromPath[UUID], services: Services, current: Current
+        self, announcement_id: FromPath[UUID], announcements: Announcements, current: Current
     ) -> None:
-        await services.announcements.delete.execute(
+        await announcements.delete.execute(
             DeleteAnnouncementCommand(actor_id=current.user_id, announcement_id=announcement_id)
         )

@@ -17,7 +17,8 @@ from coagent.adapters.http.courses.schemas import (
     EnrollBody,
     MemberRoleUpdate,
 )
-from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.courses.services import Courses, CourseServices
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.courses.change_member import ChangeMemberCommand
@@ -36,6 +37,7 @@ class CoursesController(Controller):
     path = "/api/v1/courses"
     tags = ["courses"]
     security = SECURITY
+    dependencies = {"courses": services_of(CourseServices)}
 
     @post(
         "/",
@@ -44,9 +46,9 @@ class CoursesController(Controller):
         responses=problems(401, 403),
     )
     async def create_course(
-        self, data: JSONBody[CourseCreate], services: Services, current: Current
+        self, data: JSONBody[CourseCreate], courses: Courses, current: Current
     ) -> CourseRead:
-        course = await services.courses.create.execute(
+        course = await courses.create.execute(
             CreateCourseCommand(
                 actor_id=current.user_id, title=data.title, description=data.description
             )
@@ -62,7 +64,7 @@ class CoursesController(Controller):
     async def list_courses(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
+        courses: Courses,
         current: Current,
         skip: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
         offset: Annotated[
@@ -72,7 +74,7 @@ class CoursesController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 100,
     ) -> Response[list[CourseRead]]:
         start = offset if offset is not None else skip
-        page = await services.courses.list.execute(
+        page = await courses.list.execute(
             ListCoursesCommand(actor_id=current.user_id, offset=start, limit=limit)
         )
         return Response(
@@ -82,9 +84,9 @@ class CoursesController(Controller):
 
     @get("/{course_id:uuid}", operation_id="courses_read", responses=problems(401, 404))
     async def read_course(
-        self, course_id: CourseId, services: Services, current: Current
+        self, course_id: CourseId, courses: Courses, current: Current
     ) -> CourseRead:
-        course = await services.courses.get.execute(
+        course = await courses.get.execute(
             GetCourseCommand(actor_id=current.user_id, course_id=course_id)
         )
         return CourseRead.of(course)
@@ -99,10 +101,10 @@ class CoursesController(Controller):
         self,
         course_id: CourseId,
         data: JSONBody[CourseUpdate],
-        services: Services,
+        courses: Courses,
         current: Current,
     ) -> CourseRead:
-        course = await services.courses.update.execute(
+        course = await courses.update.execute(
             UpdateCourseCommand(
                 actor_id=current.user_id,
                 course_id=course_id,
@@ -120,9 +122,9 @@ class CoursesController(Controller):
         status_code=200,
     )
     async def delete_course(
-        self, course_id: CourseId, services: Services, current: Current
+        self, course_id: CourseId, courses: Courses, current: Current
     ) -> CourseRead:
-        course = await services.courses.delete.execute(
+        course = await courses.delete.execute(
             DeleteCourseCommand(actor_id=current.user_id, course_id=course_id)
         )
         return CourseRead.of(course)
@@ -141,10 +143,10 @@ class CoursesController(Controller):
         self,
         course_id: CourseId,
         data: EnrollBody,
-        services: Services,
+        courses: Courses,
         current: Current,
     ) -> Notice:
-        enrollment = await services.courses.enroll.execute(
+        enrollment = await courses.enroll.execute(
             EnrollMemberCommand(
                 actor_id=current.user_id,
                 course_id=course_id,
@@ -164,9 +166,9 @@ class CoursesController(Controller):
         responses=problems(401, 404),
     )
     async def members(
-        self, course_id: CourseId, services: Services, current: Current
+        self, course_id: CourseId, courses: Courses, current: Current
     ) -> list[CourseMember]:
-        members = await services.courses.members.execute(
+        members = await courses.members.execute(
             ListMembersCommand(actor_id=current.user_id, course_id=course_id)
         )
         return [CourseMember.of(member) for member in members]
@@ -182,10 +184,10 @@ class CoursesController(Controller):
         course_id: CourseId,
         user_id: FromPath[UUID],
         data: JSONBody[MemberRoleUpdate],
-        services: Services,
+        courses: Courses,
         current: Current,
     ) -> Notice:
-        await services.courses.change_member.execute(
+        await courses.change_member.execute(
             ChangeMemberCommand(
                 actor_id=current.user_id, course_id=course_id, user_id=user_id, role=data.role
             )
@@ -203,10 +205,10 @@ class CoursesController(Controller):
         self,
         course_id: CourseId,
         user_id: FromPath[UUID],
-        services: Services,
+        courses: Courses,
         current: Current,
     ) -> Notice:
-        await services.courses.change_member.execute(
+        await courses.change_member.execute(
             ChangeMemberCommand(actor_id=current.user_id, course_id=course_id, user_id=user_id)
         )
         return Notice(message="User removed from course")

@@ -17,7 +17,8 @@ from coagent.adapters.http.courses.schemas import (
     Description,
     user_reference_any_of,
 )
-from coagent.adapters.http.deps import Current, Services
+from coagent.adapters.http.courses.services import Rooms, RoomServices
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.problems import problems
 from coagent.application.courses.assign_to_room import AssignToRoomCommand
 from coagent.application.courses.create_room import CreateRoomCommand
@@ -116,6 +117,7 @@ class RoomsController(Controller):
     path = "/api/v1/rooms"
     tags = ["rooms"]
     security = SECURITY
+    dependencies = {"rooms": services_of(RoomServices)}
 
     @post(
         "/",
@@ -124,9 +126,9 @@ class RoomsController(Controller):
         responses=problems(401, 403, 404),
     )
     async def create_room(
-        self, data: JSONBody[RoomCreate], services: Services, current: Current
+        self, data: JSONBody[RoomCreate], rooms: Rooms, current: Current
     ) -> RoomRead:
-        room = await services.rooms.create.execute(
+        room = await rooms.create.execute(
             CreateRoomCommand(
                 actor_id=current.user_id,
                 course_id=data.course_id,
@@ -152,22 +154,18 @@ class RoomsController(Controller):
     )
     async def list_rooms(
         self,
-        services: Services,
+        rooms: Rooms,
         current: Current,
         course_id: Annotated[UUID, QueryParameter()],
     ) -> list[RoomRead]:
-        rooms = await services.rooms.list.execute(
+        listed = await rooms.list.execute(
             ListRoomsCommand(actor_id=current.user_id, course_id=course_id)
         )
-        return [RoomRead.of(room) for room in rooms]
+        return [RoomRead.of(room) for room in listed]
 
     @get("/{room_id:uuid}", operation_id="rooms_read", responses=problems(401, 404))
-    async def read_room(
-        self, room_id: FromPath[UUID], services: Services, current: Current
-    ) -> RoomRead:
-        room = await services.rooms.get.execute(
-            GetRoomCommand(actor_id=current.user_id, room_id=room_id)
-        )
+    async def read_room(self, room_id: FromPath[UUID], rooms: Rooms, current: Current) -> RoomRead:
+        room = await rooms.get.execute(GetRoomCommand(actor_id=current.user_id, room_id=room_id))
         return RoomRead.of(room)
 
     @put(
@@ -180,10 +178,10 @@ class RoomsController(Controller):
         self,
         room_id: FromPath[UUID],
         data: JSONBody[RoomUpdate],
-        services: Services,
+        rooms: Rooms,
         current: Current,
     ) -> RoomRead:
-        room = await services.rooms.update.execute(
+        room = await rooms.update.execute(
             UpdateRoomCommand(
                 actor_id=current.user_id,
                 room_id=room_id,
@@ -204,12 +202,8 @@ class RoomsController(Controller):
         description="Course staff and admins.",
         responses=problems(401, 403, 404),
     )
-    async def delete_room(
-        self, room_id: FromPath[UUID], services: Services, current: Current
-    ) -> None:
-        await services.rooms.delete.execute(
-            DeleteRoomCommand(actor_id=current.user_id, room_id=room_id)
-        )
+    async def delete_room(self, room_id: FromPath[UUID], rooms: Rooms, current: Current) -> None:
+        await rooms.delete.execute(DeleteRoomCommand(actor_id=current.user_id, room_id=room_id))
 
     @post(
         "/{room_id:uuid}/assign",
@@ -225,10 +219,10 @@ class RoomsController(Controller):
         self,
         room_id: FromPath[UUID],
         data: AssignBody,
-        services: Services,
+        rooms: Rooms,
         current: Current,
     ) -> Notice:
-        assignment = await services.rooms.assign.execute(
+        assignment = await rooms.assign.execute(
             AssignToRoomCommand(
                 actor_id=current.user_id,
                 room_id=room_id,

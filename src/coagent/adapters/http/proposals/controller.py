@@ -1,8 +1,8 @@
 """/api/v1/rooms/{room_id}/proposals and /api/v1/proposals/{id}/approve|reject: the peer
 agent's proposals, for course staff only (ADR 0012).
 
-The controller brings its own dependency (`proposals`): the composition root puts the use
-cases on the application's state (`app.state.proposal_services`).
+The controller declares its own dependency (`proposals`: `services_of(ProposalServices)`),
+which the composition root registers with the app.
 """
 
 from dataclasses import dataclass
@@ -12,17 +12,16 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, QueryParameter
 
 from coagent.adapters.http.auth import SECURITY
-from coagent.adapters.http.deps import Current
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.proposals.decide_proposal import DecideProposal, DecideProposalCommand
 from coagent.application.proposals.list_proposals import ListProposals, ListProposalsCommand
 from coagent.domain.agents.proposal import Proposal, ProposalStatus
-from coagent.domain.errors import Unavailable
 
 Text = Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")]
 Reason = Annotated[str, msgspec.Meta(max_length=500, pattern=r"^[^\x00]*$")]
@@ -32,14 +31,6 @@ Reason = Annotated[str, msgspec.Meta(max_length=500, pattern=r"^[^\x00]*$")]
 class ProposalServices:
     list: ListProposals
     decide: DecideProposal
-
-
-def provide_proposal_services(request: Request[Any, Any, Any]) -> ProposalServices:
-    services = getattr(request.app.state, "proposal_services", None)
-    if services is None:  # pragma: no cover - the composition root always sets it
-        raise Unavailable("Proposals are not available", retry_after=5)
-    proposals: ProposalServices = services
-    return proposals
 
 
 Proposals = NamedDependency[ProposalServices]
@@ -106,7 +97,7 @@ class ProposalsController(Controller):
     path = "/api/v1"
     tags = ["agents"]
     security = SECURITY
-    dependencies = {"proposals": Provide(provide_proposal_services, sync_to_thread=False)}
+    dependencies = {"proposals": services_of(ProposalServices)}
 
     @get(
         "/rooms/{room_id:uuid}/proposals",

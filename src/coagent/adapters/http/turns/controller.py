@@ -1,7 +1,7 @@
 """/api/v1/rooms/{room_id}/agents/...: agent turns, requested and listed by course staff.
 
-The controller brings its own dependency (`turns`): the composition root puts the turn use
-cases on the application's state (`app.state.turn_services`).
+The controller declares its own dependency (`turns`: `services_of(TurnServices)`), which the
+composition root registers with the app.
 """
 
 from dataclasses import dataclass
@@ -11,31 +11,22 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from coagent.adapters.http.auth import SECURITY
-from coagent.adapters.http.deps import Current
+from coagent.adapters.http.deps import Current, services_of
 from coagent.adapters.http.paging import paging_headers
 from coagent.adapters.http.problems import problems
 from coagent.application.turns.list_turns import ListTurns, ListTurnsCommand
 from coagent.application.turns.request_turn import RequestTurn, RequestTurnCommand
 from coagent.domain.agents.turn import AgentTurn
-from coagent.domain.errors import Unavailable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TurnServices:
     request: RequestTurn
     list: ListTurns
-
-
-def provide_turn_services(request: Request[Any, Any, Any]) -> TurnServices:
-    services = getattr(request.app.state, "turn_services", None)
-    if services is None:  # pragma: no cover - the composition root always sets it
-        raise Unavailable("Agent turns are not available", retry_after=5)
-    turns: TurnServices = services
-    return turns
 
 
 Turns = NamedDependency[TurnServices]
@@ -105,7 +96,7 @@ class TurnsController(Controller):
     path = "/api/v1/rooms"
     tags = ["agents"]
     security = SECURITY
-    dependencies = {"turns": Provide(provide_turn_services, sync_to_thread=False)}
+    dependencies = {"turns": services_of(TurnServices)}
 
     @post(
         "/{room_id:uuid}/agents/teacher/turns",

@@ -1,0 +1,18 @@
+"""The administration use cases the HTTP adapter calls (`services_of(AdminServices)`)."""
+
+from dataclasses import dataclass
+
+from litestar.di import NamedDependency
+
+from coagent.application.admin.audit import ReadAuditLog
+from coagent.application.admin.database import BrowseRows, BrowseTables
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminServices:
+    tables: BrowseTables
+    rows: BrowseRows
+    audit: ReadAuditLog
+
+
+Admin = NamedDependency[AdminServices]

@@ -1,0 +1,36 @@
+"""The chat use cases the HTTP and WebSocket handlers call (`services_of(ChatServices)`)."""
+
+from dataclasses import dataclass
+
+from litestar.di import NamedDependency
+
+from coagent.adapters.realtime.hub import RoomHub
+from coagent.application.chat.join_room import JoinRoom
+from coagent.application.chat.post_message import PostMessage
+from coagent.application.chat.read_history import ReadHistory
+from coagent.application.chat.tickets import IssueChatTicket, RedeemChatTicket
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatLimits:
+    max_frame_bytes: int = 64 * 1024
+    messages_per_window: int = 20
+    window_seconds: int = 10
+    connections_per_user: int = 10
+    queue_size: int = 256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatServices:
+    post: PostMessage
+    history: ReadHistory
+    join: JoinRoom
+    issue_ticket: IssueChatTicket
+    redeem_ticket: RedeemChatTicket
+    hub: RoomHub
+    limits: ChatLimits
+    # Origins whose pages may open a cookie-authenticated socket (besides our own).
+    allowed_origins: tuple[str, ...] = ()
+
+
+Chat = NamedDependency[ChatServices]

@@ -1,0 +1,63 @@
+"""The courses context: courses and membership, rooms and assignment, announcements."""
+
+from coagent.adapters.http.courses.services import (
+    AnnouncementServices,
+    CourseServices,
+    RoomServices,
+)
+from coagent.application.courses.announcements import (
+    DeleteAnnouncement,
+    EditAnnouncement,
+    ListAnnouncements,
+    PostAnnouncement,
+)
+from coagent.application.courses.change_course import DeleteCourse, UpdateCourse
+from coagent.application.courses.create_course import CreateCourse
+from coagent.application.courses.members import ChangeMember, EnrollMember, ListMembers
+from coagent.application.courses.read_courses import GetCourse, ListCourses
+from coagent.application.courses.rooms import (
+    AssignToRoom,
+    CreateRoom,
+    DeleteRoom,
+    GetRoom,
+    ListRooms,
+    UpdateRoom,
+)
+from coagent.application.ports.events import EventPublisher
+from coagent.main.compose.infra import Infrastructure
+
+
+def course_services(infra: Infrastructure) -> CourseServices:
+    uow, clock = infra.uow, infra.clock
+    return CourseServices(
+        create=CreateCourse(uow=uow, clock=clock, ids=infra.ids),
+        list=ListCourses(uow=uow),
+        get=GetCourse(uow=uow),
+        update=UpdateCourse(uow=uow, clock=clock),
+        delete=DeleteCourse(uow=uow),
+        enroll=EnrollMember(uow=uow),
+        members=ListMembers(uow=uow),
+        change_member=ChangeMember(uow=uow),
+    )
+
+
+def room_services(infra: Infrastructure) -> RoomServices:
+    uow, clock = infra.uow, infra.clock
+    return RoomServices(
+        create=CreateRoom(uow=uow, clock=clock, ids=infra.ids),
+        list=ListRooms(uow=uow),
+        get=GetRoom(uow=uow),
+        update=UpdateRoom(uow=uow, clock=clock),
+        delete=DeleteRoom(uow=uow),
+        assign=AssignToRoom(uow=uow),
+    )
+
+
+def announcement_services(infra: Infrastructure, events: EventPublisher) -> AnnouncementServices:
+    uow, clock = infra.uow, infra.clock
+    return AnnouncementServices(
+        post=PostAnnouncement(uow=uow, events=events, clock=clock, ids=infra.ids),
+        list=ListAnnouncements(uow=uow),
+        edit=EditAnnouncement(uow=uow, events=events, clock=clock),
+        delete=DeleteAnnouncement(uow=uow, events=events),
+    )
