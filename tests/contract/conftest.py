@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from coagent.adapters.persistence.analytics import SqlAnalyticsStore
 from coagent.adapters.persistence.engine import create_engine, create_session_factory
 from coagent.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from coagent.application.ports.analytics import AnalyticsStore
 from coagent.application.ports.repositories import UnitOfWorkFactory
+from tests.fakes.analytics import InMemoryAnalyticsStore
 from tests.fakes.repositories import InMemoryUnitOfWorkFactory
 from tests.integration.conftest import sqlite_template, sqlite_url
 
@@ -30,6 +33,8 @@ BACKENDS = ["fake", "sqlite", "postgresql"]
 class Backend:
     name: str
     uow: UnitOfWorkFactory
+    # A port of its own, outside the unit of work (each call its own transaction).
+    analytics: AnalyticsStore
 
     @property
     def is_fake(self) -> bool:
@@ -59,12 +64,15 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
 @pytest.fixture
 async def backend(backend_url: str | None, anyio_backend: str) -> AsyncIterator[Backend]:
     if backend_url is None:
-        yield Backend("fake", InMemoryUnitOfWorkFactory())
+        yield Backend("fake", InMemoryUnitOfWorkFactory(), InMemoryAnalyticsStore())
         return
     engine = create_engine(backend_url, pool_size=4)
     try:
+        sessions = create_session_factory(engine)
         yield Backend(
-            engine.dialect.name, SqlAlchemyUnitOfWorkFactory(create_session_factory(engine))
+            engine.dialect.name,
+            SqlAlchemyUnitOfWorkFactory(sessions),
+            SqlAnalyticsStore(engine, sessions),
         )
     finally:
         await engine.dispose()

@@ -1,10 +1,12 @@
 """Accounts on every backend: unique e-mail and username, lookups, the admin list and search,
-sessions, one-time claims, and what deleting an account takes with it.
+sessions (and the lock `get_for_update` holds), one-time claims, and what deleting an account
+takes with it.
 """
 
 from dataclasses import replace
 from datetime import timedelta
 
+import anyio
 import pytest
 
 from coagent.domain.accounts.roles import Role
@@ -125,6 +127,50 @@ async def test_sessions_revoke_and_purge(backend: Backend) -> None:
         await uow.commit()
     async with backend.uow() as uow:
         assert await uow.sessions.get(live.id) is None
+
+
+async def test_get_for_update_makes_a_second_reader_wait_for_the_first_to_commit(
+    backend: Backend,
+) -> None:
+    # What refreshing a session relies on: of two refreshes at once, the second reads the
+    # session only after the first committed its rotation (the fake's row lock, PostgreSQL's
+    # FOR UPDATE, SQLite's BEGIN IMMEDIATE).
+    ana = w.user()
+    await w.save(backend.uow, ana)
+    now = w.tick()
+    session = new_session(ana.id, created_at=now, expires_at=now + timedelta(days=1))
+    async with backend.uow() as uow:
+        await uow.sessions.add(session)
+        await uow.commit()
+    if backend.name == "postgresql":  # two pooled connections, so the second waits on the row
+        async with backend.uow() as one, backend.uow() as two:
+            await one.users.get(ana.id)
+            await two.users.get(ana.id)
+    locked = anyio.Event()
+    seen: list[str] = []
+
+    async def first() -> None:
+        async with backend.uow() as uow:
+            assert await uow.sessions.get_for_update(session.id) is not None
+            locked.set()
+            await anyio.wait_all_tasks_blocked()  # the second is waiting
+            await uow.sessions.rotate(session.id, new_jti="rotated")
+            seen.append("first commits")
+            await uow.commit()
+
+    async def second() -> None:
+        await locked.wait()
+        async with backend.uow() as uow:
+            found = await uow.sessions.get_for_update(session.id)
+            assert found is not None
+            seen.append(found.refresh_jti)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(first)
+        group.start_soon(second)
+    assert seen == ["first commits", "rotated"]
+    async with backend.uow() as uow:
+        assert await uow.sessions.get_for_update(w.new_id()) is None
 
 
 async def test_a_one_time_claim_is_granted_once_and_only_when_committed(backend: Backend) -> None:

@@ -182,3 +182,26 @@ async def test_only_design_and_analytics_configurations_may_be_system_ones(
         await w.save(backend.uow, teacher)
     async with backend.uow() as uow:
         assert await uow.agent_configs.get(teacher.id) is None
+
+
+async def test_lists_order_by_type_then_creation_then_id(backend: Backend) -> None:
+    owner = w.user()
+    course = w.course(owner.id)
+    student = w.config(course.id, type=AgentType.STUDENT)
+    design = w.config(course.id, type=AgentType.DESIGN)
+    teacher = w.config(course.id)
+    at = w.tick()
+    tied = [w.config(course.id, created_at=at, updated_at=at) for _ in range(2)]
+    analytics = w.config(None, type=AgentType.ANALYTICS)
+    system_design = w.config(None, type=AgentType.DESIGN)
+    await w.save(
+        backend.uow, owner, course, *tied, design, student, teacher, analytics, system_design
+    )
+    async with backend.uow() as uow:
+        listed = await uow.agent_configs.list_for_course(course.id)
+        system = await uow.agent_configs.list_system()
+        assert await uow.agent_configs.list_for_course(w.new_id()) == []
+    # Teacher, student, design, analytics: the order `AgentType` declares.
+    teachers = [teacher.id, *sorted(c.id for c in tied)]
+    assert [c.id for c in listed] == [*teachers, student.id, design.id]
+    assert [c.id for c in system] == [system_design.id, analytics.id]

@@ -1,11 +1,15 @@
 """Messages on every backend: a gapless seq per room (a rollback gives it back), the
-client_msg_id replay key, history pages in seq order, and how senders are named.
+client_msg_id replay key, history pages in seq order, how senders are named, and the room
+standing read with its page (encoded by PostgreSQL; the same content as the messages).
 """
 
 from uuid import UUID
 
+import msgspec
 import pytest
 
+from coagent.adapters.realtime.events import message_events
+from coagent.application.ports.chat import PageKey
 from coagent.domain.accounts.user import User
 from coagent.domain.errors import Conflict, NotFound
 from tests.contract import world as w
@@ -96,3 +100,44 @@ async def test_senders_are_named_by_their_display_name_or_agent(backend: Backend
         (None, "teacher"),
     ]
     assert [m.sender_name for m in named] == ["Ana Lima", "Unknown", "Teacher AI"]
+
+
+async def test_standing_with_page_is_the_standing_and_the_page_encoded_or_none(
+    backend: Backend,
+) -> None:
+    room_id, ana = await _room(backend)
+    for i in range(1, 6):
+        await w.post(backend.uow, w.message(room_id, ana.id, f'm{i} "q" é'))
+    await w.post(backend.uow, w.message(room_id, None, "answer", agent_type="teacher"))
+    keys = [
+        PageKey(room_id, 3, None, None),
+        PageKey(room_id, 2, 4, None),
+        PageKey(room_id, 2, None, 3),
+    ]
+    async with backend.uow() as uow:
+        standing = await uow.rooms.standing(room_id, ana.id)
+        read = [
+            (await uow.rooms.standing_with_page(room_id, ana.id, key, unless_seen=-1), key)
+            for key in keys
+        ]
+        pages = [
+            await uow.messages.page(
+                room_id, limit=k.limit, before_seq=k.before_seq, after_seq=k.after_seq
+            )
+            for k in keys
+        ]
+        seen = await uow.rooms.standing_with_page(room_id, ana.id, keys[0], unless_seen=6)
+        gone = await uow.rooms.standing_with_page(w.new_id(), ana.id, keys[0], unless_seen=-1)
+    assert standing.last_seq == 6
+    for ((found, encoded), _key), messages in zip(read, pages, strict=True):
+        assert found == standing
+        if encoded is None:  # a store that does not encode: the caller reads messages
+            assert backend.name != "postgresql"
+            continue
+        as_messages = msgspec.json.encode(message_events(messages))
+        assert msgspec.json.decode(encoded.json) == msgspec.json.decode(as_messages)
+        assert (encoded.first_seq, encoded.count) == (messages[0].seq, len(messages))
+    assert [[m.seq for m in page] for page in pages] == [[4, 5, 6], [2, 3], [4, 5]]
+    assert seen == (standing, None)  # the caller holds the page for seq 6
+    assert gone[0].room is None
+    assert gone[1] is None

@@ -286,3 +286,39 @@ async def test_only_due_pending_proposals_expire(backend: Backend) -> None:
         assert await uow.proposals.decide(short, approve_late) is None
     assert stored is not None
     assert stored.status is ProposalStatus.PENDING
+
+
+async def test_proposal_pages_newest_first_with_a_status_filter_and_totals(
+    backend: Backend,
+) -> None:
+    room = await _room(backend)
+    other = await _room(backend)
+    ids = [await _proposed(backend, room, f"msg:{i}") for i in range(4)]
+    await _proposed(backend, other, "msg:0")
+    reject = Decision(
+        status=ProposalStatus.REJECTED,
+        decided_by=room.user_id,
+        decided_by_agent=True,
+        reason="no",
+        now=w.tick(),
+    )
+    async with backend.uow() as uow:
+        assert await uow.proposals.decide(ids[1], reject) is not None
+        await uow.commit()
+    async with backend.uow() as uow:
+        first = await uow.proposals.page(room.id, status=None, offset=0, limit=3)
+        rest = await uow.proposals.page(room.id, status=None, offset=3, limit=3)
+        pending = await uow.proposals.page(
+            room.id, status=ProposalStatus.PENDING, offset=1, limit=5
+        )
+        rejected = await uow.proposals.page(
+            room.id, status=ProposalStatus.REJECTED, offset=0, limit=5
+        )
+        past = await uow.proposals.page(room.id, status=None, offset=9, limit=3)
+    assert ([p.id for p in first.items], first.total) == ([ids[3], ids[2], ids[1]], 4)
+    assert ([p.id for p in rest.items], rest.total) == ([ids[0]], 4)
+    assert ([p.id for p in pending.items], pending.total) == ([ids[2], ids[0]], 3)
+    assert [(p.id, p.status, p.decided_by_agent) for p in rejected.items] == [
+        (ids[1], ProposalStatus.REJECTED, True)
+    ]
+    assert (list(past.items), past.total) == ([], 4)

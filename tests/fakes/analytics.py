@@ -195,13 +195,23 @@ class InMemoryAnalyticsStore:
     async def list_reports(self, course_id: UUID, *, offset: int, limit: int) -> Page[Report]:
         mine = sorted(
             (r for r in self.reports.values() if r.course_id == course_id),
-            key=lambda r: r.created_at,
+            key=lambda r: (r.created_at, r.id),  # the SQL store's order, ties by id
             reverse=True,
         )
         return Page(items=mine[offset : offset + limit], total=len(mine))
 
     async def get_report(self, report_id: UUID) -> Report | None:
-        return self.reports.get(report_id)
+        """As the SQL store reads it: a section whose room this store does not know (in
+        `rooms`) any more is marked `room_deleted`.
+        """
+        report = self.reports.get(report_id)
+        if report is None:
+            return None
+        known = {room.id for rooms in self.rooms.values() for room in rooms}
+        sections = tuple(
+            replace(section, room_deleted=section.room_id not in known) for section in report.rooms
+        )
+        return replace(report, rooms=sections)
 
 
 class RecordingJobQueue:

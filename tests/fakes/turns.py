@@ -450,18 +450,31 @@ class InMemoryAgentTurnRepository(_Recovery):
         )
 
     async def time_candidates(self, *, limit: int) -> Sequence[TimeCandidate]:
+        # As the SQL one: the peer agent only in `both` rooms, each with its activity,
+        # ordered by room, then agent type.
         times = {TriggerType.TIME_INTERVAL, TriggerType.SILENCE}
-        found = [
-            TimeCandidate(room=room, config=config)
-            for room in self._rooms.values()
-            if room.is_ai_active and room.ai_mode is not AiMode.OFF
-            for config in self._configs.values()
-            if config.course_id == room.course_id
-            and config.type is AgentType.TEACHER
-            and config.is_active
-            and config.trigger.type in times
+        pairs = sorted(
+            (
+                (room, config)
+                for room in self._rooms.values()
+                if room.is_ai_active and room.ai_mode is not AiMode.OFF
+                for config in self._configs.values()
+                if config.course_id == room.course_id
+                and (
+                    config.type is AgentType.TEACHER
+                    or (config.type is AgentType.STUDENT and room.ai_mode is AiMode.BOTH)
+                )
+                and config.is_active
+                and config.trigger.type in times
+            ),
+            key=lambda pair: (pair[0].id, pair[1].type.value),
+        )
+        return [
+            TimeCandidate(
+                room=room, config=config, activity=await self.activity(room.id, config.type.value)
+            )
+            for room, config in pairs[:limit]
         ]
-        return found[:limit]
 
 
 def _usage(usage: TurnUsage | None) -> dict[str, Any]:
