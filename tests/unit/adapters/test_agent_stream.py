@@ -30,6 +30,7 @@ class Hub:
         self.times: list[float] = []
         self.published = asyncio.Event()
         self.fail = False
+        self.ended: list[tuple[UUID, UUID]] = []
 
     async def publish_event(
         self, room_id: UUID, frame: str, audience: str = V1, stream: str = ""
@@ -39,6 +40,9 @@ class Hub:
         self.sent.append((room_id, json.loads(frame), audience, stream))
         self.times.append(asyncio.get_running_loop().time())
         self.published.set()
+
+    async def stream_ended(self, room_id: UUID, turn_id: UUID) -> None:
+        self.ended.append((room_id, turn_id))
 
     def frames(self, kind: str = "message.delta") -> list[dict[str, Any]]:
         return [frame for _, frame, _, _ in self.sent if frame["type"] == kind]

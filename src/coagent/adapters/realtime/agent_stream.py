@@ -9,7 +9,8 @@ each provider chunk within milliseconds (goal P7); pieces that arrive while the 
 previous frame is being published go out joined after it. Above that rate each turn sends at
 most one frame per `interval` (50 ms): the first piece after a quiet interval at once, later
 ones joined when the interval has passed. `end` sends what is waiting at once. Frames are
-numbered 0, 1, 2... per turn (`index`).
+numbered 0, 1, 2... per turn (`index`). The hub keeps them in the bus's stream log too
+(for processes that open the room mid-stream) until `end` or `aborted` drops it.
 """
 
 import asyncio
@@ -110,6 +111,7 @@ class HubAgentStream:
             return
         self._cancel_timer(turn)
         await self._flush(turn)
+        await self._hub.stream_ended(turn.room_id, turn_id)
 
     async def aborted(self, *, room_id: UUID, turn_id: UUID, message_id: UUID, reason: str) -> None:
         turn = self._turns.pop(turn_id, None)

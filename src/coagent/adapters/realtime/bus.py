@@ -2,15 +2,24 @@
 
 Why not Litestar's channels plugin: its Redis backends lose their listener for good after
 a Redis outage and replay old stream history to new subscribers (docs/adr/0004).
+
+The bus also keeps the text streamed so far of each agent turn in progress (the stream log),
+so a process that opens a room mid-stream can catch its sockets up on text it never relayed:
+in Redis, a list per turn appended in the same round trip as the delta's publish (so a
+delta any process receives is in the log already), deleted when the turn ends, with a TTL
+for turns whose end never comes; in memory in the embedded mode.
 """
 
 import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -23,6 +32,57 @@ logger = logging.getLogger("coagent.realtime")
 
 OnMessage = Callable[[str, bytes], None]
 OnReconnect = Callable[[], Awaitable[None]]
+
+# How long the stream log keeps a turn after its last delta (its runner died).
+STREAM_LOG_TTL = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPiece:
+    """One delta frame of a turn, as the log keeps it (frames are numbered 0, 1, 2...)."""
+
+    room_id: UUID
+    turn_id: UUID
+    message_id: UUID
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedStream:
+    """A turn's text streamed so far: `parts[i]` is frame i's text (0..len - 1, no gap)."""
+
+    turn_id: UUID
+    message_id: UUID
+    parts: tuple[str, ...]
+
+
+def stream_key(turn_id: UUID) -> str:
+    return f"coagent:stream:{turn_id}"
+
+
+def room_streams_key(room_id: UUID) -> str:
+    """A hash: turn id -> message id of the turns streaming in the room."""
+    return f"coagent:streams:{room_id}"
+
+
+def contiguous(entries: Sequence[bytes | str]) -> tuple[str, ...]:
+    """The texts of a logged turn's entries (`"<index>:<text>"`) from frame 0 on, up to the
+    first gap; a repeated entry (a retried append) counts once.
+    """
+    parts: list[str] = []
+    for entry in entries:
+        head, _, text = _text(entry).partition(":")
+        try:
+            index = int(head)
+        except ValueError:
+            break
+        if index < len(parts):
+            continue
+        if index > len(parts):
+            break
+        parts.append(text)
+    return tuple(parts)
 
 
 class RoomBus(Protocol):
@@ -40,6 +100,20 @@ class RoomBus(Protocol):
         """Raises `BusUnavailable` when the payload could not be handed over."""
         ...
 
+    async def publish_piece(self, channel: str, payload: bytes, piece: StreamPiece) -> None:
+        """`publish`, having appended `piece` to its turn's stream log (frame 0 starts the
+        log afresh). Raises `BusUnavailable` like `publish`.
+        """
+        ...
+
+    async def end_stream(self, room_id: UUID, turn_id: UUID) -> None:
+        """Drop the turn's stream log (best effort: it expires anyway)."""
+        ...
+
+    async def logged_streams(self, room_id: UUID) -> list[LoggedStream]:
+        """The room's turns in the stream log; `BusUnavailable` when it cannot be read."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -50,9 +124,12 @@ class BusUnavailable(Exception):
 class InMemoryRoomBus:
     """The embedded mode: one process, so publishing is delivering."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stream_ttl: float = STREAM_LOG_TTL) -> None:
         self._on_message: OnMessage | None = None
         self._channels: set[str] = set()
+        self._stream_ttl = stream_ttl
+        # room id -> turn id -> (message id, texts, when last appended)
+        self._log: dict[UUID, dict[UUID, tuple[UUID, list[str], float]]] = {}
 
     def start(self, on_message: OnMessage, on_reconnect: OnReconnect) -> None:
         self._on_message = on_message
@@ -67,6 +144,35 @@ class InMemoryRoomBus:
     async def publish(self, channel: str, payload: bytes) -> None:
         if self._on_message is not None and channel in self._channels:
             self._on_message(channel, payload)
+
+    async def publish_piece(self, channel: str, payload: bytes, piece: StreamPiece) -> None:
+        now = time.monotonic()
+        turns = self._log.setdefault(piece.room_id, {})
+        for turn_id in [t for t, (_, _, at) in turns.items() if now - at > self._stream_ttl]:
+            del turns[turn_id]
+        logged = turns.get(piece.turn_id)
+        if piece.index == 0 or logged is None or logged[0] != piece.message_id:
+            logged = (piece.message_id, [], now)
+        texts = logged[1]
+        if piece.index == len(texts):  # anything else would leave a gap: not logged
+            texts.append(piece.text)
+        turns[piece.turn_id] = (piece.message_id, texts, now)
+        await self.publish(channel, payload)
+
+    async def end_stream(self, room_id: UUID, turn_id: UUID) -> None:
+        turns = self._log.get(room_id)
+        if turns is not None:
+            turns.pop(turn_id, None)
+            if not turns:
+                del self._log[room_id]
+
+    async def logged_streams(self, room_id: UUID) -> list[LoggedStream]:
+        horizon = time.monotonic() - self._stream_ttl
+        return [
+            LoggedStream(turn_id=turn_id, message_id=message_id, parts=tuple(texts))
+            for turn_id, (message_id, texts, at) in self._log.get(room_id, {}).items()
+            if at >= horizon and texts
+        ]
 
     async def close(self) -> None:
         self._channels.clear()
@@ -91,11 +197,15 @@ class RedisRoomBus:
         subscribe_timeout: float = 5.0,
         circuit: RedisCircuit | None = None,
         publish_timeout_when_down: float = 0.25,
+        stream_ttl: float = STREAM_LOG_TTL,
+        read_timeout: float = 0.5,
     ) -> None:
         self._listener = listener
         self._publisher = publisher
         self._circuit = circuit or RedisCircuit()
         self._publish_timeout_when_down = publish_timeout_when_down
+        self._stream_ttl_ms = max(1, round(stream_ttl * 1000))
+        self._read_timeout = read_timeout
         self._backoff_cap = backoff_cap
         self._subscribe_timeout = subscribe_timeout
         # A private channel keeps the connection subscribed (and checkable) when no room is.
@@ -142,6 +252,67 @@ class RedisRoomBus:
             )
         except RedisDown as error:
             raise BusUnavailable(str(error)) from error
+
+    async def publish_piece(self, channel: str, payload: bytes, piece: StreamPiece) -> None:
+        # One round trip, in this order on one connection: a process that receives the
+        # delta finds it in the log already.
+        key, room_key = stream_key(piece.turn_id), room_streams_key(piece.room_id)
+
+        async def append_and_publish() -> object:
+            pipe = self._publisher.pipeline(transaction=False)
+            if piece.index == 0:
+                pipe.delete(key)  # a turn run again, or streaming again after a tool call
+                pipe.hset(room_key, str(piece.turn_id), str(piece.message_id))
+            pipe.rpush(key, f"{piece.index}:{piece.text}")
+            pipe.pexpire(key, self._stream_ttl_ms)
+            pipe.pexpire(room_key, self._stream_ttl_ms)
+            pipe.publish(channel, payload)
+            return await pipe.execute()
+
+        try:
+            await self._circuit.attempt(
+                append_and_publish, timeout_when_open=self._publish_timeout_when_down
+            )
+        except RedisDown as error:
+            raise BusUnavailable(str(error)) from error
+
+    async def end_stream(self, room_id: UUID, turn_id: UUID) -> None:
+        async def forget() -> object:
+            pipe = self._publisher.pipeline(transaction=False)
+            pipe.delete(stream_key(turn_id))
+            pipe.hdel(room_streams_key(room_id), str(turn_id))
+            return await pipe.execute()
+
+        with contextlib.suppress(RedisDown):  # it expires
+            await self._circuit.call(forget)
+
+    async def logged_streams(self, room_id: UUID) -> list[LoggedStream]:
+        """Two round trips, bounded by `read_timeout` (a socket's join waits for them)."""
+
+        async def read() -> list[LoggedStream]:
+            turns: dict[bytes | str, bytes | str] = await self._publisher.hgetall(
+                room_streams_key(room_id)
+            )
+            if not turns:
+                return []
+            pipe = self._publisher.pipeline(transaction=False)
+            for turn_id in turns:
+                pipe.lrange(stream_key(UUID(_text(turn_id))), 0, -1)
+            entries: list[list[bytes | str]] = await pipe.execute()
+            logged = [
+                LoggedStream(
+                    turn_id=UUID(_text(turn_id)),
+                    message_id=UUID(_text(message_id)),
+                    parts=contiguous(found),
+                )
+                for (turn_id, message_id), found in zip(turns.items(), entries, strict=True)
+            ]
+            return [stream for stream in logged if stream.parts]
+
+        try:
+            return await asyncio.wait_for(self._circuit.call(read), self._read_timeout)
+        except (RedisDown, TimeoutError, ValueError) as error:
+            raise BusUnavailable(type(error).__name__) from error
 
     async def close(self) -> None:
         if self._task is not None:

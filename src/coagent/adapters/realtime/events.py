@@ -134,8 +134,9 @@ class MessageDelta(
     """A piece of an agent reply being streamed. Frames of one turn are numbered 0, 1, 2...;
     one frame covers `first_index`..`index` and its `text` follows the text of the frames
     before it. Live frames have `first_index` = `index`; the one catch-up frame a socket
-    gets when it joins or resumes mid-stream has `first_index` 0 (or, when this server saw
-    the stream from a later frame only, that frame's index) and the whole text so far.
+    gets when it joins or resumes mid-stream has `first_index` 0 and the whole text so far
+    (whichever process it is on: the text is also kept in Redis while the turn streams; only
+    while Redis cannot be read may it start at the first frame this server relayed).
     The stored `message` with the same `turn_id` replaces the streamed text.
     """
 

@@ -17,7 +17,10 @@ Each frame has an audience read from the bus envelope (never by parsing the fram
 socket): everyone, `coagent.v1` sockets, staff `coagent.v1` sockets, or one user's sockets.
 The hub also remembers, per room, the text streamed so far of each agent turn in progress
 (from the `message.delta` frames it relays), so a `coagent.v1` socket that joins or resumes
-mid-stream first gets one catch-up delta with all of it, then the live ones.
+mid-stream first gets one catch-up delta with all of it, then the live ones. What it has not
+relayed itself (the room was opened here after the turn began, or the bus dropped deltas) it
+reads from the bus's stream log before the socket joins (`merge_stream`); a live delta the
+socket's catch-up already covered is not sent to it again.
 """
 
 import asyncio
@@ -33,7 +36,7 @@ from uuid import UUID
 import msgspec
 
 from coagent.adapters.observability import metrics
-from coagent.adapters.realtime.bus import BusUnavailable, RoomBus
+from coagent.adapters.realtime.bus import BusUnavailable, LoggedStream, RoomBus, StreamPiece
 from coagent.adapters.realtime.events import (
     CLOSE_NOT_FOUND,
     CLOSE_RESYNC,
@@ -43,6 +46,7 @@ from coagent.adapters.realtime.events import (
     STREAM_ABORTED,
     STREAM_DELTA,
     V1,
+    MessageAborted,
     MessageDelta,
     ResyncEvent,
     course_event_from_json,
@@ -104,22 +108,34 @@ AccessCheck = Callable[[UUID, UUID], Awaitable[bool | None]]
 
 
 class _TurnRef(msgspec.Struct):
+    """What ends a stream: a stored message (`id`) or an abort (`message_id`) of a turn."""
+
     turn_id: UUID | None = None
+    id: UUID | None = None
+    message_id: UUID | None = None
 
 
 _turn_of = msgspec.json.Decoder(_TurnRef)
 _delta = msgspec.json.Decoder(MessageDelta)
+_aborted = msgspec.json.Decoder(MessageAborted)
 
 
 @dataclass(eq=False, slots=True)
-class _Stream:
-    """The text of an agent turn streamed so far, as this hub relayed it."""
+class Stream:
+    """The text of an agent turn's message streamed so far (frames `first_index`..`index`),
+    as this hub relayed it or read it from the stream log.
+    """
 
     message_id: UUID
     first_index: int
     index: int
     parts: list[str]
     updated: float
+    # The highest index this hub relayed live (below `index` when the log was ahead).
+    relayed: int = -1
+    # Sockets whose catch-up went past `relayed`: the index it covered (live deltas up to
+    # it are not sent to them again).
+    caught: dict["Subscriber", int] = field(default_factory=dict)
 
     def catch_up(self, room_id: UUID, turn_id: UUID) -> str:
         text = "".join(self.parts)
@@ -147,9 +163,13 @@ class _Room:
     pending: dict[int, str] = field(default_factory=dict)
     filling: asyncio.Task[None] | None = None
     closing: asyncio.TimerHandle | None = None
-    # Agent turns streaming now, and the last turns that ended (late deltas are ignored).
-    streams: dict[UUID, _Stream] = field(default_factory=dict)
+    # Agent turns streaming now, and the last streamed messages that ended (withdrawn or
+    # stored, by message id) and turns that ended (stored): late deltas of them are ignored.
+    streams: dict[UUID, Stream] = field(default_factory=dict)
     ended: OrderedDict[UUID, None] = field(default_factory=OrderedDict)
+    # False until the stream log was read since the room opened (or the bus reconnected):
+    # turns that began before may have deltas this hub never saw.
+    streams_known: bool = False
 
     def backlog(self, since: int) -> list[tuple[int, str]] | None:
         """Messages after `since` from memory, or None when memory does not reach back."""
@@ -235,13 +255,15 @@ class RoomHub:
             else:
                 frames.extend(frame for _, frame in backlog)
                 socket.seen = max([since, *(seq for seq, _ in backlog)])
+        if socket.v1:
+            await self._complete_streams(room)
         if room.closing is not None:
             room.closing.cancel()
             room.closing = None
-        # From here to the end no await: the catch-up holds exactly the deltas relayed
-        # before the socket is in the room, and it gets every later one live.
+        # From here to the end no await: the catch-up holds exactly the deltas known before
+        # the socket is in the room, and it gets every later one live.
         room.sockets.add(socket)
-        return frames + self._catch_up_frames(room, frames) if socket.v1 else frames
+        return frames + self._catch_up_frames(room, frames, socket) if socket.v1 else frames
 
     async def replay(self, room_id: UUID, socket: Subscriber, since: int) -> list[str]:
         """For a socket already live: the messages after `since` it was given before, then
@@ -254,9 +276,12 @@ class RoomHub:
         if backlog is None:
             return [resync_frame(room, "too far behind: page the history")] if socket.v1 else []
         frames = [frame for seq, frame in backlog if seq <= socket.seen]
+        if not socket.v1:
+            return frames
+        await self._complete_streams(room)
         # After the last await: a catch-up delta replaces whatever the client holds of
         # the turn (`first_index` 0), so deltas it already had are not applied twice.
-        return frames + self._catch_up_frames(room, frames) if socket.v1 else frames
+        return frames + self._catch_up_frames(room, frames, socket)
 
     def leave(self, room_id: UUID, socket: Subscriber) -> None:
         """Every reserved socket leaves exactly once (also after the hub dropped it, or when
@@ -361,18 +386,50 @@ class RoomHub:
         """
         if self._closed:
             return
+        payload = envelope(0, frame, audience, stream)
         try:
-            await self._publish(room_channel(room_id), envelope(0, frame, audience, stream))
+            if stream == STREAM_DELTA:  # kept in the stream log for hubs that join later
+                delta = _delta.decode(frame)
+                piece = StreamPiece(
+                    room_id=room_id,
+                    turn_id=delta.turn_id,
+                    message_id=delta.message_id,
+                    index=delta.index,
+                    text=delta.text,
+                )
+                await self._publish(room_channel(room_id), payload, piece)
+            else:
+                await self._publish(room_channel(room_id), payload)
         except BusUnavailable:
             room = self._rooms.get(room_id)
             if room is not None:
                 self._deliver(room, frame, audience, stream)
+        if stream == STREAM_ABORTED:
+            await self.stream_ended(room_id, _aborted.decode(frame).turn_id)
 
-    async def _publish(self, channel: str, payload: bytes) -> None:
+    async def stream_ended(self, room_id: UUID, turn_id: UUID) -> None:
+        """The agent turn's stream is over (its message is about to be stored, or it was
+        withdrawn): drop it from the stream log.
+        """
         self._publishing += 1
         self._idle.clear()
         try:
-            await self._bus.publish(channel, payload)
+            await self._bus.end_stream(room_id, turn_id)
+        finally:
+            self._publishing -= 1
+            if not self._publishing:
+                self._idle.set()
+
+    async def _publish(
+        self, channel: str, payload: bytes, piece: StreamPiece | None = None
+    ) -> None:
+        self._publishing += 1
+        self._idle.clear()
+        try:
+            if piece is None:
+                await self._bus.publish(channel, payload)
+            else:
+                await self._bus.publish_piece(channel, payload, piece)
         finally:
             self._publishing -= 1
             if not self._publishing:
@@ -471,9 +528,9 @@ class RoomHub:
         room.last_seq = seq
         room.ring.append((seq, frame))
         if room.streams:  # the stored message of a streamed turn ends its stream
-            turn_id = _turn_of.decode(frame).turn_id
-            if turn_id is not None:
-                self._end_stream(room, turn_id)
+            ref = _turn_of.decode(frame)
+            if ref.turn_id is not None:
+                self._end_stream(room, ref.turn_id, ref.id, whole_turn=True)
         delivered = 0
         for socket in list(room.sockets):
             if seq > socket.seen:
@@ -490,7 +547,11 @@ class RoomHub:
 
     def _deliver(self, room: _Room, frame: str, audience: str, stream: str = "") -> None:
         if stream:
-            self._track(room, frame, stream)
+            ahead = self._track(room, frame, stream)
+            if ahead:  # sockets whose catch-up covered this delta already
+                targets = [s for s in room.sockets if s.v1 and s not in ahead]
+                self._offer_all(room, targets, frame)
+                return
         if audience == EVERYONE:
             targets = list(room.sockets)
         elif audience == V1:
@@ -510,6 +571,9 @@ class RoomHub:
             return
         else:  # an audience from a newer version: deliver to nobody rather than to all
             return
+        self._offer_all(room, targets, frame)
+
+    def _offer_all(self, room: _Room, targets: list[Subscriber], frame: str) -> None:
         delivered = 0
         for socket in targets:
             if socket.offer(frame):
@@ -520,42 +584,87 @@ class RoomHub:
 
     # --- streams in progress (mid-stream joins)
 
-    def _track(self, room: _Room, frame: str, stream: str) -> None:
+    def _track(self, room: _Room, frame: str, stream: str) -> set[Subscriber]:
+        """Remember a relayed delta (or forget an aborted stream); returns the sockets that
+        must not get this delta (their catch-up covered it).
+        """
         now = time.monotonic()
         if stream == STREAM_ABORTED:
-            turn_id = _turn_of.decode(frame).turn_id
-            if turn_id is not None:
-                self._end_stream(room, turn_id)
-            return
+            ref = _turn_of.decode(frame)
+            if ref.turn_id is not None:
+                self._end_stream(room, ref.turn_id, ref.message_id)
+            return set()
         if stream != STREAM_DELTA:
-            return
+            return set()
         delta = _delta.decode(frame)
-        if delta.turn_id in room.ended:
-            return
+        if delta.message_id in room.ended or delta.turn_id in room.ended:
+            return set()
         known = room.streams.get(delta.turn_id)
+        if known is not None and known.message_id != delta.message_id:
+            known = None  # the turn streams a new message (run again, or after a tool call)
         if known is not None and delta.first_index <= known.index:
-            return  # had it already
+            # Had it already (from the log, or twice): only the sockets still behind get it.
+            known.relayed = max(known.relayed, delta.index)
+            ahead = {s for s, index in known.caught.items() if index >= delta.index}
+            if known.relayed >= known.index:
+                known.caught.clear()
+            return ahead
         if known is None or delta.first_index > known.index + 1:
-            # The first frame this hub sees of the turn (or one after a frame it missed):
-            # what it holds starts here.
-            room.streams[delta.turn_id] = _Stream(
+            # The first frame this hub sees of the message (or one after a frame it missed):
+            # what it holds starts here, until the stream log fills in the rest.
+            room.streams[delta.turn_id] = Stream(
                 message_id=delta.message_id,
                 first_index=delta.first_index,
                 index=delta.index,
                 parts=[delta.text],
                 updated=now,
+                relayed=delta.index,
             )
-            return
+            return set()
         known.parts.append(delta.text)
-        known.index, known.updated = delta.index, now
+        known.index, known.updated, known.relayed = delta.index, now, delta.index
+        known.caught.clear()
+        return set()
 
-    def _end_stream(self, room: _Room, turn_id: UUID) -> None:
-        room.streams.pop(turn_id, None)
-        room.ended[turn_id] = None
-        while len(room.ended) > 64:
+    def _end_stream(
+        self, room: _Room, turn_id: UUID, message_id: UUID | None, *, whole_turn: bool = False
+    ) -> None:
+        """A streamed message ended (withdrawn, or gone stale); `whole_turn`: the turn's
+        stored message came, which ends whatever it streamed.
+        """
+        stream = room.streams.get(turn_id)
+        if stream is not None and (whole_turn or stream.message_id == message_id):
+            del room.streams[turn_id]
+            room.ended[stream.message_id] = None
+        if message_id is not None:
+            room.ended[message_id] = None
+        if whole_turn:
+            room.ended[turn_id] = None
+        while len(room.ended) > 128:
             room.ended.popitem(last=False)
 
-    def _catch_up_frames(self, room: _Room, replayed: list[str]) -> list[str]:
+    async def _complete_streams(self, room: _Room) -> None:
+        """Before a catch-up: read the stream log when this hub may lack the start of a
+        turn in progress. While the log cannot be read (Redis down) the catch-up starts
+        where this hub's relaying did (`first_index` > 0).
+        """
+        if room.streams_known and all(s.first_index == 0 for s in room.streams.values()):
+            return
+        try:
+            logged = await self._bus.logged_streams(room.id)
+        except BusUnavailable:
+            return
+        # No await from here: what was relayed while the log was read is merged with it.
+        now = time.monotonic()
+        for entry in logged:
+            if entry.message_id in room.ended or entry.turn_id in room.ended:
+                continue
+            merged = merge_stream(room.streams.get(entry.turn_id), entry, now)
+            if merged is not None:
+                room.streams[entry.turn_id] = merged
+        room.streams_known = True
+
+    def _catch_up_frames(self, room: _Room, replayed: list[str], socket: Subscriber) -> list[str]:
         """One `message.delta` per turn streaming now, with all its text so far; none for a
         turn whose stored message is among the `replayed` frames (read from the database
         before this hub relayed it).
@@ -563,14 +672,17 @@ class RoomHub:
         if not room.streams:
             return []
         horizon = time.monotonic() - self._stream_ttl
-        for turn_id in [t for t, s in room.streams.items() if s.updated < horizon]:
-            self._end_stream(room, turn_id)  # its end never came: the turn died
+        for turn_id, gone in [(t, s) for t, s in room.streams.items() if s.updated < horizon]:
+            self._end_stream(room, turn_id, gone.message_id)  # its end never came: it died
         stored = {_turn_of.decode(frame).turn_id for frame in replayed}
-        return [
-            stream.catch_up(room.id, turn_id)
-            for turn_id, stream in room.streams.items()
-            if turn_id not in stored
-        ]
+        frames = []
+        for turn_id, stream in room.streams.items():
+            if turn_id in stored:
+                continue
+            frames.append(stream.catch_up(room.id, turn_id))
+            if stream.index > stream.relayed:
+                stream.caught[socket] = stream.index
+        return frames
 
     def _overflow(self, room: _Room, socket: Subscriber) -> None:
         metrics.socket_dropped()
@@ -643,6 +755,7 @@ class RoomHub:
                 await self._catch_up(room, await self._source.last_seq(room.id))
             except Exception:  # the database is down too: the resync below says it all
                 logger.exception("catch-up after reconnect failed")
+            room.streams_known = False  # deltas were lost meanwhile: read the log again
             self._broadcast(room, resync_frame(room, "live updates were interrupted"))
 
     def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
@@ -654,3 +767,37 @@ class RoomHub:
 
 def resync_frame(room: _Room, reason: str) -> str:
     return encode(ResyncEvent(room_id=room.id, last_seq=room.last_seq, reason=reason))
+
+
+def merge_stream(known: Stream | None, logged: LoggedStream, now: float) -> Stream | None:
+    """What a hub holds of a turn, completed from the stream log; None when the log adds
+    nothing. `logged` covers frames 0..k; `known`, relayed live, covers f..i. The log was
+    written before each frame was published, so frames after k reach this hub live (they
+    follow), and those up to k that come later are already held (`Stream.index`).
+    """
+    k = len(logged.parts) - 1
+    if known is None:
+        return Stream(
+            message_id=logged.message_id,
+            first_index=0,
+            index=k,
+            parts=list(logged.parts),
+            updated=now,
+        )
+    if known.message_id != logged.message_id or known.first_index == 0:
+        return None  # another message of the turn (the log is older), or whole already
+    if k + 1 < known.first_index:
+        return None  # frames between the two are in neither: stays partial
+    if k >= known.index:
+        parts, index = list(logged.parts), k
+    else:
+        parts, index = [*logged.parts[: known.first_index], *known.parts], known.index
+    return Stream(
+        message_id=known.message_id,
+        first_index=0,
+        index=index,
+        parts=parts,
+        updated=max(now, known.updated),
+        relayed=known.relayed,
+        caught=known.caught,
+    )
