@@ -227,12 +227,7 @@ async def _authenticate(
     ticket = socket.query_params.get("ticket")
     token = bearer_token(socket)
     cookie = socket.cookies.get(ACCESS_COOKIE)
-    if (
-        not ticket
-        and not token
-        and cookie
-        and not _origin_allowed(socket, chat.allowed_origins)
-    ):
+    if not ticket and not token and cookie and not _origin_allowed(socket, chat.allowed_origins):
         _log_refused(socket, CLOSE_FORBIDDEN, "forbidden: cookie from an untrusted origin")
         await socket.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake is refused
         return None
