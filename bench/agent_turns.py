@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import multiprocessing
 import os
@@ -274,13 +275,19 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
             samples: dict[str, list[float]] = {"pipeline": [], "direct": []}
             cpu = {"pipeline": 0.0, "direct": 0.0}
             trips: list[int] = []
+            # --profile: cProfile over the pipeline rounds only (warm-up excluded).
+            profiler = cProfile.Profile() if args.profile else None
             for index in range(args.rounds + 1):  # the first round warms both paths
                 order = ["pipeline", "direct"] if index % 2 == 0 else ["direct", "pipeline"]
                 for label in order:
                     cpu_before = time.process_time()
                     if label == "pipeline":
+                        if profiler is not None and index:
+                            profiler.enable()
                         got = await pipeline_round(container, rooms, trips if index else [])
                         await settle(container, broker)
+                        if profiler is not None:
+                            profiler.disable()
                     else:
                         got = await direct_round(direct, args.concurrency)
                     if index:
@@ -293,6 +300,8 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
             # include other turns' trips in the meantime).
             samples["cpu_ms"] = [1000 * cpu[k] / generations for k in ("pipeline", "direct")]
             samples["trips"] = [float(sorted(trips)[len(trips) // 2])]
+            if profiler is not None:
+                profiler.dump_stats(args.profile)
             return samples
         finally:
             await direct.close()
@@ -312,6 +321,9 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--pool", type=int, default=20)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of the pipeline rounds to this file"
+    )
     args = parser.parse_args()
     receive, send = multiprocessing.Pipe(duplex=False)
     server = multiprocessing.Process(

@@ -12,7 +12,19 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,9 +32,10 @@ from coagent.adapters.persistence._agent_models import AgentConfigModel
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import CourseModel, RoomModel, UserModel
 from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
-from coagent.adapters.persistence.agents import _config
+from coagent.adapters.persistence.agents import _CONFIG_FIELDS, _config, _config_of
 from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.messages import _NEXT_SEQ
+from coagent.adapters.persistence.rooms import _ROOM_FIELDS
 from coagent.adapters.persistence.rows import DriverStatement, fetch_rows, is_postgresql
 from coagent.adapters.persistence.turn_recovery import TurnRecoveryQueries
 from coagent.application.ports.turns import (
@@ -38,7 +51,7 @@ from coagent.domain.agents.decision import RoomActivity, TurnKind
 from coagent.domain.agents.trigger import TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus
 from coagent.domain.chat.message import Message, sender_display_name
-from coagent.domain.courses.room import AiMode
+from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 
 _TURN = cast(Table, AgentTurnModel.__table__)
 _MESSAGE = cast(Table, MessageModel.__table__)
@@ -197,7 +210,7 @@ def _activity_columns(
                 t.room_id == room_id,
                 t.agent_type == agent_type,
                 t.caused_by_seq < up_to_seq,
-                t.status.in_(_CLAIMING),
+                t.status.in_([_sql_text(status) for status in _CLAIMING]),
             )
             .correlate_except(_TURN)
             .scalar_subquery(),
@@ -263,6 +276,148 @@ def _message(
         client_msg_id=message.client_msg_id,
         turn_id=message.turn_id,
     )
+
+
+def _sql_text(value: str) -> Any:
+    """A string constant written into the statement (no parameter)."""
+    return literal_column("'" + value.replace("'", "''") + "'", Text)
+
+
+_ROOM_T = cast(Table, RoomModel.__table__)
+_CONFIG_T = cast(Table, AgentConfigModel.__table__)
+_USER_T = cast(Table, UserModel.__table__)
+_COURSE_T = cast(Table, CourseModel.__table__)
+_MESSAGE_FIELDS = (
+    "id",
+    "room_id",
+    "seq",
+    "content",
+    "created_at",
+    "sender_id",
+    "agent_type",
+    "client_msg_id",
+    "turn_id",
+    "sender_name",
+)
+
+
+def _room_of(row: Sequence[Any]) -> Room:
+    room = dict(zip(_ROOM_FIELDS, row, strict=True))
+    return Room(
+        **room
+        | {"ai_mode": AiMode(room["ai_mode"]), "approval_mode": ApprovalMode(room["approval_mode"])}
+    )
+
+
+def _message_of(
+    row: Sequence[Any], full_name: str | None, username: str | None, email: str | None
+) -> Message:
+    message = dict(zip(_MESSAGE_FIELDS, row, strict=True))
+    return Message(
+        **message
+        | {
+            "sender_name": sender_display_name(
+                message["agent_type"], full_name, username, email, message["sender_name"]
+            )
+        }
+    )
+
+
+def _decision_inputs(*, postgresql: bool) -> Any:
+    """The room, the agent's active configuration, message :seq with its sender's names, the
+    room's turns since :turns_since (skipped ones not counted) and, only for the
+    `message_count` trigger, the activity: one row, none when there is no such room. A Core
+    statement run on the driver (rows.py; P6): every constant is written into the SQL.
+    """
+    room, config, message, user, turn = _ROOM_T, _CONFIG_T, _MESSAGE, _USER_T, _TURN
+    room_id: Any = bindparam("room_id", type_=room.c.id.type)
+    agent_type: Any = bindparam("agent_type", type_=config.c.type.type)
+    seq: Any = bindparam("seq", type_=message.c.seq.type)
+    recent = (
+        select(func.count())
+        .where(
+            turn.c.room_id == room.c.id,
+            turn.c.created_at >= bindparam("turns_since", type_=turn.c.created_at.type),
+            turn.c.status != _sql_text(TurnStatus.SKIPPED.value),
+        )
+        .correlate(room)
+        .scalar_subquery()
+    )
+    # Only `message_count` reads the activity: the CASE keeps the other triggers from
+    # paying for its subqueries (both databases evaluate a CASE branch only when taken).
+    counts = config.c.trigger_config["type"].as_string() == _sql_text(
+        TriggerType.MESSAGE_COUNT.value
+    )
+    activity = [
+        case((counts, column))
+        for column in _activity_columns(room_id, agent_type, seq, postgresql=postgresql)
+    ]
+    joined = (
+        room.outerjoin(
+            config,
+            and_(
+                config.c.course_id == room.c.course_id,
+                config.c.type == agent_type,
+                config.c.is_active.is_(True),
+            ),
+        )
+        .outerjoin(message, and_(message.c.room_id == room.c.id, message.c.seq == seq))
+        .outerjoin(user, user.c.id == message.c.sender_id)
+    )
+    return (
+        select(
+            *(room.c[name] for name in _ROOM_FIELDS),
+            *(config.c[name] for name in _CONFIG_FIELDS),
+            *(message.c[name] for name in _MESSAGE_FIELDS),
+            user.c.full_name,
+            user.c.username,
+            user.c.email,
+            recent,
+            *activity,
+        )
+        .select_from(joined)
+        .where(room.c.id == room_id)
+        .limit(literal_column("1"))
+    )
+
+
+_DECISION_INPUTS = {
+    dialect: DriverStatement(_decision_inputs(postgresql=dialect)) for dialect in (False, True)
+}
+_DECISION_CONFIG = len(_ROOM_FIELDS)
+_DECISION_MESSAGE = _DECISION_CONFIG + len(_CONFIG_FIELDS)
+_DECISION_COUNT = _DECISION_MESSAGE + len(_MESSAGE_FIELDS) + 3
+
+
+def _next_to_start() -> Any:
+    """The room's oldest queued turn, its room, the room's last seq, the course's title and
+    the turn's configuration when still active: one row, on the driver (rows.py; P6).
+    """
+    turn, room, course, config = _TURN, _ROOM_T, _COURSE_T, _CONFIG_T
+    joined = (
+        turn.outerjoin(room, room.c.id == turn.c.room_id)
+        .outerjoin(course, course.c.id == room.c.course_id)
+        .outerjoin(config, and_(config.c.id == turn.c.config_id, config.c.is_active.is_(True)))
+    )
+    return (
+        select(
+            *(turn.c[name] for name in _TURN_FIELDS),
+            *(room.c[name] for name in _ROOM_FIELDS),
+            room.c.last_seq,
+            course.c.title,
+            *(config.c[name] for name in _CONFIG_FIELDS),
+        )
+        .select_from(joined)
+        .where(
+            turn.c.room_id == bindparam("room_id", type_=room.c.id.type),
+            turn.c.status == _sql_text(TurnStatus.QUEUED.value),
+        )
+        .order_by(turn.c.created_at, turn.c.id)
+        .limit(literal_column("1"))
+    )
+
+
+_NEXT_TO_START = DriverStatement(_next_to_start())
 
 
 class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
@@ -348,69 +503,37 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         *,
         turns_since: datetime,
     ) -> DecisionInputs:
-        recent = (
-            select(func.count())
-            .where(
-                _TURN.c.room_id == RoomModel.id,
-                _TURN.c.created_at >= turns_since,
-                _TURN.c.status != TurnStatus.SKIPPED.value,
-            )
-            .correlate(RoomModel)
-            .scalar_subquery()
-        )
-        # Only `message_count` reads the activity: the CASE keeps the other triggers from
-        # paying for its subqueries (both databases evaluate a CASE branch only when taken).
-        counts = AgentConfigModel.trigger_config["type"].as_string() == (
-            TriggerType.MESSAGE_COUNT.value
-        )
-        activity = [
-            case((counts, column))
-            for column in _activity_columns(
-                room_id, agent_type, seq, postgresql=is_postgresql(self._session)
-            )
-        ]
-        row = (
-            await self._session.execute(
-                select(
-                    RoomModel,
-                    AgentConfigModel,
-                    MessageModel,
-                    UserModel.full_name,
-                    UserModel.username,
-                    UserModel.email,
-                    recent,
-                    *activity,
-                )
-                .outerjoin(
-                    AgentConfigModel,
-                    and_(
-                        AgentConfigModel.course_id == RoomModel.course_id,
-                        AgentConfigModel.type == agent_type,
-                        AgentConfigModel.is_active.is_(True),
-                    ),
-                )
-                .outerjoin(
-                    MessageModel,
-                    and_(MessageModel.room_id == RoomModel.id, MessageModel.seq == seq),
-                )
-                .outerjoin(UserModel, UserModel.id == MessageModel.sender_id)
-                .where(RoomModel.id == room_id)
-                .limit(1)
-            )
-        ).first()
-        if row is None:
+        params = {
+            "room_id": room_id,
+            "agent_type": agent_type,
+            "seq": seq,
+            "turns_since": turns_since,
+        }
+        statement = _DECISION_INPUTS[is_postgresql(self._session)]
+        rows = await fetch_rows(self._session, statement, params)
+        if not rows:
             return DecisionInputs(
                 room=None, config=None, message=None, recent_turns=0, activity=None
             )
-        room, config, message, full_name, username, email, count = row[:7]
-        found = _config(config, None) if config is not None else None
+        row = rows[0]
+        config = row[_DECISION_CONFIG] if row[_DECISION_CONFIG] is not None else None
+        found = (
+            _config_of((*row[_DECISION_CONFIG:_DECISION_MESSAGE], None))
+            if config is not None
+            else None
+        )
+        message = row[_DECISION_MESSAGE : _DECISION_COUNT - 3]
         return DecisionInputs(
-            room=room_from_row(room),
+            room=_room_of(row[:_DECISION_CONFIG]),
             config=found,
-            message=_message(message, full_name, username, email) if message else None,
-            recent_turns=int(count or 0),
+            message=(
+                _message_of(message, *row[_DECISION_COUNT - 3 : _DECISION_COUNT])
+                if message[0] is not None
+                else None
+            ),
+            recent_turns=int(row[_DECISION_COUNT] or 0),
             activity=(
-                _activity(row[7:])
+                _activity(row[_DECISION_COUNT + 1 :])
                 if found is not None and found.trigger.type is TriggerType.MESSAGE_COUNT
                 else None
             ),
@@ -459,41 +582,19 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         return _turn(row) if row is not None else None
 
     async def next_to_start(self, room_id: UUID) -> StartInputs | None:
-        row = (
-            await self._session.execute(
-                select(
-                    AgentTurnModel,
-                    RoomModel,
-                    RoomModel.last_seq,  # a column, never a stale loaded attribute
-                    CourseModel.title,
-                    AgentConfigModel,
-                )
-                .outerjoin(RoomModel, RoomModel.id == AgentTurnModel.room_id)
-                .outerjoin(CourseModel, CourseModel.id == RoomModel.course_id)
-                .outerjoin(
-                    AgentConfigModel,
-                    and_(
-                        AgentConfigModel.id == AgentTurnModel.config_id,
-                        AgentConfigModel.is_active.is_(True),
-                    ),
-                )
-                .where(
-                    AgentTurnModel.room_id == room_id,
-                    AgentTurnModel.status == TurnStatus.QUEUED.value,
-                )
-                .order_by(AgentTurnModel.created_at, AgentTurnModel.id)
-                .limit(1)
-            )
-        ).first()
-        if row is None:
+        rows = await fetch_rows(self._session, _NEXT_TO_START, {"room_id": room_id})
+        if not rows:
             return None
-        turn, room, last_seq, title, config = row
+        row = rows[0]
+        room_at, config_at = _TURNS, _TURNS + len(_ROOM_FIELDS) + 2
+        room = _room_of(row[room_at : config_at - 2]) if row[room_at] is not None else None
+        last_seq, title = row[config_at - 2], row[config_at - 1]
         return StartInputs(
-            turn=_turn(turn),
-            room=room_from_row(room) if room is not None else None,
+            turn=_turn_of((*row[:_TURNS], None)),
+            room=room,
             last_seq=int(last_seq or 0),
             course_title=title or "",
-            config=_config(config, None) if config is not None else None,
+            config=(_config_of((*row[config_at:], None)) if row[config_at] is not None else None),
         )
 
     async def start(
