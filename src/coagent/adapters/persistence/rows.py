@@ -25,6 +25,8 @@ class DriverStatement:
     by a statement's identity and a statement built per call cannot fill a cache. Constants
     the statement binds itself (a `.limit(1)`, a literal compared with a column) are passed
     with their own values; every `bindparam` without one must be in the call's parameters.
+    A write must set every column with a Python-side default itself (SQLAlchemy fills those
+    in per execution, which the driver does not do): compiling one that does not fails.
     """
 
     __slots__ = ("_compiled", "statement")
@@ -37,6 +39,10 @@ class DriverStatement:
         found = self._compiled.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+            defaulted = [*compiled.insert_prefetch, *compiled.update_prefetch]
+            if defaulted:  # SQLAlchemy fills these per execution; the driver would send NULL
+                names = ", ".join(column.name for column in defaulted)
+                raise ValueError(f"a driver statement must set every column itself: {names}")
             constants = {
                 name: bind.value
                 for name, bind in compiled.binds.items()
@@ -93,7 +99,8 @@ async def fetch_in_transaction(
     """
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
-        return (await connection.execute(statement.statement, dict(params))).all()
+        result = await connection.execute(statement.statement, dict(params))
+        return result.all() if result.returns_rows else []
     raw = await connection.get_raw_connection()
     adapter: Any = raw.dbapi_connection
     if not adapter._started:
