@@ -27,7 +27,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-import agent_turns  # noqa: E402
 from agent_turns import measure  # noqa: E402
 from llm_overhead import serve  # noqa: E402
 
@@ -94,7 +93,7 @@ def install() -> list[str]:
     from coagent.adapters.persistence.messages import (  # noqa: PLC0415
         SqlAlchemyMessageRepository,
     )
-    from coagent.adapters.realtime import agent_stream, events  # noqa: PLC0415
+    from coagent.adapters.realtime import agent_stream  # noqa: PLC0415
     from coagent.application.chat import post_message  # noqa: PLC0415
     from coagent.application.llm import call_model  # noqa: PLC0415
     from coagent.application.turns import consider_message, run_turns  # noqa: PLC0415
@@ -121,16 +120,12 @@ def install() -> list[str]:
         (agent_stream.HubAgentStream, "delta", "relay: deltas (all chunks)"),
         (agent_stream.HubAgentStream, "end", "relay: end"),
         (repo, "complete", "complete (store reply)"),
-        (run_turns.RunTurns, "_heartbeat", "heartbeat"),
         (unit_of_work.SqlAlchemyUnitOfWork, "commit", "(every commit)"),
         (unit_of_work.SqlAlchemyUnitOfWork, "__aenter__", "(every uow enter)"),
         (unit_of_work.SqlAlchemyUnitOfWork, "__aexit__", "(every uow exit)"),
     ]
-    publisher_steps = [("message_posted", "publish reply")]
-    del events
     for owner, name, label in steps:
         _timed(owner, name, label)
-    agent_turns.PUBLISH_LABELS = publisher_steps  # type: ignore[attr-defined]
     return [label for _, _, label in steps]
 
 
@@ -151,7 +146,7 @@ def main() -> None:
     try:
         url = receive.recv()
         ns = argparse.Namespace(
-            rounds=args.rounds, concurrency=1, pool=20, profile=None, json=None
+            rounds=args.rounds, concurrency=1, pool=20, profile=None, json=None, workers=0
         )
         CPU.clear()
         samples = asyncio.run(measure(url, ns))
@@ -159,11 +154,13 @@ def main() -> None:
         server.terminate()
     # Warm-up round included in the wrappers' totals: one more generation.
     generations = args.rounds + 1
-    pipeline, direct = samples["cpu_ms"]
+    pipeline, direct, _ = samples["cpu_ms"]
     print(f"CPU per generation: pipeline {pipeline:.2f} ms, direct {direct:.2f} ms")
     print(f"{'step':45} {'ms/gen':>7} {'calls/gen':>9}")
     for label in labels:
-        print(f"{label:45} {1000 * CPU[label] / generations:7.2f} {CALLS[label] / generations:9.2f}")
+        print(
+            f"{label:45} {1000 * CPU[label] / generations:7.2f} {CALLS[label] / generations:9.2f}"
+        )
 
 
 if __name__ == "__main__":
