@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import json
 import multiprocessing
 import os
 import platform
+import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -58,6 +62,8 @@ from coagent.main.container import Container, build_container  # noqa: E402
 from coagent.main.settings import load_settings  # noqa: E402
 from llm_overhead import MESSAGES, MODEL, pct, serve  # noqa: E402
 
+# --workers: the bench process is the web process only; `coagent worker --workers N`
+# consumes the kicks from Redis and its deltas reach the bench's hub over the Redis bus.
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -96,16 +102,22 @@ class Socket:
         self.user_id, self.session_id, self.seen = uuid.uuid4(), uuid.uuid4(), 0
         self.v1, self.staff = True, False
         self.first_delta: asyncio.Future[float] | None = None
+        self.replied: asyncio.Future[None] | None = None
         self.trips_at_first_delta = 0
 
     def offer(self, frame: str) -> bool:
-        if (
-            self.first_delta is not None
-            and not self.first_delta.done()
-            and '"type":"message.delta"' in frame
-        ):
+        if self.first_delta is None:
+            return True
+        if not self.first_delta.done() and '"type":"message.delta"' in frame:
             self.first_delta.set_result(time.perf_counter())
             self.trips_at_first_delta = RoundTrips.count
+        elif (
+            self.first_delta.done()
+            and self.replied is not None
+            and not self.replied.done()
+            and '"type":"message"' in frame
+        ):
+            self.replied.set_result(None)  # the stored reply: the turn is over
         return True
 
     def drop(self, code: int, reason: str) -> None:
@@ -191,6 +203,7 @@ async def pipeline_round(
 
     async def one(room: Room, student: User, socket: Socket) -> float:
         socket.first_delta = loop.create_future()
+        socket.replied = loop.create_future()
         start, before = time.perf_counter(), RoundTrips.count
         await container.chat.post.execute(
             PostMessageCommand(
@@ -226,10 +239,60 @@ async def direct_round(client: AsyncOpenAI, concurrency: int) -> list[float]:
     return list(await asyncio.gather(*(one() for _ in range(concurrency))))
 
 
-async def settle(container: Container, broker: Any) -> None:
-    for _ in range(3):
-        await container.agents_runtime.kicker.drain()
-        await broker.wait_all()
+async def settle(container: Container, broker: Any, rooms: list[Any], *, local: bool) -> None:
+    """Until every turn of the round stored its reply (and, in-process, every task ended)."""
+    await asyncio.wait_for(
+        asyncio.gather(*(socket.replied for _, _, socket in rooms if socket.replied)), 60
+    )
+    await container.agents_runtime.kicker.drain()
+    if local:
+        for _ in range(3):
+            await container.agents_runtime.kicker.drain()
+            await broker.wait_all()
+
+
+class WorkerProcesses:
+    """`coagent worker --workers N` against the bench's database and Redis (--workers);
+    their CPU is read from /proc (the process tree: the supervisor and its workers).
+    """
+
+    def __init__(self, count: int, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+            [str(Path(sys.executable).parent / "coagent"), "worker", "--workers", str(count)],
+            env=os.environ | env,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def tree(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    children.setdefault(int(fields[1]), []).append(int(entry.name))
+        found, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += children.get(pid, [])
+        return found
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system) of the worker processes so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
@@ -241,28 +304,32 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
     db_url = f"{db_url}/{database}"
     try:
         await asyncio.to_thread(migrations.upgrade, db_url)
-        settings = load_settings(
-            {
-                "DATABASE_URL": db_url,
-                "SECRET_KEY": "b" * 40,
-                "ENCRYPTION_KEYS": "yYk3VRSN9JcNS8Wd0yZmQb1WwzjbO5HhUlUixC1qC3I=",
-                "AGENT_TURNS_PER_MINUTE": "600",
-                "AGENT_MENTIONS_PER_USER": "1000",
-                "CHAT_MESSAGES_PER_WINDOW": "100000",
-                "DB_POOL_SIZE": str(args.pool),
-                "LOG_LEVEL": "WARNING",
-                "ACCESS_LOG": "false",
-                # The fake provider listens on loopback, refused by default off the embedded
-                # mode (LLM_ALLOWED_HOSTS).
-                "LLM_ALLOWED_HOSTS": "127.0.0.1",
-            }
-        )
+        env = {
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": "b" * 40,
+            "ENCRYPTION_KEYS": "yYk3VRSN9JcNS8Wd0yZmQb1WwzjbO5HhUlUixC1qC3I=",
+            "AGENT_TURNS_PER_MINUTE": "600",
+            "AGENT_MENTIONS_PER_USER": "1000",
+            "CHAT_MESSAGES_PER_WINDOW": "100000",
+            "DB_POOL_SIZE": str(args.pool),
+            "LOG_LEVEL": "WARNING",
+            "ACCESS_LOG": "false",
+            # The fake provider listens on loopback, refused by default off the embedded
+            # mode (LLM_ALLOWED_HOSTS).
+            "LLM_ALLOWED_HOSTS": "127.0.0.1",
+        }
+        if args.workers:
+            env["REDIS_URL"] = args.redis
+        settings = load_settings(env)
         RoundTrips.install()
+        workers = WorkerProcesses(args.workers, env) if args.workers else None
         container = build_container(settings)
         broker = create_broker(settings)
         await start_broker(broker, container)
         container.agents_runtime.bind(broker)
         container.hub.start()
+        if workers is not None:
+            await asyncio.sleep(args.worker_start)  # the workers' brokers and services
         direct = AsyncOpenAI(api_key="unused", base_url=f"{url}/v1", max_retries=0)
         try:
             seeded = await seed(container, f"{url}/v1", args.concurrency)
@@ -272,30 +339,45 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
                 await container.hub.join(room.id, room.course_id, socket, since=None)
                 rooms.append((room, student, socket))
             samples: dict[str, list[float]] = {"pipeline": [], "direct": []}
-            cpu = {"pipeline": 0.0, "direct": 0.0}
+            cpu = {"pipeline": 0.0, "direct": 0.0, "workers": 0.0}
             trips: list[int] = []
+            # --profile: cProfile over the pipeline rounds only (warm-up excluded).
+            profiler = cProfile.Profile() if args.profile else None
             for index in range(args.rounds + 1):  # the first round warms both paths
                 order = ["pipeline", "direct"] if index % 2 == 0 else ["direct", "pipeline"]
                 for label in order:
                     cpu_before = time.process_time()
+                    workers_before = workers.cpu() if workers is not None else 0.0
                     if label == "pipeline":
+                        if profiler is not None and index:
+                            profiler.enable()
                         got = await pipeline_round(container, rooms, trips if index else [])
-                        await settle(container, broker)
+                        await settle(container, broker, rooms, local=workers is None)
+                        if profiler is not None:
+                            profiler.disable()
                     else:
                         got = await direct_round(direct, args.concurrency)
                     if index:
                         samples[label] += got
                         cpu[label] += time.process_time() - cpu_before
+                        if workers is not None and label == "pipeline":
+                            cpu["workers"] += workers.cpu() - workers_before
             generations = args.rounds * args.concurrency
             # This process's CPU per generation, each path whole (the pipeline: the send,
             # the turn and its whole stream, the stored reply); database round trips from
             # the send until the first delta (exact one at a time; under concurrency they
             # include other turns' trips in the meantime).
-            samples["cpu_ms"] = [1000 * cpu[k] / generations for k in ("pipeline", "direct")]
+            samples["cpu_ms"] = [
+                1000 * cpu[k] / generations for k in ("pipeline", "direct", "workers")
+            ]
             samples["trips"] = [float(sorted(trips)[len(trips) // 2])]
+            if profiler is not None:
+                profiler.dump_stats(args.profile)
             return samples
         finally:
             await direct.close()
+            if workers is not None:
+                workers.stop()
             await broker.shutdown()
             await container.aclose()
     finally:
@@ -312,6 +394,17 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--pool", type=int, default=20)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run the turns in `coagent worker --workers N` processes (Redis broker and bus)",
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--worker-start", type=float, default=4.0)
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of the pipeline rounds to this file"
+    )
     args = parser.parse_args()
     receive, send = multiprocessing.Pipe(duplex=False)
     server = multiprocessing.Process(
@@ -338,11 +431,14 @@ def main() -> None:
             "direct_ms": round(direct * 1000, 1),
             "overhead_ms": round((pipeline - direct) * 1000, 1),
         }
-    pipeline_cpu, direct_cpu = samples["cpu_ms"]
+    pipeline_cpu, direct_cpu, workers_cpu = samples["cpu_ms"]
+    report["workers"] = args.workers
     report["cpu_ms_per_generation"] = {
         "pipeline": round(pipeline_cpu, 2),
         "direct": round(direct_cpu, 2),
     }
+    if args.workers:  # the bench process is the web process; the turns ran in the workers
+        report["cpu_ms_per_generation"]["pipeline_workers"] = round(workers_cpu, 2)
     report["round_trips_to_first_delta_p50"] = int(samples["trips"][0])
     print(json.dumps(report, indent=2))
     if args.json:

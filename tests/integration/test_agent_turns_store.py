@@ -519,3 +519,32 @@ async def test_next_to_start_reads_the_oldest_queued_turn_with_its_room(database
         inactive = await uow.turns.next_to_start(world.room.id)
     assert inactive is not None
     assert inactive.config is None
+
+
+async def test_the_turn_path_writes_belong_to_the_unit_of_work(database: Database) -> None:
+    # The lease, the turn and its start run on the driver (P6), inside the unit of work's
+    # transaction: one not committed leaves nothing.
+    world = await _world(database)
+    await _post(database, world, "@teacher hi")
+    turn = _turn(world)
+    now = utcnow()
+    async with database.uow() as uow:
+        assert await uow.turns.take_room(world.room.id, new_id(), now=now, expires_at=now + LEASE)
+        assert await uow.turns.add(turn)
+        assert await uow.turns.start(
+            turn.id, lease_token=new_id(), now=now, lease_expires_at=now + LEASE, seen_up_to_seq=1
+        )
+        assert await uow.turns.next_queued(world.room.id) is None  # its own write is seen
+    for table in ("agent_turn", "agent_room_lease"):
+        assert await database.scalar(f"SELECT count(*) FROM {table}") == 0  # noqa: S608
+    async with database.uow() as uow:
+        assert await uow.turns.add(turn)
+        await uow.commit()
+    queued = await _world_turn(database, world)
+    assert queued is not None
+    assert (queued.id, queued.status) == (turn.id, TurnStatus.QUEUED)
+
+
+async def _world_turn(database: Database, world: World) -> AgentTurn | None:
+    async with database.uow() as uow:
+        return await uow.turns.next_queued(world.room.id)

@@ -111,6 +111,20 @@ def _course_configs_query() -> Any:
 
 
 _COURSE_CONFIGS = DriverStatement(_course_configs_query())
+# A course's active configuration of :agent_type with its main key's mask (the agent turn
+# path, P6), and a configuration's key ciphertexts in fallback order: on the driver.
+_ACTIVE_IN_COURSE = DriverStatement(
+    select(*(AgentConfigModel.__table__.c[name] for name in _CONFIG_FIELDS), _MAIN_MASK).where(
+        AgentConfigModel.course_id == bindparam("course_id"),
+        AgentConfigModel.type == bindparam("agent_type"),
+        AgentConfigModel.is_active.is_(True),
+    )
+)
+_KEYS_OF = DriverStatement(
+    select(AgentKeyModel.ciphertext)
+    .where(AgentKeyModel.config_id == bindparam("config_id"))
+    .order_by(_KEY_RANK)
+)
 
 
 def _json(value: Any) -> Any:
@@ -290,6 +304,10 @@ class SqlAlchemyAgentConfigRepository:
         return _config(row[0], row[1]) if row else None
 
     async def active_for(self, course_id: UUID | None, agent_type: AgentType) -> AgentConfig | None:
+        if course_id is not None:
+            params = {"course_id": course_id, "agent_type": agent_type.value}
+            rows = await fetch_rows(self._session, _ACTIVE_IN_COURSE, params)
+            return _config_of(rows[0]) if rows else None
         row = (
             await self._session.execute(
                 select(AgentConfigModel, _MAIN_MASK).where(
@@ -416,12 +434,8 @@ class SqlAlchemyAgentConfigRepository:
             raise Conflict(CONCURRENT) from error
 
     async def keys_of(self, config_id: UUID) -> Sequence[str]:
-        rows = await self._session.scalars(
-            select(AgentKeyModel.ciphertext)
-            .where(AgentKeyModel.config_id == config_id)
-            .order_by(_KEY_RANK)
-        )
-        return list(rows)
+        rows = await fetch_rows(self._session, _KEYS_OF, {"config_id": config_id})
+        return [ciphertext for (ciphertext,) in rows]
 
     async def key_masks(self, config_id: UUID) -> Mapping[KeyType, str]:
         rows = await self._session.execute(

@@ -15,7 +15,6 @@ from coagent.adapters.persistence._models import (
     RoomModel,
     UserModel,
 )
-from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.messages import ENCODED_PAGES
 from coagent.adapters.persistence.rows import DriverStatement, fetch_rows, is_postgresql
 from coagent.application.ports.chat import EncodedPage, PageKey
@@ -157,6 +156,15 @@ def _room_of(row: Sequence[Any]) -> Room:
     )
 
 
+# One room with whether it is restricted (`_room_of`'s row), on the driver: the agent turn
+# path reads it (P6).
+_ROOM = DriverStatement(
+    select(*(RoomModel.__table__.c[name] for name in _ROOM_FIELDS), _RESTRICTED).where(
+        RoomModel.id == bindparam("room_id")
+    )
+)
+
+
 def _values(room: Room) -> dict[str, Any]:
     return {
         "name": room.name,
@@ -183,12 +191,8 @@ class SqlAlchemyRoomRepository:
         await self._session.flush()
 
     async def get(self, room_id: UUID) -> Room | None:
-        row = (
-            await self._session.execute(
-                select(RoomModel, _RESTRICTED).where(RoomModel.id == room_id)
-            )
-        ).first()
-        return room_from_row(row[0], restricted=bool(row[1])) if row else None
+        rows = await fetch_rows(self._session, _ROOM, {"room_id": room_id})
+        return _room_of(rows[0]) if rows else None
 
     async def standing(self, room_id: UUID, user_id: UUID) -> RoomStanding:
         rows = await fetch_rows(self._session, _STANDING, {"user_id": user_id, "room_id": room_id})

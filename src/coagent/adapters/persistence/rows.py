@@ -22,22 +22,44 @@ class DriverStatement:
     """A Core statement declared once at module level (`_STANDING = DriverStatement(...)`),
     with its SQL compiled on first use for the driver: the text with `$n` placeholders and the
     parameter names in `$n` order. The compiled form lives on this object, so nothing is keyed
-    by a statement's identity and a statement built per call cannot fill a cache.
+    by a statement's identity and a statement built per call cannot fill a cache. Constants
+    the statement binds itself (a `.limit(1)`, a literal compared with a column) are passed
+    with their own values; every `bindparam` without one must be in the call's parameters.
+    A write must set every column with a Python-side default itself (SQLAlchemy fills those
+    in per execution, which the driver does not do): compiling one that does not fails.
     """
 
     __slots__ = ("_compiled", "statement")
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._compiled: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
-    def compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    def _compile(self, dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         found = self._compiled.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-            found = (compiled.string, tuple(compiled.positiontup or ()))
+            defaulted = [*compiled.insert_prefetch, *compiled.update_prefetch]
+            if defaulted:  # SQLAlchemy fills these per execution; the driver would send NULL
+                names = ", ".join(column.name for column in defaulted)
+                raise ValueError(f"a driver statement must set every column itself: {names}")
+            constants = {
+                name: bind.value
+                for name, bind in compiled.binds.items()
+                if not bind.required and bind.callable is None
+            }
+            found = (compiled.string, tuple(compiled.positiontup or ()), constants)
             self._compiled[dialect.name] = found
         return found
+
+    def compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+        sql, names, _ = self._compile(dialect)
+        return sql, names
+
+    def arguments(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL and its positional arguments for `params`."""
+        sql, names, constants = self._compile(dialect)
+        return sql, [params[n] if n in params else constants[n] for n in names]
 
 
 async def fetch_rows(
@@ -57,9 +79,33 @@ async def fetch_on_driver(
     driver: Any, dialect: Dialect, statement: DriverStatement, params: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:
     """Run `statement` on an asyncpg connection."""
-    sql, names = statement.compiled(dialect)
-    rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *(params[n] for n in names))
+    sql, arguments = statement.arguments(dialect, params)
+    rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *arguments)
     return rows
+
+
+async def fetch_in_transaction(
+    session: AsyncSession, statement: DriverStatement, params: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """Run `statement` (a write too: with RETURNING for what the caller needs, row counts
+    included) inside the unit of work's transaction, which it begins when none is open yet,
+    as SQLAlchemy would before its own first statement: the session's commit or rollback
+    ends it. On PostgreSQL straight on the driver (no per-call compile, cache key or result
+    layer: the agent turn path, P6).
+
+    SQLAlchemy's asyncpg adapter begins its transaction lazily, before the first statement
+    it runs itself (`_start_transaction`, which the test suite exercises on PostgreSQL): a
+    statement run on the driver before that would commit on its own.
+    """
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        result = await connection.execute(statement.statement, dict(params))
+        return result.all() if result.returns_rows else []
+    raw = await connection.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    if not adapter._started:
+        await adapter._start_transaction()
+    return await fetch_on_driver(raw.driver_connection, connection.dialect, statement, params)
 
 
 def is_postgresql(session: AsyncSession) -> bool:

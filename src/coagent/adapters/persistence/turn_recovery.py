@@ -12,14 +12,14 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, func, select
+from sqlalchemy import Table, and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import RoomModel
 from coagent.adapters.persistence._turn_models import agent_room_considered, agent_tool_call
-from coagent.adapters.persistence.rows import is_postgresql
+from coagent.adapters.persistence.rows import DriverStatement, fetch_in_transaction, is_postgresql
 from coagent.application.ports.turns import Unconsidered
 from coagent.domain.courses.room import AiMode
 
@@ -27,6 +27,25 @@ _ROOM = cast(Table, RoomModel.__table__)
 _MESSAGE = cast(Table, MessageModel.__table__)
 _CONSIDERED = agent_room_considered
 _TOOL_CALL = agent_tool_call
+
+
+def _mark_considered(dialect: Any) -> Any:
+    statement = dialect.insert(_CONSIDERED).values(
+        room_id=bindparam("p_room_id", type_=_CONSIDERED.c.room_id.type),
+        seq=bindparam("p_seq", type_=_CONSIDERED.c.seq.type),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["room_id"],
+        set_={"seq": statement.excluded.seq},
+        where=_CONSIDERED.c.seq < statement.excluded.seq,
+    )
+
+
+# Run by every consider (the agent turn path, P6): declared once, on the driver.
+_MARK_CONSIDERED = {
+    True: DriverStatement(_mark_considered(postgresql)),
+    False: DriverStatement(_mark_considered(sqlite)),
+}
 
 
 class TurnRecoveryQueries:
@@ -37,13 +56,8 @@ class TurnRecoveryQueries:
         return dialect.insert(table)
 
     async def mark_considered(self, room_id: UUID, seq: int) -> None:
-        statement = self._dialect_insert(_CONSIDERED).values(room_id=room_id, seq=seq)
-        statement = statement.on_conflict_do_update(
-            index_elements=["room_id"],
-            set_={"seq": statement.excluded.seq},
-            where=_CONSIDERED.c.seq < statement.excluded.seq,
-        )
-        await self._session.execute(statement)
+        statement = _MARK_CONSIDERED[is_postgresql(self._session)]
+        await fetch_in_transaction(self._session, statement, {"p_room_id": room_id, "p_seq": seq})
 
     async def unconsidered(self, *, before: datetime, limit: int) -> Sequence[Unconsidered]:
         considered = func.coalesce(_CONSIDERED.c.seq, 0)

@@ -12,7 +12,20 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,10 +33,16 @@ from coagent.adapters.persistence._agent_models import AgentConfigModel
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import CourseModel, RoomModel, UserModel
 from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
-from coagent.adapters.persistence.agents import _config
+from coagent.adapters.persistence.agents import _CONFIG_FIELDS, _config, _config_of
 from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.messages import _NEXT_SEQ
-from coagent.adapters.persistence.rows import DriverStatement, fetch_rows, is_postgresql
+from coagent.adapters.persistence.rooms import _ROOM_FIELDS
+from coagent.adapters.persistence.rows import (
+    DriverStatement,
+    fetch_in_transaction,
+    fetch_rows,
+    is_postgresql,
+)
 from coagent.adapters.persistence.turn_recovery import TurnRecoveryQueries
 from coagent.application.ports.turns import (
     AgentReply,
@@ -38,7 +57,7 @@ from coagent.domain.agents.decision import RoomActivity, TurnKind
 from coagent.domain.agents.trigger import TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus
 from coagent.domain.chat.message import Message, sender_display_name
-from coagent.domain.courses.room import AiMode
+from coagent.domain.courses.room import AiMode, ApprovalMode, Room
 
 _TURN = cast(Table, AgentTurnModel.__table__)
 _MESSAGE = cast(Table, MessageModel.__table__)
@@ -197,7 +216,7 @@ def _activity_columns(
                 t.room_id == room_id,
                 t.agent_type == agent_type,
                 t.caused_by_seq < up_to_seq,
-                t.status.in_(_CLAIMING),
+                t.status.in_([_sql_text(status) for status in _CLAIMING]),
             )
             .correlate_except(_TURN)
             .scalar_subquery(),
@@ -265,6 +284,299 @@ def _message(
     )
 
 
+def _sql_text(value: str) -> Any:
+    """A string constant written into the statement (no parameter)."""
+    return literal_column("'" + value.replace("'", "''") + "'", Text)
+
+
+_ROOM_T = cast(Table, RoomModel.__table__)
+_CONFIG_T = cast(Table, AgentConfigModel.__table__)
+_USER_T = cast(Table, UserModel.__table__)
+_COURSE_T = cast(Table, CourseModel.__table__)
+_MESSAGE_FIELDS = (
+    "id",
+    "room_id",
+    "seq",
+    "content",
+    "created_at",
+    "sender_id",
+    "agent_type",
+    "client_msg_id",
+    "turn_id",
+    "sender_name",
+)
+
+
+def _room_of(row: Sequence[Any]) -> Room:
+    room = dict(zip(_ROOM_FIELDS, row, strict=True))
+    return Room(
+        **room
+        | {"ai_mode": AiMode(room["ai_mode"]), "approval_mode": ApprovalMode(room["approval_mode"])}
+    )
+
+
+def _message_of(
+    row: Sequence[Any], full_name: str | None, username: str | None, email: str | None
+) -> Message:
+    message = dict(zip(_MESSAGE_FIELDS, row, strict=True))
+    return Message(
+        **message
+        | {
+            "sender_name": sender_display_name(
+                message["agent_type"], full_name, username, email, message["sender_name"]
+            )
+        }
+    )
+
+
+def _decision_inputs(*, postgresql: bool) -> Any:
+    """The room, the agent's active configuration, message :seq with its sender's names, the
+    room's turns since :turns_since (skipped ones not counted) and, only for the
+    `message_count` trigger, the activity: one row, none when there is no such room. A Core
+    statement run on the driver (rows.py; P6): every constant is written into the SQL.
+    """
+    room, config, message, user, turn = _ROOM_T, _CONFIG_T, _MESSAGE, _USER_T, _TURN
+    room_id: Any = bindparam("room_id", type_=room.c.id.type)
+    agent_type: Any = bindparam("agent_type", type_=config.c.type.type)
+    seq: Any = bindparam("seq", type_=message.c.seq.type)
+    recent = (
+        select(func.count())
+        .where(
+            turn.c.room_id == room.c.id,
+            turn.c.created_at >= bindparam("turns_since", type_=turn.c.created_at.type),
+            turn.c.status != _sql_text(TurnStatus.SKIPPED.value),
+        )
+        .correlate(room)
+        .scalar_subquery()
+    )
+    # Only `message_count` reads the activity: the CASE keeps the other triggers from
+    # paying for its subqueries (both databases evaluate a CASE branch only when taken).
+    counts = config.c.trigger_config["type"].as_string() == _sql_text(
+        TriggerType.MESSAGE_COUNT.value
+    )
+    activity = [
+        case((counts, column))
+        for column in _activity_columns(room_id, agent_type, seq, postgresql=postgresql)
+    ]
+    joined = (
+        room.outerjoin(
+            config,
+            and_(
+                config.c.course_id == room.c.course_id,
+                config.c.type == agent_type,
+                config.c.is_active.is_(True),
+            ),
+        )
+        .outerjoin(message, and_(message.c.room_id == room.c.id, message.c.seq == seq))
+        .outerjoin(user, user.c.id == message.c.sender_id)
+    )
+    return (
+        select(
+            *(room.c[name] for name in _ROOM_FIELDS),
+            *(config.c[name] for name in _CONFIG_FIELDS),
+            *(message.c[name] for name in _MESSAGE_FIELDS),
+            user.c.full_name,
+            user.c.username,
+            user.c.email,
+            recent,
+            *activity,
+        )
+        .select_from(joined)
+        .where(room.c.id == room_id)
+        .limit(literal_column("1"))
+    )
+
+
+_DECISION_INPUTS = {
+    dialect: DriverStatement(_decision_inputs(postgresql=dialect)) for dialect in (False, True)
+}
+_DECISION_CONFIG = len(_ROOM_FIELDS)
+_DECISION_MESSAGE = _DECISION_CONFIG + len(_CONFIG_FIELDS)
+_DECISION_COUNT = _DECISION_MESSAGE + len(_MESSAGE_FIELDS) + 3
+
+
+def _next_to_start() -> Any:
+    """The room's oldest queued turn, its room, the room's last seq, the course's title and
+    the turn's configuration when still active: one row, on the driver (rows.py; P6).
+    """
+    turn, room, course, config = _TURN, _ROOM_T, _COURSE_T, _CONFIG_T
+    joined = (
+        turn.outerjoin(room, room.c.id == turn.c.room_id)
+        .outerjoin(course, course.c.id == room.c.course_id)
+        .outerjoin(config, and_(config.c.id == turn.c.config_id, config.c.is_active.is_(True)))
+    )
+    return (
+        select(
+            *(turn.c[name] for name in _TURN_FIELDS),
+            *(room.c[name] for name in _ROOM_FIELDS),
+            room.c.last_seq,
+            course.c.title,
+            *(config.c[name] for name in _CONFIG_FIELDS),
+        )
+        .select_from(joined)
+        .where(
+            turn.c.room_id == bindparam("room_id", type_=room.c.id.type),
+            turn.c.status == _sql_text(TurnStatus.QUEUED.value),
+        )
+        .order_by(turn.c.created_at, turn.c.id)
+        .limit(literal_column("1"))
+    )
+
+
+_NEXT_TO_START = DriverStatement(_next_to_start())
+
+
+def _param(name: str, column: Any) -> Any:
+    """A parameter named after no column (an UPDATE would take a parameter named like one of
+    its columns as a value to SET), typed as `column`.
+    """
+    return bindparam(f"p_{name}", type_=column.type)
+
+
+def _take_room(dialect: Any) -> Any:
+    lease = _LEASE
+    statement = dialect.insert(lease).values(
+        room_id=_param("room_id", lease.c.room_id),
+        holder=_param("holder", lease.c.holder),
+        expires_at=_param("expires_at", lease.c.expires_at),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["room_id"],
+        set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
+        where=or_(
+            lease.c.expires_at < _param("now", lease.c.expires_at),
+            lease.c.holder == _param("holder", lease.c.holder),
+        ),
+    ).returning(lease.c.holder)
+
+
+def _add_turn(dialect: Any) -> Any:
+    return (
+        dialect.insert(_TURN)
+        .values(
+            {name: _param(name, _TURN.c[name]) for name in _ADDED_FIELDS}
+            | {"cancel_requested": false()}
+        )
+        .on_conflict_do_nothing(index_elements=["room_id", "agent_type", "trigger_key"])
+        .returning(_TURN.c.id)
+    )
+
+
+_ADDED_FIELDS = (
+    "id",
+    "room_id",
+    "agent_type",
+    "config_id",
+    "config_revision",
+    "kind",
+    "trigger_key",
+    "reason",
+    "caused_by_seq",
+    "requested_by",
+    "status",
+    "attempts",
+    "error_code",
+    "finished_at",
+    "created_at",
+    "updated_at",
+)
+# The turn path's writes (P6): Core statements declared once, run on the driver inside the
+# unit of work's transaction (rows.fetch_in_transaction); a row count is the RETURNING rows.
+_TAKE_ROOM = {
+    True: DriverStatement(_take_room(postgresql)),
+    False: DriverStatement(_take_room(sqlite)),
+}
+_ADD_TURN = {
+    True: DriverStatement(_add_turn(postgresql)),
+    False: DriverStatement(_add_turn(sqlite)),
+}
+_RELEASE_ROOM = DriverStatement(
+    _LEASE.delete()
+    .where(
+        _LEASE.c.room_id == _param("room_id", _LEASE.c.room_id),
+        _LEASE.c.holder == _param("holder", _LEASE.c.holder),
+    )
+    .returning(_LEASE.c.room_id)
+)
+_START = DriverStatement(
+    update(_TURN)
+    .where(
+        _TURN.c.id == _param("turn_id", _TURN.c.id),
+        _TURN.c.status == _sql_text(TurnStatus.QUEUED.value),
+    )
+    .values(
+        status=_sql_text(TurnStatus.RUNNING.value),
+        attempts=_TURN.c.attempts + literal_column("1"),
+        lease_token=_param("lease_token", _TURN.c.lease_token),
+        lease_expires_at=_param("lease_expires_at", _TURN.c.lease_expires_at),
+        seen_up_to_seq=_param("seen_up_to_seq", _TURN.c.seen_up_to_seq),
+        started_at=_param("now", _TURN.c.started_at),
+        updated_at=_param("now", _TURN.c.updated_at),
+    )
+    .returning(_TURN.c.id)
+)
+_MERGE_SEEN = DriverStatement(
+    update(_TURN)
+    .where(
+        _TURN.c.room_id == _param("room_id", _TURN.c.room_id),
+        _TURN.c.agent_type == _param("agent_type", _TURN.c.agent_type),
+        _TURN.c.status == _sql_text(TurnStatus.QUEUED.value),
+        _TURN.c.id != _param("into", _TURN.c.id),
+        _TURN.c.caused_by_seq.is_not(None),
+        _TURN.c.caused_by_seq <= _param("up_to_seq", _TURN.c.caused_by_seq),
+    )
+    .values(
+        status=_sql_text(TurnStatus.MERGED.value),
+        merged_into=_param("into", _TURN.c.merged_into),
+        finished_at=_param("now", _TURN.c.finished_at),
+        updated_at=_param("now", _TURN.c.updated_at),
+    )
+    .returning(_TURN.c.id)
+)
+_RUNNING_UNDER = and_(
+    _TURN.c.id == _param("turn_id", _TURN.c.id),
+    _TURN.c.lease_token == _param("lease_token", _TURN.c.lease_token),
+    _TURN.c.status == _sql_text(TurnStatus.RUNNING.value),
+)
+_USAGE_FIELDS = ("provider", "model", "tokens_in", "tokens_out", "latency_ms", "first_token_ms")
+_COMPLETE = DriverStatement(
+    update(_TURN)
+    .where(_RUNNING_UNDER)
+    .values(
+        status=_sql_text(TurnStatus.SUCCEEDED.value),
+        lease_expires_at=None,
+        finished_at=_param("now", _TURN.c.finished_at),
+        updated_at=_param("now", _TURN.c.updated_at),
+        **{name: _param(name, _TURN.c[name]) for name in _USAGE_FIELDS},
+    )
+    .returning(_TURN.c.id)
+)
+_REPLY_FIELDS = (
+    "id",
+    "room_id",
+    "seq",
+    "content",
+    "agent_type",
+    "turn_id",
+    "sender_name",
+    "created_at",
+    "updated_at",
+)
+_NEXT_SEQ_ON_DRIVER = DriverStatement(_NEXT_SEQ)
+_INSERT_REPLY = DriverStatement(
+    insert(_MESSAGE).values({name: _param(name, _MESSAGE.c[name]) for name in _REPLY_FIELDS})
+)
+_NEXT_QUEUED = DriverStatement(
+    select(*(_TURN.c[name] for name in _TURN_FIELDS))
+    .where(
+        _TURN.c.room_id == bindparam("room_id", type_=_TURN.c.room_id.type),
+        _TURN.c.status == _sql_text(TurnStatus.QUEUED.value),
+    )
+    .order_by(_TURN.c.created_at, _TURN.c.id)
+    .limit(literal_column("1"))
+)
+
+
 class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -292,13 +604,9 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
             "created_at": turn.created_at,
             "updated_at": turn.created_at,
         }
-        statement = (
-            self._insert(_TURN)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["room_id", "agent_type", "trigger_key"])
-            .returning(_TURN.c.id)
-        )
-        return (await self._session.execute(statement)).first() is not None
+        statement = _ADD_TURN[is_postgresql(self._session)]
+        params = {f"p_{name}": value for name, value in values.items()}
+        return bool(await fetch_in_transaction(self._session, statement, params))
 
     async def get(self, turn_id: UUID) -> AgentTurn | None:
         row = (
@@ -348,69 +656,37 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         *,
         turns_since: datetime,
     ) -> DecisionInputs:
-        recent = (
-            select(func.count())
-            .where(
-                _TURN.c.room_id == RoomModel.id,
-                _TURN.c.created_at >= turns_since,
-                _TURN.c.status != TurnStatus.SKIPPED.value,
-            )
-            .correlate(RoomModel)
-            .scalar_subquery()
-        )
-        # Only `message_count` reads the activity: the CASE keeps the other triggers from
-        # paying for its subqueries (both databases evaluate a CASE branch only when taken).
-        counts = AgentConfigModel.trigger_config["type"].as_string() == (
-            TriggerType.MESSAGE_COUNT.value
-        )
-        activity = [
-            case((counts, column))
-            for column in _activity_columns(
-                room_id, agent_type, seq, postgresql=is_postgresql(self._session)
-            )
-        ]
-        row = (
-            await self._session.execute(
-                select(
-                    RoomModel,
-                    AgentConfigModel,
-                    MessageModel,
-                    UserModel.full_name,
-                    UserModel.username,
-                    UserModel.email,
-                    recent,
-                    *activity,
-                )
-                .outerjoin(
-                    AgentConfigModel,
-                    and_(
-                        AgentConfigModel.course_id == RoomModel.course_id,
-                        AgentConfigModel.type == agent_type,
-                        AgentConfigModel.is_active.is_(True),
-                    ),
-                )
-                .outerjoin(
-                    MessageModel,
-                    and_(MessageModel.room_id == RoomModel.id, MessageModel.seq == seq),
-                )
-                .outerjoin(UserModel, UserModel.id == MessageModel.sender_id)
-                .where(RoomModel.id == room_id)
-                .limit(1)
-            )
-        ).first()
-        if row is None:
+        params = {
+            "room_id": room_id,
+            "agent_type": agent_type,
+            "seq": seq,
+            "turns_since": turns_since,
+        }
+        statement = _DECISION_INPUTS[is_postgresql(self._session)]
+        rows = await fetch_rows(self._session, statement, params)
+        if not rows:
             return DecisionInputs(
                 room=None, config=None, message=None, recent_turns=0, activity=None
             )
-        room, config, message, full_name, username, email, count = row[:7]
-        found = _config(config, None) if config is not None else None
+        row = rows[0]
+        config = row[_DECISION_CONFIG] if row[_DECISION_CONFIG] is not None else None
+        found = (
+            _config_of((*row[_DECISION_CONFIG:_DECISION_MESSAGE], None))
+            if config is not None
+            else None
+        )
+        message = row[_DECISION_MESSAGE : _DECISION_COUNT - 3]
         return DecisionInputs(
-            room=room_from_row(room),
+            room=_room_of(row[:_DECISION_CONFIG]),
             config=found,
-            message=_message(message, full_name, username, email) if message else None,
-            recent_turns=int(count or 0),
+            message=(
+                _message_of(message, *row[_DECISION_COUNT - 3 : _DECISION_COUNT])
+                if message[0] is not None
+                else None
+            ),
+            recent_turns=int(row[_DECISION_COUNT] or 0),
             activity=(
-                _activity(row[7:])
+                _activity(row[_DECISION_COUNT + 1 :])
                 if found is not None and found.trigger.type is TriggerType.MESSAGE_COUNT
                 else None
             ),
@@ -421,15 +697,14 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
     async def take_room(
         self, room_id: UUID, holder: UUID, *, now: datetime, expires_at: datetime
     ) -> bool:
-        statement = self._insert(_LEASE).values(
-            room_id=room_id, holder=holder, expires_at=expires_at
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["room_id"],
-            set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
-            where=or_(_LEASE.c.expires_at < now, _LEASE.c.holder == holder),
-        ).returning(_LEASE.c.holder)
-        return (await self._session.execute(statement)).first() is not None
+        params = {
+            "p_room_id": room_id,
+            "p_holder": holder,
+            "p_expires_at": expires_at,
+            "p_now": now,
+        }
+        statement = _TAKE_ROOM[is_postgresql(self._session)]
+        return bool(await fetch_in_transaction(self._session, statement, params))
 
     async def renew_room(self, room_id: UUID, holder: UUID, *, expires_at: datetime) -> bool:
         result = await self._session.execute(
@@ -440,60 +715,29 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         return _count(result) == 1
 
     async def release_room(self, room_id: UUID, holder: UUID) -> None:
-        await self._session.execute(
-            _LEASE.delete().where(_LEASE.c.room_id == room_id, _LEASE.c.holder == holder)
-        )
+        params = {"p_room_id": room_id, "p_holder": holder}
+        await fetch_in_transaction(self._session, _RELEASE_ROOM, params)
 
     # --- the queue
 
     async def next_queued(self, room_id: UUID) -> AgentTurn | None:
-        row = await self._session.scalar(
-            select(AgentTurnModel)
-            .where(
-                AgentTurnModel.room_id == room_id,
-                AgentTurnModel.status == TurnStatus.QUEUED.value,
-            )
-            .order_by(AgentTurnModel.created_at, AgentTurnModel.id)
-            .limit(1)
-        )
-        return _turn(row) if row is not None else None
+        rows = await fetch_rows(self._session, _NEXT_QUEUED, {"room_id": room_id})
+        return _turn_of((*rows[0], None)) if rows else None
 
     async def next_to_start(self, room_id: UUID) -> StartInputs | None:
-        row = (
-            await self._session.execute(
-                select(
-                    AgentTurnModel,
-                    RoomModel,
-                    RoomModel.last_seq,  # a column, never a stale loaded attribute
-                    CourseModel.title,
-                    AgentConfigModel,
-                )
-                .outerjoin(RoomModel, RoomModel.id == AgentTurnModel.room_id)
-                .outerjoin(CourseModel, CourseModel.id == RoomModel.course_id)
-                .outerjoin(
-                    AgentConfigModel,
-                    and_(
-                        AgentConfigModel.id == AgentTurnModel.config_id,
-                        AgentConfigModel.is_active.is_(True),
-                    ),
-                )
-                .where(
-                    AgentTurnModel.room_id == room_id,
-                    AgentTurnModel.status == TurnStatus.QUEUED.value,
-                )
-                .order_by(AgentTurnModel.created_at, AgentTurnModel.id)
-                .limit(1)
-            )
-        ).first()
-        if row is None:
+        rows = await fetch_rows(self._session, _NEXT_TO_START, {"room_id": room_id})
+        if not rows:
             return None
-        turn, room, last_seq, title, config = row
+        row = rows[0]
+        room_at, config_at = _TURNS, _TURNS + len(_ROOM_FIELDS) + 2
+        room = _room_of(row[room_at : config_at - 2]) if row[room_at] is not None else None
+        last_seq, title = row[config_at - 2], row[config_at - 1]
         return StartInputs(
-            turn=_turn(turn),
-            room=room_from_row(room) if room is not None else None,
+            turn=_turn_of((*row[:_TURNS], None)),
+            room=room,
             last_seq=int(last_seq or 0),
             course_title=title or "",
-            config=_config(config, None) if config is not None else None,
+            config=(_config_of((*row[config_at:], None)) if row[config_at] is not None else None),
         )
 
     async def start(
@@ -505,42 +749,26 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         lease_expires_at: datetime,
         seen_up_to_seq: int,
     ) -> bool:
-        result = await self._session.execute(
-            update(_TURN)
-            .where(_TURN.c.id == turn_id, _TURN.c.status == TurnStatus.QUEUED.value)
-            .values(
-                status=TurnStatus.RUNNING.value,
-                attempts=_TURN.c.attempts + 1,
-                lease_token=lease_token,
-                lease_expires_at=lease_expires_at,
-                seen_up_to_seq=seen_up_to_seq,
-                started_at=now,
-                updated_at=now,
-            )
-        )
-        return _count(result) == 1
+        params = {
+            "p_turn_id": turn_id,
+            "p_lease_token": lease_token,
+            "p_lease_expires_at": lease_expires_at,
+            "p_seen_up_to_seq": seen_up_to_seq,
+            "p_now": now,
+        }
+        return len(await fetch_in_transaction(self._session, _START, params)) == 1
 
     async def merge_seen(
         self, *, room_id: UUID, agent_type: str, into: UUID, up_to_seq: int, now: datetime
     ) -> int:
-        result = await self._session.execute(
-            update(_TURN)
-            .where(
-                _TURN.c.room_id == room_id,
-                _TURN.c.agent_type == agent_type,
-                _TURN.c.status == TurnStatus.QUEUED.value,
-                _TURN.c.id != into,
-                _TURN.c.caused_by_seq.is_not(None),
-                _TURN.c.caused_by_seq <= up_to_seq,
-            )
-            .values(
-                status=TurnStatus.MERGED.value,
-                merged_into=into,
-                finished_at=now,
-                updated_at=now,
-            )
-        )
-        return _count(result)
+        params = {
+            "p_room_id": room_id,
+            "p_agent_type": agent_type,
+            "p_into": into,
+            "p_up_to_seq": up_to_seq,
+            "p_now": now,
+        }
+        return len(await fetch_in_transaction(self._session, _MERGE_SEEN, params))
 
     async def renew(self, turn_id: UUID, lease_token: UUID, *, expires_at: datetime) -> bool:
         result = await self._session.execute(
@@ -553,40 +781,29 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
     ) -> int | None:
         # The turn row first: its lock orders two would-be completers, and the loser writes
         # nothing (not even a seq, which a rollback would give back anyway).
-        result = await self._session.execute(
-            update(_TURN)
-            .where(_running(turn_id, lease_token))
-            .values(
-                status=TurnStatus.SUCCEEDED.value,
-                lease_expires_at=None,
-                finished_at=reply.created_at,
-                updated_at=reply.created_at,
-                **_usage_values(usage),
-            )
-        )
-        if _count(result) != 1:
+        session = self._session
+        params = {"p_turn_id": turn_id, "p_lease_token": lease_token, "p_now": reply.created_at}
+        params |= {f"p_{name}": value for name, value in _usage_values(usage).items()}
+        if len(await fetch_in_transaction(session, _COMPLETE, params)) != 1:
             return None
-        seq = (
-            await self._session.execute(_NEXT_SEQ, {"room_id": reply.room_id})
-        ).scalar_one_or_none()
-        if seq is None:  # the room is gone: the turn went with it (cascade)
+        rows = await fetch_in_transaction(session, _NEXT_SEQ_ON_DRIVER, {"room_id": reply.room_id})
+        if not rows:  # the room is gone: the turn went with it (cascade)
             return None
-        await self._session.execute(
-            insert(_MESSAGE).values(
-                id=reply.id,
-                room_id=reply.room_id,
-                seq=seq,
-                content=reply.content,
-                sender_id=None,
-                agent_type=reply.agent_type,
-                client_msg_id=None,
-                turn_id=turn_id,
-                sender_name=reply.sender_name,
-                created_at=reply.created_at,
-                updated_at=reply.created_at,
-            )
-        )
-        return int(seq)
+        seq = int(rows[0][0])
+        values = {
+            "id": reply.id,
+            "room_id": reply.room_id,
+            "seq": seq,
+            "content": reply.content,
+            "agent_type": reply.agent_type,
+            "turn_id": turn_id,
+            "sender_name": reply.sender_name,
+            "created_at": reply.created_at,
+            "updated_at": reply.created_at,
+        }
+        params = {f"p_{name}": value for name, value in values.items()}
+        await fetch_in_transaction(session, _INSERT_REPLY, params)
+        return seq
 
     async def fail(
         self,
