@@ -1,4 +1,4 @@
-"""Three places lean on a dependency's internals, because nothing documented does the job in
+"""Four places lean on a dependency's internals, because nothing documented does the job in
 the pinned versions (`pyproject.toml` bounds them). Each test below hashes the source of the
 upstream code we copy or patch; an upgrade that changes it fails here, saying what to
 re-check, instead of failing quietly in production.
@@ -10,6 +10,9 @@ re-check, instead of failing quietly in production.
   of its `Multiprocess` methods are copied and changed.
 - `coagent.adapters.llm.endpoints.GuardedTransport`: httpx's transport takes no network
   backend; the guarded one sets the private `_pool` that its methods use.
+- `coagent.adapters.persistence.rows.fetch_in_transaction`: SQLAlchemy's asyncpg adapter
+  begins its transaction lazily (`_started`, `_start_transaction`); a statement run on the
+  driver first begins it the same way, so the session's commit or rollback ends it.
 """
 
 import hashlib
@@ -20,6 +23,7 @@ from typing import Any
 import httpx2
 import pytest
 from litestar.routes.http import HTTPRoute
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 OPTIONS = (
@@ -37,6 +41,12 @@ TRANSPORT = (
     "coagent.adapters.llm.endpoints.GuardedTransport sets it (or use a documented network "
     "backend option if it has one), then update this hash"
 )
+TRANSACTION = (
+    "SQLAlchemy changed how its asyncpg adapter begins, commits or rolls back a transaction: "
+    "check that _started and _start_transaction still mean what "
+    "coagent.adapters.persistence.rows.fetch_in_transaction relies on (the test "
+    "test_the_turn_path_writes_belong_to_the_unit_of_work shows it), then update this hash"
+)
 
 UPSTREAM: list[tuple[Callable[..., Any], str, str]] = [
     (HTTPRoute.__init__, "666b113de165056a", OPTIONS),
@@ -51,6 +61,9 @@ UPSTREAM: list[tuple[Callable[..., Any], str, str]] = [
     (httpx2.AsyncHTTPTransport.aclose, "cef6e5ca8a3e8501", TRANSPORT),
     (httpx2.AsyncHTTPTransport.__aenter__, "e3a390f38d2970cb", TRANSPORT),
     (httpx2.AsyncHTTPTransport.__aexit__, "895cd70762f1a39b", TRANSPORT),
+    (AsyncAdapt_asyncpg_connection._start_transaction, "b8699e2bdfcd9e38", TRANSACTION),
+    (AsyncAdapt_asyncpg_connection.commit, "9e602c45d62de510", TRANSACTION),
+    (AsyncAdapt_asyncpg_connection.rollback, "1b293443389a60ab", TRANSACTION),
 ]
 
 
