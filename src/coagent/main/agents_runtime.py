@@ -25,24 +25,21 @@ from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.limits import RateLimiter
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.proposals.agent_decide import AgentDecideProposal
-from coagent.application.proposals.decide_proposal import DecideProposal
 from coagent.application.proposals.expire_proposals import (
     ExpireProposals,
     ExpireProposalsCommand,
 )
-from coagent.application.proposals.list_proposals import ListProposals
 from coagent.application.turns.common import TurnLimits
 from coagent.application.turns.consider_message import ConsiderMessage
-from coagent.application.turns.list_turns import ListTurns
 from coagent.application.turns.reclaim_turns import ReclaimTurns, ReclaimTurnsCommand
 from coagent.application.turns.recover_kicks import RecoverLostKicks, RecoverLostKicksCommand
-from coagent.application.turns.request_turn import RequestTurn
 from coagent.application.turns.run_turns import RunTurns
 from coagent.application.turns.tick_time_triggers import (
     TickTimeTriggers,
     TickTimeTriggersCommand,
 )
 from coagent.application.turns.tools import TurnTools
+from coagent.main.compose.wiring import assemble
 from coagent.main.liveness import SCHEDULER_ALIVE, touch
 from coagent.main.settings import Settings
 
@@ -150,27 +147,32 @@ def build_agents_runtime(
                 llm_timeout=settings.llm_timeout,
             ),
         ),
-        http=TurnServices(
-            request=RequestTurn(
-                uow=uow, clock=clock, ids=ids, kicker=kicker, stream=stream, limits=limits
-            ),
-            list=ListTurns(uow=uow),
+        http=assemble(
+            TurnServices,
+            {
+                "uow": uow,
+                "clock": clock,
+                "ids": ids,
+                "kicker": kicker,
+                "stream": stream,
+                "limits": limits,
+            },
         ),
         reclaim=ReclaimTurns(uow=uow, clock=clock, kicker=kicker, stream=stream),
         time_triggers=TickTimeTriggers(
             uow=uow, clock=clock, ids=ids, kicker=kicker, stream=stream, limits=limits
         ),
         tick_seconds=settings.scheduler_tick_seconds,
-        proposals=ProposalServices(
-            list=ListProposals(uow=uow),
-            decide=DecideProposal(
-                uow=uow,
-                clock=clock,
-                ids=ids,
-                publisher=publisher,
-                stream=stream,
-                max_length=settings.chat_max_message_length,
-            ),
+        proposals=assemble(
+            ProposalServices,
+            {
+                "uow": uow,
+                "clock": clock,
+                "ids": ids,
+                "publisher": publisher,
+                "stream": stream,
+                "max_length": settings.chat_max_message_length,
+            },
         ),
         expire_proposals=ExpireProposals(uow=uow, clock=clock, stream=stream),
         recover_kicks=RecoverLostKicks(uow=uow, clock=clock, kicker=kicker),

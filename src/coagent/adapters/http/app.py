@@ -1,7 +1,6 @@
 """Assembles the Litestar application from use cases the composition root built."""
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
@@ -12,7 +11,6 @@ from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.di import Provide
-from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -24,7 +22,7 @@ from litestar.openapi.spec import (
 from litestar.response import Redirect
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope
 from swagger_ui_bundle import swagger_ui_path
 
 from coagent.adapters.http.accounts.avatars import read_avatar
@@ -47,6 +45,7 @@ from coagent.adapters.http.deps import ServiceRegistry
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.meta import list_timezones
 from coagent.adapters.http.metrics import count_requests, read_metrics
+from coagent.adapters.http.observe import after_each_request
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
 from coagent.adapters.http.proposals.controller import ProposalsController
 from coagent.adapters.http.proxy import ProxyHeadersMiddleware
@@ -69,36 +68,21 @@ def _access_log(app: ASGIApp) -> ASGIApp:
     milliseconds.
     """
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
+    def log(scope: HTTPScope, status: int, seconds: float) -> None:
+        access_logger.info(
+            "request",
+            extra={
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                # The matched route template (set by routing): /api/v1/rooms/{room_id}
+                "route": scope.get("path_template"),
+                "status": status,
+                "ms": round(seconds * 1000, 2),
+                "request_id": current_request_id(),
+            },
+        )
 
-        async def capture(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, capture)
-        finally:
-            access_logger.info(
-                "request",
-                extra={
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    # The matched route template (set by routing): /api/v1/rooms/{room_id}
-                    "route": scope.get("path_template"),
-                    "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                    "request_id": current_request_id(),
-                },
-            )
-
-    return middleware
+    return after_each_request(app, log)
 
 
 @get("/api/v1/openapi.json", include_in_schema=False, sync_to_thread=False)

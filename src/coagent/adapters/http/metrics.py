@@ -6,15 +6,14 @@ client address reads after trusted proxy headers), and 404 for everyone else, as
 were no such page. The page is not in the OpenAPI document (it is not JSON).
 """
 
-import time
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope
 
 from coagent.adapters.http.deps import Config
+from coagent.adapters.http.observe import after_each_request
 from coagent.adapters.observability import metrics
 from coagent.domain.errors import NotAuthenticated
 
@@ -39,27 +38,9 @@ def count_requests(app: ASGIApp) -> ASGIApp:
     counted too (as `unmatched`): the route label is the template routing set in the scope.
     """
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
+    def observe(scope: HTTPScope, status: int, seconds: float) -> None:
+        metrics.observe_request(
+            scope.get("method", ""), scope.get("path_template") or None, status, seconds
+        )
 
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, capture)
-        finally:
-            metrics.observe_request(
-                scope.get("method", ""),
-                scope.get("path_template") or None,
-                status,
-                time.perf_counter() - started,
-            )
-
-    return middleware
+    return after_each_request(app, observe)

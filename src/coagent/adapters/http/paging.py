@@ -1,9 +1,46 @@
-"""Paging headers for list endpoints (which stay plain JSON arrays)."""
+"""Paging for list endpoints (which stay plain JSON arrays): the query parameters most of them
+share, and the response with its `X-Total-Count` and `Link` headers.
+"""
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
-from litestar import Request
+from litestar import Request, Response
+from litestar.params import QueryParameter
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+R = TypeVar("R")
+
+# How many rows a page skips.
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
+# A page's size, 1 to 200 (an endpoint with another bound declares its own).
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+
+
+class PageOf(Protocol[T_co]):
+    """A use case's page: `Page`, `TurnPage`, `ProposalPage`, ..."""
+
+    @property
+    def items(self) -> Sequence[T_co]: ...
+
+    @property
+    def total(self) -> int: ...
+
+
+def paged(
+    request: Request[Any, Any, Any],
+    page: PageOf[T],
+    offset: int,
+    limit: int,
+    read: Callable[[T], R],
+) -> Response[list[R]]:
+    """The page's items, each through `read`, with the paging headers."""
+    return Response(
+        [read(item) for item in page.items],
+        headers=paging_headers(request, offset, limit, page.total),
+    )
 
 
 def paging_headers(

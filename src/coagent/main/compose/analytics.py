@@ -12,15 +12,10 @@ from functools import cached_property
 from coagent.adapters.http.analytics.services import AnalyticsServices
 from coagent.adapters.persistence.analytics import SqlAnalyticsStore
 from coagent.adapters.realtime.job_events import HubJobEvents, InProcessJobSignals
-from coagent.application.analytics.await_job import AwaitAnalyticsJob
-from coagent.application.analytics.cancel_job import CancelAnalyticsJob
-from coagent.application.analytics.get_job import GetAnalyticsJob
-from coagent.application.analytics.get_report import GetAnalyticsReport
-from coagent.application.analytics.list_reports import ListAnalyticsReports
 from coagent.application.analytics.reclaim_jobs import ReclaimAnalyticsJobs
 from coagent.application.analytics.run_job import RunAnalyticsJob, RunSettings
-from coagent.application.analytics.start_job import StartAnalyticsJob
 from coagent.main.compose.infra import Infrastructure, Realtime
+from coagent.main.compose.wiring import assemble
 
 
 class Analytics:
@@ -33,23 +28,19 @@ class Analytics:
 
     @cached_property
     def http(self) -> AnalyticsServices:
-        infra, store = self._infra, self._store
-        uow, clock = infra.uow, infra.clock
-        return AnalyticsServices(
-            start=StartAnalyticsJob(
-                uow=uow,
-                store=store,
-                queue=infra.job_queue,
-                clock=clock,
-                ids=infra.ids,
-                lease_seconds=self._lease,
-            ),
-            wait=AwaitAnalyticsJob(store=store, signals=self._signals),
-            job=GetAnalyticsJob(uow=uow, store=store),
-            cancel=CancelAnalyticsJob(uow=uow, store=store, events=self._events, clock=clock),
-            list=ListAnalyticsReports(uow=uow, store=store),
-            report=GetAnalyticsReport(uow=uow, store=store),
-            wait_seconds=infra.settings.analytics_wait_seconds,
+        infra = self._infra
+        ports = {
+            "uow": infra.uow,
+            "store": self._store,
+            "queue": infra.job_queue,
+            "signals": self._signals,
+            "events": self._events,
+            "clock": infra.clock,
+            "ids": infra.ids,
+            "lease_seconds": self._lease,
+        }
+        return assemble(
+            AnalyticsServices, ports, wait_seconds=infra.settings.analytics_wait_seconds
         )
 
     @cached_property

@@ -2,35 +2,30 @@
 
 from coagent.adapters.http.chat.services import ChatLimits, ChatServices
 from coagent.adapters.persistence.history_cache import InMemoryHistoryCache
-from coagent.application.chat.issue_chat_ticket import IssueChatTicket
-from coagent.application.chat.join_room import JoinRoom
-from coagent.application.chat.post_message import PostMessage
-from coagent.application.chat.read_history import ReadHistory
-from coagent.application.chat.redeem_chat_ticket import RedeemChatTicket
 from coagent.application.limits import Rate
 from coagent.main.compose.infra import Infrastructure, Realtime
+from coagent.main.compose.wiring import assemble
 
 
 def chat_services(infra: Infrastructure, realtime: Realtime) -> ChatServices:
-    settings, uow = infra.settings, infra.uow
-    return ChatServices(
-        post=PostMessage(
-            uow=uow,
-            publisher=realtime.hub,
-            clock=infra.clock,
-            ids=infra.ids,
-            max_length=settings.chat_max_message_length,
-            limiter=infra.rate_limiter,
-            rate=Rate(settings.chat_messages_per_window, settings.chat_window_seconds),
-            agents=infra.kicker,
-        ),
-        history=ReadHistory(
-            uow=uow,
-            cache=InMemoryHistoryCache(max_bytes=settings.chat_history_cache_mb * 1024 * 1024),
-        ),
-        join=JoinRoom(uow=uow),
-        issue_ticket=IssueChatTicket(store=realtime.tickets, ttl_seconds=settings.chat_ticket_ttl),
-        redeem_ticket=RedeemChatTicket(store=realtime.tickets, revocations=infra.revocations),
+    settings = infra.settings
+    ports = {
+        "uow": infra.uow,
+        "publisher": realtime.hub,
+        "clock": infra.clock,
+        "ids": infra.ids,
+        "max_length": settings.chat_max_message_length,
+        "limiter": infra.rate_limiter,
+        "rate": Rate(settings.chat_messages_per_window, settings.chat_window_seconds),
+        "agents": infra.kicker,
+        "cache": InMemoryHistoryCache(max_bytes=settings.chat_history_cache_mb * 1024 * 1024),
+        "store": realtime.tickets,
+        "ttl_seconds": settings.chat_ticket_ttl,
+        "revocations": infra.revocations,
+    }
+    return assemble(
+        ChatServices,
+        ports,
         hub=realtime.hub,
         limits=ChatLimits(
             max_frame_bytes=settings.chat_max_frame_bytes,

@@ -19,7 +19,7 @@ from coagent.adapters.http.accounts.services import Accounts, AccountServices
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.bodies import sent, unset_keeps
 from coagent.adapters.http.deps import Current, services_of
-from coagent.adapters.http.paging import paging_headers
+from coagent.adapters.http.paging import paged
 from coagent.adapters.http.problems import problems
 from coagent.application.accounts.create_user import CreateUserCommand, NewAccount
 from coagent.application.accounts.delete_user import DeleteUserCommand
@@ -122,10 +122,7 @@ class UsersController(Controller):
         page = await accounts.list_users.execute(
             ListUsersCommand(actor_id=current.user_id, offset=start, limit=limit, search=search)
         )
-        return Response(
-            [UserRead.of(user) for user in page.items],
-            headers=paging_headers(request, start, limit, page.total),
-        )
+        return paged(request, page, start, limit, UserRead.of)
 
     @post(
         "/",

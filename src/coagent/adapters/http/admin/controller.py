@@ -11,7 +11,7 @@ from litestar.params import FromPath, QueryParameter
 from coagent.adapters.http.admin.services import Admin, AdminServices
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.deps import Current, services_of
-from coagent.adapters.http.paging import paging_headers
+from coagent.adapters.http.paging import Offset, paged
 from coagent.adapters.http.problems import problems
 from coagent.application.admin.audit import ReadAuditLogCommand
 from coagent.application.admin.browse_rows import BrowseRowsCommand
@@ -90,7 +90,7 @@ class AdminController(Controller):
         current: Current,
         table_name: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        offset: Offset = 0,
         resolve_relations: Annotated[bool, QueryParameter()] = False,
         search: Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)] = None,
         start_date: Annotated[str | None, QueryParameter(format="date-time")] = None,
@@ -124,13 +124,10 @@ class AdminController(Controller):
         admin: Admin,
         current: Current,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        offset: Offset = 0,
         action: Annotated[str | None, QueryParameter(max_length=64, pattern=NO_NUL)] = None,
     ) -> Response[list[AuditEntryRead]]:
         page = await admin.audit.execute(
             ReadAuditLogCommand(actor_id=current.user_id, offset=offset, limit=limit, action=action)
         )
-        return Response(
-            [AuditEntryRead.of(entry) for entry in page.items],
-            headers=paging_headers(request, offset, limit, page.total),
-        )
+        return paged(request, page, offset, limit, AuditEntryRead.of)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter
 
 from coagent.adapters.http.agents.schemas import (
     AgentConfigCreate,
@@ -32,7 +32,7 @@ from coagent.adapters.http.agents.trigger_schemas import (
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.bodies import unset_keeps
 from coagent.adapters.http.deps import Current, services_of
-from coagent.adapters.http.paging import paging_headers
+from coagent.adapters.http.paging import Limit, Offset, paged
 from coagent.adapters.http.problems import problems
 from coagent.application.agents.activate_config import ActivateAgentConfigCommand
 from coagent.application.agents.changes import ConfigChanges
@@ -431,18 +431,15 @@ class AgentConfigController(Controller):
         config_id: FromPath[UUID],
         agents: Agents,
         current: Current,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 100,
+        offset: Offset = 0,
+        limit: Limit = 100,
     ) -> Response[list[VersionRead]]:
         page = await agents.list_versions.execute(
             ListAgentConfigVersionsCommand(
                 actor_id=current.user_id, config_id=config_id, offset=offset, limit=limit
             )
         )
-        return Response(
-            [VersionRead.of(version) for version in page.items],
-            headers=paging_headers(request, offset, limit, page.total),
-        )
+        return paged(request, page, offset, limit, VersionRead.of)
 
     @post(
         "/{config_id:uuid}/versions/{version_id:uuid}/restore",

@@ -22,7 +22,7 @@ from coagent.adapters.http.analytics.schemas import (
 from coagent.adapters.http.analytics.services import Analytics, AnalyticsServices
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.deps import Current, services_of
-from coagent.adapters.http.paging import paging_headers
+from coagent.adapters.http.paging import Limit, Offset, paged
 from coagent.adapters.http.problems import problem_response, problems
 from coagent.application.analytics.await_job import AwaitAnalyticsJobCommand
 from coagent.application.analytics.cancel_job import CancelAnalyticsJobCommand
@@ -128,18 +128,15 @@ class AnalyticsController(Controller):
         course_id: FromPath[UUID],
         analytics: Analytics,
         current: Current,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        offset: Offset = 0,
+        limit: Limit = 50,
     ) -> Response[list[ReportRead]]:
         page = await analytics.list.execute(
             ListAnalyticsReportsCommand(
                 actor_id=current.user_id, course_id=course_id, offset=offset, limit=limit
             )
         )
-        return Response(
-            [ReportRead.of(report) for report in page.items],
-            headers=paging_headers(request, offset, limit, page.total),
-        )
+        return paged(request, page, offset, limit, ReportRead.of)
 
     @get(
         "/reports/{report_id:uuid}",

@@ -13,7 +13,7 @@ from coagent.adapters.http.bodies import unset_keeps
 from coagent.adapters.http.courses.schemas import Title
 from coagent.adapters.http.courses.services import Announcements, AnnouncementServices
 from coagent.adapters.http.deps import Current, services_of
-from coagent.adapters.http.paging import paging_headers
+from coagent.adapters.http.paging import Limit, Offset, paged
 from coagent.adapters.http.problems import problems
 from coagent.application.courses.delete_announcement import DeleteAnnouncementCommand
 from coagent.application.courses.edit_announcement import EditAnnouncementCommand
@@ -98,18 +98,15 @@ class AnnouncementsController(Controller):
         announcements: Announcements,
         current: Current,
         course_id: Annotated[UUID, QueryParameter()],
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 100,
+        offset: Offset = 0,
+        limit: Limit = 100,
     ) -> Response[list[AnnouncementRead]]:
         page = await announcements.list.execute(
             ListAnnouncementsCommand(
                 actor_id=current.user_id, course_id=course_id, offset=offset, limit=limit
             )
         )
-        return Response(
-            [AnnouncementRead.of(item) for item in page.items],
-            headers=paging_headers(request, offset, limit, page.total),
-        )
+        return paged(request, page, offset, limit, AnnouncementRead.of)
 
     @put(
         "/{announcement_id:uuid}",

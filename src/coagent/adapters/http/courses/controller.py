@@ -19,7 +19,7 @@ from coagent.adapters.http.courses.schemas import (
 )
 from coagent.adapters.http.courses.services import Courses, CourseServices
 from coagent.adapters.http.deps import Current, services_of
-from coagent.adapters.http.paging import paging_headers
+from coagent.adapters.http.paging import Limit, Offset, paged
 from coagent.adapters.http.problems import problems
 from coagent.application.courses.change_member import ChangeMemberCommand
 from coagent.application.courses.create_course import CreateCourseCommand
@@ -66,21 +66,18 @@ class CoursesController(Controller):
         request: Request[Any, Any, Any],
         courses: Courses,
         current: Current,
-        skip: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        skip: Offset = 0,
         offset: Annotated[
             int | None,
             QueryParameter(ge=0, le=1_000_000, schema_extra={"minimum": 0, "maximum": 1_000_000}),
         ] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 100,
+        limit: Limit = 100,
     ) -> Response[list[CourseRead]]:
         start = offset if offset is not None else skip
         page = await courses.list.execute(
             ListCoursesCommand(actor_id=current.user_id, offset=start, limit=limit)
         )
-        return Response(
-            [CourseRead.of(course) for course in page.items],
-            headers=paging_headers(request, start, limit, page.total),
-        )
+        return paged(request, page, start, limit, CourseRead.of)
 
     @get("/{course_id:uuid}", operation_id="courses_read", responses=problems(401, 404))
     async def read_course(

@@ -17,7 +17,7 @@ from litestar.params import Body, FromPath, QueryParameter
 
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.deps import Current, services_of
-from coagent.adapters.http.paging import paging_headers
+from coagent.adapters.http.paging import Limit, Offset, paged
 from coagent.adapters.http.problems import problems
 from coagent.application.proposals.decide_proposal import DecideProposal, DecideProposalCommand
 from coagent.application.proposals.list_proposals import ListProposals, ListProposalsCommand
@@ -115,8 +115,8 @@ class ProposalsController(Controller):
         proposals: Proposals,
         current: Current,
         status: Annotated[ProposalStatus | None, QueryParameter()] = None,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        offset: Offset = 0,
+        limit: Limit = 50,
     ) -> Response[list[ProposalRead]]:
         page = await proposals.list.execute(
             ListProposalsCommand(
@@ -127,10 +127,7 @@ class ProposalsController(Controller):
                 limit=limit,
             )
         )
-        return Response(
-            [ProposalRead.of(proposal) for proposal in page.items],
-            headers=paging_headers(request, offset, limit, page.total),
-        )
+        return paged(request, page, offset, limit, ProposalRead.of)
 
     @post(
         "/proposals/{proposal_id:uuid}/approve",

@@ -6,17 +6,17 @@ composition root registers with the app.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.deps import Current, services_of
-from coagent.adapters.http.paging import paging_headers
+from coagent.adapters.http.paging import Limit, Offset, paged
 from coagent.adapters.http.problems import problems
 from coagent.application.turns.list_turns import ListTurns, ListTurnsCommand
 from coagent.application.turns.request_turn import RequestTurn, RequestTurnCommand
@@ -133,13 +133,10 @@ class TurnsController(Controller):
         room_id: FromPath[UUID],
         turns: Turns,
         current: Current,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        offset: Offset = 0,
+        limit: Limit = 50,
     ) -> Response[list[TurnRead]]:
         page = await turns.list.execute(
             ListTurnsCommand(actor_id=current.user_id, room_id=room_id, offset=offset, limit=limit)
         )
-        return Response(
-            [TurnRead.of(turn) for turn in page.items],
-            headers=paging_headers(request, offset, limit, page.total),
-        )
+        return paged(request, page, offset, limit, TurnRead.of)
