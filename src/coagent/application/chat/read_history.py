@@ -55,25 +55,27 @@ class ReadHistory:
         return page
 
     async def page(self, query: ReadHistoryQuery) -> HistoryPage:
-        """The page, encoded where the store can (one read for access and page together;
-        the HTTP answer), else as messages. Access is decided on every call, from the same
-        read; a page this process holds for the room's last seq is served from the cache,
-        and then the store does not read the page again.
+        """The page, encoded where the store can, else as messages (the HTTP answer). Access
+        is decided on every call. When this process holds the page, the standing alone is
+        read (a small statement PostgreSQL plans cheaply) and the page is served from the
+        cache if the room has not moved on; otherwise one read gets the standing and the
+        page together.
         """
         key = _key(query)
-        seen = self._cache.seen(key)
         async with self._uow() as uow:
+            if self._cache.seen(key) is not None:
+                access = await room_access(uow, query.actor_id, query.room_id, Action.CHAT_READ)
+                cached = self._cache.get(key, last_seq=access.last_seq)
+                if cached is not None:
+                    return cached
             found, encoded = await uow.rooms.standing_with_page(
-                query.room_id, query.actor_id, key, unless_seen=-1 if seen is None else seen
+                query.room_id, query.actor_id, key, unless_seen=-1
             )
             access = room_access_from(found, Action.CHAT_READ)
-            cached = self._cache.get(key, last_seq=access.last_seq)
-            if cached is not None:
-                return cached
             page: HistoryPage
             if encoded is not None:
                 page = encoded
-            else:  # the store cannot encode, or the page it skipped left the cache meanwhile
+            else:  # the store cannot encode (SQLite)
                 page = await uow.messages.page(
                     query.room_id,
                     limit=query.limit,
