@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -79,6 +79,7 @@ class HubAgentStream:
         busy_rate: float = 100.0,
         idle_ttl: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._hub = hub
         self._interval = interval
@@ -86,7 +87,8 @@ class HubAgentStream:
         # When this process sent its delta frames of the last second.
         self._sent: deque[float] = deque()
         self._idle_ttl = idle_ttl
-        self._clock = clock
+        # Held pieces wait on `sleep`, measured in `clock` seconds (tests drive both).
+        self._clock, self._sleep = clock, sleep
         self._turns: dict[UUID, _Turn] = {}
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -155,7 +157,7 @@ class HubAgentStream:
         turn.timer.add_done_callback(self._flushing.discard)
 
     async def _flush_later(self, turn: _Turn, wait: float) -> None:
-        await asyncio.sleep(wait)
+        await self._sleep(wait)
         turn.timer = None  # from here on it is not cancelled: it holds pieces
         try:
             await self._flush(turn)
