@@ -31,7 +31,8 @@ from coagent.adapters.security.passwords import Argon2PasswordHasher
 from coagent.adapters.worker.job_queue import TaskiqJobQueue
 from coagent.adapters.worker.tasks import WorkerServices
 from coagent.application.accounts.authenticate import Authenticate
-from coagent.application.accounts.bootstrap import BootstrapSuperAdmin, CreateAdmin
+from coagent.application.accounts.bootstrap_super_admin import BootstrapSuperAdmin
+from coagent.application.accounts.create_admin import CreateAdmin
 from coagent.application.accounts.create_user import AccountFactory
 from coagent.application.agents.rotate_keys import RotateAgentKeys
 from coagent.application.demo.seed_demo import SeedDemo

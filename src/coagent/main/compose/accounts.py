@@ -4,18 +4,23 @@ from datetime import timedelta
 
 from coagent.adapters.http.accounts.services import AccountServices
 from coagent.application.accounts.authenticate import Authenticate
-from coagent.application.accounts.avatar import GetAvatar, SetAvatar
-from coagent.application.accounts.bootstrap import BootstrapSuperAdmin, CreateAdmin
+from coagent.application.accounts.bootstrap_super_admin import BootstrapSuperAdmin
+from coagent.application.accounts.create_admin import CreateAdmin
 from coagent.application.accounts.create_user import AccountFactory, CreateUser
 from coagent.application.accounts.delete_user import DeleteUser
+from coagent.application.accounts.get_avatar import GetAvatar
 from coagent.application.accounts.get_current_user import GetCurrentUser
-from coagent.application.accounts.impersonate import Impersonate, StopImpersonating
-from coagent.application.accounts.list_users import ListUsers, SearchUsers
+from coagent.application.accounts.impersonate import Impersonate
+from coagent.application.accounts.list_users import ListUsers
 from coagent.application.accounts.log_in import LogIn, LoginThrottle
-from coagent.application.accounts.log_out import LogOut, LogOutEverywhere
+from coagent.application.accounts.log_out import LogOut
+from coagent.application.accounts.log_out_everywhere import LogOutEverywhere
 from coagent.application.accounts.purge_sessions import PurgeExpiredSessions
 from coagent.application.accounts.refresh_session import RefreshSession
+from coagent.application.accounts.search_users import SearchUsers
 from coagent.application.accounts.sessions import SessionIssuer, SessionPolicy
+from coagent.application.accounts.set_avatar import SetAvatar
+from coagent.application.accounts.stop_impersonating import StopImpersonating
 from coagent.application.accounts.update_user import UpdateUser
 from coagent.domain.accounts.throttle import Backoff
 from coagent.main.compose.infra import Infrastructure

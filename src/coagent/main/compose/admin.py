@@ -3,7 +3,8 @@
 from coagent.adapters.http.admin.services import AdminServices
 from coagent.adapters.persistence.browser import SqlAlchemyDatabaseBrowser
 from coagent.application.admin.audit import ReadAuditLog
-from coagent.application.admin.database import BrowseRows, BrowseTables
+from coagent.application.admin.browse_rows import BrowseRows
+from coagent.application.admin.browse_tables import BrowseTables
 from coagent.main.compose.infra import Infrastructure
 
 

@@ -2,10 +2,11 @@
 
 from coagent.adapters.http.chat.services import ChatLimits, ChatServices
 from coagent.adapters.persistence.history_cache import InMemoryHistoryCache
+from coagent.application.chat.issue_chat_ticket import IssueChatTicket
 from coagent.application.chat.join_room import JoinRoom
 from coagent.application.chat.post_message import PostMessage
 from coagent.application.chat.read_history import ReadHistory
-from coagent.application.chat.tickets import IssueChatTicket, RedeemChatTicket
+from coagent.application.chat.redeem_chat_ticket import RedeemChatTicket
 from coagent.application.limits import Rate
 from coagent.main.compose.infra import Infrastructure, Realtime
 

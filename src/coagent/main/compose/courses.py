@@ -5,24 +5,24 @@ from coagent.adapters.http.courses.services import (
     CourseServices,
     RoomServices,
 )
-from coagent.application.courses.announcements import (
-    DeleteAnnouncement,
-    EditAnnouncement,
-    ListAnnouncements,
-    PostAnnouncement,
-)
-from coagent.application.courses.change_course import DeleteCourse, UpdateCourse
+from coagent.application.courses.assign_to_room import AssignToRoom
+from coagent.application.courses.change_member import ChangeMember
 from coagent.application.courses.create_course import CreateCourse
-from coagent.application.courses.members import ChangeMember, EnrollMember, ListMembers
-from coagent.application.courses.read_courses import GetCourse, ListCourses
-from coagent.application.courses.rooms import (
-    AssignToRoom,
-    CreateRoom,
-    DeleteRoom,
-    GetRoom,
-    ListRooms,
-    UpdateRoom,
-)
+from coagent.application.courses.create_room import CreateRoom
+from coagent.application.courses.delete_announcement import DeleteAnnouncement
+from coagent.application.courses.delete_course import DeleteCourse
+from coagent.application.courses.delete_room import DeleteRoom
+from coagent.application.courses.edit_announcement import EditAnnouncement
+from coagent.application.courses.enroll_member import EnrollMember
+from coagent.application.courses.get_course import GetCourse
+from coagent.application.courses.get_room import GetRoom
+from coagent.application.courses.list_announcements import ListAnnouncements
+from coagent.application.courses.list_courses import ListCourses
+from coagent.application.courses.list_members import ListMembers
+from coagent.application.courses.list_rooms import ListRooms
+from coagent.application.courses.post_announcement import PostAnnouncement
+from coagent.application.courses.update_course import UpdateCourse
+from coagent.application.courses.update_room import UpdateRoom
 from coagent.application.ports.events import EventPublisher
 from coagent.main.compose.infra import Infrastructure
 

@@ -4,15 +4,19 @@ from dataclasses import dataclass
 
 from litestar.di import NamedDependency
 
-from coagent.application.accounts.avatar import GetAvatar, SetAvatar
 from coagent.application.accounts.create_user import CreateUser
 from coagent.application.accounts.delete_user import DeleteUser
+from coagent.application.accounts.get_avatar import GetAvatar
 from coagent.application.accounts.get_current_user import GetCurrentUser
-from coagent.application.accounts.impersonate import Impersonate, StopImpersonating
-from coagent.application.accounts.list_users import ListUsers, SearchUsers
+from coagent.application.accounts.impersonate import Impersonate
+from coagent.application.accounts.list_users import ListUsers
 from coagent.application.accounts.log_in import LogIn
-from coagent.application.accounts.log_out import LogOut, LogOutEverywhere
+from coagent.application.accounts.log_out import LogOut
+from coagent.application.accounts.log_out_everywhere import LogOutEverywhere
 from coagent.application.accounts.refresh_session import RefreshSession
+from coagent.application.accounts.search_users import SearchUsers
+from coagent.application.accounts.set_avatar import SetAvatar
+from coagent.application.accounts.stop_impersonating import StopImpersonating
 from coagent.application.accounts.update_user import UpdateUser
 
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from litestar.di import NamedDependency
 
 from coagent.application.admin.audit import ReadAuditLog
-from coagent.application.admin.database import BrowseRows, BrowseTables
+from coagent.application.admin.browse_rows import BrowseRows
+from coagent.application.admin.browse_tables import BrowseTables
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from litestar.di import NamedDependency
 
 from coagent.adapters.realtime.hub import RoomHub
+from coagent.application.chat.issue_chat_ticket import IssueChatTicket
 from coagent.application.chat.join_room import JoinRoom
 from coagent.application.chat.post_message import PostMessage
 from coagent.application.chat.read_history import ReadHistory
-from coagent.application.chat.tickets import IssueChatTicket, RedeemChatTicket
+from coagent.application.chat.redeem_chat_ticket import RedeemChatTicket
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
