@@ -7,12 +7,21 @@ were no such page. The page is not in the OpenAPI document (it is not JSON).
 """
 
 import time
-from typing import Any
+from typing import Any, cast
 
-from litestar import Request, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    HTTPScope,
+    LifeSpanReceive,
+    LifeSpanScope,
+    LifeSpanSend,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from coagent.adapters.http.deps import Config
 from coagent.adapters.observability import metrics
@@ -34,15 +43,23 @@ def read_metrics(request: Request[Any, Any, Any], config: Config) -> Response[by
     )
 
 
-def count_requests(app: ASGIApp) -> ASGIApp:
-    """Wraps the whole application, routing included, so requests no route answered are
-    counted too (as `unmatched`): the route label is the template routing set in the scope.
+class CountedLitestar(Litestar):
+    """Litestar whose ASGI entry point counts every HTTP request, routing included, so
+    requests no route answered are counted too (as `unmatched`): the route label is the
+    template routing set in the scope. Overriding the application's public `__call__` needs
+    nothing of Litestar's internals (its middleware runs only for matched routes).
     """
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
         if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
+            await super().__call__(scope, receive, send)
             return
+        http_scope, http_send = cast("HTTPScope", scope), cast("Send", send)
         started = time.perf_counter()
         status = 500
 
@@ -50,16 +67,14 @@ def count_requests(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            await http_send(message)
 
         try:
-            await app(scope, receive, capture)
+            await super().__call__(scope, receive, capture)
         finally:
             metrics.observe_request(
-                scope.get("method", ""),
-                scope.get("path_template") or None,
+                http_scope.get("method", ""),
+                http_scope.get("path_template") or None,
                 status,
                 time.perf_counter() - started,
             )
-
-    return middleware
