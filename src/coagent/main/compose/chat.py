@@ -1,7 +1,8 @@
 """The chat context: history, posting (HTTP and WebSocket), joining, socket tickets."""
 
-from coagent.adapters.http.chat.services import ChatLimits, ChatServices
+from coagent.adapters.http.chat.services import ChatServices
 from coagent.adapters.persistence.history_cache import InMemoryHistoryCache
+from coagent.adapters.realtime.chat_session import ChatLimits
 from coagent.application.chat.issue_chat_ticket import IssueChatTicket
 from coagent.application.chat.join_room import JoinRoom
 from coagent.application.chat.post_message import PostMessage
