@@ -1,7 +1,8 @@
 """`AgentStream` over the room hub's bus: live agent output to the room's sockets, in every
 web process (Redis pub/sub room channels; in memory when embedded).
 
-Usable in a process without sockets (a worker): publishing needs no listener.
+Usable in a process without sockets (a worker): there `hub` is a publish-only
+`BusRoomPublisher`, which needs no listener.
 
 Deltas are coalesced per turn, under load: while this process sends fewer than `busy_rate`
 delta frames a second (all its turns together) every piece goes out at once, so a reader sees
@@ -40,7 +41,7 @@ from coagent.adapters.realtime.events import (
     tool_event,
     user_audience,
 )
-from coagent.adapters.realtime.hub import RoomHub
+from coagent.adapters.realtime.room_publisher import RoomPublisher
 from coagent.application.ports.agent_events import (
     AgentDecisionTrace,
     AgentError,
@@ -74,7 +75,7 @@ class HubAgentStream:
     def __init__(
         self,
         *,
-        hub: RoomHub,
+        hub: RoomPublisher,
         interval: float = 0.05,
         busy_rate: float = 100.0,
         idle_ttl: float = 600.0,
