@@ -185,7 +185,8 @@ async def with_agent_ticks(settings: Settings, broker: AsyncBroker, main: Awaita
     """
     from coagent.main.container import build_container  # noqa: PLC0415 - cli imports lazily
 
-    container = build_container(settings)  # builds only the runtime and what it needs
+    # Builds only the runtime and what it needs: no room hub, publish-only.
+    container = build_container(settings, serves_sockets=False)
     runtime = container.agents_runtime
     runtime.bind(broker)
     ticks = asyncio.create_task(runtime.run_ticks(SCHEDULER_ALIVE))

@@ -93,7 +93,7 @@ def create_worker_broker() -> AsyncBroker:
 
     @broker.on_event(TaskiqEvents.WORKER_STARTUP)
     async def _startup(state: TaskiqState) -> None:
-        state.container = build_container(settings)
+        state.container = build_container(settings, serves_sockets=False)
         state.container.agents_runtime.bind(broker)
 
         state.container.job_queue.bind(broker)

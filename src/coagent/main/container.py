@@ -43,9 +43,12 @@ from coagent.main.compose.analytics import Analytics
 from coagent.main.compose.infra import (
     Infrastructure,
     Overrides,
+    Publishing,
     Realtime,
     build_infrastructure,
+    build_publishing,
     build_realtime,
+    hub_publishing,
 )
 from coagent.main.settings import Settings
 
@@ -60,9 +63,16 @@ class Container:
     for (`functools.cached_property`); `aclose` closes what was built.
     """
 
-    def __init__(self, settings: Settings, overrides: Overrides | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        overrides: Overrides | None = None,
+        *,
+        serves_sockets: bool = True,
+    ) -> None:
         self.settings = settings
         self._overrides = overrides or Overrides()
+        self._serves_sockets = serves_sockets
         self.infra: Infrastructure = build_infrastructure(settings, self._overrides)
         self._closed = False
 
@@ -99,9 +109,18 @@ class Container:
     def hub(self) -> RoomHub:
         return self.realtime.hub
 
+    @cached_property
+    def publishing(self) -> Publishing:
+        """What agent turns, proposals and analytics publish through: the hub of a process
+        that serves sockets (and, embedded, the only bus there is), else publish-only.
+        """
+        if self._serves_sockets or self.infra.redis is None:
+            return hub_publishing(self.realtime)
+        return build_publishing(self.infra)
+
     @property
     def agent_stream(self) -> HubAgentStream:
-        return self.realtime.agent_stream
+        return self.publishing.agent_stream
 
     # The contexts.
     @cached_property
@@ -158,11 +177,11 @@ class Container:
 
     @cached_property
     def analytics(self) -> Analytics:
-        return Analytics(self.infra, self.realtime)
+        return Analytics(self.infra, self.publishing)
 
     @cached_property
     def agents_runtime(self) -> AgentsRuntime:
-        return turns.agents_runtime(self.infra, self.realtime)
+        return turns.agents_runtime(self.infra, self.publishing)
 
     @cached_property
     def worker(self) -> WorkerServices:
@@ -197,6 +216,8 @@ class Container:
         infra = self.infra
         # Each step runs even when one before it fails: a skipped close leaks connections.
         steps: list[Callable[[], Awaitable[None]]] = [infra.kicker.drain]  # kicks reach the queue
+        if "publishing" in self.__dict__:  # publish-only: its stream, publisher and bus
+            steps.append(self.publishing.aclose)
         if "realtime" in self.__dict__:  # built: close the hub and its streams
             steps += [self.realtime.agent_stream.aclose, self.realtime.hub.close]
         steps += [infra.llm.aclose, infra.circuit.aclose]
@@ -214,11 +235,14 @@ class Container:
                 logger.exception("shutdown step failed", extra={"step": step.__qualname__})
 
 
-def build_container(settings: Settings, overrides: Overrides | None = None) -> Container:
+def build_container(
+    settings: Settings, overrides: Overrides | None = None, *, serves_sockets: bool = True
+) -> Container:
     """Wire the shared infrastructure; contexts are built as they are first used. No I/O:
-    connections open lazily on the running loop.
+    connections open lazily on the running loop. A process that serves no socket (a worker,
+    the scheduler) says so, and publishes without a room hub.
     """
-    return Container(settings, overrides)
+    return Container(settings, overrides, serves_sockets=serves_sockets)
 
 
 def http_config(settings: Settings) -> HttpConfig:

@@ -25,9 +25,11 @@ ROOM, TURN, MESSAGE = uuid4(), uuid4(), uuid4()
 class Hub:
     """Records what the stream publishes; `published` is set on every publish."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: "Clock | None" = None) -> None:
         self.sent: list[tuple[UUID, dict[str, Any], str, str]] = []
+        # When each frame was published, on `clock` (the loop's clock without one).
         self.times: list[float] = []
+        self._clock = clock
         self.published = asyncio.Event()
         self.fail = False
         self.ended: list[tuple[UUID, UUID]] = []
@@ -38,7 +40,7 @@ class Hub:
         if self.fail:
             raise RuntimeError("bus down")
         self.sent.append((room_id, json.loads(frame), audience, stream))
-        self.times.append(asyncio.get_running_loop().time())
+        self.times.append(self._clock() if self._clock else asyncio.get_running_loop().time())
         self.published.set()
 
     async def stream_ended(self, room_id: UUID, turn_id: UUID) -> None:
@@ -53,17 +55,43 @@ class Hub:
 
 
 class Clock:
+    """A fake monotonic clock whose sleeps end only when it is advanced past them."""
+
     def __init__(self) -> None:
         self.now = 100.0
+        self._sleeping: list[tuple[float, asyncio.Future[None]]] = []
 
     def __call__(self) -> float:
         return self.now
 
+    async def sleep(self, seconds: float) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleeping.append((self.now + seconds, done))
+        await done
+
+    async def advance(self, seconds: float) -> int:
+        """Move on by `seconds` (once the timers just set have started sleeping); returns
+        how many sleeps ended.
+        """
+        await asyncio.sleep(0)
+        self.now += seconds
+        due = [(at, done) for at, done in self._sleeping if at <= self.now + 1e-9]
+        self._sleeping = [entry for entry in self._sleeping if entry not in due]
+        for _, done in due:
+            if not done.done():
+                done.set_result(None)
+        return len(due)
+
 
 def _stream(hub: Hub, clock: Clock | None = None, busy_rate: float = 0) -> HubAgentStream:
     """By default always busy: every turn is held to one frame per 50 ms."""
+    clock = clock or Clock()
     return HubAgentStream(
-        hub=cast(RoomHub, hub), interval=0.05, busy_rate=busy_rate, clock=clock or Clock()
+        hub=cast(RoomHub, hub),
+        interval=0.05,
+        busy_rate=busy_rate,
+        clock=clock,
+        sleep=clock.sleep,
     )
 
 
@@ -95,16 +123,20 @@ async def test_the_first_piece_goes_out_at_once_and_later_ones_are_joined_until_
 
 
 async def test_held_pieces_go_out_when_the_interval_has_passed() -> None:
-    hub = Hub()
-    stream = HubAgentStream(hub=cast(RoomHub, hub), interval=0.02, busy_rate=0)
+    clock = Clock()
+    hub = Hub(clock)
+    stream = _stream(hub, clock)
     await _delta(stream, "a")
-    await hub.next_publish()
-    started = asyncio.get_running_loop().time()
+    started = clock.now
+    await clock.advance(0.01)
     await _delta(stream, "b")
     await _delta(stream, "c")
     assert [f["text"] for f in hub.frames()] == ["a"]
+    hub.published.clear()
+    assert await clock.advance(0.03) == 0  # 40 ms after "a": still held
+    assert await clock.advance(0.01) == 1  # 50 ms: the held flush runs
     await hub.next_publish()
-    assert asyncio.get_running_loop().time() - started >= 0.015
+    assert hub.times[-1] - started >= 0.05
     assert [(f["index"], f["text"]) for f in hub.frames()] == [(0, "a"), (1, "bc")]
     await stream.end(TURN)
     assert len(hub.frames()) == 2  # nothing was left to flush
@@ -121,23 +153,28 @@ async def test_a_piece_after_the_interval_goes_out_at_once() -> None:
 
 
 async def test_at_most_one_frame_per_interval_whatever_the_provider_sends() -> None:
-    hub = Hub()
+    clock = Clock()
+    hub = Hub(clock)
     interval = 0.01
-    stream = HubAgentStream(hub=cast(RoomHub, hub), interval=interval, busy_rate=0)
-    loop = asyncio.get_running_loop()
-    text, started = "", loop.time()
-    while loop.time() - started < 0.1:  # a provider streaming as fast as it can for 0.1 s
-        piece = f"{len(text)} "
+    stream = HubAgentStream(
+        hub=cast(RoomHub, hub), interval=interval, busy_rate=0, clock=clock, sleep=clock.sleep
+    )
+    text = ""
+    for n in range(100):  # a provider sending a piece every millisecond for 0.1 s
+        piece = f"{n} "
         text += piece
         await _delta(stream, piece)
-        await asyncio.sleep(0)  # yield, as awaiting the provider's next chunk does
+        hub.published.clear()
+        if await clock.advance(0.001):  # a held flush is due: it goes out now
+            await hub.next_publish()
     await stream.end(TURN)
     frames = hub.frames()
     assert "".join(f["text"] for f in frames) == text  # nothing lost, nothing twice
     assert [f["index"] for f in frames] == list(range(len(frames)))
     gaps = [b - a for a, b in itertools.pairwise(hub.times[:-1])]  # the last is `end`'s
-    assert 3 <= len(frames) < len(text.split())
-    assert min(gaps) >= interval * 0.9
+    # The first piece at once, then one frame per interval for 0.1 s, then `end`'s.
+    assert len(frames) == 11
+    assert min(gaps) >= interval - 1e-9
 
 
 async def test_turns_are_numbered_and_coalesced_separately() -> None:

@@ -158,9 +158,10 @@ def test_the_socket_handler_assembles_no_event_as_a_dict() -> None:
     from pathlib import Path  # noqa: PLC0415
 
     import coagent.adapters.http.chat.socket as handler  # noqa: PLC0415
-    from coagent.adapters.realtime import events, hub, publishers  # noqa: PLC0415
+    from coagent.adapters.http.chat import handshake  # noqa: PLC0415
+    from coagent.adapters.realtime import chat_session, events, hub, publishers  # noqa: PLC0415
 
-    for module in (handler, hub, events):
+    for module in (handler, handshake, chat_session, hub, events):
         source = Path(str(module.__file__)).read_text()
         assert not re.search(r"encode\(\s*\{", source), module.__name__
     # The publisher's dict is the inter-process form of a CourseEvent, not a socket event.

@@ -44,7 +44,7 @@ from coagent.adapters.http.csrf import CsrfMiddleware
 from coagent.adapters.http.deps import ServiceRegistry
 from coagent.adapters.http.health import health, ready
 from coagent.adapters.http.meta import list_timezones
-from coagent.adapters.http.metrics import count_requests, read_metrics
+from coagent.adapters.http.metrics import CountedLitestar, read_metrics
 from coagent.adapters.http.observe import after_each_request
 from coagent.adapters.http.problems import EXCEPTION_HANDLERS
 from coagent.adapters.http.proposals.controller import ProposalsController
@@ -186,7 +186,7 @@ def build_app(
     if config.access_log:
         middleware.insert(0, _access_log)
     middleware.insert(0, request_ids)  # outermost: the access log line carries the id
-    app = Litestar(
+    app = CountedLitestar(
         route_handlers=[
             LoginController,
             UsersController,
@@ -279,6 +279,4 @@ def build_app(
     add_event_schemas(app)
     _declare_unsupported_media_type(app)
     _fix_options_allow(app)
-    # Around routing itself, so requests no route answers are counted too.
-    app.asgi_handler = count_requests(app.asgi_handler)
     return app

@@ -6,11 +6,20 @@ client address reads after trusted proxy headers), and 404 for everyone else, as
 were no such page. The page is not in the OpenAPI document (it is not JSON).
 """
 
-from typing import Any
+from typing import Any, cast
 
-from litestar import Request, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotFoundException
-from litestar.types import ASGIApp, HTTPScope
+from litestar.types import (
+    ASGIApp,
+    HTTPScope,
+    LifeSpanReceive,
+    LifeSpanScope,
+    LifeSpanSend,
+    Receive,
+    Scope,
+    Send,
+)
 
 from coagent.adapters.http.deps import Config
 from coagent.adapters.http.observe import after_each_request
@@ -33,14 +42,24 @@ def read_metrics(request: Request[Any, Any, Any], config: Config) -> Response[by
     )
 
 
-def count_requests(app: ASGIApp) -> ASGIApp:
-    """Wraps the whole application, routing included, so requests no route answered are
-    counted too (as `unmatched`): the route label is the template routing set in the scope.
+class CountedLitestar(Litestar):
+    """Litestar whose ASGI entry point counts every HTTP request, routing included, so
+    requests no route answered are counted too (as `unmatched`): the route label is the
+    template routing set in the scope. Overriding the application's public `__call__` needs
+    nothing of Litestar's internals (its middleware runs only for matched routes).
     """
 
-    def observe(scope: HTTPScope, status: int, seconds: float) -> None:
-        metrics.observe_request(
-            scope.get("method", ""), scope.get("path_template") or None, status, seconds
-        )
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        counted = after_each_request(cast("ASGIApp", super().__call__), _observe)
+        await counted(cast("Scope", scope), cast("Receive", receive), cast("Send", send))
 
-    return after_each_request(app, observe)
+
+def _observe(scope: HTTPScope, status: int, seconds: float) -> None:
+    metrics.observe_request(
+        scope.get("method", ""), scope.get("path_template") or None, status, seconds
+    )

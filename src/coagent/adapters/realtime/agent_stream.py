@@ -1,7 +1,8 @@
 """`AgentStream` over the room hub's bus: live agent output to the room's sockets, in every
 web process (Redis pub/sub room channels; in memory when embedded).
 
-Usable in a process without sockets (a worker): publishing needs no listener.
+Usable in a process without sockets (a worker): there `hub` is a publish-only
+`BusRoomPublisher`, which needs no listener.
 
 Deltas are coalesced per turn, under load: while this process sends fewer than `busy_rate`
 delta frames a second (all its turns together) every piece goes out at once, so a reader sees
@@ -18,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -40,7 +41,7 @@ from coagent.adapters.realtime.events import (
     tool_event,
     user_audience,
 )
-from coagent.adapters.realtime.hub import RoomHub
+from coagent.adapters.realtime.room_publisher import RoomPublisher
 from coagent.application.ports.agent_events import (
     AgentDecisionTrace,
     AgentError,
@@ -74,11 +75,12 @@ class HubAgentStream:
     def __init__(
         self,
         *,
-        hub: RoomHub,
+        hub: RoomPublisher,
         interval: float = 0.05,
         busy_rate: float = 100.0,
         idle_ttl: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._hub = hub
         self._interval = interval
@@ -86,7 +88,8 @@ class HubAgentStream:
         # When this process sent its delta frames of the last second.
         self._sent: deque[float] = deque()
         self._idle_ttl = idle_ttl
-        self._clock = clock
+        # Held pieces wait on `sleep`, measured in `clock` seconds (tests drive both).
+        self._clock, self._sleep = clock, sleep
         self._turns: dict[UUID, _Turn] = {}
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -155,7 +158,7 @@ class HubAgentStream:
         turn.timer.add_done_callback(self._flushing.discard)
 
     async def _flush_later(self, turn: _Turn, wait: float) -> None:
-        await asyncio.sleep(wait)
+        await self._sleep(wait)
         turn.timer = None  # from here on it is not cancelled: it holds pieces
         try:
             await self._flush(turn)

@@ -24,7 +24,6 @@ socket's catch-up already covered is not sent to it again.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
@@ -36,7 +35,7 @@ from uuid import UUID
 import msgspec
 
 from coagent.adapters.observability import metrics
-from coagent.adapters.realtime.bus import BusUnavailable, LoggedStream, RoomBus, StreamPiece
+from coagent.adapters.realtime.bus import BusUnavailable, LoggedStream, RoomBus
 from coagent.adapters.realtime.events import (
     CLOSE_NOT_FOUND,
     CLOSE_RESYNC,
@@ -52,23 +51,18 @@ from coagent.adapters.realtime.events import (
     course_event_from_json,
     course_frame,
     encode,
-    envelope,
     error_frame,
     legacy_frame,
     message_frame,
     open_addressed,
 )
+from coagent.adapters.realtime.room_publisher import ROOM_PREFIX, BusRoomPublisher, room_channel
 from coagent.application.ports.events import CourseEvent
 from coagent.domain.chat.message import Message
 
 logger = logging.getLogger("coagent.realtime")
 
-ROOM_PREFIX = "coagent:room:"
 COURSE_PREFIX = "coagent:course:"
-
-
-def room_channel(room_id: UUID) -> str:
-    return f"{ROOM_PREFIX}{room_id}"
 
 
 class Subscriber(Protocol):
@@ -205,9 +199,8 @@ class RoomHub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._per_user: dict[UUID, int] = {}
-        self._publishing = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # What this hub publishes goes through here (as a worker's publishing does).
+        self._out = BusRoomPublisher(bus=bus)
 
     # --- lifecycle
 
@@ -216,10 +209,7 @@ class RoomHub:
 
     async def close(self) -> None:
         self._closed = True
-        # Let publishes already under way finish before the Redis client closes under them
-        # (a retrying client would reconnect and leak the connection).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), 2)
+        await self._out.close()  # lets publishes already under way finish
         for room in list(self._rooms.values()):
             if room.filling is not None:
                 room.filling.cancel()
@@ -367,12 +357,8 @@ class RoomHub:
         if self._closed:  # shutting down: sockets resume from the database later
             return
         frame = message_frame(message)
-        try:
-            await self._publish(room_channel(message.room_id), envelope(message.seq, frame))
-        except BusUnavailable as error:
-            # Committed already: serve our own sockets now; other processes read it from
-            # the database at their next message or bus reconnect.
-            logger.warning("message not published", extra={"error": str(error)})
+        if not await self._out.send_message(message, frame):
+            # Committed already: serve our own sockets now.
             room = self._rooms.get(message.room_id)
             if room is not None and room.ready.is_set():
                 self._accept(room, message.seq, frame)
@@ -386,21 +372,7 @@ class RoomHub:
         """
         if self._closed:
             return
-        payload = envelope(0, frame, audience, stream)
-        try:
-            if stream == STREAM_DELTA:  # kept in the stream log for hubs that join later
-                delta = _delta.decode(frame)
-                piece = StreamPiece(
-                    room_id=room_id,
-                    turn_id=delta.turn_id,
-                    message_id=delta.message_id,
-                    index=delta.index,
-                    text=delta.text,
-                )
-                await self._publish(room_channel(room_id), payload, piece)
-            else:
-                await self._publish(room_channel(room_id), payload)
-        except BusUnavailable:
+        if not await self._out.send_event(room_id, frame, audience, stream):
             room = self._rooms.get(room_id)
             if room is not None:
                 self._deliver(room, frame, audience, stream)
@@ -411,29 +383,7 @@ class RoomHub:
         """The agent turn's stream is over (its message is about to be stored, or it was
         withdrawn): drop it from the stream log.
         """
-        self._publishing += 1
-        self._idle.clear()
-        try:
-            await self._bus.end_stream(room_id, turn_id)
-        finally:
-            self._publishing -= 1
-            if not self._publishing:
-                self._idle.set()
-
-    async def _publish(
-        self, channel: str, payload: bytes, piece: StreamPiece | None = None
-    ) -> None:
-        self._publishing += 1
-        self._idle.clear()
-        try:
-            if piece is None:
-                await self._bus.publish(channel, payload)
-            else:
-                await self._bus.publish_piece(channel, payload, piece)
-        finally:
-            self._publishing -= 1
-            if not self._publishing:
-                self._idle.set()
+        await self._out.stream_ended(room_id, turn_id)
 
     def deliver_course_event(self, event: CourseEvent) -> None:
         """Course events (announcements) go to every socket in the course's rooms."""

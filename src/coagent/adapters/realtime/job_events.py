@@ -1,5 +1,6 @@
 """Analytics job events to the course's staff `coagent.v1` sockets, through the room hub's
-bus (so a worker process reaches every web process), and in-process job wake-ups.
+bus (so a worker process reaches every web process; there `hub` is a publish-only
+`BusRoomPublisher`), and in-process job wake-ups.
 """
 
 import asyncio
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from coagent.adapters.realtime.events import STAFF, JobCompleted, JobFailed, JobProgress, encode
-from coagent.adapters.realtime.hub import RoomHub
+from coagent.adapters.realtime.room_publisher import RoomPublisher
 from coagent.domain.analytics.job import AnalyticsJob
 
 logger = logging.getLogger("coagent.realtime")
@@ -51,7 +52,7 @@ class HubJobEvents:
     event loses nothing, `GET /jobs/{id}` tells the same).
     """
 
-    def __init__(self, *, hub: RoomHub) -> None:
+    def __init__(self, *, hub: RoomPublisher) -> None:
         self._hub = hub
 
     async def publish(self, kind: str, job: AnalyticsJob, room_ids: Sequence[UUID]) -> None:

@@ -14,15 +14,15 @@ from coagent.adapters.persistence.analytics import SqlAnalyticsStore
 from coagent.adapters.realtime.job_events import HubJobEvents, InProcessJobSignals
 from coagent.application.analytics.reclaim_jobs import ReclaimAnalyticsJobs
 from coagent.application.analytics.run_job import RunAnalyticsJob, RunSettings
-from coagent.main.compose.infra import Infrastructure, Realtime
+from coagent.main.compose.infra import Infrastructure, Publishing
 from coagent.main.compose.wiring import assemble
 
 
 class Analytics:
-    def __init__(self, infra: Infrastructure, realtime: Realtime) -> None:
+    def __init__(self, infra: Infrastructure, publishing: Publishing) -> None:
         self._infra = infra
         self._store = SqlAnalyticsStore(infra.engine, infra.session_factory)
-        self._events = HubJobEvents(hub=realtime.hub)
+        self._events = HubJobEvents(hub=publishing.publisher)
         self._signals = InProcessJobSignals()
         self._lease = infra.settings.analytics_lease_seconds
 

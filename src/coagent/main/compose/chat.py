@@ -1,7 +1,8 @@
 """The chat context: history, posting (HTTP and WebSocket), joining, socket tickets."""
 
-from coagent.adapters.http.chat.services import ChatLimits, ChatServices
+from coagent.adapters.http.chat.services import ChatServices
 from coagent.adapters.persistence.history_cache import InMemoryHistoryCache
+from coagent.adapters.realtime.chat_session import ChatLimits
 from coagent.application.limits import Rate
 from coagent.main.compose.infra import Infrastructure, Realtime
 from coagent.main.compose.wiring import assemble

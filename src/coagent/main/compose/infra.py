@@ -7,6 +7,7 @@ tests use to put fakes in place of real adapters (no patching of globals).
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -27,6 +28,7 @@ from coagent.adapters.realtime.agent_stream import HubAgentStream
 from coagent.adapters.realtime.bus import InMemoryRoomBus, RedisRoomBus, RoomBus
 from coagent.adapters.realtime.hub import MessageSource, RoomHub
 from coagent.adapters.realtime.publishers import InProcessEventPublisher, RedisEventPublisher
+from coagent.adapters.realtime.room_publisher import BusRoomPublisher, RoomPublisher
 from coagent.adapters.realtime.tickets import InMemoryTicketStore, RedisTicketStore
 from coagent.adapters.redis_circuit import RedisCircuit
 from coagent.adapters.security.fallback_limiter import FallbackAttemptLimiter, FallbackRateLimiter
@@ -41,7 +43,7 @@ from coagent.adapters.worker.kicker import TaskiqTurnKicker
 from coagent.application.chat.replay_messages import ReplayMessages
 from coagent.application.limits import LlmCallQuota, Rate
 from coagent.application.llm.call_model import CallModel, RetryPolicy
-from coagent.application.ports.chat import TicketStore
+from coagent.application.ports.chat import ChatPublisher, TicketStore
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.events import CourseEvent, EventPublisher
 from coagent.application.ports.limits import RateLimiter
@@ -231,12 +233,7 @@ def build_realtime(infra: Infrastructure, overrides: Overrides) -> Realtime:
     events: EventPublisher
     if infra.redis is not None and settings.redis_url:
         events = RedisEventPublisher(infra.redis, circuit=infra.circuit)
-        # The listener's own client must not retry: its supervisor has to see every
-        # disconnect, to re-subscribe and recover what pub/sub dropped meanwhile.
-        listener = Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2, health_check_interval=10
-        )
-        bus = RedisRoomBus(listener=listener, publisher=infra.redis, circuit=infra.circuit)
+        bus = _redis_bus(infra, infra.redis, settings.redis_url)
         tickets = RedisTicketStore(infra.redis, circuit=infra.circuit)
         hub = make_hub(bus, source)
     else:
@@ -245,6 +242,56 @@ def build_realtime(infra: Infrastructure, overrides: Overrides) -> Realtime:
         hub = make_hub(bus, source)
         in_process.subscribe(_deliver_to(hub))
     return Realtime(hub=hub, events=events, tickets=tickets, agent_stream=HubAgentStream(hub=hub))
+
+
+class RoomPublishing(ChatPublisher, RoomPublisher, Protocol):
+    """Messages, events and agent stream pieces to the rooms' sockets (the hub, or a
+    publish-only `BusRoomPublisher`).
+    """
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Publishing:
+    """What agent turns, proposals and analytics publish through: the hub where this process
+    serves sockets, else (a worker, the scheduler) a publish-only adapter on its own bus.
+    """
+
+    publisher: RoomPublishing
+    agent_stream: HubAgentStream
+    # The publish-only adapter's own bus (None: the hub's, closed with the hub).
+    bus: RoomBus | None = None
+
+    async def aclose(self) -> None:
+        """Close the publish-only adapter and its bus (nothing when they are the hub's)."""
+        if self.bus is None:
+            return
+        await self.agent_stream.aclose()
+        if isinstance(self.publisher, BusRoomPublisher):
+            await self.publisher.close()
+        await self.bus.close()
+
+
+def hub_publishing(realtime: Realtime) -> Publishing:
+    return Publishing(publisher=realtime.hub, agent_stream=realtime.agent_stream)
+
+
+def build_publishing(infra: Infrastructure) -> Publishing:
+    """Publish-only (no hub, no sockets, no subscription): needs Redis, whose subscribers
+    (the web processes' hubs) deliver.
+    """
+    if infra.redis is None or not infra.settings.redis_url:
+        raise ValueError("publishing without a room hub needs REDIS_URL")
+    bus = _redis_bus(infra, infra.redis, infra.settings.redis_url)
+    publisher = BusRoomPublisher(bus=bus)
+    return Publishing(publisher=publisher, agent_stream=HubAgentStream(hub=publisher), bus=bus)
+
+
+def _redis_bus(infra: Infrastructure, redis: Redis, url: str) -> RedisRoomBus:
+    # The listener's own client must not retry: its supervisor has to see every disconnect,
+    # to re-subscribe and recover what pub/sub dropped meanwhile. It connects only when the
+    # bus starts listening (a hub's `start`), never for publishing.
+    listener = Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
+    return RedisRoomBus(listener=listener, publisher=redis, circuit=infra.circuit)
 
 
 def _room_hub(bus: RoomBus, source: MessageSource) -> RoomHub:

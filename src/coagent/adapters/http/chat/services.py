@@ -4,21 +4,13 @@ from dataclasses import dataclass
 
 from litestar.di import NamedDependency
 
+from coagent.adapters.realtime.chat_session import ChatLimits
 from coagent.adapters.realtime.hub import RoomHub
 from coagent.application.chat.issue_chat_ticket import IssueChatTicket
 from coagent.application.chat.join_room import JoinRoom
 from coagent.application.chat.post_message import PostMessage
 from coagent.application.chat.read_history import ReadHistory
 from coagent.application.chat.redeem_chat_ticket import RedeemChatTicket
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChatLimits:
-    max_frame_bytes: int = 64 * 1024
-    messages_per_window: int = 20
-    window_seconds: int = 10
-    connections_per_user: int = 10
-    queue_size: int = 256
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
