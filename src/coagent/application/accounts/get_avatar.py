@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 
-from coagent.application.ports.repositories import StoredImage, UnitOfWorkFactory
+from coagent.application.ports.repositories import StoredImage
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.errors import NotFound
 
 
@@ -11,11 +12,8 @@ class GetAvatarCommand:
     file_name: str
 
 
-class GetAvatar:
+class GetAvatar(UnitOfWorkUseCase):
     """Anyone: avatars are public by URL (unguessable names), like the original's /static."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: GetAvatarCommand) -> StoredImage:
         async with self._uow() as uow:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.accounts.user import User
 
 
@@ -13,11 +13,8 @@ class GetCurrentUserCommand:
     actor_id: UUID
 
 
-class GetCurrentUser:
+class GetCurrentUser(UnitOfWorkUseCase):
     """Any active account; a deactivated or deleted one counts as not authenticated."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: GetCurrentUserCommand) -> User:
         async with self._uow() as uow:

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.ports.repositories import Page, UnitOfWorkFactory
+from coagent.application.ports.repositories import Page
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.accounts import policy
 from coagent.domain.accounts.user import User
 from coagent.domain.errors import Forbidden, InvalidInput
@@ -20,11 +21,8 @@ class ListUsersCommand:
     search: str | None = None
 
 
-class ListUsers:
+class ListUsers(UnitOfWorkUseCase):
     """Admins. Oldest first, paged; `search` matches email, username or name."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListUsersCommand) -> Page[User]:
         if command.offset < 0 or not 1 <= command.limit <= MAX_PAGE:

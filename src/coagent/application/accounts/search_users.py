@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.accounts import policy
 from coagent.domain.accounts.credentials import normalize_login
 from coagent.domain.accounts.user import User
@@ -21,7 +21,7 @@ class SearchUsersCommand:
     limit: int = 10
 
 
-class SearchUsers:
+class SearchUsers(UnitOfWorkUseCase):
     """Staff (TA and above), to find people to enroll. Needs at least two characters and
     returns a bounded number of active accounts, so it cannot dump the user table.
 
@@ -29,9 +29,6 @@ class SearchUsers:
     exact match only: the account whose email (or username) is the query, any case, and never
     an admin or super admin, so course staff cannot list accounts or learn admins' emails.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: SearchUsersCommand) -> Sequence[User]:
         query = command.query.strip()

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.ports.repositories import AuditEntry, Page, UnitOfWorkFactory
+from coagent.application.ports.repositories import AuditEntry, Page
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.accounts import policy
 from coagent.domain.errors import Forbidden, InvalidInput
 
@@ -20,11 +21,8 @@ class ReadAuditLogCommand:
     action: str | None = None
 
 
-class ReadAuditLog:
+class ReadAuditLog(UnitOfWorkUseCase):
     """Admins. Newest first, paged; `action` keeps one kind of event (e.g. `user.deleted`)."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ReadAuditLogCommand) -> Page[AuditEntry]:
         if command.offset < 0 or not 1 <= command.limit <= MAX_PAGE:

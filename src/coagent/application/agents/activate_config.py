@@ -5,7 +5,7 @@ from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.agents.access import CONFIG_NOT_FOUND, authorize_config
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.config import AgentConfig
 from coagent.domain.courses.policy import Action
 from coagent.domain.errors import NotFound
@@ -17,16 +17,13 @@ class ActivateAgentConfigCommand:
     config_id: UUID
 
 
-class ActivateAgentConfig:
+class ActivateAgentConfig(UnitOfWorkUseCase):
     """`agent_config.manage` on its course; admins only for system configurations.
 
     Atomic: in one transaction the others of its (course, type) are deactivated and this one
     activated; the database allows only one active per (course, type), so a concurrent
     activation ends in Conflict, never in two active configurations. Idempotent.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ActivateAgentConfigCommand) -> AgentConfig:
         async with self._uow() as uow:

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.agents.access import authorize_config
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.config import AgentConfig
 from coagent.domain.courses.policy import Action
 
@@ -16,15 +16,12 @@ class DeleteAgentConfigCommand:
     config_id: UUID
 
 
-class DeleteAgentConfig:
+class DeleteAgentConfig(UnitOfWorkUseCase):
     """`agent_config.manage` on its course; admins only for system configurations.
 
     Its keys and versions go with it. Deleting the active configuration leaves none active
     for that type (the agent stays silent until another is activated). Audited.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: DeleteAgentConfigCommand) -> AgentConfig:
         async with self._uow() as uow:

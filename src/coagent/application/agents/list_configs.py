@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.courses.access import course_access
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.config import AgentConfig
 from coagent.domain.courses.policy import Action
 
@@ -16,13 +16,10 @@ class ListAgentConfigsCommand:
     course_id: UUID
 
 
-class ListAgentConfigs:
+class ListAgentConfigs(UnitOfWorkUseCase):
     """Course staff with `agent_config.read` (TAs and above) and admins; students get
     Forbidden (they never see prompts), outsiders NotFound. Keys appear only as masks.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListAgentConfigsCommand) -> Sequence[AgentConfig]:
         async with self._uow() as uow:

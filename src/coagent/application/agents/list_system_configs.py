@@ -6,7 +6,7 @@ from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.agents.access import require_admin
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.config import AgentConfig
 
 
@@ -15,11 +15,8 @@ class ListSystemAgentConfigsCommand:
     actor_id: UUID
 
 
-class ListSystemAgentConfigs:
+class ListSystemAgentConfigs(UnitOfWorkUseCase):
     """Admins and super admins (Forbidden for everyone else). Keys appear only as masks."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListSystemAgentConfigsCommand) -> Sequence[AgentConfig]:
         async with self._uow() as uow:

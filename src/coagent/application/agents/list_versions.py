@@ -6,7 +6,8 @@ from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.agents.access import authorize_config
-from coagent.application.ports.repositories import Page, UnitOfWorkFactory
+from coagent.application.ports.repositories import Page
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.config import ConfigVersion
 from coagent.domain.courses.policy import Action
 
@@ -19,13 +20,10 @@ class ListAgentConfigVersionsCommand:
     limit: int = 100
 
 
-class ListAgentConfigVersions:
+class ListAgentConfigVersions(UnitOfWorkUseCase):
     """`agent_config.manage` on its course (students and TAs never read old prompts);
     admins only for system configurations. Newest first.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListAgentConfigVersionsCommand) -> Page[ConfigVersion]:
         async with self._uow() as uow:

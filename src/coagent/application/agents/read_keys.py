@@ -6,7 +6,7 @@ from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.agents.access import authorize_config
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.keys import KeyType
 from coagent.domain.courses.policy import Action
 
@@ -17,13 +17,10 @@ class ReadAgentKeysCommand:
     config_id: UUID
 
 
-class ReadAgentKeys:
+class ReadAgentKeys(UnitOfWorkUseCase):
     """`agent_config.read` on its course (TAs and above); admins only for system
     configurations. Masks only, computed when the keys were stored: nothing is decrypted.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ReadAgentKeysCommand) -> Mapping[KeyType, str]:
         async with self._uow() as uow:

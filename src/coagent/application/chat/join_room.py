@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.courses.access import room_access
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.policy import Action
 
 
@@ -26,11 +26,8 @@ class RoomPass:
     is_staff: bool = False
 
 
-class JoinRoom:
+class JoinRoom(UnitOfWorkUseCase):
     """Active members who may read the room; NotFound for everyone else (as over HTTP)."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: JoinRoomCommand) -> RoomPass:
         async with self._uow() as uow:

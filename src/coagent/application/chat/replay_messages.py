@@ -3,17 +3,14 @@
 from collections.abc import Sequence
 from uuid import UUID
 
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.chat.message import Message
 
 
-class ReplayMessages:
+class ReplayMessages(UnitOfWorkUseCase):
     """Internal: the live fan-out only, for sockets authorized when they joined. It fills
     gaps the bus left and serves resumes that reach back past what it holds in memory.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def after(self, room_id: UUID, seq: int, limit: int) -> Sequence[Message]:
         async with self._uow() as uow:

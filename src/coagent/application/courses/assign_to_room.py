@@ -8,7 +8,7 @@ from coagent.application.courses.access import (
     check_user_reference,
     find_active_user,
 )
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.policy import Action
 from coagent.domain.errors import NotFound
@@ -28,13 +28,10 @@ class Assignment:
     created: bool
 
 
-class AssignToRoom:
+class AssignToRoom(UnitOfWorkUseCase):
     """Course staff (TA and above) and admins. Only members of the course can be assigned.
     A room with assigned members becomes visible, among students, to them only.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: AssignToRoomCommand) -> Assignment:
         check_user_reference(command.user_id, command.user_email)

@@ -8,7 +8,7 @@ from coagent.application.courses.access import (
     authorize,
     require_manage,
 )
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.policy import Action, CourseRole
 from coagent.domain.errors import Conflict, NotFound
 
@@ -21,13 +21,10 @@ class ChangeMemberCommand:
     role: CourseRole | None = None  # None: remove the member
 
 
-class ChangeMember:
+class ChangeMember(UnitOfWorkUseCase):
     """Change a member's course role, or remove them. The actor must manage both the old and
     the new role; the owner's membership never changes. Audit-logged.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ChangeMemberCommand) -> None:
         async with self._uow() as uow:

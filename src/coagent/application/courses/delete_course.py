@@ -5,7 +5,7 @@ from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
 from coagent.application.courses.access import authorize
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import Action
 
@@ -16,13 +16,10 @@ class DeleteCourseCommand:
     course_id: UUID
 
 
-class DeleteCourse:
+class DeleteCourse(UnitOfWorkUseCase):
     """The owner and admins. Everything in the course goes with it (memberships, and later
     rooms, messages, announcements, agent configurations, reports); audit-logged.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: DeleteCourseCommand) -> Course:
         async with self._uow() as uow:

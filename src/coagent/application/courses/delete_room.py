@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.courses.access import authorize_room
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.policy import Action
 from coagent.domain.courses.room import Room
 
@@ -15,11 +15,8 @@ class DeleteRoomCommand:
     room_id: UUID
 
 
-class DeleteRoom:
+class DeleteRoom(UnitOfWorkUseCase):
     """Course staff (TA and above) and admins; the room's assignments go with it. Audited."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: DeleteRoomCommand) -> Room:
         async with self._uow() as uow:

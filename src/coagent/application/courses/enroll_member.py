@@ -10,7 +10,7 @@ from coagent.application.courses.access import (
     find_active_user,
     require_manage,
 )
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.accounts.user import User
 from coagent.domain.courses.policy import Action, CourseRole
 from coagent.domain.errors import NotFound
@@ -32,13 +32,10 @@ class Enrollment:
     created: bool
 
 
-class EnrollMember:
+class EnrollMember(UnitOfWorkUseCase):
     """TAs enroll students; co-teachers also TAs; the owner and admins anyone. Enrolling an
     existing member changes nothing and says so (idempotent). Audit-logged.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: EnrollMemberCommand) -> Enrollment:
         check_user_reference(command.user_id, command.user_email)

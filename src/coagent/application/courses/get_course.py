@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.courses.access import course_access
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.policy import Action
 
@@ -15,11 +15,8 @@ class GetCourseCommand:
     course_id: UUID
 
 
-class GetCourse:
+class GetCourse(UnitOfWorkUseCase):
     """Members and admins; to anyone else the course does not exist (404)."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: GetCourseCommand) -> Course:
         async with self._uow() as uow:

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.courses.access import course_access
-from coagent.application.ports.repositories import Page, UnitOfWorkFactory
+from coagent.application.ports.repositories import Page
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.announcement import Announcement
 from coagent.domain.courses.policy import Action
 from coagent.domain.errors import InvalidInput
@@ -20,11 +21,8 @@ class ListAnnouncementsCommand:
     limit: int = 100
 
 
-class ListAnnouncements:
+class ListAnnouncements(UnitOfWorkUseCase):
     """Members and admins; newest first."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListAnnouncementsCommand) -> Page[Announcement]:
         if command.offset < 0 or not 1 <= command.limit <= MAX_PAGE:

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.accounts.actor import active
-from coagent.application.ports.repositories import Page, UnitOfWorkFactory
+from coagent.application.ports.repositories import Page
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.course import Course
 from coagent.domain.errors import InvalidInput
 
@@ -18,11 +19,8 @@ class ListCoursesCommand:
     limit: int = 100
 
 
-class ListCourses:
+class ListCourses(UnitOfWorkUseCase):
     """Anyone signed in: the courses they belong to; admins see every course. Newest first."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListCoursesCommand) -> Page[Course]:
         if command.offset < 0 or not 1 <= command.limit <= MAX_PAGE:

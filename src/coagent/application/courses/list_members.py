@@ -7,7 +7,7 @@ from uuid import UUID
 from coagent.application.courses.access import (
     course_access,
 )
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.course import Member
 from coagent.domain.courses.policy import Action, Decision, decide
 
@@ -18,11 +18,8 @@ class ListMembersCommand:
     course_id: UUID
 
 
-class ListMembers:
+class ListMembers(UnitOfWorkUseCase):
     """Members and admins. Only staff (TA and above) see email addresses."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListMembersCommand) -> Sequence[Member]:
         async with self._uow() as uow:

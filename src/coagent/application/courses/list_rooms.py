@@ -7,7 +7,7 @@ from uuid import UUID
 from coagent.application.courses.access import (
     course_access,
 )
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.policy import Action, Relation
 from coagent.domain.courses.room import Room
 
@@ -18,13 +18,10 @@ class ListRoomsCommand:
     course_id: UUID
 
 
-class ListRooms:
+class ListRooms(UnitOfWorkUseCase):
     """Members and admins. Students see the rooms open to the whole course and the restricted
     ones they are assigned to; staff see all.
     """
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListRoomsCommand) -> Sequence[Room]:
         async with self._uow() as uow:

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from coagent.application.courses.access import authorize_room
 from coagent.application.ports.proposals import ProposalPage
-from coagent.application.ports.repositories import UnitOfWorkFactory
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.proposal import ProposalStatus
 from coagent.domain.courses.policy import Action
 
@@ -19,11 +19,8 @@ class ListProposalsCommand:
     limit: int = 50
 
 
-class ListProposals:
+class ListProposals(UnitOfWorkUseCase):
     """Staff of the course (TA and above, admins); students Forbidden, others NotFound."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListProposalsCommand) -> ProposalPage:
         async with self._uow() as uow:

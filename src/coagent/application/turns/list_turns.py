@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.courses.access import authorize_room
-from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.turns import TurnPage
+from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.courses.policy import Action
 
 
@@ -17,11 +17,8 @@ class ListTurnsCommand:
     limit: int = 50
 
 
-class ListTurns:
+class ListTurns(UnitOfWorkUseCase):
     """Staff of the course (TA and above, admins); students Forbidden, others NotFound."""
-
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
 
     async def execute(self, command: ListTurnsCommand) -> TurnPage:
         async with self._uow() as uow:
