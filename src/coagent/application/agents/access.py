@@ -7,6 +7,7 @@ above, `agent_config.manage` for co-teachers and above, admins always). System c
 
 from uuid import UUID
 
+from coagent.application.accounts.actor import load_actor
 from coagent.application.courses.access import standing_in
 from coagent.application.ports.repositories import UnitOfWork
 from coagent.domain.accounts.user import User
@@ -17,6 +18,14 @@ from coagent.domain.errors import Forbidden, NotFound
 CONFIG_NOT_FOUND = "Agent configuration not found"
 VERSION_NOT_FOUND = "Version not found"
 SYSTEM_ONLY_ADMINS = "Only admins manage system agent configurations"
+
+
+async def config_access(
+    uow: UnitOfWork, actor_id: UUID, config_id: UUID, action: Action
+) -> tuple[User, AgentConfig]:
+    """`load_actor` then `authorize_config`: the actor as stored now and the configuration."""
+    actor = await load_actor(uow, actor_id)
+    return actor, await authorize_config(uow, actor, config_id, action)
 
 
 def require_admin(actor: User) -> None:

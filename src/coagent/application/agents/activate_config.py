@@ -3,8 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.access import CONFIG_NOT_FOUND, authorize_config
+from coagent.application.agents.access import CONFIG_NOT_FOUND, config_access
 from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.config import AgentConfig
 from coagent.domain.courses.policy import Action
@@ -27,9 +26,8 @@ class ActivateAgentConfig(UnitOfWorkUseCase):
 
     async def execute(self, command: ActivateAgentConfigCommand) -> AgentConfig:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            config = await authorize_config(
-                uow, actor, command.config_id, Action.AGENT_CONFIG_MANAGE
+            _, config = await config_access(
+                uow, command.actor_id, command.config_id, Action.AGENT_CONFIG_MANAGE
             )
             await uow.agent_configs.activate(config.id)
             activated = await uow.agent_configs.get(config.id)

@@ -3,8 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.access import authorize_config
+from coagent.application.agents.access import config_access
 from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.config import AgentConfig
 from coagent.domain.courses.policy import Action
@@ -25,9 +24,8 @@ class DeleteAgentConfig(UnitOfWorkUseCase):
 
     async def execute(self, command: DeleteAgentConfigCommand) -> AgentConfig:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            config = await authorize_config(
-                uow, actor, command.config_id, Action.AGENT_CONFIG_MANAGE
+            actor, config = await config_access(
+                uow, command.actor_id, command.config_id, Action.AGENT_CONFIG_MANAGE
             )
             await uow.agent_configs.delete(config.id)
             await uow.audit.record(

@@ -4,8 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.access import authorize_config
+from coagent.application.agents.access import config_access
 from coagent.application.ports.repositories import Page
 from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.config import ConfigVersion
@@ -27,9 +26,8 @@ class ListAgentConfigVersions(UnitOfWorkUseCase):
 
     async def execute(self, command: ListAgentConfigVersionsCommand) -> Page[ConfigVersion]:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            config = await authorize_config(
-                uow, actor, command.config_id, Action.AGENT_CONFIG_MANAGE
+            _, config = await config_access(
+                uow, command.actor_id, command.config_id, Action.AGENT_CONFIG_MANAGE
             )
             items, total = await uow.agent_configs.list_versions(
                 config.id, offset=command.offset, limit=command.limit

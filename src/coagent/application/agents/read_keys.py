@@ -4,8 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.access import authorize_config
+from coagent.application.agents.access import config_access
 from coagent.application.use_case import UnitOfWorkUseCase
 from coagent.domain.agents.keys import KeyType
 from coagent.domain.courses.policy import Action
@@ -24,6 +23,7 @@ class ReadAgentKeys(UnitOfWorkUseCase):
 
     async def execute(self, command: ReadAgentKeysCommand) -> Mapping[KeyType, str]:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            config = await authorize_config(uow, actor, command.config_id, Action.AGENT_CONFIG_READ)
+            _, config = await config_access(
+                uow, command.actor_id, command.config_id, Action.AGENT_CONFIG_READ
+            )
             return await uow.agent_configs.key_masks(config.id)

@@ -3,8 +3,7 @@
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.access import VERSION_NOT_FOUND, authorize_config
+from coagent.application.agents.access import VERSION_NOT_FOUND, config_access
 from coagent.application.agents.changes import check_endpoint, drop_stored_keys
 from coagent.application.agents.create_config import NAME_TAKEN
 from coagent.application.ports.clock import Clock
@@ -40,9 +39,8 @@ class RestoreAgentConfigVersion:
 
     async def execute(self, command: RestoreAgentConfigVersionCommand) -> AgentConfig:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            config = await authorize_config(
-                uow, actor, command.config_id, Action.AGENT_CONFIG_MANAGE
+            actor, config = await config_access(
+                uow, command.actor_id, command.config_id, Action.AGENT_CONFIG_MANAGE
             )
             version = await uow.agent_configs.get_version(command.version_id)
             if version is None or version.config_id != config.id:

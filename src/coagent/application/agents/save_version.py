@@ -3,8 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.access import authorize_config
+from coagent.application.agents.access import config_access
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.domain.agents.config import ConfigVersion, snapshot_of
@@ -38,9 +37,8 @@ class SaveAgentConfigVersion:
         if len(label) > MAX_LABEL or "\x00" in label:
             raise InvalidInput(f"version_label must be at most {MAX_LABEL} characters")
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            config = await authorize_config(
-                uow, actor, command.config_id, Action.AGENT_CONFIG_MANAGE
+            actor, config = await config_access(
+                uow, command.actor_id, command.config_id, Action.AGENT_CONFIG_MANAGE
             )
             if not label:
                 _, total = await uow.agent_configs.list_versions(config.id, offset=0, limit=1)

@@ -4,8 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.access import authorize_config
+from coagent.application.agents.access import config_access
 from coagent.application.agents.changes import write_key
 from coagent.application.ports.clock import Clock
 from coagent.application.ports.repositories import UnitOfWorkFactory
@@ -38,9 +37,8 @@ class SetAgentKeys:
 
     async def execute(self, command: SetAgentKeysCommand) -> AgentConfig:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            config = await authorize_config(
-                uow, actor, command.config_id, Action.AGENT_CONFIG_MANAGE
+            actor, config = await config_access(
+                uow, command.actor_id, command.config_id, Action.AGENT_CONFIG_MANAGE
             )
             masks = dict(await uow.agent_configs.key_masks(config.id))
             changed = []

@@ -3,8 +3,7 @@
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.access import authorize_config
+from coagent.application.agents.access import config_access
 from coagent.application.agents.changes import (
     ConfigChanges,
     apply_changes,
@@ -61,9 +60,8 @@ class UpdateAgentConfig:
 
     async def execute(self, command: UpdateAgentConfigCommand) -> AgentConfig:
         async with self._uow() as uow:
-            actor = await load_actor(uow, command.actor_id)
-            config = await authorize_config(
-                uow, actor, command.config_id, Action.AGENT_CONFIG_MANAGE
+            actor, config = await config_access(
+                uow, command.actor_id, command.config_id, Action.AGENT_CONFIG_MANAGE
             )
             updated = apply_changes(config, command.changes, self._clock.now())
             check_endpoint(self._endpoints, config, updated)
