@@ -216,44 +216,18 @@ class HubAgentStream:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+# Each trace's wire event carries the trace's own fields of the same names.
+_TRACE_EVENTS: dict[type[AgentTrace], type[msgspec.Struct]] = {
+    AgentError: AgentErrorEvent,
+    AgentTurnTrace: AgentTurnEvent,
+    AgentProposalTrace: AgentProposalEvent,
+    AgentDecisionTrace: AgentDecisionEvent,
+}
+
+
 def _trace_event(event: AgentTrace) -> msgspec.Struct:
     """The staff-only wire event of a trace."""
-    match event:
-        case AgentToolTrace():
-            return tool_event(event)
-        case AgentError():
-            return AgentErrorEvent(
-                room_id=event.room_id,
-                turn_id=event.turn_id,
-                agent_type=event.agent_type,
-                code=event.code,
-                detail=event.detail,
-            )
-        case AgentTurnTrace():
-            return AgentTurnEvent(
-                room_id=event.room_id,
-                turn_id=event.turn_id,
-                agent_type=event.agent_type,
-                status=event.status,
-                detail=event.detail,
-                code=event.code,
-            )
-        case AgentProposalTrace():
-            return AgentProposalEvent(
-                room_id=event.room_id,
-                turn_id=event.turn_id,
-                proposal_id=event.proposal_id,
-                content=event.content,
-                approval_mode=event.approval_mode,
-                expires_at=event.expires_at,
-            )
-        case AgentDecisionTrace():
-            return AgentDecisionEvent(
-                room_id=event.room_id,
-                proposal_id=event.proposal_id,
-                decision=event.decision,
-                decided_by=event.decided_by,
-                decided_by_agent=event.decided_by_agent,
-                reason=event.reason,
-                message_id=event.message_id,
-            )
+    if isinstance(event, AgentToolTrace):
+        return tool_event(event)
+    wire = _TRACE_EVENTS[type(event)]
+    return wire(**{name: getattr(event, name) for name in wire.__struct_fields__})
