@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from coagent.application.ports.agent_events import AgentError, AgentStream, AgentTurnTrace
+from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.llm import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -16,7 +17,8 @@ from coagent.application.ports.llm import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from coagent.application.ports.repositories import UnitOfWork
+from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from coagent.application.ports.turns import TurnKicker
 from coagent.domain.agents.turn import AgentTurn, TurnError, TurnStatus
 from coagent.domain.errors import InvalidInput
 
@@ -31,6 +33,30 @@ class TurnLimits:
     turns_per_minute: int = 6
     mentions_per_user: int = 5
     mention_window_seconds: int = 60
+
+
+class TurnQueuing:
+    """What the use cases that queue turns from outside a runner share: their constructor
+    (units of work, the clock and ids of a new turn, the runner's kick, the trace stream,
+    the room limit).
+    """
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        kicker: TurnKicker,
+        stream: AgentStream,
+        limits: TurnLimits,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._kicker = kicker
+        self._stream = stream
+        self._limits = limits
 
 
 def roll_for(message_id: UUID, config_id: UUID) -> float:

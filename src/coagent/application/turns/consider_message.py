@@ -13,6 +13,7 @@ from coagent.application.ports.turns import TurnKicker
 from coagent.application.turns.common import (
     LIMIT_WINDOW,
     TurnLimits,
+    TurnQueuing,
     admit,
     roll_for,
     trace_skipped,
@@ -58,7 +59,7 @@ class Considered:
     reason: str
 
 
-class ConsiderMessage:
+class ConsiderMessage(TurnQueuing):
     """Runs on a task worker (in-process when embedded), once or more per human message:
     every run decides the same (the roll comes from the message), and the turn's identity
     (`msg:<seq>`) is unique, so duplicates and retries add nothing.
@@ -81,14 +82,9 @@ class ConsiderMessage:
         limits: TurnLimits,
         runner: RunTurns | None = None,
     ) -> None:
-        self._uow = uow
+        super().__init__(uow=uow, clock=clock, ids=ids, kicker=kicker, stream=stream, limits=limits)
         self._runner = runner
-        self._clock = clock
-        self._ids = ids
-        self._kicker = kicker
-        self._stream = stream
         self._limiter = limiter
-        self._limits = limits
 
     async def execute(self, command: ConsiderMessageCommand) -> Considered:
         """The teacher agent decides first; the peer (student) agent is considered only

@@ -4,11 +4,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from coagent.application.courses.access import authorize_room
-from coagent.application.ports.agent_events import AgentStream
-from coagent.application.ports.clock import Clock, IdGenerator
-from coagent.application.ports.repositories import UnitOfWorkFactory
-from coagent.application.ports.turns import TurnKicker
-from coagent.application.turns.common import TurnLimits, admit, trace_skipped
+from coagent.application.turns.common import TurnQueuing, admit, trace_skipped
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import TurnKind
 from coagent.domain.agents.turn import AgentTurn, TurnStatus, request_key, short_reason
@@ -26,28 +22,11 @@ class RequestTurnCommand:
     room_id: UUID
 
 
-class RequestTurn:
+class RequestTurn(TurnQueuing):
     """Staff of the course (TA and above, admins); students Forbidden, others NotFound.
     Conflict when the room's AI is off or paused, or no teacher configuration is active.
     The turn is queued (or skipped, recorded, when the room is at its per-minute limit).
     """
-
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        ids: IdGenerator,
-        kicker: TurnKicker,
-        stream: AgentStream,
-        limits: TurnLimits,
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._ids = ids
-        self._kicker = kicker
-        self._stream = stream
-        self._limits = limits
 
     async def execute(self, command: RequestTurnCommand) -> AgentTurn:
         async with self._uow() as uow:

@@ -2,11 +2,7 @@
 
 from dataclasses import dataclass
 
-from coagent.application.ports.agent_events import AgentStream
-from coagent.application.ports.clock import Clock, IdGenerator
-from coagent.application.ports.repositories import UnitOfWorkFactory
-from coagent.application.ports.turns import TurnKicker
-from coagent.application.turns.common import TurnLimits, admit, trace_skipped
+from coagent.application.turns.common import TurnQueuing, admit, trace_skipped
 from coagent.domain.agents.decision import decide_on_time
 from coagent.domain.agents.turn import AgentTurn, TurnStatus, short_reason, time_key
 
@@ -24,29 +20,12 @@ class Ticked:
     queued: int
 
 
-class TickTimeTriggers:
+class TickTimeTriggers(TurnQueuing):
     """For each room whose active teacher configuration has a time trigger (read with its
     activity, one statement for all rooms), the decision rule says whether one is due; a
     due trigger becomes a turn keyed by its due time, so two ticks (or two schedulers)
     never make two turns of it.
     """
-
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        ids: IdGenerator,
-        kicker: TurnKicker,
-        stream: AgentStream,
-        limits: TurnLimits,
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._ids = ids
-        self._kicker = kicker
-        self._stream = stream
-        self._limits = limits
 
     async def execute(self, command: TickTimeTriggersCommand) -> Ticked:
         async with self._uow() as uow:
