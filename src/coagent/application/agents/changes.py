@@ -25,11 +25,13 @@ from coagent.domain.agents.config import (
     AgentType,
     Provider,
     check_config,
+    same_endpoint,
 )
 from coagent.domain.agents.keys import KEY_ORDER, KeyType, check_key, looks_masked, mask_key
 from coagent.domain.agents.schedule import Schedule
 from coagent.domain.agents.tools import InterruptPolicy, ToolBounds
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
+from coagent.domain.errors import Conflict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +55,8 @@ class ConfigChanges:
     interrupt_policy: InterruptPolicy | Keep = KEEP
     api_key: str | Keep = KEEP
 
+
+NAME_TAKEN = "An agent configuration with this name already exists for this agent type"
 
 _FIELDS: Final = (
     "name",
@@ -145,6 +149,53 @@ async def write_key(
     mask = mask_key(key)
     await uow.agent_configs.set_key(config_id, key_type, ciphertext=secrets.encrypt(key), mask=mask)
     return KeyWrite(mask=mask, changed=True)
+
+
+async def update_existing(
+    uow: UnitOfWork,
+    endpoints: EndpointPolicy,
+    existing: AgentConfig,
+    changes: ConfigChanges,
+    *,
+    actor_id: UUID,
+    now: datetime,
+) -> tuple[AgentConfig, str | None, tuple[KeyType, ...]]:
+    """Make the changes to a stored configuration and store it: a new base_url must pass the
+    endpoint policy, a new name must be free within (course, type) (Conflict otherwise), and a
+    changed provider or base_url deletes every stored key. Returns the configuration, its key's
+    mask afterwards and the dropped key types.
+    """
+    config = apply_changes(existing, changes, now)
+    check_endpoint(endpoints, existing, config)
+    if config.name != existing.name and await uow.agent_configs.name_taken(
+        config.course_id, config.type, config.name, except_id=config.id
+    ):
+        raise Conflict(NAME_TAKEN)
+    await uow.agent_configs.update(config)
+    mask = existing.masked_api_key
+    dropped: tuple[KeyType, ...] = ()
+    if not same_endpoint(existing, config):
+        dropped = await drop_stored_keys(uow, actor_id=actor_id, config_id=config.id)
+        mask = None
+    return config, mask, dropped
+
+
+async def write_changed_key(
+    uow: UnitOfWork,
+    secrets: SecretBox,
+    config_id: UUID,
+    api_key: str | Keep,
+    *,
+    mask: str | None,
+    dropped: tuple[KeyType, ...],
+) -> tuple[str | None, tuple[KeyType, ...]]:
+    """The main key written as `write_key` does unless the change keeps it: returns the mask
+    afterwards and the dropped key types without the main key when a new one was stored.
+    """
+    if api_key is KEEP:
+        return mask, dropped
+    written = await write_key(uow, secrets, config_id, KeyType.API_KEY, api_key, current_mask=mask)
+    return written.mask, still_dropped(dropped, written)
 
 
 def blank_config(

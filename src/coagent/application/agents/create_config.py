@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.changes import check_endpoint, write_key
+from coagent.application.agents.changes import NAME_TAKEN, check_endpoint, write_key
 from coagent.application.courses.access import authorize
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.llm import EndpointPolicy
@@ -26,8 +26,6 @@ from coagent.domain.agents.tools import InterruptPolicy, ToolBounds
 from coagent.domain.agents.trigger import DEFAULT_TRIGGER, Trigger
 from coagent.domain.courses.policy import Action
 from coagent.domain.errors import Conflict
-
-NAME_TAKEN = "An agent configuration with this name already exists for this agent type"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

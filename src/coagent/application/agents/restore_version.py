@@ -4,8 +4,7 @@ from dataclasses import dataclass, replace
 from uuid import UUID
 
 from coagent.application.agents.access import VERSION_NOT_FOUND, config_access
-from coagent.application.agents.changes import check_endpoint, drop_stored_keys
-from coagent.application.agents.create_config import NAME_TAKEN
+from coagent.application.agents.changes import NAME_TAKEN, check_endpoint, drop_stored_keys
 from coagent.application.ports.clock import Clock
 from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWorkFactory

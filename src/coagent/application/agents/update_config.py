@@ -6,22 +6,15 @@ from uuid import UUID
 from coagent.application.agents.access import config_access
 from coagent.application.agents.changes import (
     ConfigChanges,
-    apply_changes,
-    check_endpoint,
-    drop_stored_keys,
-    still_dropped,
-    write_key,
+    update_existing,
+    write_changed_key,
 )
-from coagent.application.agents.create_config import NAME_TAKEN
-from coagent.application.partial import KEEP
 from coagent.application.ports.clock import Clock
 from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.security import SecretBox
-from coagent.domain.agents.config import AgentConfig, same_endpoint
-from coagent.domain.agents.keys import KeyType
+from coagent.domain.agents.config import AgentConfig
 from coagent.domain.courses.policy import Action
-from coagent.domain.errors import Conflict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,28 +56,16 @@ class UpdateAgentConfig:
             actor, config = await config_access(
                 uow, command.actor_id, command.config_id, Action.AGENT_CONFIG_MANAGE
             )
-            updated = apply_changes(config, command.changes, self._clock.now())
-            check_endpoint(self._endpoints, config, updated)
-            if updated.name != config.name and await uow.agent_configs.name_taken(
-                updated.course_id, updated.type, updated.name, except_id=updated.id
-            ):
-                raise Conflict(NAME_TAKEN)
-            await uow.agent_configs.update(updated)
-            mask = config.masked_api_key
-            dropped: tuple[KeyType, ...] = ()
-            if not same_endpoint(config, updated):
-                dropped = await drop_stored_keys(uow, actor_id=actor.id, config_id=config.id)
-                mask = None
-            if command.changes.api_key is not KEEP:
-                written = await write_key(
-                    uow,
-                    self._secrets,
-                    config.id,
-                    KeyType.API_KEY,
-                    command.changes.api_key,
-                    current_mask=mask,
-                )
-                mask = written.mask
-                dropped = still_dropped(dropped, written)
+            updated, mask, dropped = await update_existing(
+                uow,
+                self._endpoints,
+                config,
+                command.changes,
+                actor_id=actor.id,
+                now=self._clock.now(),
+            )
+            mask, dropped = await write_changed_key(
+                uow, self._secrets, config.id, command.changes.api_key, mask=mask, dropped=dropped
+            )
             await uow.commit()
         return replace(updated, masked_api_key=mask, dropped_keys=dropped)

@@ -6,22 +6,20 @@ from uuid import UUID
 from coagent.application.accounts.actor import load_actor
 from coagent.application.agents.access import require_admin
 from coagent.application.agents.changes import (
+    NAME_TAKEN,
     ConfigChanges,
     apply_changes,
     blank_config,
     check_endpoint,
-    drop_stored_keys,
-    still_dropped,
-    write_key,
+    update_existing,
+    write_changed_key,
 )
-from coagent.application.agents.create_config import NAME_TAKEN
 from coagent.application.courses.access import authorize
-from coagent.application.partial import KEEP
 from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.llm import EndpointPolicy
 from coagent.application.ports.repositories import UnitOfWorkFactory
 from coagent.application.ports.security import SecretBox
-from coagent.domain.agents.config import AgentConfig, AgentType, check_placement, same_endpoint
+from coagent.domain.agents.config import AgentConfig, AgentType, check_placement
 from coagent.domain.agents.keys import KeyType
 from coagent.domain.courses.policy import Action
 from coagent.domain.errors import Conflict
@@ -86,29 +84,18 @@ class UpsertAgentConfig:
                 if await uow.agent_configs.name_taken(config.course_id, config.type, config.name):
                     raise Conflict(NAME_TAKEN)
                 await uow.agent_configs.add(config)
-                mask = None
+                mask: str | None = None
             else:
-                config = apply_changes(existing, command.changes, now)
-                check_endpoint(self._endpoints, existing, config)
-                if config.name != existing.name and await uow.agent_configs.name_taken(
-                    config.course_id, config.type, config.name, except_id=config.id
-                ):
-                    raise Conflict(NAME_TAKEN)
-                await uow.agent_configs.update(config)
-                mask = existing.masked_api_key
-                if not same_endpoint(existing, config):
-                    dropped = await drop_stored_keys(uow, actor_id=actor.id, config_id=config.id)
-                    mask = None
-            if command.changes.api_key is not KEEP:
-                written = await write_key(
+                config, mask, dropped = await update_existing(
                     uow,
-                    self._secrets,
-                    config.id,
-                    KeyType.API_KEY,
-                    command.changes.api_key,
-                    current_mask=mask,
+                    self._endpoints,
+                    existing,
+                    command.changes,
+                    actor_id=actor.id,
+                    now=now,
                 )
-                mask = written.mask
-                dropped = still_dropped(dropped, written)
+            mask, dropped = await write_changed_key(
+                uow, self._secrets, config.id, command.changes.api_key, mask=mask, dropped=dropped
+            )
             await uow.commit()
         return replace(config, masked_api_key=mask, dropped_keys=dropped)
