@@ -24,6 +24,7 @@ from coagent.domain.agents.config import (
     ConfigSnapshot,
     ConfigVersion,
     Provider,
+    snapshot_of,
 )
 from coagent.domain.agents.keys import KEY_ORDER, KeyType
 from coagent.domain.agents.schedule import parse_schedule, schedule_to_dict
@@ -189,23 +190,32 @@ def _placed(course_id: UUID | None) -> ColumnElement[bool]:
     return AgentConfigModel.course_id == course_id
 
 
+def _snapshot_fields(row: AgentConfigModel | AgentConfigVersionModel) -> dict[str, Any]:
+    """The fields a version keeps, read from a configuration's or a version's row (the same
+    columns): the keyword arguments of a `ConfigSnapshot`, and part of an `AgentConfig`'s.
+    """
+    return {
+        "name": row.name,
+        "provider": Provider(row.provider),
+        "model": row.model,
+        "base_url": row.base_url,
+        "system_prompt": row.system_prompt,
+        "context_window": row.context_window,
+        "trigger": parse_trigger(row.trigger_config),
+        "schedule": parse_schedule(row.schedule_config),
+        "settings": dict(row.settings or {}),
+        "tools": parse_tools(row.tools),
+        "tool_bounds": parse_tool_bounds(row.tool_bounds),
+        "interrupt_policy": InterruptPolicy(row.interrupt_policy),
+    }
+
+
 def _config(row: AgentConfigModel, mask: str | None) -> AgentConfig:
     return AgentConfig(
         id=row.id,
         course_id=row.course_id,
         type=AgentType(row.type),
-        name=row.name,
-        provider=Provider(row.provider),
-        model=row.model,
-        base_url=row.base_url,
-        system_prompt=row.system_prompt,
-        context_window=row.context_window,
-        trigger=parse_trigger(row.trigger_config),
-        schedule=parse_schedule(row.schedule_config),
-        settings=dict(row.settings or {}),
-        tools=parse_tools(row.tools),
-        tool_bounds=parse_tool_bounds(row.tool_bounds),
-        interrupt_policy=InterruptPolicy(row.interrupt_policy),
+        **_snapshot_fields(row),
         is_active=row.is_active,
         created_by=row.created_by,
         created_at=row.created_at,
@@ -233,25 +243,7 @@ def _snapshot_values(snapshot: ConfigSnapshot) -> dict[str, Any]:
 
 
 def _values(config: AgentConfig) -> dict[str, Any]:
-    return {
-        **_snapshot_values(
-            ConfigSnapshot(
-                name=config.name,
-                provider=config.provider,
-                model=config.model,
-                base_url=config.base_url,
-                system_prompt=config.system_prompt,
-                context_window=config.context_window,
-                trigger=config.trigger,
-                schedule=config.schedule,
-                settings=config.settings,
-                tools=config.tools,
-                tool_bounds=config.tool_bounds,
-                interrupt_policy=config.interrupt_policy,
-            )
-        ),
-        "updated_at": config.updated_at,
-    }
+    return {**_snapshot_values(snapshot_of(config)), "updated_at": config.updated_at}
 
 
 def _version(row: AgentConfigVersionModel) -> ConfigVersion:
@@ -259,20 +251,7 @@ def _version(row: AgentConfigVersionModel) -> ConfigVersion:
         id=row.id,
         config_id=row.config_id,
         version_label=row.version_label,
-        snapshot=ConfigSnapshot(
-            name=row.name,
-            provider=Provider(row.provider),
-            model=row.model,
-            base_url=row.base_url,
-            system_prompt=row.system_prompt,
-            context_window=row.context_window,
-            trigger=parse_trigger(row.trigger_config),
-            schedule=parse_schedule(row.schedule_config),
-            settings=dict(row.settings or {}),
-            tools=parse_tools(row.tools),
-            tool_bounds=parse_tool_bounds(row.tool_bounds),
-            interrupt_policy=InterruptPolicy(row.interrupt_policy),
-        ),
+        snapshot=ConfigSnapshot(**_snapshot_fields(row)),
         created_by=row.created_by,
         created_at=row.created_at,
     )
