@@ -87,20 +87,60 @@ def _blank_is_none(value: str | None) -> str | None:
 def changes_of_create(data: AgentConfigCreate) -> ConfigChanges:
     """The upsert routes take the create shape; what it leaves out keeps its value."""
     return ConfigChanges(
-        name=data.name,
-        provider=data.model_provider,
-        model=data.model or None,
-        base_url=data.base_url or None,
-        system_prompt=data.system_prompt,
-        context_window=data.context_window,
-        trigger=trigger_from_schema(data.trigger_config),
-        schedule=schedule_from_schema(data.schedule_config),
-        settings=data.settings,
-        tools=tools_from_schema(data.tools),
-        tool_bounds=tool_bounds_from_schema(data.tool_bounds),
-        interrupt_policy=data.interrupt_policy,
-        api_key=KEEP if data.api_key is None else data.api_key,
+        **_create_fields(data), api_key=KEEP if data.api_key is None else data.api_key
     )
+
+
+def _create_fields(data: AgentConfigCreate) -> dict[str, Any]:
+    """The create shape's fields but the key, as the use cases take them (the keyword
+    arguments shared by `CreateAgentConfigCommand` and `ConfigChanges`).
+    """
+    return {
+        "name": data.name,
+        "provider": data.model_provider,
+        "model": data.model or None,
+        "base_url": data.base_url or None,
+        "system_prompt": data.system_prompt,
+        "context_window": data.context_window,
+        "trigger": trigger_from_schema(data.trigger_config),
+        "schedule": schedule_from_schema(data.schedule_config),
+        "settings": data.settings,
+        "tools": tools_from_schema(data.tools),
+        "tool_bounds": tool_bounds_from_schema(data.tool_bounds),
+        "interrupt_policy": data.interrupt_policy,
+    }
+
+
+DROPPED_KEYS = (
+    "Changing `model_provider` or `base_url` deletes every stored key (api_key, room_key, "
+    "global_key, backup_key) unless `api_key` is sent in the same request; the "
+    "response lists the deleted types in `dropped_keys` (and `masked_api_key` is "
+    "null). A base_url to an internal address is a 422."
+)
+
+
+async def _list_configs(
+    agents: AgentServices, actor_id: UUID, course_id: UUID
+) -> list[AgentConfigRead]:
+    configs = await agents.list.execute(
+        ListAgentConfigsCommand(actor_id=actor_id, course_id=course_id)
+    )
+    return [AgentConfigRead.of(config) for config in configs]
+
+
+async def _upsert(
+    agents: AgentServices,
+    actor_id: UUID,
+    course_id: UUID | None,
+    agent_type: AgentType,
+    data: AgentConfigCreate,
+) -> AgentConfigRead:
+    config = await agents.upsert.execute(
+        UpsertAgentConfigCommand(
+            actor_id=actor_id, course_id=course_id, type=agent_type, changes=changes_of_create(data)
+        )
+    )
+    return AgentConfigRead.of(config)
 
 
 class AgentsController(Controller):
@@ -126,11 +166,7 @@ class AgentsController(Controller):
         operation_id="agents_system_upsert",
         description=(
             "Admins only: change the system configuration of a type (`design` or `analytics`), "
-            "or create it, active, when there is none."
-            "Changing `model_provider` or `base_url` deletes every stored key (api_key, room_key, "
-            "global_key, backup_key) unless `api_key` is sent in the same request; the "
-            "response lists the deleted types in `dropped_keys` (and `masked_api_key` is "
-            "null). A base_url to an internal address is a 422."
+            "or create it, active, when there is none." + DROPPED_KEYS
         ),
         responses=problems(401, 403, 409, 422),
     )
@@ -141,15 +177,7 @@ class AgentsController(Controller):
         agents: Agents,
         current: Current,
     ) -> AgentConfigRead:
-        config = await agents.upsert.execute(
-            UpsertAgentConfigCommand(
-                actor_id=current.user_id,
-                course_id=None,
-                type=AgentType(agent_type),
-                changes=changes_of_create(data),
-            )
-        )
-        return AgentConfigRead.of(config)
+        return await _upsert(agents, current.user_id, None, AgentType(agent_type), data)
 
     @post(
         "/generate",
@@ -203,10 +231,7 @@ class AgentsController(Controller):
     async def list_configs(
         self, id: CourseOrConfigId, agents: Agents, current: Current
     ) -> list[AgentConfigRead]:
-        configs = await agents.list.execute(
-            ListAgentConfigsCommand(actor_id=current.user_id, course_id=id)
-        )
-        return [AgentConfigRead.of(config) for config in configs]
+        return await _list_configs(agents, current.user_id, id)
 
     @post(
         "/{id:uuid}",
@@ -230,18 +255,7 @@ class AgentsController(Controller):
                 actor_id=current.user_id,
                 course_id=id,
                 type=data.type,
-                name=data.name,
-                system_prompt=data.system_prompt,
-                provider=data.model_provider,
-                model=data.model or None,
-                base_url=data.base_url or None,
-                context_window=data.context_window,
-                trigger=trigger_from_schema(data.trigger_config),
-                schedule=schedule_from_schema(data.schedule_config),
-                settings=data.settings,
-                tools=tools_from_schema(data.tools),
-                tool_bounds=tool_bounds_from_schema(data.tool_bounds),
-                interrupt_policy=data.interrupt_policy,
+                **_create_fields(data),
                 api_key=data.api_key,
             )
         )
@@ -253,11 +267,7 @@ class AgentsController(Controller):
         description=(
             "Co-teachers, the owner and admins (admins only for system configurations). "
             "Partial: only the fields sent change; read-only fields sent back are ignored; "
-            "the masked key sent back never replaces the key."
-            "Changing `model_provider` or `base_url` deletes every stored key (api_key, room_key, "
-            "global_key, backup_key) unless `api_key` is sent in the same request; the "
-            "response lists the deleted types in `dropped_keys` (and `masked_api_key` is "
-            "null). A base_url to an internal address is a 422."
+            "the masked key sent back never replaces the key." + DROPPED_KEYS
         ),
         responses=problems(401, 403, 404, 409, 422),
     )
@@ -360,21 +370,14 @@ class AgentConfigController(Controller):
     async def list_configs(
         self, course_id: FromPath[UUID], agents: Agents, current: Current
     ) -> list[AgentConfigRead]:
-        configs = await agents.list.execute(
-            ListAgentConfigsCommand(actor_id=current.user_id, course_id=course_id)
-        )
-        return [AgentConfigRead.of(config) for config in configs]
+        return await _list_configs(agents, current.user_id, course_id)
 
     @put(
         "/{course_id:uuid}/{agent_type:str}",
         operation_id="agent_config_upsert",
         description=(
             "Co-teachers, the owner and admins: change the course's active configuration of "
-            "the type (else its oldest), or create it, active, when there is none."
-            "Changing `model_provider` or `base_url` deletes every stored key (api_key, room_key, "
-            "global_key, backup_key) unless `api_key` is sent in the same request; the "
-            "response lists the deleted types in `dropped_keys` (and `masked_api_key` is "
-            "null). A base_url to an internal address is a 422."
+            "the type (else its oldest), or create it, active, when there is none." + DROPPED_KEYS
         ),
         responses=problems(401, 403, 404, 409, 422),
     )
@@ -386,15 +389,7 @@ class AgentConfigController(Controller):
         agents: Agents,
         current: Current,
     ) -> AgentConfigRead:
-        config = await agents.upsert.execute(
-            UpsertAgentConfigCommand(
-                actor_id=current.user_id,
-                course_id=course_id,
-                type=agent_type,
-                changes=changes_of_create(data),
-            )
-        )
-        return AgentConfigRead.of(config)
+        return await _upsert(agents, current.user_id, course_id, agent_type, data)
 
     @post(
         "/{config_id:uuid}/versions",
