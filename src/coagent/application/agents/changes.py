@@ -15,8 +15,9 @@ from typing import Any, Final
 from uuid import UUID
 
 from coagent.application.partial import KEEP, Keep
+from coagent.application.ports.clock import Clock, IdGenerator
 from coagent.application.ports.llm import EndpointPolicy
-from coagent.application.ports.repositories import UnitOfWork
+from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from coagent.application.ports.security import SecretBox
 from coagent.domain.agents.config import (
     DEFAULT_CONTEXT_WINDOW,
@@ -54,6 +55,27 @@ class ConfigChanges:
     tool_bounds: ToolBounds | Keep = KEEP
     interrupt_policy: InterruptPolicy | Keep = KEEP
     api_key: str | Keep = KEEP
+
+
+class ConfigCreating:
+    """What the use cases that may create a configuration share: their constructor (units of
+    work, the key box, the clock and ids of a new configuration, the endpoint policy).
+    """
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        secrets: SecretBox,
+        clock: Clock,
+        ids: IdGenerator,
+        endpoints: EndpointPolicy,
+    ) -> None:
+        self._uow = uow
+        self._secrets = secrets
+        self._clock = clock
+        self._ids = ids
+        self._endpoints = endpoints
 
 
 NAME_TAKEN = "An agent configuration with this name already exists for this agent type"

@@ -6,12 +6,8 @@ from typing import Any
 from uuid import UUID
 
 from coagent.application.accounts.actor import load_actor
-from coagent.application.agents.changes import NAME_TAKEN, check_endpoint, write_key
+from coagent.application.agents.changes import NAME_TAKEN, ConfigCreating, check_endpoint, write_key
 from coagent.application.courses.access import authorize
-from coagent.application.ports.clock import Clock, IdGenerator
-from coagent.application.ports.llm import EndpointPolicy
-from coagent.application.ports.repositories import UnitOfWorkFactory
-from coagent.application.ports.security import SecretBox
 from coagent.domain.agents.config import (
     DEFAULT_CONTEXT_WINDOW,
     DEFAULT_NAME,
@@ -48,28 +44,13 @@ class CreateAgentConfigCommand:
     api_key: str | None = None
 
 
-class CreateAgentConfig:
+class CreateAgentConfig(ConfigCreating):
     """Course staff with `agent_config.manage` (co-teachers, the owner) and admins.
 
     The first configuration of a type in a course is created active, the others inactive;
     the name must be free within (course, type) (Conflict otherwise). A key is encrypted
     before it is stored. A base_url must pass the endpoint policy (InvalidInput).
     """
-
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        secrets: SecretBox,
-        clock: Clock,
-        ids: IdGenerator,
-        endpoints: EndpointPolicy,
-    ) -> None:
-        self._uow = uow
-        self._secrets = secrets
-        self._clock = clock
-        self._ids = ids
-        self._endpoints = endpoints
 
     async def execute(self, command: CreateAgentConfigCommand) -> AgentConfig:
         async with self._uow() as uow:

@@ -8,6 +8,7 @@ from coagent.application.agents.access import require_admin
 from coagent.application.agents.changes import (
     NAME_TAKEN,
     ConfigChanges,
+    ConfigCreating,
     apply_changes,
     blank_config,
     check_endpoint,
@@ -15,10 +16,6 @@ from coagent.application.agents.changes import (
     write_changed_key,
 )
 from coagent.application.courses.access import authorize
-from coagent.application.ports.clock import Clock, IdGenerator
-from coagent.application.ports.llm import EndpointPolicy
-from coagent.application.ports.repositories import UnitOfWorkFactory
-from coagent.application.ports.security import SecretBox
 from coagent.domain.agents.config import AgentConfig, AgentType, check_placement
 from coagent.domain.agents.keys import KeyType
 from coagent.domain.courses.policy import Action
@@ -35,7 +32,7 @@ class UpsertAgentConfigCommand:
     changes: ConfigChanges
 
 
-class UpsertAgentConfig:
+class UpsertAgentConfig(ConfigCreating):
     """For a course: `agent_config.manage` (co-teachers, the owner, admins). For the system
     configurations: admins only.
 
@@ -44,21 +41,6 @@ class UpsertAgentConfig:
     `UpdateAgentConfig`, a changed provider or base_url deletes every stored key (reported in
     `dropped_keys`), and a new base_url must pass the endpoint policy.
     """
-
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        secrets: SecretBox,
-        clock: Clock,
-        ids: IdGenerator,
-        endpoints: EndpointPolicy,
-    ) -> None:
-        self._uow = uow
-        self._secrets = secrets
-        self._clock = clock
-        self._ids = ids
-        self._endpoints = endpoints
 
     async def execute(self, command: UpsertAgentConfigCommand) -> AgentConfig:
         check_placement(command.course_id, command.type)
