@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
 
-from coagent.adapters.persistence.engine import pool_timeout_is_unavailable
+from coagent.adapters.persistence.engine import busy_database_is_unavailable
 from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.models import (
     AnalyticsJobModel,
@@ -56,7 +56,7 @@ class SqlAnalyticsStore:
 
     async def create_job(self, job: AnalyticsJob) -> tuple[AnalyticsJob, bool]:
         for _ in range(3):
-            async with pool_timeout_is_unavailable(), self._sessions() as session:
+            async with busy_database_is_unavailable(), self._sessions() as session:
                 session.add(
                     AnalyticsJobModel(
                         id=job.id,
@@ -88,7 +88,7 @@ class SqlAnalyticsStore:
         raise RuntimeError("could not create or find the course's analytics job")
 
     async def get_job(self, job_id: UUID) -> AnalyticsJob | None:
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             row = await session.get(AnalyticsJobModel, job_id)
             return _job(row) if row is not None else None
 
@@ -96,7 +96,7 @@ class SqlAnalyticsStore:
         self, job_id: UUID, *, owner: str, now: datetime, lease_until: datetime
     ) -> AnalyticsJob | None:
         job = AnalyticsJobModel
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             result = await session.execute(
                 update(job)
                 .where(
@@ -135,7 +135,7 @@ class SqlAnalyticsStore:
 
     async def _held_update(self, job_id: UUID, owner: str, **values: Any) -> bool:
         job = AnalyticsJobModel
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             result = await session.execute(
                 update(job)
                 .where(
@@ -160,7 +160,7 @@ class SqlAnalyticsStore:
         error_code: str | None = None,
     ) -> bool:
         job = AnalyticsJobModel
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             result = await session.execute(
                 update(job)
                 .where(
@@ -206,7 +206,7 @@ class SqlAnalyticsStore:
 
     async def cancel(self, job_id: UUID, *, now: datetime) -> AnalyticsJob | None:
         job = AnalyticsJobModel
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             await session.execute(
                 update(job)
                 .where(job.id == job_id, job.status.in_(ACTIVE_STATUSES))
@@ -225,7 +225,7 @@ class SqlAnalyticsStore:
 
     async def stale_jobs(self, *, now: datetime, queued_before: datetime) -> Sequence[UUID]:
         job = AnalyticsJobModel
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             rows = await session.scalars(
                 select(job.id).where(
                     or_(
@@ -239,7 +239,7 @@ class SqlAnalyticsStore:
     # --- rooms and messages
 
     async def analysed_rooms(self, course_id: UUID) -> Sequence[Room]:
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             rows = await session.scalars(
                 select(RoomModel)
                 .where(RoomModel.course_id == course_id, RoomModel.is_analytics_active)
@@ -248,14 +248,14 @@ class SqlAnalyticsStore:
             return [room_from_row(row) for row in rows]
 
     async def room_ids(self, course_id: UUID) -> Sequence[UUID]:
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             return list(
                 await session.scalars(select(RoomModel.id).where(RoomModel.course_id == course_id))
             )
 
     async def recent_messages(self, room_id: UUID, *, limit: int) -> Sequence[Message]:
         m, u = MessageModel, UserModel
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             rows = (
                 await session.execute(
                     select(
@@ -297,7 +297,7 @@ class SqlAnalyticsStore:
         if not room_ids:
             return CourseFigures(students=(), rooms=())
         ids = list(room_ids)
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             students = (await session.execute(self._students_statement(ids, teacher_name))).all()
             kinds = (await session.execute(self._kinds_statement(ids))).all()
             medians = (await session.execute(self._median_statement(ids))).all()
@@ -457,7 +457,7 @@ class SqlAnalyticsStore:
 
     async def list_reports(self, course_id: UUID, *, offset: int, limit: int) -> Page[Report]:
         r = AnalyticsReportModel
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             rows, total = await model_page(
                 session,
                 _Reports,
@@ -470,7 +470,7 @@ class SqlAnalyticsStore:
         return Page(items=reports, total=total)
 
     async def get_report(self, report_id: UUID) -> Report | None:
-        async with pool_timeout_is_unavailable(), self._sessions() as session:
+        async with busy_database_is_unavailable(), self._sessions() as session:
             row = await session.get(AnalyticsReportModel, report_id)
             if row is None:
                 return None

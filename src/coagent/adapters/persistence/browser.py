@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import FromClause
 
 from coagent.adapters.persistence._models import metadata
-from coagent.adapters.persistence.engine import pool_timeout_is_unavailable
+from coagent.adapters.persistence.engine import busy_database_is_unavailable
 from coagent.adapters.persistence.repositories import contains_pattern
 from coagent.domain.errors import NotFound
 
@@ -195,7 +195,7 @@ class SqlAlchemyDatabaseBrowser:
         if table in HIDDEN_TABLES or table not in metadata.tables:
             raise NotFound("Table not found")
         # Not a unit of work, so it translates a pool timeout itself.
-        async with pool_timeout_is_unavailable(), self._factory() as session:
+        async with busy_database_is_unavailable(), self._factory() as session:
             dialect = session.get_bind().dialect.name
             statement = self._statement(
                 metadata.tables[table],

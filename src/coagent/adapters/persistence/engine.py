@@ -1,6 +1,7 @@
 """Engine creation for PostgreSQL (asyncpg) and the embedded SQLite default."""
 
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -8,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,10 +29,26 @@ IDLE_PING_SECONDS = 10.0
 # What a caller is told when no pooled connection came free within the pool timeout.
 DATABASE_BUSY = "The database is busy; retry shortly"
 BUSY_RETRY_AFTER_SECONDS = 1
+# How long an embedded (SQLite) writer waits for the write lock before its work fails as
+# Unavailable ("database is locked").
+SQLITE_BUSY_SECONDS = 30.0
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+class _RollbackOnClose(sqlite3.Connection):
+    """sqlite3's close() leaves a connection whose statement is still referenced (a cursor
+    held by the traceback of a cancelled unit of work) open as a zombie, holding its
+    transaction's write lock until the garbage collector finalizes the cursor: every other
+    writer waits, then fails. Rolling back first releases the lock whatever holds the cursor.
+    """
+
+    def close(self) -> None:
+        if self.in_transaction:
+            self.rollback()
+        super().close()
 
 
 def create_engine(
@@ -40,9 +57,13 @@ def create_engine(
     pool_size: int = 20,
     pool_timeout: float = 10.0,
     idle_ping_seconds: float = IDLE_PING_SECONDS,
+    sqlite_busy_seconds: float = SQLITE_BUSY_SECONDS,
 ) -> AsyncEngine:
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # aiosqlite hands these to sqlite3.connect: its busy timeout and connection class.
+        engine = create_async_engine(
+            url, connect_args={"timeout": sqlite_busy_seconds, "factory": _RollbackOnClose}
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -51,7 +72,7 @@ def create_engine(
             # WAL lets readers work beside the writer; foreign keys are off by default.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(sqlite_busy_seconds * 1000)}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -97,21 +118,37 @@ def _check_on_checkout(engine: AsyncEngine, idle_ping_seconds: float) -> None:
                 raise DisconnectionError("idle connection failed its ping") from error
 
 
-def unavailable() -> Unavailable:
-    """The application error for SQLAlchemy's TimeoutError, which only a pool checkout that
-    waited `pool_timeout` raises; its text (pool size, timeout) stays out of the detail.
+def busy(error: BaseException | None) -> Unavailable | None:
+    """The application error for a database too busy to take this work, else None:
+    SQLAlchemy's TimeoutError, which only a pool checkout that waited `pool_timeout` raises,
+    and SQLite's "database is locked" once its busy timeout ran out. Neither began a
+    transaction: nothing was written, and the caller may retry. The driver's text (pool
+    size, timeout) stays out of the detail.
     """
-    logger.warning("database pool exhausted: no connection came free within the pool timeout")
+    if isinstance(error, PoolTimeout):
+        logger.warning("database pool exhausted: no connection came free within the pool timeout")
+    elif isinstance(error, OperationalError) and _sqlite_busy(error.orig):
+        logger.warning("database locked: the write lock did not come free within the busy timeout")
+    else:
+        return None
     return Unavailable(DATABASE_BUSY, retry_after=BUSY_RETRY_AFTER_SECONDS)
 
 
+def _sqlite_busy(error: BaseException | None) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorname.startswith(
+        "SQLITE_BUSY"
+    )
+
+
 @asynccontextmanager
-async def pool_timeout_is_unavailable() -> AsyncIterator[None]:
+async def busy_database_is_unavailable() -> AsyncIterator[None]:
     """For database work outside a unit of work (which translates on its own exit)."""
     try:
         yield
-    except PoolTimeout as error:
-        raise unavailable() from error
+    except (PoolTimeout, OperationalError) as error:
+        if (unavailable := busy(error)) is None:
+            raise
+        raise unavailable from error
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

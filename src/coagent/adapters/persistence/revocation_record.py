@@ -7,7 +7,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coagent.adapters.persistence.engine import pool_timeout_is_unavailable
+from coagent.adapters.persistence.engine import busy_database_is_unavailable
 from coagent.adapters.persistence.models import AuthSessionModel
 
 
@@ -18,7 +18,7 @@ class SqlRevocationRecord:
         self._session_factory = session_factory
 
     async def is_revoked(self, session_id: UUID) -> bool:
-        async with pool_timeout_is_unavailable(), self._session_factory() as session:
+        async with busy_database_is_unavailable(), self._session_factory() as session:
             found = (
                 await session.execute(
                     select(AuthSessionModel.revoked_at).where(AuthSessionModel.id == session_id)
@@ -27,7 +27,7 @@ class SqlRevocationRecord:
         return found is None or found[0] is not None
 
     async def revoked_since(self, since: datetime) -> Sequence[tuple[UUID, datetime]]:
-        async with pool_timeout_is_unavailable(), self._session_factory() as session:
+        async with busy_database_is_unavailable(), self._session_factory() as session:
             rows = await session.execute(
                 select(AuthSessionModel.id, AuthSessionModel.revoked_at).where(
                     AuthSessionModel.revoked_at >= since

@@ -2,13 +2,12 @@
 
 from typing import Self
 
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coagent.adapters.persistence.agents import SqlAlchemyAgentConfigRepository
 from coagent.adapters.persistence.announcements import SqlAlchemyAnnouncementRepository
 from coagent.adapters.persistence.courses import SqlAlchemyCourseRepository
-from coagent.adapters.persistence.engine import unavailable
+from coagent.adapters.persistence.engine import busy
 from coagent.adapters.persistence.messages import SqlAlchemyMessageRepository
 from coagent.adapters.persistence.proposals import SqlAlchemyProposalRepository
 from coagent.adapters.persistence.repositories import (
@@ -72,15 +71,16 @@ class SqlAlchemyUnitOfWork:
     async def __aexit__(self, *exc: object) -> None:
         # Anything not committed is rolled back when the session closes.
         await self._session.close()
-        # A pool timeout becomes Unavailable here. The session checks out its connection
-        # lazily, in whichever call first needs one (a repository statement, a hot read on
-        # the driver, a flush) and holds it until commit or close, so the checkout can fail
-        # in any of them; SQLAlchemy has no event for a failed checkout, and every use
-        # case's error leaves through this exit. The transaction that wanted the connection
-        # never began: nothing of it was written, and the caller may retry.
+        # A pool timeout (or SQLite's lock timeout) becomes Unavailable here. The session
+        # checks out its connection lazily, in whichever call first needs one (a repository
+        # statement, a hot read on the driver, a flush) and holds it until commit or close,
+        # so the checkout can fail in any of them; SQLAlchemy has no event for a failed
+        # checkout, and every use case's error leaves through this exit. The transaction
+        # that wanted the connection never began: nothing of it was written, and the caller
+        # may retry.
         error = exc[1] if len(exc) == 3 else None
-        if isinstance(error, PoolTimeout):
-            raise unavailable() from error
+        if isinstance(error, BaseException) and (unavailable := busy(error)) is not None:
+            raise unavailable from error
 
     async def commit(self) -> None:
         await self._session.commit()
