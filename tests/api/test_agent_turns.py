@@ -3,7 +3,6 @@ embedded default (SQLite, in-process broker) answering a mention with the offlin
 """
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -229,20 +228,20 @@ def _agent_reply(ws) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         before.append(event)
 
 
-def test_the_demo_room_answers_a_mention_within_a_second_and_every_third_message(
+def test_the_demo_room_answers_a_mention_at_once_and_every_third_message(
     embedded_client, tmp_path
 ):
+    # "At once": the mention's own turn answers it (no time trigger, nothing said between);
+    # how fast is measured in bench/agent_turns.py, not timed here.
     client = embedded_client
     alice = _demo_login(client, tmp_path / "data", "alice@demo.coagent")
     [course] = client.get("/api/v1/courses/", headers=alice).json()
     [room] = client.get(f"{ROOMS}?course_id={course['id']}", headers=alice).json()
     with connect(client, room["id"], headers=alice) as ws:
-        sent_at = time.monotonic()
         send(ws, "@teacher should AI grade essays?")
-        reply, _ = _agent_reply(ws)
-        answered_in = time.monotonic() - sent_at
+        reply, before = _agent_reply(ws)
+        assert [m["content"] for m in before] == ["@teacher should AI grade essays?"]
         assert reply["content"].startswith("[offline reply]")
-        assert answered_in < 1.0
         for n in range(1, 4):
             send(ws, f"point {n}")
         reply, before = _agent_reply(ws)
