@@ -12,30 +12,46 @@ echo "== import-linter"; run lint-imports --no-cache --no-logo
 echo "== pytest"
 if [ "$#" -gt 0 ]; then run pytest "$@"; exit; fi
 
-# The whole suite: the OpenAPI fuzz run (a third of the time, on one core: its server and the
-# fuzzer share a GIL) runs beside the rest, in its own pytest process with its own PostgreSQL
-# database (named by pid), Redis database and temporary directory; its report follows.
+# The whole suite, in two streams on the two cores CI gives us. The main stream runs most
+# tests; beside it, a side stream runs the OpenAPI fuzz run (on one core: its server and the
+# fuzzer share a GIL), then the tests that start processes (`-m slow`: servers, workers, the
+# scheduler, the CLI, a clean-HOME bootstrap; mostly waiting on those processes). Each
+# pytest process has its own PostgreSQL database (named by pid), Redis database and
+# temporary directory; the side stream's reports follow the main one's.
 FUZZ=tests/api/test_fuzz.py::test_openapi_fuzz_finds_nothing
-fuzz_dir=$(mktemp -d)
-TEST_REDIS_URL="${TEST_FUZZ_REDIS_URL:-redis://127.0.0.1:6379/12}" \
-  COAGENT_FUZZ_PROGRESS="$fuzz_dir/progress" \
-  run pytest "$FUZZ" --basetemp "$fuzz_dir/tmp" >"$fuzz_dir/log" 2>&1 &
-fuzz=$!
-fuzz_started=$SECONDS
-trap 'kill "$fuzz" 2>/dev/null || true; rm -rf "$fuzz_dir"' EXIT
+side_dir=$(mktemp -d)
+side() {
+  local rc=0
+  TEST_REDIS_URL="${TEST_FUZZ_REDIS_URL:-redis://127.0.0.1:6379/12}" \
+    COAGENT_FUZZ_PROGRESS="$side_dir/progress" \
+    run pytest "$FUZZ" --basetemp "$side_dir/fuzz" >"$side_dir/fuzz.log" 2>&1 || rc=$?
+  echo "$rc" >"$side_dir/fuzz.rc"
+  echo "the fuzz run is over; now the process tests" >>"$side_dir/progress"
+  rc=0
+  TEST_REDIS_URL="${TEST_SLOW_REDIS_URL:-redis://127.0.0.1:6379/14}" \
+    run pytest -m slow --deselect "$FUZZ" --durations=10 --basetemp "$side_dir/slow" \
+    >"$side_dir/slow.log" 2>&1 || rc=$?
+  echo "$rc" >"$side_dir/slow.rc"
+}
+side &
+side_pid=$!
+side_started=$SECONDS
+trap 'kill "$side_pid" 2>/dev/null || true; pkill -P "$side_pid" 2>/dev/null || true; rm -rf "$side_dir"' EXIT
 status=0
-run pytest --deselect "$FUZZ" || status=$?
-# While the fuzz run goes on, its progress every 30 s (the test writes a line every 10 s).
-while kill -0 "$fuzz" 2>/dev/null; do
-  for _ in $(seq 30); do kill -0 "$fuzz" 2>/dev/null || break; sleep 1; done
-  if kill -0 "$fuzz" 2>/dev/null; then
-    echo "== pytest: the fuzz run is still working ($((SECONDS - fuzz_started)) s):" \
-      "$(tail -n 1 "$fuzz_dir/progress" 2>/dev/null || echo "starting")"
+run pytest --deselect "$FUZZ" -m "not slow" --durations=15 || status=$?
+# While the side stream goes on, its progress every 30 s (the fuzz test writes a line every 10 s).
+while kill -0 "$side_pid" 2>/dev/null; do
+  for _ in $(seq 30); do kill -0 "$side_pid" 2>/dev/null || break; sleep 1; done
+  if kill -0 "$side_pid" 2>/dev/null; then
+    echo "== pytest: the side stream is still working ($((SECONDS - side_started)) s):" \
+      "$(tail -n 1 "$side_dir/progress" 2>/dev/null || echo "starting")"
   fi
 done
-fuzz_status=0
-wait "$fuzz" || fuzz_status=$?
-echo "== pytest: the fuzz run"
-cat "$fuzz_dir/log"
-if [ "$status" -eq 0 ]; then status=$fuzz_status; fi
+wait "$side_pid" || true
+for part in fuzz slow; do
+  echo "== pytest: the side stream's $part run"
+  cat "$side_dir/$part.log" 2>/dev/null || echo "(no output)"
+  part_status=$(cat "$side_dir/$part.rc" 2>/dev/null || echo 1)
+  if [ "$status" -eq 0 ]; then status=$part_status; fi
+done
 exit "$status"

@@ -29,7 +29,7 @@ from tests.integration.test_agent_scenarios import (
 
 __all__ = ["private_redis", "stack"]  # the fixtures
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.anyio]
 
 
 async def test_a_message_sent_while_redis_is_down_is_answered_once_redis_is_back(

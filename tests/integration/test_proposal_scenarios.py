@@ -33,7 +33,7 @@ from tests.integration.test_agent_scenarios import (
     _until,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.anyio]
 
 # The scenario fixtures: a stack of this module's own (database, worker, scheduler).
 stack = scenarios.stack
