@@ -103,6 +103,37 @@ async def test_the_room_lease_has_one_holder_until_it_expires(backend: Backend) 
     assert await take(a, now + 2 * LEASE)
 
 
+async def test_the_room_is_released_unless_a_turn_is_queued(backend: Backend) -> None:
+    room = await _room(backend)
+    a, b, now = w.new_id(), w.new_id(), w.tick()
+
+    async def take(holder: UUID) -> bool:
+        async with backend.uow() as uow:
+            took = await uow.turns.take_room(room.id, holder, now=now, expires_at=now + LEASE)
+            await uow.commit()
+        return took
+
+    async def release(holder: UUID, until: datetime) -> bool:
+        async with backend.uow() as uow:
+            released = await uow.turns.release_room_unless_queued(room.id, holder, expires_at=until)
+            await uow.commit()
+        return released
+
+    assert await take(a)
+    assert not await release(b, now + LEASE)  # not the holder: nothing
+    queued = w.turn(room.id, room.config_id)
+    await _add(backend, queued)
+    assert not await release(a, now + 3 * LEASE)  # a turn waits: the lease is kept, renewed
+    async with backend.uow() as uow:
+        # Past the first lease's end, still a's: it was renewed.
+        at = now + 2 * LEASE
+        assert not await uow.turns.take_room(room.id, b, now=at, expires_at=at + LEASE)
+    assert await _start(backend, queued, w.new_id(), now)  # running, not queued
+    assert await release(a, now + LEASE)
+    assert await take(b)  # free
+    assert not await release(a, now + LEASE)  # b's now
+
+
 async def test_only_the_lease_holder_completes_a_turn_once(backend: Backend) -> None:
     room = await _room(backend)
     await w.post(backend.uow, w.message(room.id, room.user_id, "@teacher hi"))

@@ -202,12 +202,21 @@ class InMemoryAgentTurnRepository(_Recovery):
             None,
         )
         counts = config is not None and config.trigger.type is TriggerType.MESSAGE_COUNT
+        peer = next(
+            (
+                c
+                for c in self._configs.values()
+                if c.course_id == room.course_id and c.type is AgentType.STUDENT and c.is_active
+            ),
+            None,
+        )
         return DecisionInputs(
             room=room,
             config=config,
             message=await self.message_at(room_id, seq),
             recent_turns=await self.count_since(room_id, turns_since),
             activity=await self.activity(room_id, agent_type, up_to_seq=seq) if counts else None,
+            peer_policy=peer.interrupt_policy if peer is not None else None,
         )
 
     async def next_to_start(self, room_id: UUID) -> StartInputs | None:
@@ -246,6 +255,16 @@ class InMemoryAgentTurnRepository(_Recovery):
         lease = self._leases.get(room_id)
         if lease is not None and lease[0] == holder:
             self._leases.delete(room_id)
+
+    async def release_room_unless_queued(
+        self, room_id: UUID, holder: UUID, *, expires_at: datetime
+    ) -> bool:
+        if not await self.renew_room(room_id, holder, expires_at=expires_at):
+            return False
+        if await self.next_queued(room_id) is not None:
+            return False
+        self._leases.delete(room_id)
+        return True
 
     async def next_queued(self, room_id: UUID) -> AgentTurn | None:
         queued = [

@@ -6,6 +6,7 @@ turn, the activity read, reclaim scans and the turn list.
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -13,14 +14,24 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from coagent.adapters.persistence.models import MessageModel
+from coagent.adapters.persistence.turns import SqlAlchemyAgentTurnRepository
+from coagent.adapters.system import SystemClock, Uuid7Generator
+from coagent.application.llm.call_model import CallModel, RetryPolicy
 from coagent.application.ports.chat import NewMessage
 from coagent.application.ports.turns import AgentReply, TurnUsage
+from coagent.application.turns.run_turns import RanTurns, RunTurns, RunTurnsCommand
 from coagent.domain.agents.config import AgentConfig, AgentType, Provider
 from coagent.domain.agents.decision import TurnKind
+from coagent.domain.agents.keys import KeyType
+from coagent.domain.agents.tools import InterruptPolicy
 from coagent.domain.agents.trigger import Trigger, TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus, message_key
 from coagent.domain.courses.course import Course
 from coagent.domain.courses.room import AiMode, Room
+from tests.fakes.chat import RecordingChatPublisher
+from tests.fakes.llm import ScriptedProviders
+from tests.fakes.security import FakeSecretBox
+from tests.fakes.turns import RecordingAgentStream
 from tests.integration.conftest import Database, UserFactory, new_id, utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -474,8 +485,28 @@ async def test_decision_inputs_read_what_the_separate_reads_would(database: Data
     assert inputs.activity is not None
     assert inputs.activity.human_messages_since_agent == 1
     assert (peer.config, peer.activity) == (None, None)  # no active peer configuration
+    assert inputs.peer_policy is None
     assert (gone.room, gone.config, gone.message) == (None, None, None)
     assert missing.message is None
+    # The peer's own interrupt policy comes with the teacher's decision (no read of its own).
+    for active, policy in ((True, InterruptPolicy.INTERRUPT), (False, None)):
+        async with database.uow() as uow:
+            student = replace(
+                world.config,
+                id=new_id(),
+                type=AgentType.STUDENT,
+                interrupt_policy=InterruptPolicy.INTERRUPT,
+                is_active=active,
+            )
+            await uow.agent_configs.add(student)
+            await uow.commit()
+        async with database.uow() as uow:
+            read = await uow.turns.decision_inputs(world.room.id, "teacher", 5, turns_since=since)
+        assert read.peer_policy is policy
+        if active:
+            async with database.uow() as uow:  # make room for the inactive one's name
+                await uow.agent_configs.delete(student.id)
+                await uow.commit()
 
 
 async def test_decision_inputs_read_no_activity_for_other_triggers(database: Database) -> None:
@@ -521,6 +552,48 @@ async def test_next_to_start_reads_the_oldest_queued_turn_with_its_room(database
     assert inactive.config is None
 
 
+async def test_next_to_start_reads_the_history_and_keys_with_the_turn_on_postgresql(
+    database: Database,
+) -> None:
+    # PostgreSQL: the turn's history page and keys come with the turn (P6), exactly what
+    # `messages.page` and `keys_of` read; SQLite leaves them to the caller.
+    world = await _world(database)  # context_window 10
+    for n in range(1, 12):
+        await _post(database, world, f"m{n}")
+    await _post(database, world, "an answer", agent="teacher")  # seq 12
+    async with database.uow() as uow:
+        for key_type in (KeyType.BACKUP_KEY, KeyType.API_KEY, KeyType.ROOM_KEY):
+            await uow.agent_configs.set_key(
+                world.config.id, key_type, ciphertext=f"c-{key_type.value}", mask="m"
+            )
+        await uow.commit()
+    await _add(database, _turn(world, "msg:11", seq=11))
+    async with database.uow() as uow:
+        inputs = await uow.turns.next_to_start(world.room.id)
+        page = await uow.messages.page(world.room.id, limit=10, before_seq=13)
+        keys = await uow.agent_configs.keys_of(world.config.id)
+    assert inputs is not None
+    if database.dialect == "sqlite":
+        assert (inputs.history, inputs.keys) == (None, None)
+        return
+    assert inputs.history is not None
+    assert [m.seq for m in inputs.history] == list(range(3, 13))  # the newest 10, in order
+    assert list(inputs.history) == list(page)  # senders' names, agent messages and all
+    assert inputs.history[0].sender_name == "Ana"
+    assert inputs.keys is not None
+    assert list(inputs.keys) == list(keys) == ["c-room_key", "c-api_key", "c-backup_key"]
+    # No configuration to run it with (the turn's is no longer active): nothing more read.
+    async with database.uow() as uow:
+        other = replace(world.config, id=new_id(), name="Prof 2", is_active=False)
+        await uow.agent_configs.add(other)
+        await uow.agent_configs.activate(other.id)
+        await uow.commit()
+    async with database.uow() as uow:
+        inactive = await uow.turns.next_to_start(world.room.id)
+    assert inactive is not None
+    assert (inactive.config, inactive.history, inactive.keys) == (None, None, None)
+
+
 async def test_the_turn_path_writes_belong_to_the_unit_of_work(database: Database) -> None:
     # The lease, the turn and its start run on the driver (P6), inside the unit of work's
     # transaction: one not committed leaves nothing.
@@ -548,3 +621,132 @@ async def test_the_turn_path_writes_belong_to_the_unit_of_work(database: Databas
 async def _world_turn(database: Database, world: World) -> AgentTurn | None:
     async with database.uow() as uow:
         return await uow.turns.next_queued(world.room.id)
+
+
+async def test_a_turn_queued_between_the_completion_and_the_release_is_never_stranded(
+    database: Database,
+) -> None:
+    # The room's last turn stores its reply and lets the room go in one transaction. A turn
+    # queued in between, whose runner tries the room at once, is either seen by that
+    # transaction (the lease is kept: the runner holding it runs the turn next) or queued
+    # after it (its runner finds the room free). Never both refused and released.
+    world = await _world(database)
+    await _post(database, world, "@teacher one")
+    first, late = _turn(world, "msg:1", seq=1), _turn(world, "msg:2", seq=2)
+    holder, token, now = new_id(), new_id(), utcnow()
+    await _add(database, first)
+    async with database.uow() as uow:
+        assert await uow.turns.take_room(world.room.id, holder, now=now, expires_at=now + LEASE)
+        await uow.commit()
+    assert await _start(database, first, token, now)
+
+    async def queue_and_kick() -> bool:
+        await _add(database, late)  # SQLite: waits for the completing transaction
+        async with database.uow() as uow:  # the runner its kick starts
+            took = await uow.turns.take_room(
+                world.room.id, new_id(), now=now, expires_at=now + LEASE
+            )
+            await uow.commit()
+        return took
+
+    async with database.uow() as uow:
+        assert await uow.turns.complete(first.id, token, reply=_reply(world), usage=USAGE) == 2
+        kicked = asyncio.create_task(queue_and_kick())
+        await asyncio.sleep(0.3)
+        # PostgreSQL: the turn is queued and its runner was refused the room by now.
+        assert kicked.done() is (database.dialect == "postgresql")
+        released = await uow.turns.release_room_unless_queued(
+            world.room.id, holder, expires_at=now + LEASE
+        )
+        await uow.commit()
+    took = await asyncio.wait_for(kicked, 10)
+    assert released is took  # exactly one of them runs the late turn
+    assert released is (database.dialect == "sqlite")
+
+
+async def test_a_turn_queued_after_the_queue_was_found_empty_finds_the_room_free(
+    database: Database,
+) -> None:
+    # The transaction that finds the queue empty took the lease first: a turn queued after
+    # its look has a runner that waits for it, then takes the room (nobody looks again).
+    world = await _world(database)
+    holder, now = new_id(), utcnow()
+
+    async def queue_and_kick() -> bool:
+        await _add(database, _turn(world))
+        async with database.uow() as uow:
+            took = await uow.turns.take_room(
+                world.room.id, new_id(), now=now, expires_at=now + LEASE
+            )
+            await uow.commit()
+        return took
+
+    async with database.uow() as uow:
+        assert await uow.turns.take_room(world.room.id, holder, now=now, expires_at=now + LEASE)
+        assert await uow.turns.next_to_start(world.room.id) is None
+        kicked = asyncio.create_task(queue_and_kick())
+        await asyncio.sleep(0.3)
+        assert not kicked.done()  # waits for the lease (PostgreSQL) or the writer (SQLite)
+        await uow.turns.release_room(world.room.id, holder)
+        await uow.commit()
+    assert await asyncio.wait_for(kicked, 10)
+
+
+async def test_a_runner_runs_a_turn_queued_while_it_stores_the_last_reply(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RunTurns on the database: while the room's only turn stores its reply, a second turn
+    # is queued and its kick starts a runner at once. Both turns get exactly one reply, and
+    # the room is free at the end (PostgreSQL: the first runner sees the turn and runs it;
+    # SQLite: the turn is queued after that transaction, and its own runner runs it).
+    world = await _world(database)
+    await _post(database, world, "@teacher one")
+    await _add(database, _turn(world, "msg:1", seq=1))
+    # Its turn is queued later (the decision on it ran late): while the reply is stored.
+    await _post(database, world, "@teacher two")
+    publisher = RecordingChatPublisher()
+
+    def runner() -> RunTurns:
+        return RunTurns(
+            uow=database.uow,
+            clock=SystemClock(),
+            ids=Uuid7Generator(),
+            call_model=CallModel(
+                providers=ScriptedProviders(),
+                secrets=FakeSecretBox(["k"]),
+                policy=RetryPolicy(max_retries=0),
+                jitter=lambda: 0.0,
+            ),
+            stream=RecordingAgentStream(),
+            publisher=publisher,
+            lease_seconds=15,
+            llm_timeout=5,
+        )
+
+    kicked: list[asyncio.Task[RanTurns]] = []
+    complete = SqlAlchemyAgentTurnRepository.complete
+
+    async def queue_and_kick() -> RanTurns:
+        await _add(database, _turn(world, "msg:2", seq=2))  # SQLite: after the completion
+        return await runner().execute(RunTurnsCommand(room_id=world.room.id))
+
+    async def completing(self: SqlAlchemyAgentTurnRepository, *args: Any, **kw: Any) -> Any:
+        seq = await complete(self, *args, **kw)
+        if not kicked:
+            kicked.append(asyncio.create_task(queue_and_kick()))
+            await asyncio.sleep(0.3)  # PostgreSQL: queued, and its runner refused the room
+        return seq
+
+    monkeypatch.setattr(SqlAlchemyAgentTurnRepository, "complete", completing)
+    first = await runner().execute(RunTurnsCommand(room_id=world.room.id))
+    second = await asyncio.wait_for(kicked[0], 20)
+    if database.dialect == "postgresql":
+        assert (first.ran, second.held, second.ran) == (2, True, 0)
+    else:
+        assert (first.ran, second.held, second.ran) == (1, False, 1)
+    async with database.uow() as uow:
+        page = await uow.turns.page(world.room.id, offset=0, limit=10)
+    assert sorted(t.status for t in page.items) == [TurnStatus.SUCCEEDED] * 2
+    assert all(t.message_id is not None for t in page.items)  # one reply each
+    assert [m.turn_id for m in publisher.messages] == [t.id for t in reversed(page.items)]
+    assert await database.scalar("SELECT count(*) FROM agent_room_lease") == 0

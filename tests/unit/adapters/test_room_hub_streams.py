@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from coagent.adapters.realtime import agent_stream
 from coagent.adapters.realtime.agent_stream import HubAgentStream
 from coagent.adapters.realtime.bus import BusUnavailable, InMemoryRoomBus
 from coagent.adapters.realtime.events import (
@@ -271,6 +272,31 @@ async def test_a_socket_joining_mid_stream_gets_the_text_so_far_then_the_rest() 
     assert _deltas(late) == [(0, 2, "The answer is "), (3, 3, "forty"), (4, 4, "-two.")]
     assert _shown(late) == _shown(early) == "The answer is forty-two."
     assert {e["message_id"] for e in late.events()} == {str(message_id)}
+    await hub.close()
+
+
+async def test_a_delta_is_encoded_once_for_all_sockets_of_the_room(monkeypatch) -> None:
+    # P6/P7: the frame is built once per delta, and every `coagent.v1` socket is offered
+    # that same string; the original clients' sockets get none.
+    encoded: list[str] = []
+
+    def counting(event: Any) -> str:
+        encoded.append(encode(event))
+        return encoded[-1]
+
+    monkeypatch.setattr(agent_stream, "encode", counting)
+    hub, stream, _ = await _hub()
+    sockets = [Socket() for _ in range(30)]
+    legacy = [Socket(v1=False) for _ in range(5)]
+    for socket in (*sockets, *legacy):
+        await _join(hub, socket)
+    await _stream_text(stream, uuid4(), uuid4(), "Hello")
+    [frame] = encoded
+    # The bus hands each process the frame once (decoded from its envelope): one string.
+    received = sockets[0].frames
+    assert received == [frame]
+    assert all(len(s.frames) == 1 and s.frames[0] is received[0] for s in sockets)
+    assert all(s.frames == [] for s in legacy)
     await hub.close()
 
 

@@ -24,18 +24,21 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coagent.adapters.persistence._agent_models import AgentConfigModel
+from coagent.adapters.persistence._agent_models import AgentConfigModel, AgentKeyModel
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import CourseModel, RoomModel, UserModel
 from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
-from coagent.adapters.persistence.agents import _CONFIG_FIELDS, _config, _config_of
+from coagent.adapters.persistence.agents import _CONFIG_FIELDS, _KEY_RANK, _config, _config_of
 from coagent.adapters.persistence.mappers import room_from_row
 from coagent.adapters.persistence.messages import _NEXT_SEQ
+from coagent.adapters.persistence.messages import _message as _page_message
 from coagent.adapters.persistence.rooms import _ROOM_FIELDS
 from coagent.adapters.persistence.rows import (
     DriverStatement,
@@ -54,6 +57,7 @@ from coagent.application.ports.turns import (
 )
 from coagent.domain.agents.config import AgentType
 from coagent.domain.agents.decision import RoomActivity, TurnKind
+from coagent.domain.agents.tools import InterruptPolicy
 from coagent.domain.agents.trigger import TriggerType
 from coagent.domain.agents.turn import AgentTurn, TurnStatus
 from coagent.domain.chat.message import Message, sender_display_name
@@ -293,6 +297,7 @@ _ROOM_T = cast(Table, RoomModel.__table__)
 _CONFIG_T = cast(Table, AgentConfigModel.__table__)
 _USER_T = cast(Table, UserModel.__table__)
 _COURSE_T = cast(Table, CourseModel.__table__)
+_KEY_T = cast(Table, AgentKeyModel.__table__)
 _MESSAGE_FIELDS = (
     "id",
     "room_id",
@@ -331,9 +336,10 @@ def _message_of(
 
 def _decision_inputs(*, postgresql: bool) -> Any:
     """The room, the agent's active configuration, message :seq with its sender's names, the
-    room's turns since :turns_since (skipped ones not counted) and, only for the
-    `message_count` trigger, the activity: one row, none when there is no such room. A Core
-    statement run on the driver (rows.py; P6): every constant is written into the SQL.
+    room's turns since :turns_since (skipped ones not counted), the active peer
+    configuration's interrupt policy and, only for the `message_count` trigger, the
+    activity: one row, none when there is no such room. A Core statement run on the driver
+    (rows.py; P6): every constant is written into the SQL.
     """
     room, config, message, user, turn = _ROOM_T, _CONFIG_T, _MESSAGE, _USER_T, _TURN
     room_id: Any = bindparam("room_id", type_=room.c.id.type)
@@ -358,6 +364,17 @@ def _decision_inputs(*, postgresql: bool) -> Any:
         case((counts, column))
         for column in _activity_columns(room_id, agent_type, seq, postgresql=postgresql)
     ]
+    peer = config.alias("peer")
+    peer_policy = (
+        select(peer.c.interrupt_policy)
+        .where(
+            peer.c.course_id == room.c.course_id,
+            peer.c.type == _sql_text(AgentType.STUDENT.value),
+            peer.c.is_active.is_(True),
+        )
+        .correlate(room)
+        .scalar_subquery()
+    )
     joined = (
         room.outerjoin(
             config,
@@ -379,6 +396,7 @@ def _decision_inputs(*, postgresql: bool) -> Any:
             user.c.username,
             user.c.email,
             recent,
+            peer_policy,
             *activity,
         )
         .select_from(joined)
@@ -393,11 +411,53 @@ _DECISION_INPUTS = {
 _DECISION_CONFIG = len(_ROOM_FIELDS)
 _DECISION_MESSAGE = _DECISION_CONFIG + len(_CONFIG_FIELDS)
 _DECISION_COUNT = _DECISION_MESSAGE + len(_MESSAGE_FIELDS) + 3
+_DECISION_PEER = _DECISION_COUNT + 1
 
 
-def _next_to_start() -> Any:
+def _start_history(room: Table, config: Table) -> Any:
+    """PostgreSQL: the configuration's `context_window` newest messages of the room up to
+    its last seq, with their senders' names (`messages._COLUMNS`, oldest first), as one
+    array of records: what `messages.page` reads, correlated with the start's row.
+    """
+    message, user = _MESSAGE, _USER_T
+    page = (
+        select(
+            *(message.c[name] for name in _MESSAGE_FIELDS[:-1]),
+            user.c.full_name,
+            user.c.username,
+            user.c.email,
+            message.c.sender_name,
+        )
+        .select_from(message.outerjoin(user, user.c.id == message.c.sender_id))
+        .where(message.c.room_id == room.c.id, message.c.seq <= room.c.last_seq)
+        .order_by(message.c.seq.desc())
+        .limit(func.coalesce(config.c.context_window, literal_column("0")))
+        .correlate(room, config)
+        .subquery("history")
+    )
+    return (
+        select(func.array_agg(aggregate_order_by(tuple_(*page.c), page.c.seq)))
+        .correlate(room, config)
+        .scalar_subquery()
+    )
+
+
+def _start_keys(config: Table) -> Any:
+    """PostgreSQL: the configuration's key ciphertexts, in `keys_of`'s order, as one array."""
+    key = _KEY_T
+    return (
+        select(func.array_agg(aggregate_order_by(key.c.ciphertext, _KEY_RANK)))
+        .where(key.c.config_id == config.c.id)
+        .correlate(config)
+        .scalar_subquery()
+    )
+
+
+def _next_to_start(*, postgresql: bool) -> Any:
     """The room's oldest queued turn, its room, the room's last seq, the course's title and
-    the turn's configuration when still active: one row, on the driver (rows.py; P6).
+    the turn's configuration when still active; on PostgreSQL also that configuration's
+    history page and keys (what the turn's prompt needs): one row, on the driver (rows.py;
+    P6).
     """
     turn, room, course, config = _TURN, _ROOM_T, _COURSE_T, _CONFIG_T
     joined = (
@@ -405,6 +465,7 @@ def _next_to_start() -> Any:
         .outerjoin(course, course.c.id == room.c.course_id)
         .outerjoin(config, and_(config.c.id == turn.c.config_id, config.c.is_active.is_(True)))
     )
+    setup = [_start_history(room, config), _start_keys(config)] if postgresql else []
     return (
         select(
             *(turn.c[name] for name in _TURN_FIELDS),
@@ -412,6 +473,7 @@ def _next_to_start() -> Any:
             room.c.last_seq,
             course.c.title,
             *(config.c[name] for name in _CONFIG_FIELDS),
+            *setup,
         )
         .select_from(joined)
         .where(
@@ -423,7 +485,9 @@ def _next_to_start() -> Any:
     )
 
 
-_NEXT_TO_START = DriverStatement(_next_to_start())
+_NEXT_TO_START = {
+    dialect: DriverStatement(_next_to_start(postgresql=dialect)) for dialect in (False, True)
+}
 
 
 def _param(name: str, column: Any) -> Any:
@@ -495,6 +559,34 @@ _RELEASE_ROOM = DriverStatement(
     .where(
         _LEASE.c.room_id == _param("room_id", _LEASE.c.room_id),
         _LEASE.c.holder == _param("holder", _LEASE.c.holder),
+    )
+    .returning(_LEASE.c.room_id)
+)
+# The room's last turn done: the lease row is locked first (renewed), and only then is the
+# queue looked at, by a statement of its own: under READ COMMITTED it reads after the lock
+# was granted, so a runner refused the room earlier (its take holds the row until it ends)
+# was kicked for a turn this look sees, and one refused later waits for this transaction.
+# In one statement the look could read before the lock and miss that turn.
+_LOCK_ROOM = DriverStatement(
+    update(_LEASE)
+    .where(
+        _LEASE.c.room_id == _param("room_id", _LEASE.c.room_id),
+        _LEASE.c.holder == _param("holder", _LEASE.c.holder),
+    )
+    .values(expires_at=_param("expires_at", _LEASE.c.expires_at))
+    .returning(_LEASE.c.room_id)
+)
+_RELEASE_UNLESS_QUEUED = DriverStatement(
+    _LEASE.delete()
+    .where(
+        _LEASE.c.room_id == _param("room_id", _LEASE.c.room_id),
+        _LEASE.c.holder == _param("holder", _LEASE.c.holder),
+        ~select(_TURN.c.id)
+        .where(
+            _TURN.c.room_id == _param("room_id", _LEASE.c.room_id),
+            _TURN.c.status == _sql_text(TurnStatus.QUEUED.value),
+        )
+        .exists(),
     )
     .returning(_LEASE.c.room_id)
 )
@@ -686,9 +778,12 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
             ),
             recent_turns=int(row[_DECISION_COUNT] or 0),
             activity=(
-                _activity(row[_DECISION_COUNT + 1 :])
+                _activity(row[_DECISION_PEER + 1 :])
                 if found is not None and found.trigger.type is TriggerType.MESSAGE_COUNT
                 else None
+            ),
+            peer_policy=(
+                InterruptPolicy(row[_DECISION_PEER]) if row[_DECISION_PEER] is not None else None
             ),
         )
 
@@ -718,6 +813,15 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         params = {"p_room_id": room_id, "p_holder": holder}
         await fetch_in_transaction(self._session, _RELEASE_ROOM, params)
 
+    async def release_room_unless_queued(
+        self, room_id: UUID, holder: UUID, *, expires_at: datetime
+    ) -> bool:
+        params = {"p_room_id": room_id, "p_holder": holder, "p_expires_at": expires_at}
+        if not await fetch_in_transaction(self._session, _LOCK_ROOM, params):
+            return False
+        del params["p_expires_at"]
+        return bool(await fetch_in_transaction(self._session, _RELEASE_UNLESS_QUEUED, params))
+
     # --- the queue
 
     async def next_queued(self, room_id: UUID) -> AgentTurn | None:
@@ -725,19 +829,29 @@ class SqlAlchemyAgentTurnRepository(TurnRecoveryQueries):
         return _turn_of((*rows[0], None)) if rows else None
 
     async def next_to_start(self, room_id: UUID) -> StartInputs | None:
-        rows = await fetch_rows(self._session, _NEXT_TO_START, {"room_id": room_id})
+        postgresql = is_postgresql(self._session)
+        statement = _NEXT_TO_START[postgresql]
+        rows = await fetch_rows(self._session, statement, {"room_id": room_id})
         if not rows:
             return None
         row = rows[0]
         room_at, config_at = _TURNS, _TURNS + len(_ROOM_FIELDS) + 2
+        setup_at = config_at + len(_CONFIG_FIELDS)
         room = _room_of(row[room_at : config_at - 2]) if row[room_at] is not None else None
         last_seq, title = row[config_at - 2], row[config_at - 1]
+        config = (
+            _config_of((*row[config_at:setup_at], None)) if row[config_at] is not None else None
+        )
+        # Read with it on PostgreSQL when there is a configuration (None: not read).
+        read = postgresql and config is not None and room is not None
         return StartInputs(
             turn=_turn_of((*row[:_TURNS], None)),
             room=room,
             last_seq=int(last_seq or 0),
             course_title=title or "",
-            config=(_config_of((*row[config_at:], None)) if row[config_at] is not None else None),
+            config=config,
+            history=tuple(map(_page_message, row[setup_at] or ())) if read else None,
+            keys=tuple(row[setup_at + 1] or ()) if read else None,
         )
 
     async def start(

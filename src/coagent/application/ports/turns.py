@@ -17,6 +17,7 @@ from uuid import UUID
 
 from coagent.domain.agents.config import AgentConfig
 from coagent.domain.agents.decision import RoomActivity
+from coagent.domain.agents.tools import InterruptPolicy
 from coagent.domain.agents.turn import AgentTurn
 from coagent.domain.chat.message import Message
 from coagent.domain.courses.room import Room
@@ -68,9 +69,11 @@ class TimeCandidate:
 class DecisionInputs:
     """What deciding on one human message reads, in one statement: the room (None: gone),
     its course's active configuration of the agent, the message (with its sender's name),
-    the room's turns created since the limit window began (not skipped) and, only when that
-    configuration's trigger is `message_count` (no other trigger reads it), the room's
-    activity as the agent sees it up to the message.
+    the room's turns created since the limit window began (not skipped), only when that
+    configuration's trigger is `message_count` (no other trigger reads it) the room's
+    activity as the agent sees it up to the message, and the interrupt policy of the
+    course's active peer (student) configuration (None: none is active), which holds for
+    the message although the teacher answers it.
     """
 
     room: Room | None
@@ -78,13 +81,17 @@ class DecisionInputs:
     message: Message | None
     recent_turns: int
     activity: RoomActivity | None
+    peer_policy: InterruptPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartInputs:
     """What starting a room's oldest queued turn reads, in one statement: the turn, the room
     (None: gone), the room's last seq, the course's title and the turn's own configuration
-    (None when it was deleted or is no longer active).
+    (None when it was deleted or is no longer active); where the store can, with that
+    configuration, the room's history page up to `last_seq` (`messages.page` of its
+    `context_window`) and its keys (`agent_configs.keys_of`). None: not read (the caller
+    reads them).
     """
 
     turn: AgentTurn
@@ -92,6 +99,8 @@ class StartInputs:
     last_seq: int
     course_title: str
     config: AgentConfig | None
+    history: Sequence[Message] | None = None
+    keys: Sequence[str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,6 +169,17 @@ class AgentTurnRepository(Protocol):
         ...
 
     async def release_room(self, room_id: UUID, holder: UUID) -> None: ...
+
+    async def release_room_unless_queued(
+        self, room_id: UUID, holder: UUID, *, expires_at: datetime
+    ) -> bool:
+        """Release `holder`'s lease unless a turn of the room is queued: True when released;
+        False when one is queued (the lease kept, renewed to `expires_at`) or `holder` no
+        longer holds it. The lease is locked before the queue is looked at, so a turn queued
+        meanwhile is never stranded: this look sees it, or its runner's `take_room` waits
+        for the caller's transaction and then finds the room free.
+        """
+        ...
 
     async def next_queued(self, room_id: UUID) -> AgentTurn | None:
         """The room's oldest queued turn."""

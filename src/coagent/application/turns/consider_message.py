@@ -18,7 +18,7 @@ from coagent.application.turns.common import (
     roll_for,
     trace_skipped,
 )
-from coagent.application.turns.interrupt import interrupt_peer, interrupt_running
+from coagent.application.turns.interrupt import interrupt_running
 from coagent.application.turns.recover_kicks import mark_considered
 from coagent.application.turns.run_turns import RunTurns, RunTurnsCommand
 from coagent.domain.agents.config import AgentType
@@ -28,6 +28,7 @@ from coagent.domain.agents.decision import (
     TurnKind,
     decide_on_message,
 )
+from coagent.domain.agents.tools import InterruptPolicy
 from coagent.domain.agents.turn import AgentTurn, TurnStatus, message_key, short_reason
 from coagent.domain.courses.room import AiMode
 
@@ -106,8 +107,6 @@ class ConsiderMessage(TurnQueuing):
     async def _decide(self, command: ConsiderMessageCommand) -> Considered:
         teacher = await self._consider(command, AgentType.TEACHER)
         if teacher.status is not None:
-            # The peer's own interrupt policy holds although it is not considered.
-            await interrupt_peer(self._uow, room_id=command.room_id, seq=command.seq)
             return teacher
         peer = await self._consider(command, AgentType.STUDENT)
         return peer if peer.status is not None else teacher
@@ -176,6 +175,13 @@ class ConsiderMessage(TurnQueuing):
                 recent=inputs.recent_turns,
             )
             inserted = await uow.turns.add(turn)
+            if agent_type is AgentType.TEACHER and inputs.peer_policy is InterruptPolicy.INTERRUPT:
+                # The peer is not considered for a message the teacher answers, but a draft
+                # it is still writing does not see it either: under its own `interrupt`
+                # policy that draft is stopped too (and written again seeing the message).
+                await uow.turns.request_cancel(
+                    room.id, agent_type=AgentType.STUDENT.value, before_seq=message.seq
+                )
             await uow.commit()
         if turn.status is TurnStatus.SKIPPED:
             if inserted:

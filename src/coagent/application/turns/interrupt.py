@@ -5,8 +5,8 @@ partial reply and requeues the turn so that it runs again seeing both messages).
 
 from uuid import UUID
 
-from coagent.application.ports.repositories import UnitOfWork, UnitOfWorkFactory
-from coagent.domain.agents.config import AgentConfig, AgentType
+from coagent.application.ports.repositories import UnitOfWork
+from coagent.domain.agents.config import AgentConfig
 from coagent.domain.agents.tools import InterruptPolicy
 
 
@@ -23,21 +23,3 @@ async def interrupt_running(
     if flagged:
         await uow.commit()
     return flagged
-
-
-async def interrupt_peer(uow_factory: UnitOfWorkFactory, *, room_id: UUID, seq: int) -> int:
-    """The peer (student) agent's own policy for message `seq` when the teacher agent
-    answers it: the peer is not considered for that message, but a draft it is still
-    writing does not see it either, so under `interrupt` that draft is stopped too (and
-    written again seeing the message).
-    """
-    async with uow_factory() as uow:
-        room = await uow.rooms.get(room_id)
-        if room is None:
-            return 0
-        config = await uow.agent_configs.active_for(room.course_id, AgentType.STUDENT)
-        if config is None:
-            return 0
-        return await interrupt_running(
-            uow, config, room_id=room_id, agent_type=AgentType.STUDENT.value, seq=seq
-        )

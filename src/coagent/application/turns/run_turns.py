@@ -80,19 +80,23 @@ _SKIPPED = "skipped"  # the oldest queued turn may not run any more
 
 
 async def _setup(uow: UnitOfWork, inputs: StartInputs, seen: int) -> _Setup | None:
-    """The room, the configuration (the turn's, else the active one), the course's title
-    (all three read with the turn), the history up to `seen` and the keys.
+    """The room, the configuration (the turn's, else the active one), the course's title,
+    the history up to `seen` and the keys: all read with the turn where the store could
+    (P6), else read here.
     """
     turn, room = inputs.turn, inputs.room
     if room is None:
         return None
-    config = inputs.config  # the turn's own, when it is still active
-    if config is None:
+    config, history, keys = inputs.config, inputs.history, inputs.keys
+    if config is None:  # the turn's own is no longer active: the active one, read here
         config = await uow.agent_configs.active_for(room.course_id, AgentType(turn.agent_type))
+        history = keys = None
     if config is None:
         return None
-    history = await uow.messages.page(room.id, limit=config.context_window, before_seq=seen + 1)
-    keys = await uow.agent_configs.keys_of(config.id)
+    if history is None:
+        history = await uow.messages.page(room.id, limit=config.context_window, before_seq=seen + 1)
+    if keys is None:
+        keys = await uow.agent_configs.keys_of(config.id)
     return _Setup(
         room=room,
         config=config,
@@ -139,7 +143,8 @@ class RunTurns:
     while it runs the room's queued turns one by one. A turn is started under a fresh lease
     token; every queued turn of the same agent caused by a message it already sees is merged
     into it. The reply streams through `AgentStream`, then one transaction stores the
-    message and marks the turn succeeded only if this runner still holds the turn's lease.
+    message and marks the turn succeeded only if this runner still holds the turn's lease,
+    and lets the room go when no other turn is queued (else the runner goes on).
     """
 
     def __init__(
@@ -186,20 +191,16 @@ class RunTurns:
             if started is _SKIPPED:
                 continue
             if started is _EMPTY:
-                # The lease went in the transaction that found the queue empty. A turn queued
-                # just after that look was kicked to a runner that found the room held: look
-                # once more now that it is free.
-                if not await self._has_queued(room_id):
-                    break
-                continue
+                # The lease went in the transaction that found the queue empty, which held
+                # the lease row from its take on: the runner kicked for a turn queued after
+                # that look waited for it, and has the room now.
+                break
             assert isinstance(started, _Started)  # noqa: S101 - narrowing for the type checker
-            await self._run(started, holder)
+            released = await self._run(started, holder)
             ran += 1
+            if released:  # the room's last turn let the room go when it stored its reply
+                break
         return RanTurns(held=not took_once, ran=ran)
-
-    async def _has_queued(self, room_id: UUID) -> bool:
-        async with self._uow() as uow:
-            return await uow.turns.next_queued(room_id) is not None
 
     async def _start_next(self, room_id: UUID, holder: UUID) -> "_Started | str":
         """In one transaction: take (or renew) the room's lease; start its oldest queued turn
@@ -248,20 +249,23 @@ class RunTurns:
 
     # --- one turn
 
-    async def _run(self, started: "_Started", holder: UUID) -> None:
+    async def _run(self, started: "_Started", holder: UUID) -> bool:
+        """Run one started turn; True when it released the room (nothing else queued)."""
         turn, token = started.turn, started.token
         try:
             if started.setup is None:
                 await self._fail(turn, token, TurnError.NO_CONFIGURATION, None, streamed=None)
-                return
+                return False
             await self._trace_turn(turn, "started", turn.reason)
-            await self._speak(turn, token, holder, started.setup)
+            return await self._speak(turn, token, holder, started.setup)
         except Exception:
             logger.exception("agent turn failed", extra={"turn_id": str(turn.id)})
             with suppress(Exception):
                 await self._fail(turn, token, TurnError.INTERNAL_ERROR, None, streamed=None)
+            return False
 
-    async def _speak(self, turn: AgentTurn, token: UUID, holder: UUID, setup: _Setup) -> None:
+    async def _speak(self, turn: AgentTurn, token: UUID, holder: UUID, setup: _Setup) -> bool:
+        """Stream the reply, then store it; True when that transaction released the room."""
         config = setup.config
         request = LLMRequest(
             model=config.model or DEFAULT_MODELS[config.provider],
@@ -288,7 +292,7 @@ class RunTurns:
             )
         except _Interrupted:
             await self._requeue_interrupted(turn, token, streamed)
-            return
+            return False
         except (ProviderError, InvalidInput) as error:
             usage = TurnUsage(provider=config.provider.value, model=request.model)
             await self._fail(
@@ -298,7 +302,7 @@ class RunTurns:
                 usage,
                 streamed=(streamed.message_id, streamed.parts),
             )
-            return
+            return False
         except _ToolLoopExhausted:
             usage = TurnUsage(provider=config.provider.value, model=request.model)
             await self._fail(
@@ -308,10 +312,10 @@ class RunTurns:
                 usage,
                 streamed=(streamed.message_id, streamed.parts),
             )
-            return
+            return False
         except _LeaseLost:
             await self._withdraw(turn, streamed.message_id, streamed.parts, "lease lost")
-            return
+            return False
         finally:
             heartbeat.cancel()
             with suppress(asyncio.CancelledError):
@@ -331,13 +335,14 @@ class RunTurns:
             await self._fail(
                 turn, token, TurnError.EMPTY_REPLY, usage, streamed=(message_id, parts)
             )
-            return
+            return False
         if turn.agent_type == AgentType.STUDENT.value:  # a draft: a proposal, never a message
             await self._propose(turn, token, text, usage, sender_name=config.name)
-            return
+            return False
         await self._stream.end(turn.id)
         now = self._clock.now()
         agent = turn.agent_type
+        released = False
         async with self._uow() as uow:
             seq = await uow.turns.complete(
                 turn.id,
@@ -353,12 +358,17 @@ class RunTurns:
                 usage=usage,
             )
             if seq is not None:
+                # The room's last turn lets the room go here: no further transaction to
+                # find the queue empty (P6).
+                released = await uow.turns.release_room_unless_queued(
+                    turn.room_id, holder, expires_at=now + self._lease
+                )
                 await uow.commit()
         if seq is None:  # another runner has the turn now; what we streamed is withdrawn
             await self._stream.aborted(
                 room_id=turn.room_id, turn_id=turn.id, message_id=message_id, reason="lease lost"
             )
-            return
+            return False
         await self._publisher.message_posted(
             Message(
                 id=message_id,
@@ -372,6 +382,7 @@ class RunTurns:
                 turn_id=turn.id,
             )
         )
+        return released
 
     async def _interruptible(
         self,
