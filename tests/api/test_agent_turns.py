@@ -228,9 +228,7 @@ def _agent_reply(ws) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         before.append(event)
 
 
-def test_the_demo_room_answers_a_mention_at_once_and_every_third_message(
-    embedded_client, tmp_path
-):
+def test_the_demo_room_answers_a_mention_at_once_and_every_third_message(embedded_client, tmp_path):
     # "At once": the mention's own turn answers it (no time trigger, nothing said between);
     # how fast is measured in bench/agent_turns.py, not timed here.
     client = embedded_client
