@@ -247,9 +247,11 @@ def _line(r: Result, cpu: dict[str, float]) -> str:
         f"  {r.name:<34} {r.rps:9,.1f} rps  p50 {r.p50_ms:6.2f}  p99 {r.p99_ms:6.2f}  "
         f"max {r.max_ms:6.1f} ms  err {r.errors}/{r.bad_status}  "
         f"server {cpu['server']:.2f} ({cpu['worker_a']:.2f}+{cpu['worker_b']:.2f}) "
-        f"pg {cpu['postgres']:.2f} redis {cpu['redis']:.2f} wrk {cpu['bench']:.2f} "
+        f"pg {cpu['postgres']:.2f} (this database {cpu['postgres_db']:.2f}) "
+        f"redis {cpu['redis']:.2f} wrk {cpu['bench']:.2f} "
         f"other {cpu.get('other', 0):.2f} idle {cpu.get('idle', 0):.0%}; "
-        f"web CPU/request {1000 * cpu['server'] / max(r.rps, 1e-9):.2f} ms"
+        f"CPU/request web {1000 * cpu['server'] / max(r.rps, 1e-9):.2f} ms, "
+        f"pg {1000 * cpu['postgres_db'] / max(r.rps, 1e-9):.2f} ms"
     )
 
 
@@ -312,12 +314,13 @@ def main() -> int:
                     rate=rate,
                 )
                 client.rotations[name] = rotation
-                before, started = _cpu_sample(server.pgid), time.monotonic()
+                before, started = _cpu_sample(server.pgid, args.database), time.monotonic()
                 with _profiling(
                     server, args.profile if profile else None, profile or "", load.duration
                 ):
                     result = client.run_many([load], server.base_url)[0]
-                cpu = _cpu_usage(before, _cpu_sample(server.pgid), time.monotonic() - started)
+                after = _cpu_sample(server.pgid, args.database)
+                cpu = _cpu_usage(before, after, time.monotonic() - started)
                 results[name] = (result, cpu)
                 print(_line(result, cpu), flush=True)
                 figures["phases"].append(  # type: ignore[union-attr]

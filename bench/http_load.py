@@ -331,10 +331,14 @@ class CpuSample:
     postgres: float
     children: float  # reaped children of the bench: wrk, client and burner processes
     machine: list[int]  # /proc/stat "cpu" line: user nice system idle iowait irq softirq steal
+    postgres_db: float = 0.0  # the backends connected to the bench's own database
 
 
-def _cpu_sample(server_pgid: int | None) -> CpuSample:
-    """CPU seconds so far per server process, for redis-server and postgres, and the machine."""
+def _cpu_sample(server_pgid: int | None, database: str | None = None) -> CpuSample:
+    """CPU seconds so far per server process, for redis-server and postgres (and, given
+    `database`, its backends alone: other programs' databases share the server), and the
+    machine.
+    """
     sample = CpuSample(server={}, redis=0.0, postgres=0.0, children=_children_cpu(), machine=[])
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -352,10 +356,21 @@ def _cpu_sample(server_pgid: int | None) -> CpuSample:
             sample.redis += seconds
         elif comm.startswith("postgres"):
             sample.postgres += seconds
+            if database is not None and _backend_of(entry, database):
+                sample.postgres_db += seconds
     with contextlib.suppress(OSError, ValueError):
         first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
         sample.machine = [int(x) for x in first[1:9]]
     return sample
+
+
+def _backend_of(process: Path, database: str) -> bool:
+    """A backend's title is "postgres: <cluster>: <user> <database> <host>(<port>) <state>"."""
+    try:
+        title = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return f" {database} " in title
 
 
 def _cpu_usage(before: CpuSample, after: CpuSample, wall: float) -> dict[str, float]:
@@ -370,6 +385,7 @@ def _cpu_usage(before: CpuSample, after: CpuSample, wall: float) -> dict[str, fl
         "worker_b": per_process[1] if len(per_process) > 1 else 0.0,
         "redis": (after.redis - before.redis) / wall,
         "postgres": (after.postgres - before.postgres) / wall,
+        "postgres_db": (after.postgres_db - before.postgres_db) / wall,
         "bench": (after.children - before.children) / wall,
     }
     if before.machine and after.machine:
@@ -381,7 +397,9 @@ def _cpu_usage(before: CpuSample, after: CpuSample, wall: float) -> dict[str, fl
         busy = (1 - usage["idle"] - usage["steal"]) * cores
         # Interrupt time is nobody's: mostly loopback TCP for our own requests.
         usage["irq"] = (delta[5] + delta[6]) / total * cores
-        ours = sum(usage[k] for k in ("server", "redis", "postgres", "bench", "irq"))
+        # With the bench's own backends known, other databases' work is someone else's.
+        pg = "postgres_db" if after.postgres_db else "postgres"
+        ours = sum(usage[k] for k in ("server", "redis", pg, "bench", "irq"))
         usage["other"] = max(0.0, busy - ours)
     return usage
 

@@ -5,7 +5,18 @@ from typing import Any, cast
 from uuid import UUID
 
 from asyncpg.exceptions import IntegrityConstraintViolationError
-from sqlalchemy import Table, Text, bindparam, case, func, insert, literal_column, select, update
+from sqlalchemy import (
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -160,6 +171,15 @@ def _uuid_or_null(value: Any) -> Any:
     return func.coalesce(_sql_text('"') + sql_cast(value, Text) + _sql_text('"'), _sql_text("null"))
 
 
+def _unplanned(name: str, type_: Any) -> Any:
+    """The parameter :name as a one-row subquery (an InitPlan, run once per execution): the
+    planner does not see its value even when it could, so a custom plan of the statement is
+    costed like the generic one and PostgreSQL keeps the generic plan after its first five
+    custom ones instead of planning every execution again (ADR 0017).
+    """
+    return select(sql_cast(bindparam(name, type_=type_), type_)).scalar_subquery()
+
+
 def _encoded_page(*, before: bool, after: bool) -> Any:
     """PostgreSQL: the page `_PAGES[(before, after)]` reads, as the JSON array the HTTP API
     answers (`MessageEvent`s in ascending seq, byte for byte what msgspec encodes from
@@ -225,18 +245,19 @@ def _encoded_page(*, before: bool, after: bool) -> Any:
         )
         .select_from(message.outerjoin(user, user.c.id == sender_id))
         .where(
-            message.c.room_id == bindparam("room_id"),
+            message.c.room_id == _unplanned("room_id", message.c.room_id.type),
             select(room.c.last_seq).where(room.c.id == bindparam("room_id")).scalar_subquery()
             > bindparam("seen"),
         )
     )
     if before:
-        query = query.where(message.c.seq < bindparam("before"))
+        query = query.where(message.c.seq < _unplanned("before", message.c.seq.type))
     if after:
-        query = query.where(message.c.seq > bindparam("after")).order_by(message.c.seq)
+        query = query.where(message.c.seq > _unplanned("after", message.c.seq.type))
+        query = query.order_by(message.c.seq)
     else:
         query = query.order_by(message.c.seq.desc())
-    rows = query.limit(bindparam("limit")).subquery("p")
+    rows = query.limit(_unplanned("limit", Integer())).subquery("p")
     event: Any = literal_column(
         """'{"type":"message","id":"' || p.id || '","room_id":"' || p.room_id"""
         """ || '","seq":' || p.seq || ',"content":' || p.content || ',"created_at":' || p.ts"""
