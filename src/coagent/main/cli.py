@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -111,18 +112,24 @@ def run(host: str, port: int, workers: int, migrate: bool | None, reload: bool) 
     # The socket object, not its fd: uvicorn reopens an `fd=` as a Unix socket, and the event
     # loop then skips TCP_NODELAY on accepted connections (40 ms per response, Nagle meeting
     # delayed ACKs).
-    if reload:
-        from uvicorn.supervisors import ChangeReload  # noqa: PLC0415
+    try:
+        if reload:
+            from uvicorn.supervisors import ChangeReload  # noqa: PLC0415
 
-        ChangeReload(config, target=uvicorn.Server(config).run, sockets=listeners).run()
-    elif workers > 1:
-        with metrics_directory():
-            SocketPerWorker(config, listeners).run()
-    else:
-        server = uvicorn.Server(config)
-        server.run(sockets=listeners)
-        if not server.started:
-            raise SystemExit(STARTUP_FAILURE)
+            ChangeReload(config, target=uvicorn.Server(config).run, sockets=listeners).run()
+        elif workers > 1:
+            with metrics_directory():
+                SocketPerWorker(config, listeners).run()
+        else:
+            server = uvicorn.Server(config)
+            server.run(sockets=listeners)
+            if not server.started:
+                raise SystemExit(STARTUP_FAILURE)
+    except KeyboardInterrupt:
+        # uvicorn re-raises the SIGINT it captured once it has shut down gracefully; Click
+        # would print "Aborted!" and end with 1. Ended by Ctrl-C is 130 (128 + SIGINT), which
+        # scripts/run.sh reports as a clean stop.
+        raise SystemExit(128 + signal.SIGINT) from None
 
 
 def _listeners(host: str, port: int, count: int, stalled_peer_timeout: int) -> list[socket.socket]:
