@@ -554,14 +554,12 @@ _ADD_TURN = {
     True: DriverStatement(_add_turn(postgresql)),
     False: DriverStatement(_add_turn(sqlite)),
 }
-_RELEASE_ROOM = DriverStatement(
-    _LEASE.delete()
-    .where(
-        _LEASE.c.room_id == _param("room_id", _LEASE.c.room_id),
-        _LEASE.c.holder == _param("holder", _LEASE.c.holder),
-    )
-    .returning(_LEASE.c.room_id)
+# The room's lease, as long as :holder holds it.
+_HELD = (
+    _LEASE.c.room_id == _param("room_id", _LEASE.c.room_id),
+    _LEASE.c.holder == _param("holder", _LEASE.c.holder),
 )
+_RELEASE_ROOM = DriverStatement(_LEASE.delete().where(*_HELD).returning(_LEASE.c.room_id))
 # The room's last turn done: the lease row is locked first (renewed), and only then is the
 # queue looked at, by a statement of its own: under READ COMMITTED it reads after the lock
 # was granted, so a runner refused the room earlier (its take holds the row until it ends)
@@ -569,18 +567,14 @@ _RELEASE_ROOM = DriverStatement(
 # In one statement the look could read before the lock and miss that turn.
 _LOCK_ROOM = DriverStatement(
     update(_LEASE)
-    .where(
-        _LEASE.c.room_id == _param("room_id", _LEASE.c.room_id),
-        _LEASE.c.holder == _param("holder", _LEASE.c.holder),
-    )
+    .where(*_HELD)
     .values(expires_at=_param("expires_at", _LEASE.c.expires_at))
     .returning(_LEASE.c.room_id)
 )
 _RELEASE_UNLESS_QUEUED = DriverStatement(
     _LEASE.delete()
     .where(
-        _LEASE.c.room_id == _param("room_id", _LEASE.c.room_id),
-        _LEASE.c.holder == _param("holder", _LEASE.c.holder),
+        *_HELD,
         ~select(_TURN.c.id)
         .where(
             _TURN.c.room_id == _param("room_id", _LEASE.c.room_id),
