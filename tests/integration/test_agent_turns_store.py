@@ -541,15 +541,20 @@ async def test_next_to_start_reads_the_oldest_queued_turn_with_its_room(database
     assert inputs.config.id == world.config.id
     # Another configuration activated since: the turn's is not given (the caller reads the
     # active one).
+    await _activate_another_config(database, world)
+    async with database.uow() as uow:
+        inactive = await uow.turns.next_to_start(world.room.id)
+    assert inactive is not None
+    assert inactive.config is None
+
+
+async def _activate_another_config(database: Database, world: World) -> None:
+    """A second teacher configuration, activated: the world's is no longer active."""
     async with database.uow() as uow:
         other = replace(world.config, id=new_id(), name="Prof 2", is_active=False)
         await uow.agent_configs.add(other)
         await uow.agent_configs.activate(other.id)
         await uow.commit()
-    async with database.uow() as uow:
-        inactive = await uow.turns.next_to_start(world.room.id)
-    assert inactive is not None
-    assert inactive.config is None
 
 
 async def test_next_to_start_reads_the_history_and_keys_with_the_turn_on_postgresql(
@@ -583,11 +588,7 @@ async def test_next_to_start_reads_the_history_and_keys_with_the_turn_on_postgre
     assert inputs.keys is not None
     assert list(inputs.keys) == list(keys) == ["c-room_key", "c-api_key", "c-backup_key"]
     # No configuration to run it with (the turn's is no longer active): nothing more read.
-    async with database.uow() as uow:
-        other = replace(world.config, id=new_id(), name="Prof 2", is_active=False)
-        await uow.agent_configs.add(other)
-        await uow.agent_configs.activate(other.id)
-        await uow.commit()
+    await _activate_another_config(database, world)
     async with database.uow() as uow:
         inactive = await uow.turns.next_to_start(world.room.id)
     assert inactive is not None
