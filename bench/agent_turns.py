@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import signal
 import subprocess
 import sys
@@ -218,25 +219,94 @@ async def pipeline_round(
 
 
 async def direct_round(client: AsyncOpenAI, concurrency: int) -> list[float]:
-    async def one() -> float:
-        start = time.perf_counter()
-        stream = await client.chat.completions.create(
-            model=MODEL,
-            messages=MESSAGES,
-            max_tokens=256,
-            timeout=30,
-            stream=True,  # type: ignore[arg-type]
-            stream_options={"include_usage": True},
-        )
-        first = None
-        async with stream:
-            async for chunk in stream:
-                if first is None and chunk.choices and chunk.choices[0].delta.content:
-                    first = time.perf_counter() - start
-        assert first is not None
-        return first
+    return list(await asyncio.gather(*(_direct_call(client) for _ in range(concurrency))))
 
-    return list(await asyncio.gather(*(one() for _ in range(concurrency))))
+
+async def _direct_call(client: AsyncOpenAI) -> float:
+    """One streamed call, read to its end; seconds to its first text chunk."""
+    start = time.perf_counter()
+    stream = await client.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,
+        max_tokens=256,
+        timeout=30,
+        stream=True,  # type: ignore[arg-type]
+        stream_options={"include_usage": True},
+    )
+    first = None
+    async with stream:
+        async for chunk in stream:
+            if first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.perf_counter() - start
+    assert first is not None
+    return first
+
+
+async def pipeline_sustained(
+    container: Container,
+    rooms: list[tuple[Room, User, Socket]],
+    args: argparse.Namespace,
+    generations: list[int],
+) -> list[float]:
+    """--sustained: every room in a closed loop for that many seconds (post a mention, wait for
+    the first delta, then for the stored reply, post the next), started at random offsets over
+    one generation's length, so about --concurrency generations stream at any moment and the
+    starts are spread out as real traffic's are. Each loop's first generation is not a sample
+    (the load is still building)."""
+    loop = asyncio.get_running_loop()
+    deadline = time.perf_counter() + args.sustained
+    samples: list[float] = []
+
+    async def one(room: Room, student: User, socket: Socket, offset: float) -> None:
+        await asyncio.sleep(offset)
+        first = True
+        while time.perf_counter() < deadline:
+            socket.first_delta = loop.create_future()
+            socket.replied = loop.create_future()
+            start = time.perf_counter()
+            await container.chat.post.execute(
+                PostMessageCommand(
+                    actor_id=student.id, room_id=room.id, content="@teacher explain photosynthesis"
+                )
+            )
+            took = await asyncio.wait_for(socket.first_delta, 30) - start
+            await asyncio.wait_for(socket.replied, 60)
+            generations.append(1)
+            if not first:
+                samples.append(took)
+            first = False
+
+    await asyncio.gather(
+        *(one(*entry, random.uniform(0, _generation_length(args))) for entry in rooms)
+    )
+    return samples
+
+
+async def direct_sustained(
+    client: AsyncOpenAI, args: argparse.Namespace, generations: list[int]
+) -> list[float]:
+    """--sustained, direct: the same closed loops around the streamed call itself."""
+    deadline = time.perf_counter() + args.sustained
+    samples: list[float] = []
+
+    async def one(offset: float) -> None:
+        await asyncio.sleep(offset)
+        first = True
+        while time.perf_counter() < deadline:
+            took = await _direct_call(client)
+            generations.append(1)
+            if not first:
+                samples.append(took)
+            first = False
+
+    await asyncio.gather(
+        *(one(random.uniform(0, _generation_length(args))) for _ in range(args.concurrency))
+    )
+    return samples
+
+
+def _generation_length(args: argparse.Namespace) -> float:
+    return float(args.latency + args.chunks * args.gap)
 
 
 async def settle(container: Container, broker: Any, rooms: list[Any], *, local: bool) -> None:
@@ -343,34 +413,46 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
             trips: list[int] = []
             # --profile: cProfile over the pipeline rounds only (warm-up excluded).
             profiler = cProfile.Profile() if args.profile else None
+            generations: dict[str, list[int]] = {"pipeline": [], "direct": []}
             for index in range(args.rounds + 1):  # the first round warms both paths
                 order = ["pipeline", "direct"] if index % 2 == 0 else ["direct", "pipeline"]
                 for label in order:
                     cpu_before = time.process_time()
                     workers_before = workers.cpu() if workers is not None else 0.0
+                    done = generations[label] if index else []
                     if label == "pipeline":
                         if profiler is not None and index:
                             profiler.enable()
-                        got = await pipeline_round(container, rooms, trips if index else [])
+                        if args.sustained:
+                            got = await pipeline_sustained(container, rooms, args, done)
+                        else:
+                            got = await pipeline_round(container, rooms, trips if index else [])
+                            done += [1] * len(got)
                         await settle(container, broker, rooms, local=workers is None)
                         if profiler is not None:
                             profiler.disable()
+                    elif args.sustained:
+                        got = await direct_sustained(direct, args, done)
                     else:
                         got = await direct_round(direct, args.concurrency)
+                        done += [1] * len(got)
                     if index:
                         samples[label] += got
                         cpu[label] += time.process_time() - cpu_before
                         if workers is not None and label == "pipeline":
                             cpu["workers"] += workers.cpu() - workers_before
-            generations = args.rounds * args.concurrency
             # This process's CPU per generation, each path whole (the pipeline: the send,
             # the turn and its whole stream, the stored reply); database round trips from
             # the send until the first delta (exact one at a time; under concurrency they
             # include other turns' trips in the meantime).
+            count = {k: max(1, len(v)) for k, v in generations.items()}
+            samples["generations"] = [float(count["pipeline"]), float(count["direct"])]
             samples["cpu_ms"] = [
-                1000 * cpu[k] / generations for k in ("pipeline", "direct", "workers")
+                1000 * cpu["pipeline"] / count["pipeline"],
+                1000 * cpu["direct"] / count["direct"],
+                1000 * cpu["workers"] / count["pipeline"],
             ]
-            samples["trips"] = [float(sorted(trips)[len(trips) // 2])]
+            samples["trips"] = [float(sorted(trips)[len(trips) // 2])] if trips else [0.0]
             if profiler is not None:
                 profiler.dump_stats(args.profile)
             return samples
@@ -392,6 +474,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument(
+        "--gap", type=float, default=0.0, help="seconds between streamed chunks (sustained: 0.1)"
+    )
+    parser.add_argument(
+        "--sustained",
+        type=float,
+        default=0.0,
+        help="seconds per phase of closed loops (about --concurrency generations always"
+        " streaming) instead of rounds of --concurrency mentions sent at once",
+    )
     parser.add_argument("--pool", type=int, default=20)
     parser.add_argument("--json", type=Path)
     parser.add_argument(
@@ -408,7 +500,7 @@ def main() -> None:
     args = parser.parse_args()
     receive, send = multiprocessing.Pipe(duplex=False)
     server = multiprocessing.Process(
-        target=serve, args=(args.latency, args.chunks, send), daemon=True
+        target=serve, args=(args.latency, args.chunks, send, args.gap), daemon=True
     )
     server.start()
     try:
@@ -422,7 +514,14 @@ def main() -> None:
         "concurrency": args.concurrency,
         "rounds": args.rounds,
         "latency_ms": args.latency * 1000,
+        "chunk_gap_ms": args.gap * 1000,
+        "mode": f"sustained, {args.sustained:g} s per phase" if args.sustained else "bursts",
+        "samples": {"pipeline": len(samples["pipeline"]), "direct": len(samples["direct"])},
     }
+    if args.sustained:  # how busy the loops kept the pipeline
+        report["pipeline_generations_per_s"] = round(
+            samples["generations"][0] / (args.rounds * args.sustained), 1
+        )
     for q in (0.5, 0.99):
         pipeline, direct = pct(samples["pipeline"], q), pct(samples["direct"], q)
         name = f"p{round(q * 100)}"

@@ -57,13 +57,19 @@ MESSAGES = [
 ]
 
 
-def serve(latency: float, chunks: int, port_out: multiprocessing.connection.Connection) -> None:
-    """The fake provider, in its own process (and uvloop when available)."""
+def serve(
+    latency: float,
+    chunks: int,
+    port_out: multiprocessing.connection.Connection,
+    gap: float = 0.0,
+) -> None:
+    """The fake provider, in its own process (and uvloop when available); `gap` seconds
+    between streamed chunks (a generation that lasts, as a real model's does)."""
 
     def answer(seen: Seen) -> Reply:
         if seen.body.get("stream"):
             texts = [f"word{i} " for i in range(chunks)]
-            return Reply(sse=openai_chunks(texts), delay=latency)
+            return Reply(sse=openai_chunks(texts), delay=latency, gap=gap)
         return Reply(json=openai_completion("Plants turn light into sugar."), delay=latency)
 
     async def main() -> None:
