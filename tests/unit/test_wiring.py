@@ -1,6 +1,7 @@
 """assemble: a context's services built from the use-case types its dataclass lists."""
 
 import dataclasses
+import inspect
 import typing
 from pathlib import Path
 
@@ -93,3 +94,41 @@ def test_every_context_assembles_its_services_from_the_container(tmp_path: Path)
                 built += 1
     assert len(every) >= 10
     assert built >= 60
+
+
+def test_a_signed_in_handler_resolves_its_dependencies_one_after_another(
+    tmp_path: Path,
+) -> None:
+    """Every handler that takes `current` gets its services after it (a chain, not an anyio
+    task group per request: issue 20), and no public handler is made to authenticate."""
+    from litestar.handlers import HTTPRouteHandler  # noqa: PLC0415
+
+    from coagent.main.app import create_app  # noqa: PLC0415
+
+    settings = load_settings({"DATA_DIR": str(tmp_path), "SECRET_KEY": "k" * 40})
+    app = create_app(settings)
+    chained = public = 0
+    unchained: set[str] = set()
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            parameters = handler.parsed_fn_signature.parameters
+            for name, provide in handler.resolve_dependencies().items():
+                provider = getattr(provide.dependency, "__name__", "")
+                if (
+                    name not in parameters
+                    or not provider.startswith("provide_")
+                    or ("Services" not in provider and "Readiness" not in provider)
+                ):
+                    continue
+                after_current = "current" in inspect.signature(provide.dependency).parameters
+                if after_current:  # a public handler must not be made to authenticate
+                    assert "current" in parameters, (handler, name)
+                elif "current" in parameters:  # only where the controller has public handlers
+                    unchained.add(handler.fn.__qualname__.split(".")[0])
+                chained += after_current
+                public += "current" not in parameters
+    assert chained >= 55
+    assert public >= 4  # login's public handlers and readiness
+    assert unchained == {"LoginController"}

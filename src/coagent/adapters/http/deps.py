@@ -22,6 +22,13 @@ from coagent.domain.errors import Unavailable
 
 S = TypeVar("S")
 
+Config = NamedDependency[HttpConfig]
+Authenticator = NamedDependency[Authenticate]
+# The authenticated caller (401 when there is none) ...
+Current = NamedDependency[Principal]
+# ... or None, for the few endpoints that work either way.
+MaybePrincipal = NamedDependency[Principal | None]
+
 
 class ServiceRegistry:
     """The services objects of every context this app serves, one per type."""
@@ -41,20 +48,29 @@ class ServiceRegistry:
         return service
 
 
-def services_of(kind: type[Any]) -> Provide:
-    """A dependency on the services of type `kind` that the composition root registered."""
+def services_of(kind: type[Any], *, signed_in: bool = True) -> Provide:
+    """A dependency on the services of type `kind` that the composition root registered.
 
-    def provide(state: State) -> Any:
-        registry: ServiceRegistry = state.services
-        return registry.get(kind)
+    `signed_in` (the default) is for a controller whose every handler takes `current`: the
+    services are then provided after the caller is authenticated, one after the other.
+    Litestar resolves a handler's independent dependencies concurrently, in an anyio task
+    group, which costs about 50 us a request (bench: docs/benchmarks.md, issue 20), more than
+    both dependencies together; chained, it resolves them in turn. Controllers with public
+    handlers (login, avatars, readiness, the chat socket's own handshake) pass False.
+    """
+    if signed_in:
+        # `current` is never read here: asking for it puts the services after it.
+        def provide_signed_in(state: State, current: Current) -> Any:
+            registry: ServiceRegistry = state.services
+            return registry.get(kind)
 
-    provide.__name__ = f"provide_{kind.__name__}"
-    return Provide(provide, sync_to_thread=False)
+        provider: Any = provide_signed_in
+    else:
 
+        def provide(state: State) -> Any:
+            registry: ServiceRegistry = state.services
+            return registry.get(kind)
 
-Config = NamedDependency[HttpConfig]
-Authenticator = NamedDependency[Authenticate]
-# The authenticated caller (401 when there is none) ...
-Current = NamedDependency[Principal]
-# ... or None, for the few endpoints that work either way.
-MaybePrincipal = NamedDependency[Principal | None]
+        provider = provide
+    provider.__name__ = f"provide_{kind.__name__}"
+    return Provide(provider, sync_to_thread=False)

@@ -38,7 +38,7 @@ async def health() -> Health:
     tags=["health"],
     description="The database (and Redis, when configured) answer.",
     responses={503: ResponseSpec(data_container=Health, description="Not ready")},
-    dependencies={"readiness": services_of(Readiness)},
+    dependencies={"readiness": services_of(Readiness, signed_in=False)},
 )
 async def ready(readiness: NamedDependency[Readiness]) -> Response[Health]:
     checks: dict[str, str] = {}

@@ -17,7 +17,7 @@ from coagent.application.accounts.get_avatar import GetAvatarCommand
     tags=["users"],
     responses=problems(404),
     media_type="image/*",
-    dependencies={"accounts": services_of(AccountServices)},
+    dependencies={"accounts": services_of(AccountServices, signed_in=False)},
 )
 async def read_avatar(
     # The server names the files `<hex>.<ext>`; other characters (NUL, slashes) never match.

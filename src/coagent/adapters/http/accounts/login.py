@@ -134,7 +134,7 @@ def _unauthenticated(config: Config, detail: str) -> Response[Problem]:
 class LoginController(Controller):
     path = "/api/v1/login"
     tags = ["login"]
-    dependencies = {"accounts": services_of(AccountServices)}
+    dependencies = {"accounts": services_of(AccountServices, signed_in=False)}
 
     @post(
         "/access-token",

@@ -25,7 +25,7 @@ from coagent.adapters.realtime.chat_session import serve
 @websocket(
     "/api/v1/chat/ws/{room_id:str}",
     name="chat_ws",
-    dependencies={"chat": services_of(ChatServices)},
+    dependencies={"chat": services_of(ChatServices, signed_in=False)},
 )
 async def chat_socket(
     socket: WebSocket[Any, Any, Any],
