@@ -311,6 +311,29 @@ async def test_a_send_on_postgresql_is_two_statements_and_no_transaction(
     assert statements == ["SELECT", "WITH"], sent
 
 
+async def test_a_read_alone_gives_its_connection_back_and_a_read_in_a_transaction_sees_it(
+    database: Database, setting: Setting
+) -> None:
+    """On PostgreSQL a hot read outside a transaction takes a pooled connection for that one
+    statement (no Session transaction: issue 20); once the unit of work has a transaction,
+    its reads run in it and see its own uncommitted writes."""
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: the driver path")
+    pool: Any = database.engine.pool
+    room, alice = setting.room, setting.alice.id
+    async with database.uow() as uow:
+        assert await uow.messages.find_sent(room, alice, "c-1") is None
+        assert pool.checkedout() == 0  # given back at once, nothing held
+        await uow.messages.append(new_message(room, "hello", alice, client_msg_id="c-1"))
+        assert pool.checkedout() == 1  # the transaction's
+        found = await uow.messages.find_sent(room, alice, "c-1")
+        assert found is not None and found.content == "hello"
+        assert pool.checkedout() == 1  # the same connection, no second one
+    assert pool.checkedout() == 0
+    async with database.uow() as uow:  # never committed
+        assert await uow.messages.find_sent(room, alice, "c-1") is None
+
+
 async def test_concurrent_append_committed_keep_seqs_gapless(
     database: Database, setting: Setting
 ) -> None:

@@ -5,8 +5,9 @@ messages. Through SQLAlchemy's cursor and result layers each such statement cost
 CPU more than asyncpg alone (a 50-row page: 0.49 ms against 0.11 ms; bench/chat_cpu.py and
 docs/benchmarks.md), more than the query costs PostgreSQL. So these statements are built
 with SQLAlchemy Core, declared once as module-level `DriverStatement`s (compiled on first
-use), and run on the session's own driver connection: the
-same pool, the same transaction when one is open (and none is opened for a read alone).
+use), and run on the session's own driver connection when it has a transaction open (the same
+transaction), else on a connection of the same pool taken for the one statement (none is
+opened for a read alone).
 Rows come back as tuples (asyncpg Records, or SQLAlchemy Rows on SQLite), read by position.
 """
 
@@ -15,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
 
 class DriverStatement:
@@ -68,6 +70,24 @@ async def fetch_rows(
     """`statement` must be a read: outside a transaction it would commit at once, whatever
     the unit of work decides later.
     """
+    engine = session.bind
+    if (
+        not session.in_transaction()
+        and isinstance(engine, AsyncEngine)
+        and engine.dialect.name == "postgresql"
+    ):
+        # A read alone needs no Session transaction: a pooled connection, given back at once,
+        # costs ~24 us against ~78 us for the Session's connection and its close (measured,
+        # docs/benchmarks.md, issue 20). Nothing changes for the read: without a transaction
+        # each statement sees its own snapshot either way. The pool's return may need the
+        # driver (a reset), hence in SQLAlchemy's greenlet, as AsyncConnection.close does.
+        pooled = await engine.raw_connection()
+        try:
+            return await fetch_on_driver(
+                pooled.driver_connection, engine.dialect, statement, params
+            )
+        finally:
+            await greenlet_spawn(pooled.close)
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         return (await connection.execute(statement.statement, dict(params))).all()
