@@ -43,6 +43,7 @@ class Seen:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     body: Any
+    raw: bytes = b""  # the body as it came over the wire
 
 
 Default = Reply | Callable[[Seen], Reply] | None
@@ -127,7 +128,7 @@ async def _read_request(reader: asyncio.StreamReader) -> Seen | None:
     raw = await reader.readexactly(int(headers.get("content-length", "0")))
     parts = urlsplit(target)
     body = json.loads(raw) if raw else None
-    return Seen(method, parts.path, parse_qs(parts.query), headers, body)
+    return Seen(method, parts.path, parse_qs(parts.query), headers, body, raw)
 
 
 async def _write_reply(writer: asyncio.StreamWriter, reply: Reply) -> None:

@@ -126,6 +126,69 @@ async def test_complete_sends_the_conversation_and_reads_the_answer(
     assert "stream" not in seen.body or seen.body["stream"] is False
 
 
+HISTORY = LLMRequest(
+    model="gpt-fake",
+    messages=(
+        ChatMessage(role="system", content='Be brief. Caf\u00e9 \u2014 "quoted"'),
+        ChatMessage(role="user", content="Hi there", name="Alice"),
+        ChatMessage(role="user", content="And me", name="Bob Smith"),  # not a valid name
+        ChatMessage(role="assistant", content="Hello!"),
+        ChatMessage(
+            role="assistant",
+            content="",
+            tool_calls=(ToolCall(id="call_a", name="update_trigger", arguments={"value": 30}),),
+        ),
+        ChatMessage(role="tool", content="ok", tool_call_id="call_a"),
+    ),
+    tools=(TOOL,),
+    max_tokens=300,
+    temperature=0.7,
+    timeout=7.5,
+)
+HISTORY_MESSAGES = (
+    '[{"role":"system","content":"Be brief. Caf\u00e9 \u2014 \\"quoted\\""},'
+    '{"role":"user","content":"Hi there","name":"Alice"},'
+    '{"role":"user","content":"And me"},'
+    '{"role":"assistant","content":"Hello!"},'
+    '{"role":"assistant","content":"","tool_calls":[{"id":"call_a","type":"function",'
+    '"function":{"name":"update_trigger","arguments":"{\\"value\\": 30}"}}]},'
+    '{"role":"tool","content":"ok","tool_call_id":"call_a"}]'
+)
+HISTORY_TOOLS = (
+    '[{"type":"function","function":{"name":"update_trigger",'
+    '"description":"Change when the agent speaks","parameters":{"type":"object",'
+    '"properties":{"value":{"type":"integer"}},"required":["value"]}}}]'
+)
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
+async def test_the_request_is_exactly_what_the_sdk_create_sends(
+    server: FakeLLMServer, registry: ProviderRegistry, streaming: bool
+) -> None:
+    # The adapter posts a plain JSON body (not through `create`, whose typed transform costs
+    # CPU per message): the same bytes, key order and headers as `create` sent.
+    provider = openai(registry, server)
+    if streaming:
+        server.then(Reply(sse=openai_chunks(["ok"])))
+        await collect(provider.stream(HISTORY))
+    else:
+        server.then(Reply(json=openai_completion("ok")))
+        await provider.complete(HISTORY)
+
+    (seen,) = server.seen
+    options = '"stream_options":{"include_usage":true},' if streaming else ""
+    assert seen.raw.decode() == (
+        f'{{"model":"gpt-fake","stream":{"true" if streaming else "false"},'
+        f'"messages":{HISTORY_MESSAGES},"max_tokens":300,{options}'
+        f'"temperature":0.7,"tools":{HISTORY_TOOLS}}}'
+    )
+    assert seen.headers["content-type"] == "application/json"
+    assert seen.headers["authorization"] == f"Bearer {KEY}"
+    assert seen.headers["x-stainless-retry-count"] == "0"
+    # The timeout is the request's, in the options, not in the body.
+    assert seen.headers["x-stainless-read-timeout"] == "7.5"
+
+
 async def test_base_url_with_a_path_prefix_is_honoured(
     server: FakeLLMServer, registry: ProviderRegistry
 ) -> None:
@@ -357,6 +420,16 @@ async def test_a_slow_answer_times_out(server: FakeLLMServer, registry: Provider
 
     with pytest.raises(ProviderTimeout):
         await openai(registry, server).complete(quick)
+
+
+async def test_a_slow_stream_start_times_out(
+    server: FakeLLMServer, registry: ProviderRegistry
+) -> None:
+    server.then(Reply(sse=openai_chunks(["a"]), delay=1.0))
+    quick = LLMRequest(model="gpt-fake", messages=REQUEST.messages, timeout=0.2)
+
+    with pytest.raises(ProviderTimeout):
+        await collect(openai(registry, server).stream(quick))
 
 
 async def test_a_stalled_stream_times_out(

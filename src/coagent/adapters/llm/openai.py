@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx2
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, RequestOptions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
 
 from coagent.adapters.llm.common import (
@@ -36,6 +36,7 @@ from coagent.application.ports.llm import (
 )
 
 NAME = "openai"
+_PATH = "/chat/completions"
 # OpenAI accepts a message `name` only in this shape; other display names are dropped (the
 # prompt builder writes names that matter into the content).
 _VALID_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -74,10 +75,14 @@ class OpenAIProvider:
         await self._client.close()
 
     async def complete(self, request: LLMRequest) -> Completion:
-        arguments = self._arguments(request)
         try:
             async with asyncio.timeout(request.timeout):
-                response = await self._client.chat.completions.create(**arguments, stream=False)
+                response = await self._client.post(
+                    _PATH,
+                    cast_to=ChatCompletion,
+                    body=self._body(request, stream=False),
+                    options=_options(request),
+                )
         except TimeoutError:
             raise ProviderTimeout(f"{NAME} timed out after {request.timeout:g} s") from None
         except openai.OpenAIError as error:
@@ -94,10 +99,13 @@ class OpenAIProvider:
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamEvent, None]:
         try:
-            chunks = await self._client.chat.completions.create(
-                **self._arguments(request),
+            chunks = await self._client.post(
+                _PATH,
+                cast_to=ChatCompletion,
+                body=self._body(request, stream=True),
+                options=_options(request),
                 stream=True,
-                stream_options={"include_usage": True},
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
         except openai.OpenAIError as error:
             raise _translate(error) from None
@@ -128,17 +136,23 @@ class OpenAIProvider:
             raise bad_response(NAME, "an event stream without a single event")
         yield assembly.completion()
 
-    def _arguments(self, request: LLMRequest) -> dict[str, Any]:
-        arguments: dict[str, Any] = {
+    def _body(self, request: LLMRequest, *, stream: bool) -> dict[str, Any]:
+        """The JSON body `chat.completions.create` would send, keys in its order, built as plain
+        JSON: `create` re-walks its arguments against the typed params (the SDK's transform),
+        about 0.15 ms of CPU per message on every call, for a body that needs no change.
+        """
+        body: dict[str, Any] = {
             "model": request.model,
+            "stream": stream,
             "messages": [_message(message) for message in request.messages],
-            "timeout": request.timeout,
             ("max_tokens" if self._compatible else "max_completion_tokens"): request.max_tokens,
         }
+        if stream:
+            body["stream_options"] = {"include_usage": True}
         if request.temperature is not None:
-            arguments["temperature"] = request.temperature
+            body["temperature"] = request.temperature
         if request.tools:
-            arguments["tools"] = [
+            body["tools"] = [
                 {
                     "type": "function",
                     "function": {
@@ -149,7 +163,7 @@ class OpenAIProvider:
                 }
                 for tool in request.tools
             ]
-        return arguments
+        return body
 
 
 def _completion(response: ChatCompletion, request: LLMRequest) -> Completion:
@@ -246,6 +260,13 @@ def _tool_calls(calls: Iterable[ToolCall]) -> Iterable[dict[str, Any]]:
             "type": "function",
             "function": {"name": call.name, "arguments": json.dumps(dict(call.arguments))},
         }
+
+
+def _options(request: LLMRequest) -> RequestOptions:
+    """As `create` makes them: the per-request timeout (not a body field) and bearer auth only
+    (the client's default security would also fall back to an admin key).
+    """
+    return {"timeout": request.timeout, "security": {"bearer_auth": True}}
 
 
 def _translate(error: openai.OpenAIError) -> ProviderError:
