@@ -327,7 +327,8 @@ async def test_a_read_alone_gives_its_connection_back_and_a_read_in_a_transactio
         await uow.messages.append(new_message(room, "hello", alice, client_msg_id="c-1"))
         assert pool.checkedout() == 1  # the transaction's
         found = await uow.messages.find_sent(room, alice, "c-1")
-        assert found is not None and found.content == "hello"
+        assert found is not None
+        assert found.content == "hello"
         assert pool.checkedout() == 1  # the same connection, no second one
     assert pool.checkedout() == 0
     async with database.uow() as uow:  # never committed
