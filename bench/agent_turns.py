@@ -16,6 +16,12 @@ HTTP and the socket do) and times, per room, the send until the socket is offere
 text chunk. Rounds alternate, so drift on a shared machine hits both alike. Overhead =
 pipeline percentile minus direct percentile, same run.
 
+`--sustained S --gap 0.1` instead keeps --concurrency closed loops running for S seconds per
+phase (mention, first delta, stored reply, next mention; the direct path loops around the
+streamed call), with the fake provider's chunks 0.1 s apart: about 50 generations of ~2 s
+stream at any moment, starts spread out, which is what "at 50 concurrent generations" means
+in the quality bar; the rounds above are 50 arrivals in the same instant, a stress figure.
+
 What the pipeline adds: the send's commit, the kick, ConsiderMessage (5 reads, the decision,
 one insert), RunTurns (lease, start, setup reads, the prompt), CallModel, the first delta
 through the hub. With `REDIS_URL` set the kicks and deltas add a Redis round trip each.
