@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ from coagent.main.app import start_broker  # noqa: E402
 from coagent.main.broker import create_broker  # noqa: E402
 from coagent.main.container import Container, build_container  # noqa: E402
 from coagent.main.settings import load_settings  # noqa: E402
-from llm_overhead import MESSAGES, MODEL, pct, serve  # noqa: E402
+from llm_overhead import MODEL, direct_ttft, pct, serve  # noqa: E402
 
 # --workers: the bench process is the web process only; `coagent worker --workers N`
 # consumes the kicks from Redis and its deltas reach the bench's hub over the Redis bus.
@@ -225,27 +226,7 @@ async def pipeline_round(
 
 
 async def direct_round(client: AsyncOpenAI, concurrency: int) -> list[float]:
-    return list(await asyncio.gather(*(_direct_call(client) for _ in range(concurrency))))
-
-
-async def _direct_call(client: AsyncOpenAI) -> float:
-    """One streamed call, read to its end; seconds to its first text chunk."""
-    start = time.perf_counter()
-    stream = await client.chat.completions.create(
-        model=MODEL,
-        messages=MESSAGES,
-        max_tokens=256,
-        timeout=30,
-        stream=True,  # type: ignore[arg-type]
-        stream_options={"include_usage": True},
-    )
-    first = None
-    async with stream:
-        async for chunk in stream:
-            if first is None and chunk.choices and chunk.choices[0].delta.content:
-                first = time.perf_counter() - start
-    assert first is not None
-    return first
+    return list(await asyncio.gather(*(direct_ttft(client) for _ in range(concurrency))))
 
 
 async def pipeline_sustained(
@@ -254,19 +235,12 @@ async def pipeline_sustained(
     args: argparse.Namespace,
     generations: list[int],
 ) -> list[float]:
-    """--sustained: every room in a closed loop for that many seconds (post a mention, wait for
-    the first delta, then for the stored reply, post the next), started at random offsets over
-    one generation's length, so about --concurrency generations stream at any moment and the
-    starts are spread out as real traffic's are. Each loop's first generation is not a sample
-    (the load is still building)."""
+    """--sustained: every room in a closed loop (post a mention, wait for the first delta,
+    then for the stored reply, post the next); see `_closed_loops`."""
     loop = asyncio.get_running_loop()
-    deadline = time.perf_counter() + args.sustained
-    samples: list[float] = []
 
-    async def one(room: Room, student: User, socket: Socket, offset: float) -> None:
-        await asyncio.sleep(offset)
-        first = True
-        while time.perf_counter() < deadline:
+    def room_loop(room: Room, student: User, socket: Socket) -> Callable[[], Awaitable[float]]:
+        async def one() -> float:
             socket.first_delta = loop.create_future()
             socket.replied = loop.create_future()
             start = time.perf_counter()
@@ -277,37 +251,43 @@ async def pipeline_sustained(
             )
             took = await asyncio.wait_for(socket.first_delta, 30) - start
             await asyncio.wait_for(socket.replied, 60)
-            generations.append(1)
-            if not first:
-                samples.append(took)
-            first = False
+            return took
 
-    await asyncio.gather(
-        *(one(*entry, random.uniform(0, _generation_length(args))) for entry in rooms)
-    )
-    return samples
+        return one
+
+    return await _closed_loops([room_loop(*entry) for entry in rooms], args, generations)
 
 
 async def direct_sustained(
     client: AsyncOpenAI, args: argparse.Namespace, generations: list[int]
 ) -> list[float]:
     """--sustained, direct: the same closed loops around the streamed call itself."""
+    return await _closed_loops([lambda: direct_ttft(client)] * args.concurrency, args, generations)
+
+
+async def _closed_loops(
+    loops: list[Callable[[], Awaitable[float]]],
+    args: argparse.Namespace,
+    generations: list[int],
+) -> list[float]:
+    """Run each generation function over and over for --sustained seconds, each loop started
+    at a random offset within one generation's length, so about --concurrency generations
+    stream at any moment and the starts are spread out as real traffic's are. Each loop's
+    first generation is not a sample (the load is still building)."""
     deadline = time.perf_counter() + args.sustained
     samples: list[float] = []
 
-    async def one(offset: float) -> None:
-        await asyncio.sleep(offset)
+    async def run(generation: Callable[[], Awaitable[float]]) -> None:
+        await asyncio.sleep(random.uniform(0, _generation_length(args)))
         first = True
         while time.perf_counter() < deadline:
-            took = await _direct_call(client)
+            took = await generation()
             generations.append(1)
             if not first:
                 samples.append(took)
             first = False
 
-    await asyncio.gather(
-        *(one(random.uniform(0, _generation_length(args))) for _ in range(args.concurrency))
-    )
+    await asyncio.gather(*(run(generation) for generation in loops))
     return samples
 
 
