@@ -6,7 +6,9 @@ import typing
 from pathlib import Path
 
 import pytest
+from litestar.handlers import HTTPRouteHandler
 
+from coagent.main.app import create_app
 from coagent.main.compose.wiring import assemble
 from coagent.main.container import build_container
 from coagent.main.settings import load_settings
@@ -101,10 +103,6 @@ def test_a_signed_in_handler_resolves_its_dependencies_one_after_another(
 ) -> None:
     """Every handler that takes `current` gets its services after it (a chain, not an anyio
     task group per request: issue 20), and no public handler is made to authenticate."""
-    from litestar.handlers import HTTPRouteHandler  # noqa: PLC0415
-
-    from coagent.main.app import create_app  # noqa: PLC0415
-
     settings = load_settings({"DATA_DIR": str(tmp_path), "SECRET_KEY": "k" * 40})
     app = create_app(settings)
     chained = public = 0
