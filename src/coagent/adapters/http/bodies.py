@@ -1,5 +1,6 @@
 """JSON bodies held to the types the OpenAPI document gives them, for every handler."""
 
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -22,7 +23,9 @@ from coagent.application.partial import KEEP, Keep
 T = TypeVar("T")
 U = TypeVar("U")
 _NOT_JSON = object()
-_body_types: dict[str, Any] = {}
+# Per handler object (weakly: tests build many apps). `handler_id` would do as a key but is
+# rebuilt on every call from the handler's layers (~10 us a request).
+_body_types: "weakref.WeakKeyDictionary[HTTPRouteHandler, Any]" = weakref.WeakKeyDictionary()
 
 
 def takes_json_body(handler: HTTPRouteHandler) -> bool:
@@ -35,12 +38,30 @@ def takes_json_body(handler: HTTPRouteHandler) -> bool:
 def _json_body_type(request: Request[Any, Any, Any]) -> Any:
     """The struct a handler takes as its JSON `data`, or _NOT_JSON (cached per handler)."""
     handler = request.route_handler
-    key = handler.handler_id
-    if key not in _body_types:
-        field = handler.parsed_fn_signature.parameters.get("data")
-        json_type = field.annotation if field is not None and takes_json_body(handler) else None
-        _body_types[key] = _NOT_JSON if json_type is None else json_type
-    return _body_types[key]
+    try:
+        found = _body_types.get(handler)
+    except TypeError:  # Litestar's own handlers (OPTIONS) take no weak reference
+        return _body_type_of(handler)
+    if found is None:
+        found = _body_types[handler] = _body_type_of(handler)
+    return found
+
+
+def _body_type_of(handler: HTTPRouteHandler) -> Any:
+    field = handler.parsed_fn_signature.parameters.get("data")
+    json_type = field.annotation if field is not None and takes_json_body(handler) else None
+    return _NOT_JSON if json_type is None else json_type
+
+
+def _announces_no_body(request: Request[Any, Any, Any]) -> bool:
+    """An HTTP/1 request without Content-Length or Transfer-Encoding has no body (RFC 9112
+    6.3), so there is nothing to read or check (a GET, most often).
+    """
+    if request.scope.get("http_version", "1.1") not in {"1.1", "1.0"}:
+        return False
+    headers = request.headers
+    length = headers.get("content-length")
+    return (length is None or length == "0") and "transfer-encoding" not in headers
 
 
 async def strict_json_body(request: Request[Any, Any, Any]) -> None:
@@ -70,6 +91,8 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
             await _refuse_unreadable_form(request)
         return
     if request.route_handler.security and access_token(request) is None:
+        return
+    if _announces_no_body(request):
         return
     body = await request.body()
     if (

@@ -43,13 +43,24 @@ def paged(
     )
 
 
+def request_path(request: Request[Any, Any, Any]) -> str:
+    """The path the client asked for, as `request.url.path` gives it, without building the
+    whole URL (host, query and all: tens of microseconds a request; docs/benchmarks.md).
+    """
+    scope = request.scope
+    return scope.get("root_path", "") + scope["path"]
+
+
 def paging_headers(
     request: Request[Any, Any, Any], offset: int, limit: int, total: int
 ) -> dict[str, str]:
     """`X-Total-Count`, and a `Link` header with the next and previous pages."""
     headers = {"X-Total-Count": str(total)}
+    has_next, has_prev = offset + limit < total, offset > 0
+    if not (has_next or has_prev):
+        return headers
     links = []
-    base = request.url.path
+    base = request_path(request)
     kept = [
         (key, value)
         for key, value in request.query_params.multi_items()
@@ -60,10 +71,9 @@ def paging_headers(
         # Percent-encoded: the client's own values must not break (or inject into) the header.
         return f"{base}?{urlencode([('offset', start), ('limit', limit), *kept])}"
 
-    if offset + limit < total:
+    if has_next:
         links.append(f'<{page(offset + limit)}>; rel="next"')
-    if offset > 0:
+    if has_prev:
         links.append(f'<{page(max(0, offset - limit))}>; rel="prev"')
-    if links:
-        headers["Link"] = ", ".join(links)
+    headers["Link"] = ", ".join(links)
     return headers

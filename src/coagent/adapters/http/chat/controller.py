@@ -11,6 +11,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from coagent.adapters.http.auth import SECURITY
 from coagent.adapters.http.chat.services import Chat, ChatServices
 from coagent.adapters.http.deps import Current, services_of
+from coagent.adapters.http.paging import request_path
 from coagent.adapters.http.problems import problems
 from coagent.adapters.realtime.events import MessageEvent, message_event, message_events
 from coagent.application.chat.post_message import PostMessageCommand
@@ -84,7 +85,7 @@ class ChatController(Controller):
             content = message_events(page)
         headers = {}
         if first_seq is not None and first_seq > 1:
-            link = f"{request.url.path}?limit={limit}&before_seq={first_seq}"
+            link = f"{request_path(request)}?limit={limit}&before_seq={first_seq}"
             headers["Link"] = f'<{link}>; rel="prev"'
         # Bytes go out as they are (Litestar encodes only other content).
         return Response(content, headers=headers, media_type=MediaType.JSON)
