@@ -537,7 +537,15 @@ def _clear_redis(url: str) -> None:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], workers: int, logdir: Path, label: str) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int,
+        logdir: Path,
+        label: str,
+        executable: str | None = None,  # another checkout's `coagent` (bench/reads_ab.py)
+    ) -> None:
+        self.executable = executable or _coagent()
         self.env = env
         self.workers = workers
         self.port = _free_port()
@@ -549,7 +557,7 @@ class Server:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - our own fixed command line
             [
-                _coagent(),
+                self.executable,
                 "run",
                 "--host",
                 "127.0.0.1",

@@ -1,0 +1,132 @@
+"""Issue 20 on a noisy host: the same reads against two checkouts, in alternating slices.
+
+    source .venv/bin/activate && python bench/reads_ab.py --base ../base [--slices 10]
+
+Seeds one database as bench/db_reads.py does (same rooms, messages and students; history
+page cache off), then starts `coagent run --workers 2` from this checkout and from --base
+(another checkout with its own `.venv`, e.g. a `git worktree` of main), both on that database
+and Redis, and drives them in turn with wrk (one thread, --connections connections): per
+endpoint, --slices pairs of --slice-seconds slices, one per server, the order swapped every
+pair, only one server under load at a time. History slices read pages no slice read before.
+
+Why: on a shared virtual machine the host's speed drifts by 20-40 % within minutes (the
+no-database endpoint measured 8,900 and 13,900 rps in one `db_reads.py` run), more than the
+changes it should judge. Both sides of a pair see the same host; the median of the per-pair
+ratios (this checkout / base) is the figure, with its range. Also prints, per side, the
+median rps and the web and PostgreSQL CPU per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from chat_common import Server, add_common_args, bench_env, login
+from db_reads import RotatingWrk, Rotation, _fill
+from http_load import Load, _cpu_sample, _cpu_usage
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--base", type=Path, required=True, help="the other checkout")
+    parser.add_argument("--slices", type=int, default=10, help="pairs per endpoint")
+    parser.add_argument("--slice-seconds", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rooms", type=int, default=10)
+    parser.add_argument("--messages", type=int, default=20_000, help="per room")
+    add_common_args(parser)
+    args = parser.parse_args()
+    wrk = shutil.which("wrk")
+    base_coagent = args.base.resolve() / ".venv" / "bin" / "coagent"
+    # Not `coagent` on PATH: an activated virtualenv of the other checkout would answer.
+    this_coagent = Path(sys.executable).with_name("coagent")
+    if not wrk or not base_coagent.exists():
+        print("needs wrk and the base checkout's .venv (uv sync there)", file=sys.stderr)
+        return 2
+    with bench_env(args, users=20, rooms=args.rooms) as seeded:
+        asyncio.run(_fill(seeded, seeded.rooms, args.messages, 120))
+        env = dict(seeded.env, CHAT_HISTORY_CACHE_MB="0")
+        client = RotatingWrk(wrk, seeded.workdir)
+        with (
+            Server(env, args.workers, seeded.workdir, "base", str(base_coagent)) as base,
+            Server(env, args.workers, seeded.workdir, "this", str(this_coagent)) as this,
+        ):
+            tokens = tuple(login(this.base_url, email) for email in seeded.emails)
+            plain = Rotation(tokens=tokens)
+            # Each history slice starts where no slice started before, 600 pages a room on.
+            step = 600
+
+            def pages(slice_number: int) -> Rotation:
+                first = args.messages - (slice_number * step) % (args.messages - 100 - step)
+                return Rotation(
+                    tokens=tokens, rooms=tuple(seeded.rooms), first_seq=first, last_seq=101
+                )
+
+            endpoints = (
+                ("session", "/api/v1/login/session", lambda _: plain),
+                ("courses", "/api/v1/courses/", lambda _: plain),
+                ("history 100", f"/api/v1/chat/messages/{seeded.rooms[0]}?limit=100", pages),
+            )
+            slices = 0
+
+            def run(server: Server, name: str, path: str, rotation_of: Any) -> tuple[float, ...]:
+                nonlocal slices
+                slices += 1
+                label = f"{name} {slices}"
+                client.rotations[label] = rotation_of(slices)
+                load = Load(
+                    name=label,
+                    method="GET",
+                    path=path,
+                    headers={},
+                    connections=args.connections,
+                    duration=args.slice_seconds,
+                )
+                before, started = _cpu_sample(server.pgid, args.database), time.monotonic()
+                result = client.run_many([load], server.base_url)[0]
+                cpu = _cpu_usage(
+                    before, _cpu_sample(server.pgid, args.database), time.monotonic() - started
+                )
+                if result.errors or result.bad_status:
+                    raise SystemExit(f"{label}: {result.errors} errors, {result.bad_status} bad")
+                rps = max(result.rps, 1e-9)
+                return rps, 1000 * cpu["server"] / rps, 1000 * cpu["postgres_db"] / rps
+
+            print(
+                f"base: {args.base.resolve()}; this: {Path.cwd()}; {args.slices} pairs of "
+                f"{args.slice_seconds:g} s per endpoint",
+                flush=True,
+            )
+            for name, path, rotation_of in endpoints:
+                for server in (base, this):  # warm-up, not counted
+                    run(server, name, path, rotation_of)
+                sides: dict[str, list[tuple[float, ...]]] = {"base": [], "this": []}
+                for pair in range(args.slices):
+                    order = [("base", base), ("this", this)]
+                    for side, server in order if pair % 2 == 0 else order[::-1]:
+                        sides[side].append(run(server, name, path, rotation_of))
+                ratios = [t[0] / b[0] for b, t in zip(sides["base"], sides["this"], strict=True)]
+                for side, figures in sides.items():
+                    rps, web, pg = (statistics.median(f[i] for f in figures) for i in range(3))
+                    print(
+                        f"  {name:<12} {side:<5} rps median {rps:8,.0f}"
+                        f"  web CPU/request {web:.3f} ms  pg {pg:.3f} ms",
+                        flush=True,
+                    )
+                print(
+                    f"  {name:<12} this/base rps, paired: median {statistics.median(ratios):.3f}"
+                    f" (range {min(ratios):.3f}-{max(ratios):.3f})",
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
