@@ -8,7 +8,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.types import TypeDecorator
 
-from coagent.adapters.persistence.models import metadata
+from coagent.adapters.persistence.models import MIGRATION_ONLY_COLUMNS, metadata
 
 config = context.config
 target_metadata = metadata
@@ -24,6 +24,15 @@ def _compare_type(
     return None  # Alembic's default comparison
 
 
+def _include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Leave out of the comparison the columns a migration owns without a model."""
+    if type_ == "column" and reflected and compare_to is None:
+        return (obj.table.name, name) not in MIGRATION_ONLY_COLUMNS
+    return True
+
+
 def _configure(connection: Connection | None = None, url: str | None = None) -> None:
     context.configure(
         connection=connection,
@@ -31,6 +40,7 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
         target_metadata=target_metadata,
         compare_type=_compare_type,
         compare_server_default=True,
+        include_object=_include_object,
         render_as_batch=True,  # SQLite alters tables by copying them
         user_module_prefix="sa_types.",
     )

@@ -258,3 +258,46 @@ async def test_postgresql_plans_the_page_statement_once(database: Database) -> N
     plan = "\n".join(row[0] for row in rows)
     assert "Index Scan Backward using uq_message_room_seq on message" in plan, plan
     assert "Sort" not in plan, plan
+
+
+async def test_pieces_follow_the_row_and_the_name_follows_the_account(database: Database) -> None:
+    """PostgreSQL writes each row's event pieces when the row is written (migration 0012):
+    a turn deleted afterwards (`ON DELETE SET NULL`) and a sender renamed afterwards are in
+    the next page, which stays the encoder's bytes."""
+    if not database.url.startswith("postgresql"):
+        pytest.skip("the pieces are PostgreSQL's")
+    world = await _world(database)
+    ids = await _fill(database, world)
+    key = PageKey(world.room.id, 100, None, None)
+
+    async def encoded_and_expected() -> tuple[bytes, bytes]:
+        async with database.uow() as uow:
+            _, encoded = await uow.rooms.standing_with_page(
+                world.room.id, world.user_id, key, unless_seen=-1
+            )
+            messages = await uow.messages.page(world.room.id, limit=100)
+        assert encoded is not None
+        return encoded.json, msgspec.json.encode(message_events(messages))
+
+    before, expected = await encoded_and_expected()
+    assert before == expected
+    async with database.uow() as uow:
+        session = uow._session  # type: ignore[attr-defined]
+        turn_id = (
+            await session.execute(
+                text("SELECT turn_id FROM message WHERE id = :id"), {"id": ids[4]}
+            )
+        ).scalar_one()
+        assert turn_id is not None
+        await session.execute(text("DELETE FROM agent_turn WHERE id = :id"), {"id": turn_id})
+        await session.execute(
+            text("UPDATE user_account SET full_name = 'Renamed' WHERE full_name = :old"),
+            {"old": 'Ana "the" Ñandú'},
+        )
+        await uow.commit()
+    after, expected = await encoded_and_expected()
+    assert after == expected
+    assert f'"turn_id":"{turn_id}"'.encode() in before
+    assert f'"turn_id":"{turn_id}"'.encode() not in after
+    assert b'"Renamed"' in after
+    assert b'Ana \\"the\\"' not in after

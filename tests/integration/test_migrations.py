@@ -1,6 +1,8 @@
 """Alembic migrations: stairway up and down on both dialects, and agreement with the models."""
 
 import asyncio
+from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -95,3 +97,48 @@ def test_check_detects_drift_between_models_and_schema(fresh_db_url: str) -> Non
 def test_check_refuses_an_unmigrated_database(fresh_db_url: str) -> None:
     with pytest.raises(CommandError, match="not up to date"):
         migrations.check(fresh_db_url)
+
+
+def test_message_event_pieces_are_filled_for_rows_written_before_0012(fresh_db_url: str) -> None:
+    """PostgreSQL: upgrading to 0012 generates every existing message's event pieces; going
+    back drops the column and its function (SQLite has neither)."""
+    url = fresh_db_url
+    if not url.startswith("postgresql"):
+        migrations.upgrade(url)
+        columns = {c["name"] for c in _run(url, lambda c: inspect(c).get_columns("message"))}
+        assert "event_pieces" not in columns
+        assert {"content", "seq"} <= columns
+        return
+    migrations.upgrade(url, "0011")
+    ids = {"u": uuid4(), "c": uuid4(), "r": uuid4(), "m": uuid4()}
+
+    def write(connection):
+        for statement in (
+            "INSERT INTO user_account (id, email, role, is_active, created_at, updated_at)"
+            " VALUES (:u, 'a@example.org', 'student', true, :t, :t)",
+            "INSERT INTO course (id, title, owner_id, created_at, updated_at)"
+            " VALUES (:c, 'C', :u, :t, :t)",
+            "INSERT INTO room (id, course_id, name, ai_mode, ai_frequency, is_ai_active,"
+            " is_analytics_active, created_at, updated_at, last_seq, approval_mode)"
+            " VALUES (:r, :c, 'R', 'off', 0.5, false, false, :t, :t, 1, 'agent')",
+            "INSERT INTO message (id, room_id, seq, sender_id, content, created_at, updated_at)"
+            " VALUES (:m, :r, 1, :u, 'old \"one\"', :t, :t)",
+        ):
+            connection.execute(
+                text(statement), {**ids, "t": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)}
+            )
+
+    _run(url, write)
+    migrations.upgrade(url)
+    pieces = _run(url, lambda c: c.execute(text("SELECT event_pieces FROM message")).scalar_one())
+    assert pieces[0] == (
+        f'{{"type":"message","id":"{ids["m"]}","room_id":"{ids["r"]}","seq":1,'
+        '"content":"old \\"one\\"","created_at":"2026-01-02T03:04:05Z",'
+        f'"author":{{"id":"{ids["u"]}","name":'
+    )
+    assert pieces[2].endswith('"turn_id":null}')
+    migrations.downgrade(url, "0011")
+    columns = {c["name"] for c in _run(url, lambda c: inspect(c).get_columns("message"))}
+    assert "event_pieces" not in columns
+    function = "SELECT count(*) FROM pg_proc WHERE proname = 'message_event_pieces'"
+    assert _run(url, lambda c: c.execute(text(function)).scalar_one()) == 0

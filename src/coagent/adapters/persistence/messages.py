@@ -6,6 +6,7 @@ from uuid import UUID
 
 from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy import (
+    ARRAY,
     Integer,
     Table,
     Text,
@@ -163,14 +164,6 @@ def _sql_text(value: str) -> Any:
     return literal_column("'" + value.replace("'", "''") + "'", Text)
 
 
-def _json_or_null(value: Any) -> Any:
-    return func.coalesce(sql_cast(func.to_json(value), Text), _sql_text("null"))
-
-
-def _uuid_or_null(value: Any) -> Any:
-    return func.coalesce(_sql_text('"') + sql_cast(value, Text) + _sql_text('"'), _sql_text("null"))
-
-
 def _unplanned(name: str, type_: Any) -> Any:
     """The parameter :name as a one-row subquery (an InitPlan, run once per execution): the
     planner does not see its value even when it could, so a custom plan of the statement is
@@ -187,16 +180,14 @@ def _encoded_page(*, before: bool, after: bool) -> Any:
     its first seq and its length: one row. The per-message work runs in PostgreSQL instead
     of building a `Message`, a `MessageEvent` and encoding it in Python (about 10 us each).
 
-    Kept in step with `_message`: the sender's name, the kind and the JSON fields. The page
-    is empty unless the room's last seq is newer than :seen (the reader's cache holds it).
+    Each event is the row's `event_pieces` (generated when the row is written: migration
+    0012, ADR 0019) around the author's name, the one part that follows the account. The
+    name is kept in step with `_message`. The page is empty unless the room's last seq is
+    newer than :seen (the reader's cache holds it).
     """
     message, user = _MESSAGE, cast(Table, UserModel.__table__)
     room = _ROOM.alias("seen_room")
-    agent_type, sender_id, created_at = (
-        message.c.agent_type,
-        message.c.sender_id,
-        message.c.created_at,
-    )
+    agent_type, sender_id = message.c.agent_type, message.c.sender_id
     is_agent = func.coalesce(agent_type, _sql_text("")) != _sql_text("")
     # `sender_display_name`: the agent's stored name, else its label; a person's display
     # name; "Unknown" once the account is gone.
@@ -216,32 +207,11 @@ def _encoded_page(*, before: bool, after: bool) -> Any:
         ),
         else_=_sql_text(UNKNOWN_PERSON),
     )
-    utc = func.timezone(_sql_text("UTC"), created_at)
-    # msgspec: seconds, then six digits of microseconds unless there are none, then "Z".
-    # One to_char per row (the costly part); \" is a literal quote in its pattern.
-    timestamp = case(
-        (
-            func.date_trunc(_sql_text("second"), created_at) == created_at,
-            func.to_char(utc, _sql_text(r'\"YYYY-MM-DD"T"HH24:MI:SS"Z\"')),
-        ),
-        else_=func.to_char(utc, _sql_text(r'\"YYYY-MM-DD"T"HH24:MI:SS.US"Z\"')),
-    )
     query = (
         select(
             message.c.seq,
-            sql_cast(message.c.id, Text).label("id"),
-            sql_cast(message.c.room_id, Text).label("room_id"),
-            sql_cast(func.to_json(message.c.content), Text).label("content"),
-            timestamp.label("ts"),
-            _uuid_or_null(sender_id).label("sender"),
+            literal_column(f"{message.name}.event_pieces", ARRAY(Text)).label("pieces"),
             sql_cast(func.to_json(name), Text).label("name"),
-            case((is_agent, _sql_text('"agent"')), else_=_sql_text('"user"')).label("kind"),
-            _json_or_null(message.c.client_msg_id).label("client_msg_id"),
-            _json_or_null(agent_type).label("agent_type"),
-            case((agent_type.is_(None), _sql_text("false")), else_=_sql_text("true")).label(
-                "is_ai"
-            ),
-            _uuid_or_null(message.c.turn_id).label("turn_id"),
         )
         .select_from(message.outerjoin(user, user.c.id == sender_id))
         .where(
@@ -258,17 +228,9 @@ def _encoded_page(*, before: bool, after: bool) -> Any:
     else:
         query = query.order_by(message.c.seq.desc())
     rows = query.limit(_unplanned("limit", Integer())).subquery("p")
-    event: Any = literal_column(
-        """'{"type":"message","id":"' || p.id || '","room_id":"' || p.room_id"""
-        """ || '","seq":' || p.seq || ',"content":' || p.content || ',"created_at":' || p.ts"""
-        """ || ',"author":{"id":' || p.sender || ',"name":' || p.name || ',"kind":' || p.kind"""
-        """ || '},"client_msg_id":' || p.client_msg_id || ',"agent_type":' || p.agent_type"""
-        """ || ',"sender":' || p.name || ',"sender_id":' || p.sender"""
-        """ || ',"timestamp":' || p.ts || ',"metadata":{"is_ai":' || p.is_ai"""
-        """ || ',"sender_id":' || p.sender || '},"turn_id":' || p.turn_id || '}'"""
-    )
+    event = "p.pieces[1] || p.name || p.pieces[2] || p.name || p.pieces[3]"
     body = literal_column(
-        "'[' || coalesce(string_agg(" + str(event) + ", ',' ORDER BY p.seq), '') || ']'", Text
+        f"'[' || coalesce(string_agg({event}, ',' ORDER BY p.seq), '') || ']'", Text
     )
     return select(
         body.label("page_json"), func.min(rows.c.seq).label("first_seq"), func.count()

@@ -6,7 +6,11 @@ from coagent.adapters.persistence._agent_models import (
     AgentKeyModel,
 )
 from coagent.adapters.persistence._analytics_models import AnalyticsJobModel
-from coagent.adapters.persistence._chat_models import AnalyticsReportModel, MessageModel
+from coagent.adapters.persistence._chat_models import (
+    MIGRATION_ONLY_COLUMNS,
+    AnalyticsReportModel,
+    MessageModel,
+)
 from coagent.adapters.persistence._models import (
     AnnouncementModel,
     AuditEventModel,
@@ -29,6 +33,7 @@ from coagent.adapters.persistence._turn_models import (
 )
 
 __all__ = [
+    "MIGRATION_ONLY_COLUMNS",
     "AgentConfigModel",
     "AgentConfigVersionModel",
     "AgentKeyModel",
