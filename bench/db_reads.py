@@ -16,8 +16,9 @@ Phases, in this order (the ratios compare phases of the same run):
 - `GET /api/v1/courses/` max (5 courses), then paced at half the goal (1,250 rps)
 - `GET /api/v1/chat/messages/{room}?limit=100&before_seq=N` max, then paced at 1,000 rps
 - the same history with `Accept-Encoding: gzip, deflate, br` (what axios sends) max
-- members, rooms and announcements of the course, its agent configurations (as the admin):
-  max each, half --duration
+- members, rooms and announcements of the course, its agent configurations, and the first
+  room's agent turns and the peer agent's proposals (pages of 50 of --agent-rows each; as
+  the admin): max each, half --duration
 
 Then one request of each kind without and with Accept-Encoding, for the bytes on the wire
 (status line, headers and body as received). With --profile DIR, py-spy records each worker
@@ -186,6 +187,53 @@ async def _more_courses(seeded, courses: int) -> list[str]:
         await db.close()
 
 
+async def _agent_rows(seeded, course: str, room: str, rows: int) -> None:
+    """`rows` finished teacher turns and `rows` peer proposals (each with its own peer turn,
+    agent type `student`) in `room`, with the course's teacher and peer configurations."""
+    db = await seeded.connect()
+    try:
+        async with db.transaction():
+            configs = await db.fetch(
+                """INSERT INTO agent_config (id, course_id, type, name, provider, system_prompt,
+                       context_window, trigger_config, settings, is_active, created_at,
+                       updated_at)
+                   SELECT gen_random_uuid(), $1::uuid, kind, initcap(kind), 'offline',
+                          'Be helpful.', 20, '{}'::jsonb, '{}'::jsonb, true, now(), now()
+                   FROM unnest(ARRAY['teacher', 'student']) AS kind RETURNING id, type""",
+                course,
+            )
+            config = {row["type"]: row["id"] for row in configs}
+            await db.execute(
+                """INSERT INTO agent_turn (id, room_id, agent_type, config_id, config_revision,
+                       kind, trigger_key, reason, caused_by_seq, status, attempts, provider,
+                       model, tokens_in, tokens_out, latency_ms, first_token_ms, started_at,
+                       finished_at, created_at, updated_at)
+                   SELECT gen_random_uuid(), $1::uuid, agent,
+                          CASE agent WHEN 'teacher' THEN $2::uuid ELSE $3::uuid END, 1, 'mention',
+                          'msg:' || i, 'mentioned by Student 1', i, 'succeeded', 1,
+                          'offline', 'offline-1', 800, 120, 900, 150,
+                          now() - make_interval(secs => $4 - i), now(),
+                          now() - make_interval(secs => $4 - i), now()
+                   FROM generate_series(1, $4) AS i, unnest(ARRAY['teacher', 'student']) AS agent""",
+                room,
+                config["teacher"],
+                config["student"],
+                rows,
+            )
+            await db.execute(
+                """INSERT INTO agent_proposal (id, room_id, turn_id, content, status,
+                       expires_at, decided_by_agent, screened_by_agent, sender_name,
+                       created_at, updated_at)
+                   SELECT gen_random_uuid(), room_id, id, 'A peer answer to ' || trigger_key,
+                          'approved', now() + interval '1 hour', true, true, 'Peer',
+                          created_at, now()
+                   FROM agent_turn WHERE room_id = $1::uuid AND agent_type = 'student'""",
+                room,
+            )
+    finally:
+        await db.close()
+
+
 def _wire(base_url: str, path: str, token: str, accept: str | None) -> tuple[int, int, str]:
     """(bytes on the wire: status line + headers + body, status, Content-Encoding)."""
     host, port = base_url.removeprefix("http://").split(":")
@@ -267,6 +315,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", type=Path, help="py-spy each worker into this directory")
     parser.add_argument("--skip-lists", action="store_true", help="no members/rooms/... phases")
+    parser.add_argument("--agent-rows", type=int, default=200, help="turns and proposals")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     add_common_args(parser)
     args = parser.parse_args()
@@ -282,6 +331,7 @@ def main() -> int:
         courses = asyncio.run(_more_courses(seeded, args.courses))
         print(f"inserting {args.rooms} x {args.messages:,} messages ...", flush=True)
         asyncio.run(_fill(seeded, seeded.rooms, args.messages, args.content_bytes))
+        asyncio.run(_agent_rows(seeded, seeded.course_id, seeded.rooms[0], args.agent_rows))
         client = RotatingWrk(wrk, seeded.workdir)
         env = dict(seeded.env, CHAT_HISTORY_CACHE_MB="0")
         with Server(env, args.workers, seeded.workdir, "reads") as server:
@@ -351,6 +401,8 @@ def main() -> int:
                     ("rooms", f"/api/v1/rooms/?course_id={course}", plain),
                     ("announcements", f"/api/v1/announcements/?course_id={course}", plain),
                     ("agent configs (admin)", f"/api/v1/agent-config/{course}", admin),
+                    ("turns (admin)", f"/api/v1/rooms/{room}/agents/turns", admin),
+                    ("proposals (admin)", f"/api/v1/rooms/{room}/proposals", admin),
                 ):
                     phase(f"GET {label} max", path, who, duration=args.duration / 2)
 
