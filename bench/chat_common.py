@@ -94,9 +94,16 @@ def _server_env(args: argparse.Namespace, workdir: Path, chat: dict[str, str]) -
 
 @contextlib.contextmanager
 def bench_env(
-    args: argparse.Namespace, *, users: int, rooms: int, chat: dict[str, str] | None = None
+    args: argparse.Namespace,
+    *,
+    users: int,
+    rooms: int,
+    chat: dict[str, str] | None = None,
+    coagent: str | None = None,
 ) -> Iterator[Seeded]:
-    """A fresh, migrated database with `users` students of one course and `rooms` rooms."""
+    """A fresh database with `users` students of one course and `rooms` rooms, migrated by
+    `coagent` (another checkout's command; by default this one's)."""
+    command = coagent or _coagent()
     base = args.pg_admin_dsn.rsplit("/", 1)[0]
     args.database_url = f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{args.database}"
     with tempfile.TemporaryDirectory(prefix="coagent-chat-bench-") as tmp:
@@ -106,9 +113,9 @@ def bench_env(
         env = _server_env(args, workdir, chat or {})
         seeded = Seeded(dsn=f"{base}/{args.database}", env=env, workdir=workdir)
         try:
-            _command([_coagent(), "db", "upgrade"], env)
+            _command([command, "db", "upgrade"], env)
             _command(
-                [_coagent(), "users", "create-admin", "--email", ADMIN_EMAIL],
+                [command, "users", "create-admin", "--email", ADMIN_EMAIL],
                 {**env, "COAGENT_ADMIN_PASSWORD": PASSWORD},
             )
             asyncio.run(_seed(seeded, users, rooms))

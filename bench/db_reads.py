@@ -214,7 +214,8 @@ async def _agent_rows(seeded, course: str, room: str, rows: int) -> None:
                           'offline', 'offline-1', 800, 120, 900, 150,
                           now() - make_interval(secs => $4 - i), now(),
                           now() - make_interval(secs => $4 - i), now()
-                   FROM generate_series(1, $4) AS i, unnest(ARRAY['teacher', 'student']) AS agent""",
+                   FROM generate_series(1, $4) AS i,
+                        unnest(ARRAY['teacher', 'student']) AS agent""",
                 room,
                 config["teacher"],
                 config["student"],

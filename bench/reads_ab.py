@@ -2,12 +2,14 @@
 
     source .venv/bin/activate && python bench/reads_ab.py --base ../base [--slices 10]
 
-Seeds one database as bench/db_reads.py does (same rooms, messages and students; history
-page cache off), then starts `coagent run --workers 2` from this checkout and from --base
-(another checkout with its own `.venv`, e.g. a `git worktree` of main), both on that database
-and Redis, and drives them in turn with wrk (one thread, --connections connections): per
-endpoint, --slices pairs of --slice-seconds slices, one per server, the order swapped every
-pair, only one server under load at a time. History slices read pages no slice read before.
+Seeds two databases as bench/db_reads.py does (same rooms, messages and students; history
+page cache off), each migrated by its own checkout, so a change to the schema is measured
+against the schema it replaces. Then starts `coagent run --workers 2` from this checkout
+and from --base (another checkout with its own `.venv`, e.g. a `git worktree` of main),
+each on its own database, and drives them in turn with wrk (one thread, --connections
+connections): per endpoint, --slices pairs of --slice-seconds slices, one per server, the
+order swapped every pair, only one server under load at a time. History slices read pages no
+slice read before.
 
 Why: on a shared virtual machine the host's speed drifts by 20-40 % within minutes (the
 no-database endpoint measured 8,900 and 13,900 rps in one `db_reads.py` run), more than the
@@ -32,6 +34,14 @@ from db_reads import RotatingWrk, Rotation, _fill
 from http_load import Load, _cpu_sample, _cpu_usage
 
 
+class _Side:
+    """One checkout's server on its own database, with its students' tokens."""
+
+    def __init__(self, server: Server, seeded: Any, database: str) -> None:
+        self.server, self.seeded, self.database = server, seeded, database
+        self.tokens = tuple(login(server.base_url, email) for email in seeded.emails)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--base", type=Path, required=True, help="the other checkout")
@@ -50,37 +60,66 @@ def main() -> int:
     if not wrk or not base_coagent.exists():
         print("needs wrk and the base checkout's .venv (uv sync there)", file=sys.stderr)
         return 2
-    with bench_env(args, users=20, rooms=args.rooms) as seeded:
-        asyncio.run(_fill(seeded, seeded.rooms, args.messages, 120))
-        env = dict(seeded.env, CHAT_HISTORY_CACHE_MB="0")
+    base_args = argparse.Namespace(**{**vars(args), "database": f"{args.database}_base"})
+    with (
+        bench_env(args, users=20, rooms=args.rooms) as seeded,
+        bench_env(base_args, users=20, rooms=args.rooms, coagent=str(base_coagent)) as seeded_base,
+    ):
+        for each in (seeded, seeded_base):
+            asyncio.run(_fill(each, each.rooms, args.messages, 120))
         client = RotatingWrk(wrk, seeded.workdir)
         with (
-            Server(env, args.workers, seeded.workdir, "base", str(base_coagent)) as base,
-            Server(env, args.workers, seeded.workdir, "this", str(this_coagent)) as this,
+            Server(
+                dict(seeded_base.env, CHAT_HISTORY_CACHE_MB="0"),
+                args.workers,
+                seeded_base.workdir,
+                "base",
+                str(base_coagent),
+            ) as base,
+            Server(
+                dict(seeded.env, CHAT_HISTORY_CACHE_MB="0"),
+                args.workers,
+                seeded.workdir,
+                "this",
+                str(this_coagent),
+            ) as this,
         ):
-            tokens = tuple(login(this.base_url, email) for email in seeded.emails)
-            plain = Rotation(tokens=tokens)
+            sides = {
+                "base": _Side(base, seeded_base, base_args.database),
+                "this": _Side(this, seeded, args.database),
+            }
             # Each history slice starts where no slice started before, 600 pages a room on.
             step = 600
 
-            def pages(slice_number: int) -> Rotation:
+            def plain(side: _Side, _: int) -> Rotation:
+                return Rotation(tokens=side.tokens)
+
+            def pages(side: _Side, slice_number: int) -> Rotation:
                 first = args.messages - (slice_number * step) % (args.messages - 100 - step)
                 return Rotation(
-                    tokens=tokens, rooms=tuple(seeded.rooms), first_seq=first, last_seq=101
+                    tokens=side.tokens,
+                    rooms=tuple(side.seeded.rooms),
+                    first_seq=first,
+                    last_seq=101,
                 )
 
             endpoints = (
-                ("session", "/api/v1/login/session", lambda _: plain),
-                ("courses", "/api/v1/courses/", lambda _: plain),
-                ("history 100", f"/api/v1/chat/messages/{seeded.rooms[0]}?limit=100", pages),
+                ("session", lambda _: "/api/v1/login/session", plain),
+                ("courses", lambda _: "/api/v1/courses/", plain),
+                (
+                    "history 100",
+                    lambda side: f"/api/v1/chat/messages/{side.seeded.rooms[0]}?limit=100",
+                    pages,
+                ),
             )
             slices = 0
 
-            def run(server: Server, name: str, path: str, rotation_of: Any) -> tuple[float, ...]:
+            def run(side: _Side, name: str, path_of: Any, rotation_of: Any) -> tuple[float, ...]:
                 nonlocal slices
                 slices += 1
                 label = f"{name} {slices}"
-                client.rotations[label] = rotation_of(slices)
+                client.rotations[label] = rotation_of(side, slices)
+                server, path = side.server, path_of(side)
                 load = Load(
                     name=label,
                     method="GET",
@@ -89,10 +128,10 @@ def main() -> int:
                     connections=args.connections,
                     duration=args.slice_seconds,
                 )
-                before, started = _cpu_sample(server.pgid, args.database), time.monotonic()
+                before, started = _cpu_sample(server.pgid, side.database), time.monotonic()
                 result = client.run_many([load], server.base_url)[0]
                 cpu = _cpu_usage(
-                    before, _cpu_sample(server.pgid, args.database), time.monotonic() - started
+                    before, _cpu_sample(server.pgid, side.database), time.monotonic() - started
                 )
                 if result.errors or result.bad_status:
                     raise SystemExit(f"{label}: {result.errors} errors, {result.bad_status} bad")
@@ -104,19 +143,21 @@ def main() -> int:
                 f"{args.slice_seconds:g} s per endpoint",
                 flush=True,
             )
-            for name, path, rotation_of in endpoints:
-                for server in (base, this):  # warm-up, not counted
-                    run(server, name, path, rotation_of)
-                sides: dict[str, list[tuple[float, ...]]] = {"base": [], "this": []}
+            for name, path_of, rotation_of in endpoints:
+                for side in sides.values():  # warm-up, not counted
+                    run(side, name, path_of, rotation_of)
+                measured: dict[str, list[tuple[float, ...]]] = {"base": [], "this": []}
                 for pair in range(args.slices):
-                    order = [("base", base), ("this", this)]
-                    for side, server in order if pair % 2 == 0 else order[::-1]:
-                        sides[side].append(run(server, name, path, rotation_of))
-                ratios = [t[0] / b[0] for b, t in zip(sides["base"], sides["this"], strict=True)]
-                for side, figures in sides.items():
+                    order = ["base", "this"] if pair % 2 == 0 else ["this", "base"]
+                    for label in order:
+                        measured[label].append(run(sides[label], name, path_of, rotation_of))
+                ratios = [
+                    t[0] / b[0] for b, t in zip(measured["base"], measured["this"], strict=True)
+                ]
+                for label, figures in measured.items():
                     rps, web, pg = (statistics.median(f[i] for f in figures) for i in range(3))
                     print(
-                        f"  {name:<12} {side:<5} rps median {rps:8,.0f}"
+                        f"  {name:<12} {label:<5} rps median {rps:8,.0f}"
                         f"  web CPU/request {web:.3f} ms  pg {pg:.3f} ms",
                         flush=True,
                     )

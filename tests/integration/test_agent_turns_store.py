@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from coagent.adapters.persistence.models import MessageModel
-from coagent.adapters.persistence.turns import SqlAlchemyAgentTurnRepository
+from coagent.adapters.persistence.turns import _TURN_PAGE, SqlAlchemyAgentTurnRepository
 from coagent.adapters.system import SystemClock, Uuid7Generator
 from coagent.application.llm.call_model import CallModel, RetryPolicy
 from coagent.application.ports.chat import NewMessage
@@ -377,6 +377,28 @@ async def test_the_turn_list_is_newest_first_with_messages_and_paged(database: D
     assert list(page.items) == stored
     assert page.items[0].kind is TurnKind.MENTION
     assert page.items[0].status is TurnStatus.QUEUED
+
+
+async def test_a_turn_page_looks_up_messages_for_its_own_rows_only(database: Database) -> None:
+    """PostgreSQL: the message each turn became is looked up after the page is cut (one
+    index probe per row of the page, not per turn of the room the total counts)."""
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL's EXPLAIN")
+    world = await _world(database)
+    now = utcnow()
+    for n in range(12):
+        await _add(database, _turn(world, f"msg:{n}", seq=n, created_at=now + timedelta(seconds=n)))
+    sql, arguments = _TURN_PAGE.arguments(
+        database.engine.dialect, {"room_id": world.room.id, "offset": 0, "limit": 3}
+    )
+    async with database.engine.connect() as connection:
+        raw: Any = (await connection.get_raw_connection()).driver_connection
+        plan = "\n".join(
+            row[0] for row in await raw.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", *arguments)
+        )
+    probes = [line for line in plan.splitlines() if "on message" in line]
+    assert len(probes) == 1, plan
+    assert "loops=3" in probes[0], plan
 
 
 async def test_time_candidates_are_rooms_with_ai_on_and_a_time_trigger(database: Database) -> None:

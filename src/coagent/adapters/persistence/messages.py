@@ -244,6 +244,23 @@ ENCODED_PAGES = {
     for after in (False, True)
 }
 
+
+def with_turn_messages(page: Any, turn_id: str) -> Any:
+    """`page` (a newest-first page of rows with `created_at` and `id`, its last column the
+    window count labelled `total`) with the id of the message each row's turn became (its
+    column `turn_id`) before the count. The lookup runs once per row of the page, after the
+    page is cut: joined inside it, it ran for every row the count saw (400 index probes for
+    a page of 50 turns of a 400-turn room, 0.95 ms of the statement's 1.26).
+    """
+    cut = page.subquery("cut")
+    *columns, total = cut.c
+    return (
+        select(*columns, _MESSAGE.c.id, total)
+        .select_from(cut.outerjoin(_MESSAGE, _MESSAGE.c.turn_id == cut.c[turn_id]))
+        .order_by(cut.c.created_at.desc(), cut.c.id.desc())
+    )
+
+
 _FIND_SENT = DriverStatement(
     _with_sender().where(
         MessageModel.room_id == bindparam("room_id"),

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coagent.adapters.persistence._chat_models import MessageModel
 from coagent.adapters.persistence._models import RoomModel
 from coagent.adapters.persistence._turn_models import AgentProposalModel, AgentTurnModel
-from coagent.adapters.persistence.messages import _NEXT_SEQ
+from coagent.adapters.persistence.messages import _NEXT_SEQ, with_turn_messages
 from coagent.adapters.persistence.rows import DriverStatement, fetch_rows
 from coagent.application.ports.proposals import Decided, Decision, ProposalPage
 from coagent.application.ports.turns import TurnUsage
@@ -79,21 +79,15 @@ def _page_query(*, of_status: bool) -> tuple[Any, Any]:
     conditions = [_PROPOSAL.c.room_id == room_id]
     if of_status:
         conditions.append(_PROPOSAL.c.status == bindparam("status"))
-    page = (
+    page = with_turn_messages(
         select(
-            *(_PROPOSAL.c[name] for name in _PROPOSAL_FIELDS),
-            MessageModel.__table__.c.id,
-            func.count().over(),
-        )
-        .select_from(
-            _PROPOSAL.outerjoin(
-                MessageModel.__table__, MessageModel.__table__.c.turn_id == _PROPOSAL.c.turn_id
-            )
+            *(_PROPOSAL.c[name] for name in _PROPOSAL_FIELDS), func.count().over().label("total")
         )
         .where(*conditions)
         .order_by(_PROPOSAL.c.created_at.desc(), _PROPOSAL.c.id.desc())
         .offset(bindparam("offset"))
-        .limit(bindparam("limit"))
+        .limit(bindparam("limit")),
+        turn_id="turn_id",
     )
     return page, select(func.count()).select_from(_PROPOSAL).where(*conditions)
 

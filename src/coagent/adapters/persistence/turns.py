@@ -37,7 +37,7 @@ from coagent.adapters.persistence._models import CourseModel, RoomModel, UserMod
 from coagent.adapters.persistence._turn_models import AgentTurnModel, agent_room_lease
 from coagent.adapters.persistence.agents import _CONFIG_FIELDS, _KEY_RANK, _config, _config_of
 from coagent.adapters.persistence.mappers import room_from_row
-from coagent.adapters.persistence.messages import _NEXT_SEQ
+from coagent.adapters.persistence.messages import _NEXT_SEQ, with_turn_messages
 from coagent.adapters.persistence.messages import _message as _page_message
 from coagent.adapters.persistence.rooms import _ROOM_FIELDS
 from coagent.adapters.persistence.rows import (
@@ -98,16 +98,14 @@ _TURN_FIELDS = (
 # A room's turns, newest first, with the message each wrote and the total: a Core statement
 # run on the driver (rows.py); :room_id, :offset and :limit its only parameters.
 _TURN_PAGE = DriverStatement(
-    select(
-        *(_TURN.c[name] for name in _TURN_FIELDS),
-        _MESSAGE.c.id,
-        func.count().over(),
+    with_turn_messages(
+        select(*(_TURN.c[name] for name in _TURN_FIELDS), func.count().over().label("total"))
+        .where(_TURN.c.room_id == bindparam("room_id", type_=_MESSAGE.c.room_id.type))
+        .order_by(_TURN.c.created_at.desc(), _TURN.c.id.desc())
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit")),
+        turn_id="id",
     )
-    .select_from(_TURN.outerjoin(_MESSAGE, _MESSAGE.c.turn_id == _TURN.c.id))
-    .where(_TURN.c.room_id == bindparam("room_id", type_=_MESSAGE.c.room_id.type))
-    .order_by(_TURN.c.created_at.desc(), _TURN.c.id.desc())
-    .offset(bindparam("offset"))
-    .limit(bindparam("limit"))
 )
 _TURN_COUNT = DriverStatement(
     select(func.count()).where(
