@@ -24,6 +24,13 @@ from tests.api.conftest import (
 )
 from tests.conftest import make_settings
 
+# How long to wait for the next frame of an agent's turn: a bound on a hang, not a speed
+# requirement (bench/agent_turns.py measures speed). The in-process broker runs turns on the
+# test client's portal thread, where a slow host and this process's imports can delay a
+# turn by seconds (5 s was exceeded on a 2-core host, 2026-12-05).
+FRAME_WAIT = 30
+
+
 AGENTS = "/api/v1/agents/"
 
 
@@ -160,7 +167,7 @@ def test_embedded_a_mention_is_answered_over_the_socket_labelled_offline(embedde
         assert mine["author"]["kind"] == "user"
         deltas = []
         while True:
-            event = json.loads(ws.receive_text(timeout=5))
+            event = json.loads(ws.receive_text(timeout=FRAME_WAIT))
             if event["type"] == "message.delta":
                 deltas.append(event)
             if event["type"] == "message":
@@ -220,7 +227,7 @@ def _agent_reply(ws) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Frames up to the next agent message: that message and every message event before it."""
     before = []
     while True:
-        event = json.loads(ws.receive_text(timeout=5))
+        event = json.loads(ws.receive_text(timeout=FRAME_WAIT))
         if event["type"] != "message":
             continue
         if event["author"]["kind"] == "agent":

@@ -245,17 +245,17 @@ ENCODED_PAGES = {
 }
 
 
-def with_turn_messages(page: Any, turn_id: str) -> Any:
-    """`page` (a newest-first page of rows with `created_at` and `id`, its last column the
-    window count labelled `total`) with the id of the message each row's turn became (its
-    column `turn_id`) before the count. The lookup runs once per row of the page, after the
-    page is cut: joined inside it, it ran for every row the count saw (400 index probes for
-    a page of 50 turns of a 400-turn room, 0.95 ms of the statement's 1.26).
+def with_turn_messages(page: Any, total: Any, turn_id: str) -> Any:
+    """`page` (a newest-first page of rows with `created_at` and `id`) with, after its
+    columns, the id of the message each row's turn became (its column `turn_id`) and `total`
+    (a count of every matching row). The page is cut first, so only its own rows are read
+    whole and looked up; the count reads the index alone. With a window count and the join
+    inside the page, PostgreSQL read and joined every row the count saw (400 turns for a
+    page of 50: 1.5-1.7 ms of its CPU against ~0.3 ms, docs/benchmarks.md).
     """
     cut = page.subquery("cut")
-    *columns, total = cut.c
     return (
-        select(*columns, _MESSAGE.c.id, total)
+        select(*cut.c, _MESSAGE.c.id, total.scalar_subquery())
         .select_from(cut.outerjoin(_MESSAGE, _MESSAGE.c.turn_id == cut.c[turn_id]))
         .order_by(cut.c.created_at.desc(), cut.c.id.desc())
     )

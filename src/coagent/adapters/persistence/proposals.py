@@ -79,17 +79,17 @@ def _page_query(*, of_status: bool) -> tuple[Any, Any]:
     conditions = [_PROPOSAL.c.room_id == room_id]
     if of_status:
         conditions.append(_PROPOSAL.c.status == bindparam("status"))
+    count = select(func.count()).select_from(_PROPOSAL).where(*conditions)
     page = with_turn_messages(
-        select(
-            *(_PROPOSAL.c[name] for name in _PROPOSAL_FIELDS), func.count().over().label("total")
-        )
+        select(*(_PROPOSAL.c[name] for name in _PROPOSAL_FIELDS))
         .where(*conditions)
         .order_by(_PROPOSAL.c.created_at.desc(), _PROPOSAL.c.id.desc())
         .offset(bindparam("offset"))
         .limit(bindparam("limit")),
+        count,
         turn_id="turn_id",
     )
-    return page, select(func.count()).select_from(_PROPOSAL).where(*conditions)
+    return page, count
 
 
 _PAGES = {

@@ -97,19 +97,20 @@ _TURN_FIELDS = (
 )
 # A room's turns, newest first, with the message each wrote and the total: a Core statement
 # run on the driver (rows.py); :room_id, :offset and :limit its only parameters.
+_TURN_COUNT = DriverStatement(
+    select(func.count()).where(
+        _TURN.c.room_id == bindparam("room_id", type_=_MESSAGE.c.room_id.type)
+    )
+)
 _TURN_PAGE = DriverStatement(
     with_turn_messages(
-        select(*(_TURN.c[name] for name in _TURN_FIELDS), func.count().over().label("total"))
+        select(*(_TURN.c[name] for name in _TURN_FIELDS))
         .where(_TURN.c.room_id == bindparam("room_id", type_=_MESSAGE.c.room_id.type))
         .order_by(_TURN.c.created_at.desc(), _TURN.c.id.desc())
         .offset(bindparam("offset"))
         .limit(bindparam("limit")),
+        _TURN_COUNT.statement,
         turn_id="id",
-    )
-)
-_TURN_COUNT = DriverStatement(
-    select(func.count()).where(
-        _TURN.c.room_id == bindparam("room_id", type_=_MESSAGE.c.room_id.type)
     )
 )
 _TURNS = len(_TURN_FIELDS)
