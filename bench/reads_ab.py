@@ -68,21 +68,15 @@ def main() -> int:
         for each in (seeded, seeded_base):
             asyncio.run(_fill(each, each.rooms, args.messages, 120))
         client = RotatingWrk(wrk, seeded.workdir)
+
+        def server(each: Any, label: str, coagent: Path) -> Server:
+            """`coagent run` of one checkout on its own database, history page cache off."""
+            env = dict(each.env, CHAT_HISTORY_CACHE_MB="0")
+            return Server(env, args.workers, each.workdir, label, str(coagent))
+
         with (
-            Server(
-                dict(seeded_base.env, CHAT_HISTORY_CACHE_MB="0"),
-                args.workers,
-                seeded_base.workdir,
-                "base",
-                str(base_coagent),
-            ) as base,
-            Server(
-                dict(seeded.env, CHAT_HISTORY_CACHE_MB="0"),
-                args.workers,
-                seeded.workdir,
-                "this",
-                str(this_coagent),
-            ) as this,
+            server(seeded_base, "base", base_coagent) as base,
+            server(seeded, "this", this_coagent) as this,
         ):
             sides = {
                 "base": _Side(base, seeded_base, base_args.database),
